@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# hodp: RDMA on-demand paging on HMM mirrors.
+#
+#   make              kernel modules (out of tree, options from Kconfig) and
+#                     userspace
+#   make check        everything, then every test suite (host and guest)
+#   make deps         install the Debian packages the project needs
+#   make install      modules_install + depmod + userspace
+#   make config       answer the Kconfig questions (build/.config)
+#   make clean
+#
+# Variables: KVER (default: what linux-headers-amd64 resolves to), KDIR,
+# HODP_CONFIG (the Kconfig answers, default build/.config), C=1 (sparse),
+# INSTALL_MOD_PATH, DESTDIR, PREFIX, SUITES (for check: which suites).
+
+KVER ?= $(shell tests/vm/kver)
+KDIR ?= /usr/src/linux-headers-$(KVER)
+BUILD := $(CURDIR)/build
+HODP_CONFIG ?= $(BUILD)/.config
+PREFIX ?= /usr/local
+export HODP_CONFIG KVER
+
+kconfig := $(BUILD)/kconfig
+# Userspace parts, each a directory with its own Makefile.
+USER_DIRS := $(patsubst %/Makefile,%,$(wildcard userspace/Makefile tests/Makefile))
+
+# No BTF for modules: the headers ship no vmlinux to base it on.
+kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
+	HODP_CONFIG_H=$(kconfig)/hodp_config.h \
+	$$(cat $(kconfig)/hodp.mk)
+
+.PHONY: all modules userspace check deps install clean config olddefconfig \
+	kconfig $(USER_DIRS)
+
+all: modules userspace
+
+# Resolve the options; when the answers changed, rebuild the modules from
+# scratch so that a module switched off does not linger.
+kconfig:
+	@scripts/kconfig $(KDIR) $(kconfig)
+	@if ! cmp -s $(kconfig)/hodp.mk $(kconfig)/hodp.mk.built; then \
+		$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null; \
+		cp $(kconfig)/hodp.mk $(kconfig)/hodp.mk.built; \
+	fi
+
+config:
+	@scripts/kconfig $(KDIR) $(kconfig) --oldaskconfig
+olddefconfig:
+	@scripts/kconfig $(KDIR) $(kconfig) --olddefconfig
+
+modules: kconfig
+	+$(kbuild) modules
+
+userspace: $(USER_DIRS)
+$(USER_DIRS):
+	+$(MAKE) -C $@
+
+deps:
+	@scripts/deps
+
+check: deps
+	+$(MAKE) all
+	tests/run $(SUITES)
+
+install: all
+	+$(kbuild) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) modules_install
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
+	$(foreach d,$(USER_DIRS),+$(MAKE) -C $(d) install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX);)
+
+clean:
+	+$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null
+	$(foreach d,$(USER_DIRS),+$(MAKE) -C $(d) clean;)
+	rm -rf $(BUILD)
