@@ -1,0 +1,14 @@
+/*
+ * Automatically generated file; DO NOT EDIT.
+ * hodp out-of-tree modules for no-ib
+ */
+#define CONFIG_MMU_NOTIFIER 1
+#define CONFIG_INFINIBAND_VIRT_DMA 1
+#define CONFIG_HMM_DMIRROR_MODULE 1
+#define CONFIG_MODULES 1
+#define CONFIG_HMM_MIRROR_CORE_MODULE 1
+#define CONFIG_INFINIBAND_USER_ACCESS_MODULE 1
+#define CONFIG_INET 1
+#define CONFIG_HMM_MIRROR 1
+#define CONFIG_INFINIBAND_ON_DEMAND_PAGING 1
+#define CONFIG_MMU 1
