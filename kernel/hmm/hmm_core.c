@@ -1,16 +1,175 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * HMM mirror core: module life. The mirror API itself lands with the core.
+ * HMM mirror core: the per-mm struct hmm, device registration, counters and
+ * module life.
+ *
+ * struct hmm is our mmu_notifier on the mm, obtained with mmu_notifier_get()
+ * so that there is exactly one per mm: the first mirror registered on an mm
+ * allocates it, each further one takes a reference, and the last unregister
+ * puts it; its free waits for an SRCU grace period, so module exit flushes
+ * those with mmu_notifier_synchronize(). It holds the mm_struct (mmgrab),
+ * not the address space: when the last user of the mm exits, ->release
+ * unlinks every mirror still linked and tells its driver, once.
  */
+#include <linux/debugfs.h>
 #include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#include "hmm_internal.h"
+
+atomic64_t hmm_stats[HMM_STAT_NR];
+
+static const char *const hmm_stat_names[HMM_STAT_NR] = {
+	[HMM_STAT_HMMS] = "hmms",
+	[HMM_STAT_MIRRORS] = "mirrors",
+	[HMM_STAT_FAULTS] = "faults",
+	[HMM_STAT_FAULT_PAGES] = "fault_pages",
+	[HMM_STAT_FAULT_RETRIES] = "fault_retries",
+	[HMM_STAT_INVALIDATIONS] = "invalidations",
+	[HMM_STAT_INVALIDATED_PAGES] = "invalidated_pages",
+	[HMM_STAT_DIRTIED_PAGES] = "dirtied_pages",
+	[HMM_STAT_MIRRORED_PAGES] = "mirrored_pages",
+	[HMM_STAT_PT_BYTES] = "pt_bytes",
+	[HMM_STAT_DMA_MAPPED] = "dma_mapped_pages",
+};
+
+static struct dentry *hmm_debugfs;
+
+static struct mmu_notifier *hmm_alloc_notifier(struct mm_struct *mm)
+{
+	struct hmm *hmm = kzalloc(sizeof(*hmm), GFP_KERNEL);
+
+	if (!hmm)
+		return ERR_PTR(-ENOMEM);
+	spin_lock_init(&hmm->lock);
+	INIT_LIST_HEAD(&hmm->mirrors);
+	hmm_stat_add(HMM_STAT_HMMS, 1);
+	return &hmm->mn;
+}
+
+static void hmm_free_notifier(struct mmu_notifier *mn)
+{
+	struct hmm *hmm = container_of(mn, struct hmm, mn);
+
+	WARN_ON(!list_empty(&hmm->mirrors));
+	kfree(hmm);
+	hmm_stat_add(HMM_STAT_HMMS, -1);
+}
+
+/*
+ * The last user of the mm is gone (exit_mmap, after the mirrors' interval
+ * notifiers were invalidated with MMU_NOTIFY_RELEASE, so their page tables
+ * are already empty). Unlink each mirror still linked and call its release;
+ * a concurrent hmm_mirror_unregister() that finds it unlinked waits on
+ * mirror->released.
+ */
+static void hmm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct hmm *hmm = container_of(mn, struct hmm, mn);
+	struct hmm_mirror *mirror;
+
+	spin_lock(&hmm->lock);
+	while ((mirror = list_first_entry_or_null(&hmm->mirrors,
+						  struct hmm_mirror, list))) {
+		list_del_init(&mirror->list);
+		hmm_mirror_get(mirror);
+		spin_unlock(&hmm->lock);
+
+		if (mirror->hdev->ops->release)
+			mirror->hdev->ops->release(mirror);
+		complete_all(&mirror->released);
+		hmm_mirror_put(mirror);
+
+		spin_lock(&hmm->lock);
+	}
+	spin_unlock(&hmm->lock);
+}
+
+static const struct mmu_notifier_ops hmm_mmu_notifier_ops = {
+	.release = hmm_release,
+	.alloc_notifier = hmm_alloc_notifier,
+	.free_notifier = hmm_free_notifier,
+};
+
+/**
+ * hmm_get() - the hmm of @mm, created if it has none; a reference to it
+ * @mm: a live mm (mm_users > 0)
+ *
+ * Return: the hmm or an ERR_PTR.
+ */
+struct hmm *hmm_get(struct mm_struct *mm)
+{
+	struct mmu_notifier *mn = mmu_notifier_get(&hmm_mmu_notifier_ops, mm);
+
+	return IS_ERR(mn) ? ERR_CAST(mn) : container_of(mn, struct hmm, mn);
+}
+
+/**
+ * hmm_put() - drop a reference taken by hmm_get()
+ * @hmm: the hmm
+ */
+void hmm_put(struct hmm *hmm)
+{
+	mmu_notifier_put(&hmm->mn);
+}
+
+/**
+ * hmm_device_register() - register a driver with the HMM core
+ * @hdev: the device; @hdev->ops with ->free is required, @hdev->dev and
+ *	@hdev->owner are optional
+ *
+ * Return: 0, or -EINVAL if the ops are incomplete.
+ */
+int hmm_device_register(struct hmm_device *hdev)
+{
+	if (!hdev->ops || !hdev->ops->free) {
+		pr_err("hmm_mirror: a device needs ops with a free callback\n");
+		return -EINVAL;
+	}
+	if (!hdev->owner)
+		hdev->owner = hdev;
+	atomic_set(&hdev->nr_mirrors, 0);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_device_register, HMM_MIRROR);
+
+/**
+ * hmm_device_unregister() - unregister a driver from the HMM core
+ * @hdev: the device, all of whose mirrors must have been unregistered
+ */
+void hmm_device_unregister(struct hmm_device *hdev)
+{
+	WARN(atomic_read(&hdev->nr_mirrors),
+	     "hmm_mirror: device unregistered with %d mirrors still registered\n",
+	     atomic_read(&hdev->nr_mirrors));
+}
+EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
+
+static int hmm_stats_show(struct seq_file *m, void *unused)
+{
+	int i;
+
+	for (i = 0; i < HMM_STAT_NR; i++)
+		seq_printf(m, "%s %lld\n", hmm_stat_names[i],
+			   atomic64_read(&hmm_stats[i]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hmm_stats);
 
 static int __init hmm_mirror_init(void)
 {
+	hmm_debugfs = debugfs_create_dir("hmm_mirror", NULL);
+	debugfs_create_file("stats", 0444, hmm_debugfs, NULL, &hmm_stats_fops);
 	return 0;
 }
 
 static void __exit hmm_mirror_exit(void)
 {
+	debugfs_remove_recursive(hmm_debugfs);
+	/* Wait for the deferred frees of struct hmm (mmu_notifier_put). */
+	mmu_notifier_synchronize();
+	WARN_ON(atomic64_read(&hmm_stats[HMM_STAT_HMMS]));
 }
 
 module_init(hmm_mirror_init);

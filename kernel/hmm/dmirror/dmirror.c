@@ -1,19 +1,431 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Dummy HMM mirror device: module life. The devices land with the core.
+ * dmirror: a dummy device that mirrors the address space of whoever opens
+ * it, through the HMM mirror core. It reads like a specification of that
+ * API: each open file is one mirror of the opener's mm, and each ioctl is
+ * one device operation on it, written as a driver for real hardware would:
+ * look entries up under the mirror lock, fault what is missing, never touch
+ * user memory with the lock held.
+ *
+ * /dev/hmm_dmirror0..3 speak the user ABI of the kernel's lib/test_hmm.
+ * Odd-numbered devices also DMA-map the pages they mirror, to exercise that
+ * path of the core. Migration to device memory and exclusive access need
+ * CONFIG_DEVICE_PRIVATE; without it those ioctls fail with EOPNOTSUPP.
  */
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pgtable.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "hmm_mirror.h"
+#include "hmm_dmirror_uapi.h"
+
+#define DMIRROR_NDEVICES	4
+/* Pages handled per step of an ioctl: bounds the kernel buffers. */
+#define DMIRROR_STEP_PAGES	4096UL
+/* Faults in a row that make no progress before giving up with -EBUSY. */
+#define DMIRROR_MAX_STALLS	64
+
+struct dmirror_device {
+	struct miscdevice misc;
+	struct hmm_device hdev;
+	char name[16];
+};
+
+/* One open file: one mirror of the opener's mm. */
+struct dmirror {
+	struct hmm_mirror mirror;
+	struct dmirror_device *mdevice;
+	pid_t owner_pid;
+};
+
+static struct dmirror_device dmirror_devices[DMIRROR_NDEVICES];
+
+static struct dmirror *to_dmirror(struct hmm_mirror *mirror)
+{
+	return container_of(mirror, struct dmirror, mirror);
+}
+
+static void dmirror_mirror_release(struct hmm_mirror *mirror)
+{
+	/* The mm is gone. Nothing runs on the device, nothing to stop. */
+	dev_dbg(to_dmirror(mirror)->mdevice->misc.this_device,
+		"mm of pid %d released\n", to_dmirror(mirror)->owner_pid);
+}
+
+static void dmirror_mirror_free(struct hmm_mirror *mirror)
+{
+	kfree(to_dmirror(mirror));
+}
+
+/*
+ * No ->invalidate: every device access happens under the mirror lock on
+ * entries looked up there, so clearing the entries is all it takes.
+ */
+static const struct hmm_mirror_ops dmirror_mirror_ops = {
+	.release = dmirror_mirror_release,
+	.free = dmirror_mirror_free,
+};
+
+static int dmirror_open(struct inode *inode, struct file *filp)
+{
+	struct miscdevice *misc = filp->private_data;
+	struct dmirror_device *mdevice =
+		container_of(misc, struct dmirror_device, misc);
+	struct dmirror *dmirror;
+	int ret;
+
+	if (!current->mm)
+		return -EINVAL;
+	dmirror = kzalloc(sizeof(*dmirror), GFP_KERNEL);
+	if (!dmirror)
+		return -ENOMEM;
+	dmirror->mdevice = mdevice;
+	dmirror->owner_pid = task_tgid_nr(current);
+	ret = hmm_mirror_register(&dmirror->mirror, &mdevice->hdev,
+				  current->mm);
+	if (ret) {
+		kfree(dmirror);
+		return ret;
+	}
+	filp->private_data = dmirror;
+	return 0;
+}
+
+static int dmirror_release(struct inode *inode, struct file *filp)
+{
+	struct dmirror *dmirror = filp->private_data;
+
+	hmm_mirror_unregister(&dmirror->mirror);
+	hmm_mirror_put(&dmirror->mirror);
+	return 0;
+}
+
+/*
+ * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
+ * lock, until a page is missing (or not writable, for a write). Returns the
+ * first address not done.
+ */
+static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
+					 unsigned long addr, unsigned long end,
+					 char *buf, bool write)
+{
+	struct hmm_mirror *mirror = &dmirror->mirror;
+	u64 need = HMM_MPTE_VALID | (write ? HMM_MPTE_WRITE : 0);
+
+	for (; addr < end; addr += PAGE_SIZE, buf += PAGE_SIZE) {
+		u64 entry = hmm_mirror_lookup(mirror, addr);
+		void *va;
+
+		if ((entry & need) != need || (entry & HMM_MPTE_DEVICE))
+			break;
+		va = kmap_local_page(pfn_to_page(hmm_mpte_pfn(entry)));
+		if (write) {
+			memcpy(va, buf, PAGE_SIZE);
+			hmm_mirror_set_dirty(mirror, addr);
+		} else {
+			memcpy(buf, va, PAGE_SIZE);
+		}
+		kunmap_local(va);
+	}
+	return addr;
+}
+
+/* The device accesses [start, end) through its mirror, faulting as needed. */
+static int dmirror_access(struct dmirror *dmirror, unsigned long start,
+			  unsigned long end, char *buf, bool write,
+			  struct hmm_dmirror_cmd *cmd)
+{
+	struct hmm_mirror *mirror = &dmirror->mirror;
+	unsigned long addr = start, done;
+	int stalls = 0, ret;
+
+	for (;;) {
+		hmm_mirror_lock(mirror);
+		done = dmirror_copy_locked(dmirror, addr, end,
+					   buf + (addr - start), write);
+		hmm_mirror_unlock(mirror);
+		if (done == end)
+			return 0;
+		/* Invalidated again between the fault and the lock. */
+		stalls = done == addr ? stalls + 1 : 0;
+		if (stalls > DMIRROR_MAX_STALLS)
+			return -EBUSY;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		addr = done;
+		ret = hmm_mirror_fault(mirror, addr, end,
+				       write ? HMM_MIRROR_WRITE : 0);
+		if (ret)
+			return ret;
+		cmd->faults++;
+	}
+}
+
+static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	char *bounce;
+	int ret = 0;
+
+	bounce = kvmalloc(min(cmd->npages, DMIRROR_STEP_PAGES) << PAGE_SHIFT,
+			  GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		ret = dmirror_access(dmirror, addr, next, bounce, false, cmd);
+		if (ret)
+			break;
+		if (copy_to_user(u64_to_user_ptr(cmd->ptr + (addr - start)),
+				 bounce, next - addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		cmd->cpages += (next - addr) >> PAGE_SHIFT;
+	}
+	kvfree(bounce);
+	return ret;
+}
+
+static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	char *bounce;
+	int ret = 0;
+
+	bounce = kvmalloc(min(cmd->npages, DMIRROR_STEP_PAGES) << PAGE_SHIFT,
+			  GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		if (copy_from_user(bounce,
+				   u64_to_user_ptr(cmd->ptr + (addr - start)),
+				   next - addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = dmirror_access(dmirror, addr, next, bounce, true, cmd);
+		if (ret)
+			break;
+		cmd->cpages += (next - addr) >> PAGE_SHIFT;
+	}
+	kvfree(bounce);
+	return ret;
+}
+
+/* What SNAPSHOT reports for one mirror entry. */
+static u8 dmirror_perm(struct dmirror *dmirror, u64 entry)
+{
+	unsigned int order;
+	u8 perm;
+
+	if (entry & HMM_MPTE_ERROR)
+		return HMM_DMIRROR_PROT_ERROR;
+	if (!(entry & HMM_MPTE_VALID))
+		return HMM_DMIRROR_PROT_NONE;
+	perm = HMM_DMIRROR_PROT_READ;
+	if (entry & HMM_MPTE_WRITE)
+		perm |= HMM_DMIRROR_PROT_WRITE;
+	order = hmm_mpte_order(entry);
+	if (order == PMD_SHIFT - PAGE_SHIFT)
+		perm |= HMM_DMIRROR_PROT_PMD;
+	else if (order == PUD_SHIFT - PAGE_SHIFT)
+		perm |= HMM_DMIRROR_PROT_PUD;
+	if (is_zero_pfn(hmm_mpte_pfn(entry)))
+		perm |= HMM_DMIRROR_PROT_ZERO;
+	return perm;
+}
+
+static int dmirror_snapshot(struct dmirror *dmirror,
+			    struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next, n, i;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	u64 *entries;
+	u8 *perm;
+	int ret = 0;
+
+	n = min(cmd->npages, DMIRROR_STEP_PAGES);
+	entries = kvmalloc_array(n, sizeof(*entries), GFP_KERNEL);
+	perm = kvmalloc(n, GFP_KERNEL);
+	if (!entries || !perm) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		n = (next - addr) >> PAGE_SHIFT;
+		ret = hmm_mirror_snapshot(&dmirror->mirror, addr, next, entries);
+		if (ret)
+			break;
+		for (i = 0; i < n; i++)
+			perm[i] = dmirror_perm(dmirror, entries[i]);
+		if (copy_to_user(u64_to_user_ptr(cmd->ptr +
+						 ((addr - start) >> PAGE_SHIFT)),
+				 perm, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		cmd->cpages += n;
+	}
+out:
+	kvfree(perm);
+	kvfree(entries);
+	return ret;
+}
+
+static int dmirror_unsupported(struct dmirror *dmirror, const char *what)
+{
+	dev_info_once(dmirror->mdevice->misc.this_device,
+		      "%s needs CONFIG_DEVICE_PRIVATE, which this kernel lacks\n",
+		      what);
+	return -EOPNOTSUPP;
+}
+
+/* Without device memory there is none to evict: nothing to do. */
+static int dmirror_release_device_memory(struct dmirror *dmirror)
+{
+	return 0;
+}
+
+static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
+{
+	return PAGE_ALIGNED(cmd->addr) && cmd->npages &&
+	       cmd->npages <= (TASK_SIZE_MAX >> PAGE_SHIFT) &&
+	       cmd->addr + (cmd->npages << PAGE_SHIFT) > cmd->addr;
+}
+
+static long dmirror_ioctl(struct file *filp, unsigned int command,
+			  unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+	struct dmirror *dmirror = filp->private_data;
+	struct hmm_dmirror_cmd cmd;
+	int ret;
+
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))
+		return -EINVAL;
+	/* A mirror is bound to its mm: a forked child gets no access. */
+	if (!hmm_mirror_is_mm(&dmirror->mirror, current->mm)) {
+		dev_warn_ratelimited(dmirror->mdevice->misc.this_device,
+				     "mirror of pid %d used by pid %d from another mm: refused\n",
+				     dmirror->owner_pid, task_tgid_nr(current));
+		return -EPERM;
+	}
+	cmd.cpages = 0;
+	cmd.faults = 0;
+
+	switch (command) {
+	case HMM_DMIRROR_READ:
+		ret = dmirror_read(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_WRITE:
+		ret = dmirror_write(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_SNAPSHOT:
+		ret = dmirror_snapshot(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		ret = dmirror_unsupported(dmirror, "migration to device memory");
+		break;
+	case HMM_DMIRROR_EXCLUSIVE:
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		ret = dmirror_unsupported(dmirror, "exclusive device access");
+		break;
+	case HMM_DMIRROR_RELEASE:
+		ret = dmirror_release_device_memory(dmirror);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &cmd, sizeof(cmd)) ? -EFAULT : 0;
+}
+
+static const struct file_operations dmirror_fops = {
+	.owner = THIS_MODULE,
+	.open = dmirror_open,
+	.release = dmirror_release,
+	.unlocked_ioctl = dmirror_ioctl,
+	.llseek = noop_llseek,
+};
+
+static void dmirror_device_remove(struct dmirror_device *mdevice)
+{
+	misc_deregister(&mdevice->misc);
+	hmm_device_unregister(&mdevice->hdev);
+}
+
+static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
+{
+	int ret;
+
+	snprintf(mdevice->name, sizeof(mdevice->name), "hmm_dmirror%u", id);
+	mdevice->hdev.ops = &dmirror_mirror_ops;
+	ret = hmm_device_register(&mdevice->hdev);
+	if (ret)
+		return ret;
+	mdevice->misc.minor = MISC_DYNAMIC_MINOR;
+	mdevice->misc.name = mdevice->name;
+	mdevice->misc.fops = &dmirror_fops;
+	ret = misc_register(&mdevice->misc);
+	if (ret) {
+		hmm_device_unregister(&mdevice->hdev);
+		return ret;
+	}
+	if (id & 1) {
+		struct device *dev = mdevice->misc.this_device;
+
+		ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
+		if (ret) {
+			dmirror_device_remove(mdevice);
+			return ret;
+		}
+		mdevice->hdev.dev = dev;
+	}
+	return 0;
+}
 
 static int __init dmirror_init(void)
 {
+	unsigned int id;
+	int ret;
+
+	for (id = 0; id < DMIRROR_NDEVICES; id++) {
+		ret = dmirror_device_add(&dmirror_devices[id], id);
+		if (ret) {
+			pr_err("hmm_dmirror: cannot add device %u: %d\n", id, ret);
+			while (id--)
+				dmirror_device_remove(&dmirror_devices[id]);
+			return ret;
+		}
+	}
 	return 0;
 }
 
 static void __exit dmirror_exit(void)
 {
+	unsigned int id;
+
+	for (id = 0; id < DMIRROR_NDEVICES; id++)
+		dmirror_device_remove(&dmirror_devices[id]);
 }
 
 module_init(dmirror_init);
 module_exit(dmirror_exit);
 MODULE_DESCRIPTION("Dummy device for testing HMM mirrors");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(HMM_MIRROR);

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device faults: fill a range of a mirror from the CPU page tables.
+ *
+ * One leaf (2 MiB of address space) at a time, the fault follows the retry
+ * protocol of mmu interval notifiers: read the mirror's notifier sequence,
+ * walk and fault with hmm_range_fault() under the mmap read lock, then take
+ * the mirror lock and store the result only if no invalidation ran in
+ * between; otherwise start over. No page reference is taken at any point:
+ * once stored, an entry is kept right by the invalidations that follow.
+ */
+#include <linux/hmm.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "hmm_internal.h"
+
+static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
+		      unsigned long end, unsigned int flags,
+		      unsigned long *pfns, u64 *out)
+{
+	struct mm_struct *mm = mirror->mm;
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = pfns,
+		.dev_private_owner = mirror->hdev->owner,
+	};
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	int ret;
+
+	if (!(flags & HMM_MIRROR_SNAPSHOT))
+		range.default_flags = HMM_PFN_REQ_FAULT;
+	if (flags & HMM_MIRROR_WRITE)
+		range.default_flags |= HMM_PFN_REQ_WRITE;
+
+	for (;;) {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		ret = hmm_pt_prepare(mirror, start);
+		if (ret)
+			return ret;
+		range.notifier_seq = mmu_interval_read_begin(&mirror->notifier);
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+			continue;
+		}
+		if (ret)
+			return ret;
+
+		mutex_lock(&mirror->lock);
+		if (mmu_interval_read_retry(&mirror->notifier,
+					    range.notifier_seq)) {
+			mutex_unlock(&mirror->lock);
+			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+			continue;
+		}
+		ret = hmm_pt_fill(mirror, start, end, pfns, out);
+		mutex_unlock(&mirror->lock);
+		if (ret != -EAGAIN)
+			break;
+		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+	}
+	if (!ret)
+		hmm_stat_add(HMM_STAT_FAULT_PAGES, (end - start) >> PAGE_SHIFT);
+	return ret;
+}
+
+static int populate(struct hmm_mirror *mirror, unsigned long start,
+		    unsigned long end, unsigned int flags, u64 *out)
+{
+	unsigned long addr, next, *pfns;
+	int ret = 0;
+
+	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end) ||
+	    (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT)))
+		return -EINVAL;
+
+	down_read(&mirror->active);
+	if (mirror->dead) {
+		ret = -ENODEV;
+		goto out_unlock;
+	}
+	if (end > mirror->mm->task_size) {
+		ret = -EFAULT;
+		goto out_unlock;
+	}
+	/* The address space may be gone while the mirror lives on. */
+	if (!mmget_not_zero(mirror->mm)) {
+		ret = -ESRCH;
+		goto out_unlock;
+	}
+	pfns = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns) {
+		ret = -ENOMEM;
+		goto out_mmput;
+	}
+	hmm_stat_add(HMM_STAT_FAULTS, 1);
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, ALIGN_DOWN(addr, HMM_PT_LEAF_SIZE) +
+				HMM_PT_LEAF_SIZE);
+		ret = fault_leaf(mirror, addr, next, flags, pfns, out);
+		if (ret)
+			break;
+		if (out)
+			out += (next - addr) >> PAGE_SHIFT;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+	}
+	kfree(pfns);
+out_mmput:
+	mmput(mirror->mm);
+out_unlock:
+	up_read(&mirror->active);
+	return ret;
+}
+
+/**
+ * hmm_mirror_fault() - fill a range of the mirror from the CPU page tables
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ * @flags: HMM_MIRROR_WRITE to make the pages writable (faulting for write,
+ *	breaking copy-on-write); HMM_MIRROR_SNAPSHOT to fault nothing and only
+ *	record the pages that are present
+ *
+ * Faults the pages in as the CPU would, then stores them in the mirror page
+ * table. On return the entries may already have been invalidated again: look
+ * them up under hmm_mirror_lock() and fault again if they are missing. Holds
+ * no page reference. Sleeps.
+ *
+ * Return: 0; -EFAULT if part of the range has no mapping or cannot be
+ * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
+ * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
+ * fault for HMM_MIRROR_FAULT_TIMEOUT_MS; -EINTR on a fatal signal; -ESRCH if
+ * the mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a
+ * bad range or flags.
+ */
+int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end, unsigned int flags)
+{
+	return populate(mirror, start, end, flags, NULL);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
+
+/**
+ * hmm_mirror_snapshot() - record and report what is mapped, faulting nothing
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ * @entries: one u64 per page: the entry as found (HMM_MPTE_*), 0 for a page
+ *	not present, HMM_MPTE_ERROR where nothing can be mirrored (no VMA, an
+ *	I/O mapping)
+ *
+ * The present pages are also stored in the mirror page table, as
+ * hmm_mirror_fault() with HMM_MIRROR_SNAPSHOT would.
+ *
+ * Return: 0 or a negative errno, as hmm_mirror_fault().
+ */
+int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end, u64 *entries)
+{
+	return populate(mirror, start, end, HMM_MIRROR_SNAPSHOT, entries);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_snapshot, HMM_MIRROR);

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mirror page table: per mirror, one u64 per 4 KiB page (pfn and
+ * HMM_MPTE_* flags) in leaves of 512 entries, one page each, kept in an
+ * xarray indexed by address >> HMM_PT_LEAF_SHIFT. A mirror that DMA-maps
+ * has a second xarray of dma_addr_t leaves with the same index.
+ *
+ * Leaves are allocated by hmm_pt_prepare() before the fault path takes the
+ * mirror lock: nothing may allocate under that lock, since reclaim may need
+ * it to invalidate the mirror. They are freed by the invalidation that
+ * leaves them empty; the fault path then finds no leaf under the lock and
+ * prepares it again.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/gfp.h>
+#include <linux/hmm.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/string.h>
+
+#include "hmm_internal.h"
+
+static unsigned long leaf_index(unsigned long addr)
+{
+	return addr >> HMM_PT_LEAF_SHIFT;
+}
+
+static unsigned int leaf_slot(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) & (HMM_PT_LEAF_ENTRIES - 1);
+}
+
+static int install_leaf(struct xarray *xa, unsigned long index)
+{
+	void *leaf, *old;
+
+	if (xa_load(xa, index))
+		return 0;
+	leaf = (void *)get_zeroed_page(GFP_KERNEL);
+	if (!leaf)
+		return -ENOMEM;
+	old = xa_cmpxchg(xa, index, NULL, leaf, GFP_KERNEL);
+	if (old) {
+		/* Lost a race with another fault, or out of memory. */
+		free_page((unsigned long)leaf);
+		return xa_is_err(old) ? xa_err(old) : 0;
+	}
+	hmm_stat_add(HMM_STAT_PT_BYTES, PAGE_SIZE);
+	return 0;
+}
+
+/**
+ * hmm_pt_prepare() - make sure the leaf covering @addr exists
+ * @mirror: the mirror
+ * @addr: an address in the leaf
+ *
+ * Called without the mirror lock. Returns 0 or -ENOMEM.
+ */
+int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr)
+{
+	int ret;
+
+	ret = install_leaf(&mirror->pt, leaf_index(addr));
+	if (!ret && mirror->dma_dev)
+		ret = install_leaf(&mirror->dma, leaf_index(addr));
+	return ret;
+}
+
+static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
+{
+	struct page *page;
+	unsigned int order;
+	u64 entry;
+
+	if (hmm_pfn & HMM_PFN_ERROR)
+		return HMM_MPTE_ERROR;
+	if (!(hmm_pfn & HMM_PFN_VALID))
+		return 0;
+	page = hmm_pfn_to_page(hmm_pfn);
+	entry = ((u64)page_to_pfn(page) << HMM_MPTE_PFN_SHIFT) | HMM_MPTE_VALID;
+	if (hmm_pfn & HMM_PFN_WRITE)
+		entry |= HMM_MPTE_WRITE;
+	order = hmm_pfn_to_map_order(hmm_pfn);
+	if (order)
+		entry |= HMM_MPTE_HUGE | ((u64)order << HMM_MPTE_ORDER_SHIFT);
+	if (is_device_private_page(page))
+		entry |= HMM_MPTE_DEVICE;
+	return entry;
+}
+
+/*
+ * Forget a valid entry: undo its DMA mapping and carry a device write to
+ * the page. The page is still mapped by the CPU (we run before the CPU
+ * page-table change completes, or while the mirror lock keeps any from
+ * completing), so it cannot have been freed; set_page_dirty() without the
+ * page lock is what the mirror lock makes safe here, as for ib_umem_odp.
+ */
+static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
+{
+	if (!(entry & HMM_MPTE_VALID))
+		return;
+	if (dma) {
+		dma_unmap_page(mirror->dma_dev, *dma, PAGE_SIZE,
+			       DMA_BIDIRECTIONAL);
+		*dma = 0;
+		hmm_stat_add(HMM_STAT_DMA_MAPPED, -1);
+	}
+	if ((entry & HMM_MPTE_DIRTY) && !(entry & HMM_MPTE_DEVICE)) {
+		set_page_dirty(pfn_to_page(hmm_mpte_pfn(entry)));
+		hmm_stat_add(HMM_STAT_DIRTIED_PAGES, 1);
+	}
+	mirror->nr_valid--;
+	hmm_stat_add(HMM_STAT_MIRRORED_PAGES, -1);
+}
+
+/**
+ * hmm_pt_fill() - store what hmm_range_fault() found for [start, end)
+ * @mirror: the mirror, locked, its notifier sequence checked
+ * @start: first address, page aligned
+ * @end: end address, in the same leaf as @start
+ * @hmm_pfns: hmm_range_fault() output, one per page from @start
+ * @out: optional: each page's entry as found, with HMM_MPTE_ERROR where
+ *	the page cannot be mirrored (the table itself only keeps valid
+ *	entries: nothing would ever invalidate a marker in a hole)
+ *
+ * Returns 0, -EAGAIN when the leaf is gone (an invalidation freed it: prepare
+ * again), or -ENOMEM when a DMA mapping failed.
+ */
+int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
+		unsigned long end, const unsigned long *hmm_pfns, u64 *out)
+{
+	struct device *dev = mirror->dma_dev;
+	dma_addr_t *dma_leaf = NULL;
+	unsigned long addr;
+	u64 *leaf;
+
+	lockdep_assert_held(&mirror->lock);
+	leaf = xa_load(&mirror->pt, leaf_index(start));
+	if (dev)
+		dma_leaf = xa_load(&mirror->dma, leaf_index(start));
+	if (!leaf || (dev && !dma_leaf))
+		return -EAGAIN;
+
+	for (addr = start; addr < end; addr += PAGE_SIZE, hmm_pfns++) {
+		unsigned int slot = leaf_slot(addr);
+		u64 old = leaf[slot], new = hmm_pfn_to_mpte(*hmm_pfns);
+
+		if (out)
+			*out++ = new;
+		new &= ~HMM_MPTE_ERROR;
+		if ((old & HMM_MPTE_VALID) && (new & HMM_MPTE_VALID) &&
+		    hmm_mpte_pfn(old) == hmm_mpte_pfn(new)) {
+			/* Same page (maybe writable now): keep its state. */
+			leaf[slot] = new | (old & HMM_MPTE_DIRTY);
+			continue;
+		}
+		/*
+		 * A valid entry for another page would mean we missed an
+		 * invalidation: the sequence check makes that impossible.
+		 */
+		WARN_ON_ONCE(old & HMM_MPTE_VALID);
+		drop_entry(mirror, old, dma_leaf ? &dma_leaf[slot] : NULL);
+		leaf[slot] = 0;
+		if (!(new & HMM_MPTE_VALID))
+			continue;
+		if (dev && !(new & HMM_MPTE_DEVICE)) {
+			struct page *page = pfn_to_page(hmm_mpte_pfn(new));
+			dma_addr_t da = dma_map_page(dev, page, 0, PAGE_SIZE,
+						     DMA_BIDIRECTIONAL);
+
+			if (dma_mapping_error(dev, da))
+				return -ENOMEM;
+			dma_leaf[slot] = da;
+			hmm_stat_add(HMM_STAT_DMA_MAPPED, 1);
+		}
+		leaf[slot] = new;
+		mirror->nr_valid++;
+		hmm_stat_add(HMM_STAT_MIRRORED_PAGES, 1);
+	}
+	return 0;
+}
+
+/**
+ * hmm_pt_clear() - clear the entries of [start, end), freeing empty leaves
+ * @mirror: the mirror, locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive); ULONG_MAX for everything
+ *
+ * Never sleeps: also called from non-blockable invalidations.
+ */
+void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
+		  unsigned long end)
+{
+	unsigned long index, cleared = 0;
+	u64 *leaf;
+
+	lockdep_assert_held(&mirror->lock);
+	xa_for_each_range(&mirror->pt, index, leaf, leaf_index(start),
+			  leaf_index(end - 1)) {
+		unsigned long lstart = index << HMM_PT_LEAF_SHIFT;
+		unsigned long s = max(start, lstart);
+		unsigned long e = min(end - 1, lstart + HMM_PT_LEAF_SIZE - 1);
+		dma_addr_t *dma_leaf = NULL;
+		unsigned long addr;
+
+		if (mirror->dma_dev)
+			dma_leaf = xa_load(&mirror->dma, index);
+		for (addr = s; addr <= e && addr >= s; addr += PAGE_SIZE) {
+			unsigned int slot = leaf_slot(addr);
+
+			if (!leaf[slot])
+				continue;
+			cleared++;
+			drop_entry(mirror, leaf[slot],
+				   dma_leaf ? &dma_leaf[slot] : NULL);
+			leaf[slot] = 0;
+		}
+		if (memchr_inv(leaf, 0, PAGE_SIZE))
+			continue;
+		xa_erase(&mirror->pt, index);
+		free_page((unsigned long)leaf);
+		hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
+		if (dma_leaf) {
+			xa_erase(&mirror->dma, index);
+			free_page((unsigned long)dma_leaf);
+			hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
+		}
+	}
+	hmm_stat_add(HMM_STAT_INVALIDATED_PAGES, cleared);
+}
+
+static u64 *pt_entry(struct hmm_mirror *mirror, unsigned long addr)
+{
+	u64 *leaf = xa_load(&mirror->pt, leaf_index(addr));
+
+	return leaf ? &leaf[leaf_slot(addr)] : NULL;
+}
+
+/**
+ * hmm_mirror_lookup() - the mirror page table entry of an address
+ * @mirror: the mirror, locked with hmm_mirror_lock()
+ * @addr: any user address
+ *
+ * Return: the entry (see HMM_MPTE_*), 0 if nothing is mirrored there. A
+ * valid entry stays valid until the lock is dropped.
+ */
+u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr)
+{
+	u64 *entry;
+
+	lockdep_assert_held(&mirror->lock);
+	entry = pt_entry(mirror, addr);
+	return entry ? *entry : 0;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup, HMM_MIRROR);
+
+/**
+ * hmm_mirror_dma_addr() - DMA address of a mirrored page
+ * @mirror: the mirror of an hmm_device with a struct device, locked
+ * @addr: an address with a valid entry
+ *
+ * Return: the page's DMA address for hmm_device->dev (of the page, not of
+ * @addr's offset in it), or DMA_MAPPING_ERROR if there is none.
+ */
+dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr)
+{
+	dma_addr_t *dma_leaf;
+	u64 *entry;
+
+	lockdep_assert_held(&mirror->lock);
+	entry = pt_entry(mirror, addr);
+	if (!mirror->dma_dev || !entry || !(*entry & HMM_MPTE_VALID) ||
+	    (*entry & HMM_MPTE_DEVICE))
+		return DMA_MAPPING_ERROR;
+	dma_leaf = xa_load(&mirror->dma, leaf_index(addr));
+	return dma_leaf ? dma_leaf[leaf_slot(addr)] : DMA_MAPPING_ERROR;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_dma_addr, HMM_MIRROR);
+
+/**
+ * hmm_mirror_set_dirty() - record that the device wrote a mirrored page
+ * @mirror: the mirror, locked
+ * @addr: an address with a valid, writable entry
+ *
+ * The page is marked dirty when its entry is invalidated (or at once, by
+ * the next invalidation of @addr), so the write is not lost to reclaim.
+ *
+ * Return: 0, or -EFAULT if @addr has no valid writable entry.
+ */
+int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr)
+{
+	u64 *entry;
+
+	lockdep_assert_held(&mirror->lock);
+	entry = pt_entry(mirror, addr);
+	if (!entry || (*entry & (HMM_MPTE_VALID | HMM_MPTE_WRITE)) !=
+		      (HMM_MPTE_VALID | HMM_MPTE_WRITE))
+		return -EFAULT;
+	*entry |= HMM_MPTE_DIRTY;
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_dirty, HMM_MIRROR);

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * HMM mirrors: a device's copy of a process address space, kept coherent
+ * with the CPU page tables without pinning a page.
+ *
+ * Objects and lifetimes
+ *
+ *   struct hmm          one per mm, created by the first mirror registered on
+ *                       that mm and freed after the last one is unregistered.
+ *                       Private to the core.
+ *   struct hmm_device   a driver's registration: its callbacks and, if it
+ *                       DMA-maps mirrored pages, its struct device.
+ *   struct hmm_mirror   one device x one mm. Embedded in a driver structure,
+ *                       reference counted, and allowed to outlive the mm:
+ *
+ *     ->release()  runs once when the mm goes away (last user exited): the
+ *                  device must stop working on that address space. The
+ *                  mirror stays allocated.
+ *     ->free()     runs when the last reference is dropped: only then may
+ *                  the driver free the structure embedding the mirror.
+ *
+ *   hmm_mirror_unregister() and mm teardown may race: exactly one of them
+ *   unlinks the mirror from its hmm, under the hmm's lock. Once unregister
+ *   returns, no callback of that mirror runs again (if teardown won the race
+ *   and is inside ->release(), unregister waits for it). Neither callback may
+ *   call hmm_mirror_unregister() itself.
+ *
+ *   A mirror is bound to the mm it was registered on. A driver that reaches a
+ *   mirror through a file descriptor must refuse to use it from another mm
+ *   (after fork, or a passed fd): hmm_mirror_is_mm() tells.
+ *
+ * The mirror page table
+ *
+ *   Per mirror, indexed by virtual address: one u64 per 4 KiB page holding a
+ *   pfn and HMM_MPTE_* flags, in leaves of 512 entries (one page each)
+ *   allocated on fault and freed when an invalidation empties them. When the
+ *   hmm_device has a struct device, every valid page is also DMA-mapped for
+ *   it (a second leaf of dma_addr_t per leaf).
+ *
+ * Device faults and the retry protocol
+ *
+ *   hmm_mirror_fault() fills a range from the CPU page tables, faulting pages
+ *   in (for read, or for write: breaking COW) or, with HMM_MIRROR_SNAPSHOT,
+ *   only recording what is present. It holds no page reference when it
+ *   returns: an entry stays valid only until the next invalidation of its
+ *   address. So a device access looks entries up with hmm_mirror_lock()
+ *   held; a missing entry means: unlock, hmm_mirror_fault(), try again. While
+ *   the lock is held no invalidation can complete, so the pages behind valid
+ *   entries stay where they are.
+ *
+ *   Under the lock, never sleep for memory (no GFP_KERNEL) and never touch
+ *   user memory (copy_*_user): reclaim may need to invalidate this mirror.
+ *
+ * Invalidation
+ *
+ *   Before a CPU page-table change of a mirrored range completes, the core
+ *   takes the mirror lock, calls ->invalidate() with the range and the
+ *   mmu_notifier event, then clears the entries: a dirty entry dirties its
+ *   page, a DMA mapping is undone. In a non-blockable context (the OOM
+ *   reaper) the core only trylocks, and ->invalidate() must not sleep: it may
+ *   return -EAGAIN there, and only there, to have the kernel retry later.
+ */
+#ifndef _HMM_MIRROR_H
+#define _HMM_MIRROR_H
+
+#include <linux/bits.h>
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+struct device;
+struct hmm;
+struct hmm_mirror;
+
+/* Mirror page table entry: pfn above bit 12, flags below. */
+#define HMM_MPTE_VALID		BIT_ULL(0)	/* maps a page */
+#define HMM_MPTE_WRITE		BIT_ULL(1)	/* the device may write it */
+#define HMM_MPTE_DIRTY		BIT_ULL(2)	/* the device wrote it */
+#define HMM_MPTE_DEVICE		BIT_ULL(3)	/* device-private page */
+#define HMM_MPTE_HUGE		BIT_ULL(4)	/* part of a larger CPU mapping */
+#define HMM_MPTE_ERROR		BIT_ULL(5)	/* snapshot only: not mirrorable */
+#define HMM_MPTE_ORDER_SHIFT	6		/* CPU mapping order, 5 bits */
+#define HMM_MPTE_ORDER_MASK	(0x1fULL << HMM_MPTE_ORDER_SHIFT)
+#define HMM_MPTE_PFN_SHIFT	12
+
+/**
+ * hmm_mpte_pfn() - the page frame number of a mirror page table entry
+ * @entry: a valid entry
+ */
+static inline unsigned long hmm_mpte_pfn(u64 entry)
+{
+	return entry >> HMM_MPTE_PFN_SHIFT;
+}
+
+/**
+ * hmm_mpte_order() - order of the CPU mapping the entry was part of
+ * @entry: a valid entry
+ *
+ * 0 for a base page, PMD_SHIFT - PAGE_SHIFT for a page of a PMD-mapped THP
+ * or huge page, PUD_SHIFT - PAGE_SHIFT for a PUD-mapped one.
+ */
+static inline unsigned int hmm_mpte_order(u64 entry)
+{
+	return (entry & HMM_MPTE_ORDER_MASK) >> HMM_MPTE_ORDER_SHIFT;
+}
+
+/**
+ * struct hmm_update - an invalidation, as the driver sees it
+ * @start: first address of the range (page aligned)
+ * @end: end of the range (exclusive, page aligned)
+ * @event: what the CPU is doing (MMU_NOTIFY_UNMAP, _CLEAR, _PROTECTION_VMA,
+ *	_PROTECTION_PAGE, _SOFT_DIRTY, _RELEASE, _MIGRATE, _EXCLUSIVE)
+ * @blockable: false in contexts that must not sleep (OOM reaper)
+ */
+struct hmm_update {
+	unsigned long start;
+	unsigned long end;
+	enum mmu_notifier_event event;
+	bool blockable;
+};
+
+/**
+ * struct hmm_mirror_ops - driver callbacks of a mirror
+ * @invalidate: optional. Called with the mirror lock held before the entries
+ *	of @update's range are cleared: stop device access to the range (the
+ *	entries are still readable, e.g. to find what the device cached).
+ *	Return 0, or -EAGAIN only when !@update->blockable and the driver
+ *	cannot proceed without sleeping.
+ * @release: optional. The mm is gone: stop all device work on the mirror.
+ *	Called at most once, never after hmm_mirror_unregister() returned.
+ * @free: required. The last reference was dropped: the embedding structure
+ *	may be freed. Called in process context.
+ */
+struct hmm_mirror_ops {
+	int (*invalidate)(struct hmm_mirror *mirror,
+			  const struct hmm_update *update);
+	void (*release)(struct hmm_mirror *mirror);
+	void (*free)(struct hmm_mirror *mirror);
+};
+
+/**
+ * struct hmm_device - a driver's registration with the HMM core
+ * @ops: callbacks of every mirror of this device
+ * @dev: optional: DMA-map mirrored pages for this device
+ * @owner: optional cookie: device-private pages of this owner are mirrored
+ *	as such, and invalidations that this owner started itself (exclusive
+ *	access, migration) are not sent back to it. Defaults to the hmm_device.
+ * @nr_mirrors: private: mirrors registered and not yet unregistered
+ */
+struct hmm_device {
+	const struct hmm_mirror_ops *ops;
+	struct device *dev;
+	void *owner;
+	atomic_t nr_mirrors;
+};
+
+/**
+ * struct hmm_mirror - a device's mirror of one mm (embed it, fields private)
+ * @hdev: the device
+ * @hmm: the mm's hmm; NULL once unregistered
+ * @mm: the mirrored mm (identity only: held by mmgrab while registered)
+ * @dma_dev: @hdev->dev when registered: DMA-map for it if set
+ * @list: on @hmm's mirror list while linked
+ * @kref: references; the last put calls ops->free
+ * @released: completed once ops->release has returned
+ * @active: read by faults in flight, written by unregister to end them
+ * @dead: set by unregister under @active: no fault may start
+ * @notifier: the whole address space, for invalidations and fault retry
+ * @lock: serialises page table updates, invalidations and device lookups
+ * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
+ * @dma: DMA address leaves, same index, when @hdev->dev is set
+ * @nr_valid: valid entries now (under @lock)
+ */
+struct hmm_mirror {
+	struct hmm_device *hdev;
+	struct hmm *hmm;
+	struct mm_struct *mm;
+	struct device *dma_dev;
+	struct list_head list;
+	struct kref kref;
+	struct completion released;
+	struct rw_semaphore active;
+	bool dead;
+	struct mmu_interval_notifier notifier;
+	struct mutex lock;
+	struct xarray pt;
+	struct xarray dma;
+	unsigned long nr_valid;
+};
+
+/* Flags of hmm_mirror_fault() */
+#define HMM_MIRROR_WRITE	BIT(0)	/* make pages writable (breaks COW) */
+#define HMM_MIRROR_SNAPSHOT	BIT(1)	/* fault nothing: record what is there */
+
+/* How long a fault keeps retrying while invalidations keep racing it. */
+#define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
+
+int hmm_device_register(struct hmm_device *hdev);
+void hmm_device_unregister(struct hmm_device *hdev);
+
+int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
+			struct mm_struct *mm);
+void hmm_mirror_unregister(struct hmm_mirror *mirror);
+struct hmm_mirror *hmm_mirror_get(struct hmm_mirror *mirror);
+void hmm_mirror_put(struct hmm_mirror *mirror);
+bool hmm_mirror_is_mm(const struct hmm_mirror *mirror,
+		      const struct mm_struct *mm);
+
+int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end, unsigned int flags);
+int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end, u64 *entries);
+
+void hmm_mirror_lock(struct hmm_mirror *mirror);
+void hmm_mirror_unlock(struct hmm_mirror *mirror);
+u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr);
+dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr);
+int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr);
+
+#endif /* _HMM_MIRROR_H */
