@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for tests that drive the HMM core through /dev/hmm_dmirrorN.
+ */
+#ifndef _TESTS_DMIRROR_H
+#define _TESTS_DMIRROR_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "hmm_dmirror_uapi.h"
+
+#define PAGE 4096UL
+
+/* Open device @id; a test cannot go on without it. */
+static inline int dm_open(int id)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/hmm_dmirror%d", id);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	check_fatal("open dmirror device", fd >= 0, "open %s: %s", path,
+		    strerror(errno));
+	return fd;
+}
+
+/*
+ * One device operation on [addr, addr + npages pages): 0 or -errno. The
+ * command as the device returned it lands in *out when given.
+ */
+static inline int dm_cmd(int fd, unsigned long req, void *addr, void *ptr,
+			 unsigned long npages, struct hmm_dmirror_cmd *out)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (uintptr_t)addr,
+		.ptr = (uintptr_t)ptr,
+		.npages = npages,
+	};
+	int ret;
+
+	ret = ioctl(fd, req, &cmd) ? -errno : 0;
+	if (out)
+		*out = cmd;
+	return ret;
+}
+
+/* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
+static inline long long hmm_stat(const char *name)
+{
+	char key[64];
+	long long v, found = -1;
+	FILE *f = fopen("/sys/kernel/debug/hmm_mirror/stats", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+static inline void *map_anon(unsigned long npages, int prot)
+{
+	void *p = mmap(NULL, npages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	check_fatal("mmap anonymous memory", p != MAP_FAILED, "%s",
+		    strerror(errno));
+	return p;
+}
+
+/* Fill @npages pages with a pattern derived from @seed. */
+static inline void fill(void *p, unsigned long npages, unsigned int seed)
+{
+	uint32_t *w = p;
+	unsigned long i;
+
+	for (i = 0; i < npages * PAGE / 4; i++)
+		w[i] = seed * 2654435761u + (uint32_t)i;
+}
+
+/* Index of the first word that differs from the pattern, -1 if none. */
+static inline long differs(const void *p, unsigned long npages,
+			   unsigned int seed)
+{
+	const uint32_t *w = p;
+	unsigned long i;
+
+	for (i = 0; i < npages * PAGE / 4; i++)
+		if (w[i] != seed * 2654435761u + (uint32_t)i)
+			return (long)i;
+	return -1;
+}
+
+#endif /* _TESTS_DMIRROR_H */

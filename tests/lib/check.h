@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Result reporting for C tests (see tests/lib/run-tests): PASS/FAIL/SKIP
+ * lines on stdout, exit status 1 if anything failed.
+ */
+#ifndef _TESTS_CHECK_H
+#define _TESTS_CHECK_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_failures;
+
+static inline void check_vreport(const char *kind, const char *name,
+				  const char *fmt, va_list ap)
+{
+	printf("%s: %s: ", kind, name);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static inline void pass(const char *name)
+{
+	printf("PASS: %s\n", name);
+	fflush(stdout);
+}
+
+__attribute__((format(printf, 2, 3)))
+static inline void fail(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport("FAIL", name, fmt, ap);
+	va_end(ap);
+	check_failures++;
+}
+
+__attribute__((format(printf, 2, 3)))
+static inline void skip(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_vreport("SKIP", name, fmt, ap);
+	va_end(ap);
+}
+
+/* check(name, condition, "what was seen", ...): PASS or FAIL with it. */
+#define check(name, cond, ...)				\
+	do {						\
+		if (cond)				\
+			pass(name);			\
+		else					\
+			fail(name, __VA_ARGS__);	\
+	} while (0)
+
+/* Stop the test program: what follows cannot run meaningfully. */
+#define check_fatal(name, cond, ...)			\
+	do {						\
+		if (!(cond)) {				\
+			fail(name, __VA_ARGS__);	\
+			exit(1);			\
+		}					\
+	} while (0)
+
+static inline int check_done(void)
+{
+	return check_failures ? 1 : 0;
+}
+
+#endif /* _TESTS_CHECK_H */
