@@ -98,4 +98,53 @@ static inline long differs(const void *p, unsigned long npages,
 	return -1;
 }
 
+/* /proc/self/pagemap entry of @addr (bit 63 present, 62 swapped, pfn). */
+static inline uint64_t pagemap(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd >= 0) {
+		if (pread(fd, &e, sizeof(e), (uintptr_t)addr / PAGE * 8) != 8)
+			e = 0;
+		close(fd);
+	}
+	return e;
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
+#define PM_PFN(e)	((e) & ((1ULL << 55) - 1))
+
+/* A number from /proc/vmstat, -1 if absent. */
+static inline long long vmstat(const char *name)
+{
+	char key[64];
+	long long v, found = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/* @len bytes of anonymous memory aligned to @align. */
+static inline void *map_aligned(unsigned long len, unsigned long align)
+{
+	char *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
+	a = ((uintptr_t)p + align - 1) & ~(align - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((char *)a + len, (uintptr_t)p + align - a);
+	return (void *)a;
+}
+
 #endif /* _TESTS_DMIRROR_H */

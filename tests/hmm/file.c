@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * File-backed memory, shared mappings of a tmpfs file (memfd) and of a file
+ * on ext4 (the suite mounts one on a loop device at /mnt/hodp-ext4): the
+ * device reads what the file holds, its writes reach the file, and the
+ * pages it wrote are dirtied when their mirror entries go, so writeback
+ * does not lose them.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+
+#include "dmirror.h"
+
+#define N 32
+
+static void test_file(const char *what, int file)
+{
+	char *buf = map_anon(N, PROT_READ | PROT_WRITE), *p, name[96];
+	long long dirtied;
+	int fd = dm_open(0), ret;
+	ssize_t n;
+
+	check_fatal("ftruncate", !ftruncate(file, N * PAGE), "%s", strerror(errno));
+	fill(buf, N, 11);
+	n = pwrite(file, buf, N * PAGE, 0);
+	check_fatal("pwrite", n == (ssize_t)(N * PAGE), "%zd", n);
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	check_fatal("mmap file", p != MAP_FAILED, "%s", strerror(errno));
+
+	memset(buf, 0, N * PAGE);
+	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, N, NULL);
+	snprintf(name, sizeof(name), "%s: device reads the file's contents", what);
+	check(name, !ret && differs(buf, N, 11) < 0, "ret %d word %ld", ret,
+	      differs(buf, N, 11));
+
+	fill(buf, N, 12);
+	ret = dm_cmd(fd, HMM_DMIRROR_WRITE, p, buf, N, NULL);
+	snprintf(name, sizeof(name), "%s: device write", what);
+	check(name, !ret, "ret %d", ret);
+
+	dirtied = hmm_stat("dirtied_pages");
+	munmap(p, N * PAGE);
+	snprintf(name, sizeof(name),
+		 "%s: unmapping dirties every page the device wrote", what);
+	check(name, hmm_stat("dirtied_pages") - dirtied >= N,
+	      "dirtied_pages grew by %lld", hmm_stat("dirtied_pages") - dirtied);
+
+	/* Write back and drop the page cache: the data must be on disk. */
+	check_fatal("fsync", !fsync(file), "%s", strerror(errno));
+	posix_fadvise(file, 0, N * PAGE, POSIX_FADV_DONTNEED);
+	memset(buf, 0, N * PAGE);
+	n = pread(file, buf, N * PAGE, 0);
+	snprintf(name, sizeof(name),
+		 "%s: the device's writes survive writeback and eviction", what);
+	check(name, n == (ssize_t)(N * PAGE) && differs(buf, N, 12) < 0,
+	      "read %zd word %ld", n, differs(buf, N, 12));
+
+	/* And the device sees CPU writes made through write(2). */
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	check_fatal("mmap file", p != MAP_FAILED, "%s", strerror(errno));
+	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, N, NULL);
+	fill(buf, N, 13);
+	n = pwrite(file, buf, N * PAGE, 0);
+	memset(buf, 0, N * PAGE);
+	ret = ret ?: dm_cmd(fd, HMM_DMIRROR_READ, p, buf, N, NULL);
+	snprintf(name, sizeof(name), "%s: device sees data written with write(2)",
+		 what);
+	check(name, !ret && differs(buf, N, 13) < 0, "ret %d word %ld", ret,
+	      differs(buf, N, 13));
+	munmap(p, N * PAGE);
+	munmap(buf, N * PAGE);
+	close(fd);
+}
+
+int main(void)
+{
+	int file;
+
+	file = memfd_create("hodp-hmm-test", MFD_CLOEXEC);
+	check_fatal("memfd_create", file >= 0, "%s", strerror(errno));
+	test_file("tmpfs", file);
+	close(file);
+
+	file = open("/mnt/hodp-ext4/hmm-file-test", O_RDWR | O_CREAT | O_TRUNC,
+		    0600);
+	check_fatal("open a file on ext4 (suite setup mounts it)", file >= 0,
+		    "%s", strerror(errno));
+	test_file("ext4", file);
+	close(file);
+	unlink("/mnt/hodp-ext4/hmm-file-test");
+	return check_done();
+}
