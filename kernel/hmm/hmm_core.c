@@ -31,6 +31,7 @@ static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_DIRTIED_PAGES] = "dirtied_pages",
 	[HMM_STAT_MIRRORED_PAGES] = "mirrored_pages",
 	[HMM_STAT_PT_BYTES] = "pt_bytes",
+	[HMM_STAT_DMA_BYTES] = "dma_bytes",
 	[HMM_STAT_DMA_MAPPED] = "dma_mapped_pages",
 };
 

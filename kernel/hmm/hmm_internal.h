@@ -40,6 +40,7 @@ enum hmm_stat {
 	HMM_STAT_DIRTIED_PAGES,		/* pages dirtied from device writes */
 	HMM_STAT_MIRRORED_PAGES,	/* valid entries now */
 	HMM_STAT_PT_BYTES,		/* page table leaves allocated now */
+	HMM_STAT_DMA_BYTES,		/* DMA address leaves allocated now */
 	HMM_STAT_DMA_MAPPED,		/* pages DMA-mapped now */
 	HMM_STAT_NR
 };

@@ -30,7 +30,8 @@ static unsigned int leaf_slot(unsigned long addr)
 	return (addr >> PAGE_SHIFT) & (HMM_PT_LEAF_ENTRIES - 1);
 }
 
-static int install_leaf(struct xarray *xa, unsigned long index)
+static int install_leaf(struct xarray *xa, unsigned long index,
+			enum hmm_stat stat)
 {
 	void *leaf, *old;
 
@@ -45,7 +46,7 @@ static int install_leaf(struct xarray *xa, unsigned long index)
 		free_page((unsigned long)leaf);
 		return xa_is_err(old) ? xa_err(old) : 0;
 	}
-	hmm_stat_add(HMM_STAT_PT_BYTES, PAGE_SIZE);
+	hmm_stat_add(stat, PAGE_SIZE);
 	return 0;
 }
 
@@ -60,9 +61,10 @@ int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr)
 {
 	int ret;
 
-	ret = install_leaf(&mirror->pt, leaf_index(addr));
+	ret = install_leaf(&mirror->pt, leaf_index(addr), HMM_STAT_PT_BYTES);
 	if (!ret && mirror->dma_dev)
-		ret = install_leaf(&mirror->dma, leaf_index(addr));
+		ret = install_leaf(&mirror->dma, leaf_index(addr),
+				   HMM_STAT_DMA_BYTES);
 	return ret;
 }
 
@@ -223,7 +225,7 @@ void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 		if (dma_leaf) {
 			xa_erase(&mirror->dma, index);
 			free_page((unsigned long)dma_leaf);
-			hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
+			hmm_stat_add(HMM_STAT_DMA_BYTES, -PAGE_SIZE);
 		}
 	}
 	hmm_stat_add(HMM_STAT_INVALIDATED_PAGES, cleared);
