@@ -23,6 +23,7 @@ atomic64_t hmm_stats[HMM_STAT_NR];
 static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_HMMS] = "hmms",
 	[HMM_STAT_MIRRORS] = "mirrors",
+	[HMM_STAT_RELEASES] = "mm_releases",
 	[HMM_STAT_FAULTS] = "faults",
 	[HMM_STAT_FAULT_PAGES] = "fault_pages",
 	[HMM_STAT_FAULT_RETRIES] = "fault_retries",
@@ -80,6 +81,7 @@ static void hmm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 		if (mirror->hdev->ops->release)
 			mirror->hdev->ops->release(mirror);
 		complete_all(&mirror->released);
+		hmm_stat_add(HMM_STAT_RELEASES, 1);
 		hmm_mirror_put(mirror);
 
 		spin_lock(&hmm->lock);

@@ -21,7 +21,7 @@
  */
 struct hmm {
 	struct mmu_notifier mn;
-	spinlock_t lock;
+	spinlock_t lock;		/* protects mirrors */
 	struct list_head mirrors;
 };
 
@@ -32,6 +32,7 @@ void hmm_put(struct hmm *hmm);
 enum hmm_stat {
 	HMM_STAT_HMMS,			/* struct hmm alive */
 	HMM_STAT_MIRRORS,		/* mirrors registered */
+	HMM_STAT_RELEASES,		/* mirrors released by mm teardown */
 	HMM_STAT_FAULTS,		/* hmm_mirror_fault() calls */
 	HMM_STAT_FAULT_PAGES,		/* pages filled by them */
 	HMM_STAT_FAULT_RETRIES,		/* fills retried after a race */
@@ -54,8 +55,8 @@ static inline void hmm_stat_add(enum hmm_stat stat, long delta)
 
 /* The mirror page table (hmm_pt.c); callers hold mirror->lock. */
 #define HMM_PT_LEAF_SHIFT	(PAGE_SHIFT + 9)
-#define HMM_PT_LEAF_ENTRIES	(1UL << 9)
-#define HMM_PT_LEAF_SIZE	(1UL << HMM_PT_LEAF_SHIFT)
+#define HMM_PT_LEAF_ENTRIES	BIT(9)
+#define HMM_PT_LEAF_SIZE	BIT(HMM_PT_LEAF_SHIFT)
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,

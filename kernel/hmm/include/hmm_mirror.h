@@ -187,7 +187,7 @@ struct hmm_mirror {
 	struct rw_semaphore active;
 	bool dead;
 	struct mmu_interval_notifier notifier;
-	struct mutex lock;
+	struct mutex lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
 	unsigned long nr_valid;
