@@ -190,8 +190,8 @@ static void test_dontneed_and_snapshot(int fd)
 
 static void expect_errno(const char *name, int ret, int want)
 {
-	check(name, ret == -want, "expected %s, got %d (%s)", strerror(want),
-	      ret, strerror(-ret));
+	check(name, ret == -want, "expected %d (%s), got %d (%s)", -want,
+	      strerror(want), ret, strerror(-ret));
 }
 
 static void test_bad_input(int fd)
@@ -217,6 +217,36 @@ static void test_bad_input(int fd)
 	munmap(p, PAGE);
 }
 
+/*
+ * Debian's kernel has no CONFIG_DEVICE_PRIVATE: migration to device memory
+ * and exclusive access (make_device_exclusive_range) do not exist there.
+ */
+static void test_without_device_private(int fd)
+{
+	char *p = map_anon(1, PROT_READ | PROT_WRITE);
+	char buf[PAGE];
+
+	if (getenv("HODP_KERNEL_DEVICE_PRIVATE")) {
+		skip("no device memory", "this kernel has DEVICE_PRIVATE");
+		return;
+	}
+	expect_errno("no device memory: MIGRATE_TO_DEV is EOPNOTSUPP",
+		     dm_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 1, NULL),
+		     EOPNOTSUPP);
+	expect_errno("no device memory: MIGRATE_TO_SYS is EOPNOTSUPP",
+		     dm_cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, 1, NULL),
+		     EOPNOTSUPP);
+	expect_errno("no device memory: EXCLUSIVE is EOPNOTSUPP",
+		     dm_cmd(fd, HMM_DMIRROR_EXCLUSIVE, p, buf, 1, NULL),
+		     EOPNOTSUPP);
+	expect_errno("no device memory: CHECK_EXCLUSIVE is EOPNOTSUPP",
+		     dm_cmd(fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, 1, NULL),
+		     EOPNOTSUPP);
+	expect_errno("no device memory: RELEASE has nothing to evict",
+		     dm_cmd(fd, HMM_DMIRROR_RELEASE, p, buf, 1, NULL), 0);
+	munmap(p, PAGE);
+}
+
 int main(void)
 {
 	int fd = dm_open(0);
@@ -228,6 +258,7 @@ int main(void)
 	test_mprotect(fd);
 	test_dontneed_and_snapshot(fd);
 	test_bad_input(fd);
+	test_without_device_private(fd);
 	close(fd);
 	return check_done();
 }
