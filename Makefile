@@ -5,6 +5,7 @@
 #   make              kernel modules (out of tree, options from Kconfig) and
 #                     userspace
 #   make check        everything, then every test suite (host and guest)
+#   make bench        everything, then the benchmarks (JSON in build/bench/)
 #   make deps         install the Debian packages the project needs
 #   make install      modules_install + depmod + userspace
 #   make config       answer the Kconfig questions (build/.config)
@@ -12,7 +13,8 @@
 #
 # Variables: KVER (default: what linux-headers-amd64 resolves to), KDIR,
 # HODP_CONFIG (the Kconfig answers, default build/.config), C=1 (sparse),
-# INSTALL_MOD_PATH, DESTDIR, PREFIX, SUITES (for check: which suites).
+# INSTALL_MOD_PATH, DESTDIR, PREFIX, SUITES (for check: which suites),
+# BENCHMARKS (for bench: which ones).
 
 KVER ?= $(shell tests/vm/kver)
 KDIR ?= /usr/src/linux-headers-$(KVER)
@@ -23,14 +25,15 @@ export HODP_CONFIG KVER
 
 kconfig := $(BUILD)/kconfig
 # Userspace parts, each a directory with its own Makefile.
-USER_DIRS := $(patsubst %/Makefile,%,$(wildcard userspace/Makefile tests/Makefile))
+USER_DIRS := $(patsubst %/Makefile,%,$(wildcard userspace/Makefile \
+	tests/Makefile benchmarks/Makefile))
 
 # No BTF for modules: the headers ship no vmlinux to base it on.
 kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	HODP_CONFIG_H=$(kconfig)/hodp_config.h \
 	$$(cat $(kconfig)/hodp.mk)
 
-.PHONY: all modules userspace check deps install clean config olddefconfig \
+.PHONY: all modules userspace check bench deps install clean config olddefconfig \
 	kconfig $(USER_DIRS)
 
 all: modules userspace
@@ -62,6 +65,10 @@ deps:
 check: deps
 	+$(MAKE) all
 	tests/run $(SUITES)
+
+bench: deps
+	+$(MAKE) all
+	benchmarks/run $(BENCHMARKS)
 
 install: all
 	+$(kbuild) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) modules_install
