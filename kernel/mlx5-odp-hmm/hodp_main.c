@@ -1,19 +1,172 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hodp: software RDMA HCA with on-demand paging on HMM mirrors: module life.
+ * hodp: device life. 'rdma link add NAME type hodp netdev IFNAME' creates
+ * an ib_device bound to the netdev (RoCE v2: the core fills its GID table
+ * from the netdev's addresses); 'rdma link delete NAME', the netdev going
+ * away or module unload remove it, also while applications use it (they are
+ * disassociated and see a device-fatal event).
  */
 #include <linux/module.h>
+#include <linux/netdevice.h>
+#include <net/addrconf.h>
+#include <rdma/rdma_netlink.h>
+
+#include "hodp.h"
+
+struct workqueue_struct *hodp_wq;
+
+static LIST_HEAD(hodp_devices);
+static DEFINE_MUTEX(hodp_devices_lock);
+static DECLARE_WAIT_QUEUE_HEAD(hodp_devices_wait);
+
+static bool hodp_bound_to(struct net_device *ndev)
+{
+	struct hodp_dev *dev;
+	bool found = false;
+
+	mutex_lock(&hodp_devices_lock);
+	list_for_each_entry(dev, &hodp_devices, list)
+		found |= dev->ndev == ndev;
+	mutex_unlock(&hodp_devices_lock);
+	return found;
+}
+
+static int hodp_newlink(const char *name, struct net_device *ndev)
+{
+	struct hodp_dev *dev;
+	int ret;
+
+	if (hodp_bound_to(ndev)) {
+		pr_err("hodp: %s already has a hodp device\n", ndev->name);
+		return -EEXIST;
+	}
+	dev = ib_alloc_device(hodp_dev, ibdev);
+	if (!dev)
+		return -ENOMEM;
+	dev->ndev = ndev;
+	INIT_LIST_HEAD(&dev->list);
+	xa_init_flags(&dev->mrs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&dev->srqs, XA_FLAGS_ALLOC1);
+	xa_init_flags(&dev->ahs, XA_FLAGS_ALLOC1);
+	dev->ibdev.node_type = RDMA_NODE_IB_CA;
+	dev->ibdev.phys_port_cnt = 1;
+	dev->ibdev.num_comp_vectors = 1;
+	strscpy(dev->ibdev.node_desc, "hodp", sizeof(dev->ibdev.node_desc));
+	/* The two write commands a queue-in-userspace provider still uses. */
+	dev->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_POST_SEND) |
+				      BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
+	hodp_init_attrs(dev);
+	ib_set_device_ops(&dev->ibdev, &hodp_dev_ops);
+
+	ret = ib_device_set_netdev(&dev->ibdev, ndev, 1);
+	if (ret) {
+		pr_err("hodp: cannot bind %s to %s: %d\n", name, ndev->name, ret);
+		goto err;
+	}
+	mutex_lock(&hodp_devices_lock);
+	list_add_tail(&dev->list, &hodp_devices);
+	mutex_unlock(&hodp_devices_lock);
+	/* No DMA device: the HCA is the CPU, it uses kernel addresses. */
+	ret = ib_register_device(&dev->ibdev, name, NULL);
+	if (ret) {
+		pr_err("hodp: cannot register %s on %s: %d\n", name,
+		       ndev->name, ret);
+		goto err;	/* dealloc_driver unlinks it */
+	}
+	pr_info("hodp: %s on %s\n", dev_name(&dev->ibdev.dev), ndev->name);
+	return 0;
+err:
+	ib_dealloc_device(&dev->ibdev);
+	return ret;
+}
+
+static struct rdma_link_ops hodp_link_ops = {
+	.type = "hodp",
+	.newlink = hodp_newlink,
+};
+
+/* ib_device_ops.dealloc_driver: the core is about to free the device. */
+void hodp_dealloc_driver(struct ib_device *ibdev)
+{
+	struct hodp_dev *dev = to_hdev(ibdev);
+
+	mutex_lock(&hodp_devices_lock);
+	list_del_init(&dev->list);
+	mutex_unlock(&hodp_devices_lock);
+	wake_up_all(&hodp_devices_wait);
+	WARN_ON(!xa_empty(&dev->mrs) || !xa_empty(&dev->srqs) ||
+		!xa_empty(&dev->ahs));
+	xa_destroy(&dev->mrs);
+	xa_destroy(&dev->srqs);
+	xa_destroy(&dev->ahs);
+}
+
+/* Queue the unregistration of every device matching @ndev (NULL: all). */
+static void hodp_unregister(struct net_device *ndev)
+{
+	struct hodp_dev *dev;
+
+	mutex_lock(&hodp_devices_lock);
+	list_for_each_entry(dev, &hodp_devices, list) {
+		if (ndev && dev->ndev != ndev)
+			continue;
+		/* A device already going away is not ours to remove. */
+		if (!ib_device_try_get(&dev->ibdev))
+			continue;
+		ib_unregister_device_queued(&dev->ibdev);
+		ib_device_put(&dev->ibdev);
+	}
+	mutex_unlock(&hodp_devices_lock);
+}
+
+static int hodp_netdev_event(struct notifier_block *nb, unsigned long event,
+			     void *ptr)
+{
+	struct net_device *ndev = netdev_notifier_info_to_dev(ptr);
+
+	if (event == NETDEV_UNREGISTER)
+		hodp_unregister(ndev);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block hodp_netdev_nb = {
+	.notifier_call = hodp_netdev_event,
+};
 
 static int __init hodp_init(void)
 {
+	int ret;
+
+	hodp_wq = alloc_workqueue("hodp", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!hodp_wq)
+		return -ENOMEM;
+	ret = register_netdevice_notifier(&hodp_netdev_nb);
+	if (ret) {
+		destroy_workqueue(hodp_wq);
+		return ret;
+	}
+	rdma_link_register(&hodp_link_ops);
 	return 0;
 }
 
 static void __exit hodp_exit(void)
 {
+	rdma_link_unregister(&hodp_link_ops);
+	unregister_netdevice_notifier(&hodp_netdev_nb);
+	hodp_unregister(NULL);
+	wait_event(hodp_devices_wait, ({
+		bool empty;
+
+		mutex_lock(&hodp_devices_lock);
+		empty = list_empty(&hodp_devices);
+		mutex_unlock(&hodp_devices_lock);
+		empty;
+	}));
+	destroy_workqueue(hodp_wq);
 }
 
 module_init(hodp_init);
 module_exit(hodp_exit);
 MODULE_DESCRIPTION("Software RDMA HCA with on-demand paging on HMM mirrors");
 MODULE_LICENSE("GPL");
+MODULE_ALIAS_RDMA_LINK("hodp");

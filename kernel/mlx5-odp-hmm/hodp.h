@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hodp: a software RDMA HCA (RoCE v2 addressing, in-host transport) that
+ * implements the mlx5 on-demand paging design on HMM mirrors. Objects of the
+ * device, shared by its files.
+ */
+#ifndef _HODP_H
+#define _HODP_H
+
+#include <linux/kref.h>
+#include <linux/netdevice.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/rdma_user_rxe.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "hodp_queue.h"
+
+#define HODP_VENDOR_ID		0xffffff
+#define HODP_MAX_QP		4096
+#define HODP_MAX_QP_WR		4096
+#define HODP_MAX_SGE		32
+#define HODP_MAX_INLINE		512
+#define HODP_MAX_CQ		4096
+#define HODP_MAX_CQE		32767
+#define HODP_MAX_MR		65536
+#define HODP_MAX_PD		4096
+#define HODP_MAX_SRQ		1024
+#define HODP_MAX_SRQ_WR		4096
+#define HODP_MAX_AH		4096
+#define HODP_MAX_MSG_SIZE	(1U << 31)
+#define HODP_MAX_RD_ATOMIC	16
+#define HODP_GID_TABLE_LEN	1024
+#define HODP_QPN_MIN		16
+
+struct hodp_dev {
+	struct ib_device ibdev;
+	struct net_device *ndev;
+	struct ib_device_attr attrs;	/* what query_device reports */
+	struct list_head list;		/* on hodp_devices */
+	struct xarray mrs;		/* key >> 8 -> hodp_mr */
+	struct xarray srqs;		/* srq number -> hodp_srq */
+	struct xarray ahs;		/* ah number -> hodp_ah */
+	u32 next_mr;
+	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah;
+};
+
+struct hodp_ucontext {
+	struct ib_ucontext ibuc;
+};
+
+struct hodp_pd {
+	struct ib_pd ibpd;
+};
+
+struct hodp_ah {
+	struct ib_ah ibah;
+	struct rdma_ah_attr attr;
+	u32 ah_num;
+};
+
+struct hodp_cq {
+	struct ib_cq ibcq;
+	struct hodp_queue *queue;
+	spinlock_t lock;		/* producer side of the queue */
+	bool user;
+	bool notify_any;
+	bool notify_solicited;
+	bool overflowed;
+};
+
+/*
+ * A memory key: translation from the key's address range to pages. For a
+ * pinned MR the table is filled at registration and never misses; an ODP MR
+ * resolves pages through its HMM mirror and may miss (page fault).
+ */
+struct hodp_mr {
+	struct ib_mr ibmr;
+	struct hodp_dev *dev;
+	struct kref ref;
+	struct completion freed;
+	struct ib_umem *umem;
+	u64 iova;
+	u64 length;
+	unsigned int offset;		/* of iova in its first page */
+	int access;
+	u32 npages;
+	struct page **pages;		/* the translation table (pinned) */
+	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
+};
+
+struct hodp_srq {
+	struct ib_srq ibsrq;
+	struct hodp_queue *queue;
+	spinlock_t lock;		/* consumer side of the queue */
+	u32 srq_num;
+	u32 max_sge;
+	u32 limit;
+};
+
+/* What the requester executes: one send WQE, copied and validated. */
+struct hodp_send_wqe {
+	struct rxe_send_wr wr;
+	u32 length;
+	u32 num_sge;
+	bool inline_data;
+	union {
+		struct rxe_sge sge[HODP_MAX_SGE];
+		u8 data[HODP_MAX_INLINE];
+	};
+};
+
+/* A receive WQE, copied and validated. */
+struct hodp_recv_wqe {
+	u64 wr_id;
+	u32 num_sge;
+	struct rxe_sge sge[HODP_MAX_SGE];
+};
+
+/* A piece of memory to copy: an MR range, or kernel memory if mr is NULL. */
+struct hodp_seg {
+	struct hodp_mr *mr;
+	u64 addr;
+	u32 len;
+};
+
+/* The requester's working memory, per QP (too big for the stack). */
+struct hodp_req_ctx {
+	struct hodp_send_wqe wqe;
+	struct hodp_seg lseg[HODP_MAX_SGE];	/* local buffers of the WQE */
+	u32 nlseg;
+	struct hodp_recv_wqe rwqe;		/* the responder's receive */
+	u8 relem[sizeof(struct rxe_recv_wqe) +
+		 HODP_MAX_SGE * sizeof(struct rxe_sge)];
+	struct hodp_seg rseg[HODP_MAX_SGE];
+	u32 nrseg;
+	void *elem;				/* a ring element, copied */
+};
+
+struct hodp_qp {
+	struct ib_qp ibqp;
+	struct hodp_dev *dev;
+	refcount_t ref;			/* users; destroy waits for zero */
+	struct completion idle;
+	struct mutex state_lock;	/* attributes and state */
+	enum ib_qp_state state;
+	bool user;
+	bool sq_sig_all;
+	u32 qpn;
+	u32 dest_qpn;
+	u32 qkey;
+	u8 min_rnr_timer;
+	u8 rnr_retry;
+	u8 retry_cnt;
+	int access;			/* qp_access_flags */
+	struct rdma_ah_attr av;		/* RC/UC: the remote end */
+	struct hodp_cq *scq, *rcq;
+	struct hodp_srq *srq;
+
+	struct hodp_queue *sq;
+	u32 sq_max_sge;
+	u32 sq_max_inline;
+	struct hodp_queue *rq;
+	spinlock_t rq_lock;		/* consumer side of rq */
+	u32 rq_max_sge;
+
+	struct hodp_req_ctx *ctx;
+	struct work_struct req_work;	/* runs the send queue */
+	struct delayed_work retry_work;	/* resumes it after an RNR or retry wait */
+	u8 timeout;
+	u8 rnr_left;			/* RNR retries left for the head WQE */
+	u8 retry_left;			/* transport retries left for it */
+	bool head_started;		/* the counters above are for the head */
+	bool retry_pending;		/* retry_work will resume the queue */
+	bool stopping;
+};
+
+static inline struct hodp_dev *to_hdev(struct ib_device *ibdev)
+{
+	return container_of(ibdev, struct hodp_dev, ibdev);
+}
+
+/* The user context of a verb called from userspace. */
+static inline struct ib_ucontext *hodp_uctx(struct ib_udata *udata)
+{
+	return &rdma_udata_to_drv_context(udata, struct hodp_ucontext,
+					  ibuc)->ibuc;
+}
+
+static inline struct hodp_pd *to_hpd(struct ib_pd *ibpd)
+{
+	return container_of(ibpd, struct hodp_pd, ibpd);
+}
+
+static inline struct hodp_cq *to_hcq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct hodp_cq, ibcq);
+}
+
+static inline struct hodp_qp *to_hqp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct hodp_qp, ibqp);
+}
+
+static inline struct hodp_mr *to_hmr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct hodp_mr, ibmr);
+}
+
+static inline struct hodp_srq *to_hsrq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct hodp_srq, ibsrq);
+}
+
+static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct hodp_ah, ibah);
+}
+
+extern struct workqueue_struct *hodp_wq;
+
+/* hodp_main.c */
+void hodp_dealloc_driver(struct ib_device *ibdev);
+
+/* hodp_verbs.c */
+extern const struct ib_device_ops hodp_dev_ops;
+void hodp_init_attrs(struct hodp_dev *dev);
+
+/* hodp_cq.c */
+int hodp_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
+		   struct ib_udata *udata);
+int hodp_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
+int hodp_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata);
+int hodp_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
+int hodp_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
+int hodp_cq_post(struct hodp_cq *cq, const struct ib_wc *wc,
+		 bool solicited);
+
+/* hodp_mr.c */
+struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+			       u64 iova, int access, struct ib_udata *udata);
+struct ib_mr *hodp_get_dma_mr(struct ib_pd *ibpd, int access);
+int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+struct hodp_mr *hodp_mr_get(struct hodp_dev *dev, u32 key, struct ib_pd *pd,
+			    bool remote);
+void hodp_mr_put(struct hodp_mr *mr);
+int hodp_mr_copy(struct hodp_mr *mr, u64 addr, void *buf, u32 len,
+		 bool to_mr);
+void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
+void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
+bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
+int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
+		   u64 compare_add, u64 swap, u64 *orig);
+
+/* hodp_qp.c */
+int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		   struct ib_udata *udata);
+int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		   struct ib_udata *udata);
+int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		  struct ib_qp_init_attr *init);
+int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+struct hodp_qp *hodp_qp_get(u32 qpn);
+void hodp_qp_put(struct hodp_qp *qp);
+void hodp_qp_error(struct hodp_qp *qp);
+
+/* hodp_srq.c */
+int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
+		    struct ib_udata *udata);
+int hodp_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
+		    enum ib_srq_attr_mask mask, struct ib_udata *udata);
+int hodp_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
+int hodp_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
+
+/* hodp_req.c: the requester */
+int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		   const struct ib_send_wr **bad_wr);
+void hodp_req_work(struct work_struct *work);
+void hodp_retry_work(struct work_struct *work);
+
+/* hodp_resp.c: the responder */
+int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		   const struct ib_recv_wr **bad_wr);
+int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
+		       const struct ib_recv_wr **bad_wr);
+void hodp_flush_rq(struct hodp_qp *qp);
+enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
+			       bool *rnr);
+void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
+		    u32 nsrc, u32 len);
+void hodp_put_segs(struct hodp_seg *seg, u32 n);
+int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
+		      const struct rxe_sge *sge, u32 n, int access,
+		      struct hodp_seg *seg, u32 *total);
+
+#endif /* _HODP_H */

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: memory keys and their translation tables.
+ *
+ * Every access of the HCA goes key -> MR -> translation table -> page. A key
+ * is an index into the device's MR table and 8 random bits, so a stale or
+ * guessed key does not find another MR. For a pinned MR (ib_umem_get) the
+ * table holds every page from registration on and never misses. Lookups
+ * take a reference under the table's lock; deregistration removes the key
+ * first, then waits for the accesses in flight.
+ */
+#include <linux/highmem.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <rdma/ib_umem.h>
+
+#include "hodp.h"
+
+static void hodp_mr_release(struct kref *ref)
+{
+	complete(&container_of(ref, struct hodp_mr, ref)->freed);
+}
+
+static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
+		       struct ib_pd *ibpd, int access)
+{
+	u32 index;
+	int ret;
+
+	if (atomic_inc_return(&dev->nr_mr) > HODP_MAX_MR) {
+		atomic_dec(&dev->nr_mr);
+		return -ENOMEM;
+	}
+	mr->dev = dev;
+	mr->access = access;
+	kref_init(&mr->ref);
+	init_completion(&mr->freed);
+	ret = xa_alloc_cyclic(&dev->mrs, &index, mr, XA_LIMIT(1, HODP_MAX_MR),
+			      &dev->next_mr, GFP_KERNEL);
+	if (ret < 0) {
+		atomic_dec(&dev->nr_mr);
+		return ret;
+	}
+	mr->ibmr.lkey = (index << 8) | (get_random_u32() & 0xff);
+	mr->ibmr.rkey = mr->ibmr.lkey;
+	mr->ibmr.pd = ibpd;
+	return 0;
+}
+
+struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+			       u64 iova, int access, struct ib_udata *udata)
+{
+	struct hodp_dev *dev = to_hdev(ibpd->device);
+	struct sg_page_iter iter;
+	struct hodp_mr *mr;
+	u32 i = 0;
+	int ret;
+
+	if (access & IB_ACCESS_ON_DEMAND)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (!length || length > HODP_MAX_MSG_SIZE)
+		return ERR_PTR(-EINVAL);
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->umem = ib_umem_get(ibpd->device, start, length, access);
+	if (IS_ERR(mr->umem)) {
+		ret = PTR_ERR(mr->umem);
+		goto err_free;
+	}
+	mr->iova = iova;
+	mr->length = length;
+	mr->offset = start & ~PAGE_MASK;
+	mr->npages = ib_umem_num_pages(mr->umem);
+	mr->pages = kvmalloc_array(mr->npages, sizeof(*mr->pages), GFP_KERNEL);
+	if (!mr->pages) {
+		ret = -ENOMEM;
+		goto err_umem;
+	}
+	for_each_sgtable_page(&mr->umem->sgt_append.sgt, &iter, 0) {
+		if (WARN_ON_ONCE(i >= mr->npages))
+			break;
+		mr->pages[i++] = sg_page_iter_page(&iter);
+	}
+	if (i != mr->npages) {
+		ret = -EFAULT;
+		goto err_pages;
+	}
+	ret = hodp_mr_add(dev, mr, ibpd, access);
+	if (ret)
+		goto err_pages;
+	return &mr->ibmr;
+err_pages:
+	kvfree(mr->pages);
+err_umem:
+	ib_umem_release(mr->umem);
+err_free:
+	kfree(mr);
+	return ERR_PTR(ret);
+}
+
+struct ib_mr *hodp_get_dma_mr(struct ib_pd *ibpd, int access)
+{
+	struct hodp_mr *mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	int ret;
+
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->kernel_dma = true;
+	mr->length = U64_MAX;
+	ret = hodp_mr_add(to_hdev(ibpd->device), mr, ibpd, access);
+	if (ret) {
+		kfree(mr);
+		return ERR_PTR(ret);
+	}
+	return &mr->ibmr;
+}
+
+int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	struct hodp_mr *mr = to_hmr(ibmr);
+	struct hodp_dev *dev = mr->dev;
+
+	/* Lookups hold the xarray lock until they have a reference. */
+	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
+	kref_put(&mr->ref, hodp_mr_release);
+	wait_for_completion(&mr->freed);
+	if (mr->umem)
+		ib_umem_release(mr->umem);
+	kvfree(mr->pages);
+	atomic_dec(&dev->nr_mr);
+	kfree(mr);
+	return 0;
+}
+
+/**
+ * hodp_mr_get() - the MR of a key, referenced
+ * @dev: the device the key belongs to
+ * @key: an lkey or rkey
+ * @pd: the PD the MR must belong to
+ * @remote: @key is an rkey
+ *
+ * Return: the MR (release with hodp_mr_put()), or NULL if no MR of @pd has
+ * that key.
+ */
+struct hodp_mr *hodp_mr_get(struct hodp_dev *dev, u32 key, struct ib_pd *pd,
+			    bool remote)
+{
+	unsigned long flags;
+	struct hodp_mr *mr;
+
+	xa_lock_irqsave(&dev->mrs, flags);
+	mr = xa_load(&dev->mrs, key >> 8);
+	if (mr && ((remote ? mr->ibmr.rkey : mr->ibmr.lkey) != key ||
+		   mr->ibmr.pd != pd || !kref_get_unless_zero(&mr->ref)))
+		mr = NULL;
+	xa_unlock_irqrestore(&dev->mrs, flags);
+	return mr;
+}
+
+/**
+ * hodp_mr_put() - release a reference from hodp_mr_get()
+ * @mr: the MR
+ */
+void hodp_mr_put(struct hodp_mr *mr)
+{
+	kref_put(&mr->ref, hodp_mr_release);
+}
+
+/**
+ * hodp_mr_in_range() - is [addr, addr + len) inside the MR?
+ * @mr: the MR
+ * @addr: first address
+ * @len: bytes
+ */
+bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len)
+{
+	return addr >= mr->iova && len <= mr->length &&
+	       addr - mr->iova <= mr->length - len;
+}
+
+/**
+ * hodp_mr_kmap() - map the page of an address of the MR
+ * @mr: a referenced MR
+ * @addr: an address in its range (checked by the caller)
+ * @avail: in: bytes wanted; out: bytes mapped from @addr (to the page end)
+ *
+ * Return: the kernel address of @addr; unmap with hodp_mr_kunmap(), in
+ * reverse order of mapping (kmap_local).
+ */
+void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail)
+{
+	u64 off;
+
+	if (mr->kernel_dma)
+		return (void *)(uintptr_t)addr;
+	off = addr - mr->iova + mr->offset;
+	*avail = min_t(u32, *avail, PAGE_SIZE - (off & ~PAGE_MASK));
+	return kmap_local_page(mr->pages[off >> PAGE_SHIFT]) + (off & ~PAGE_MASK);
+}
+
+/**
+ * hodp_mr_kunmap() - undo hodp_mr_kmap()
+ * @mr: the MR
+ * @va: what hodp_mr_kmap() returned
+ */
+void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
+{
+	if (!mr->kernel_dma)
+		kunmap_local(va);
+}
+
+/**
+ * hodp_mr_copy() - copy between an MR and a kernel buffer
+ * @mr: a referenced MR
+ * @addr: address in the MR's range
+ * @buf: kernel buffer
+ * @len: bytes
+ * @to_mr: write into the MR (else read from it)
+ *
+ * Access rights are the caller's to check. Return: 0, or -EFAULT if the
+ * range is outside the MR.
+ */
+int hodp_mr_copy(struct hodp_mr *mr, u64 addr, void *buf, u32 len,
+		 bool to_mr)
+{
+	u64 off;
+
+	if (!hodp_mr_in_range(mr, addr, len))
+		return -EFAULT;
+	if (mr->kernel_dma) {
+		void *va = (void *)(uintptr_t)addr;
+
+		if (to_mr)
+			memcpy(va, buf, len);
+		else
+			memcpy(buf, va, len);
+		return 0;
+	}
+	off = addr - mr->iova + mr->offset;
+	while (len) {
+		struct page *page = mr->pages[off >> PAGE_SHIFT];
+		u32 in_page = off & ~PAGE_MASK;
+		u32 n = min_t(u32, len, PAGE_SIZE - in_page);
+		void *va = kmap_local_page(page);
+
+		if (to_mr)
+			memcpy(va + in_page, buf, n);
+		else
+			memcpy(buf, va + in_page, n);
+		kunmap_local(va);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * hodp_mr_atomic() - 64-bit compare-and-swap or fetch-and-add in an MR
+ * @mr: a referenced MR
+ * @addr: an 8-byte aligned address in the MR
+ * @cmp_swap: compare-and-swap (else fetch-and-add)
+ * @compare_add: the compare value, or the addend
+ * @swap: the swap value
+ * @orig: out: the value before
+ *
+ * Atomic against the CPU too: the operation is a locked instruction on the
+ * page. Return: 0, -EFAULT outside the MR, -EINVAL if misaligned.
+ */
+int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
+		   u64 compare_add, u64 swap, u64 *orig)
+{
+	u64 off, *p;
+	void *va;
+
+	if (addr & 7)
+		return -EINVAL;
+	if (!hodp_mr_in_range(mr, addr, 8))
+		return -EFAULT;
+	if (mr->kernel_dma) {
+		p = (u64 *)(uintptr_t)addr;
+		va = NULL;
+	} else {
+		off = addr - mr->iova + mr->offset;
+		va = kmap_local_page(mr->pages[off >> PAGE_SHIFT]);
+		p = va + (off & ~PAGE_MASK);
+	}
+	if (cmp_swap)
+		*orig = cmpxchg64(p, compare_add, swap);
+	else
+		*orig = atomic64_fetch_add(compare_add, (atomic64_t *)p);
+	if (va)
+		kunmap_local(va);
+	return 0;
+}

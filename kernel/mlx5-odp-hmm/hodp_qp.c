@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: queue pairs. Creation over shared send and receive rings, the state
+ * machine (transitions and required attributes as the core's
+ * ib_modify_qp_is_ok() has them from the IB spec), and the QP table.
+ *
+ * QP numbers are unique across every hodp device, so the in-host transport
+ * finds a requester's peer with one lookup. A lookup takes a reference
+ * under the table's lock; destroy removes the QP from the table, stops its
+ * requester and waits until no peer holds a reference.
+ */
+#include <linux/slab.h>
+#include <rdma/ib_cache.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "hodp.h"
+
+static DEFINE_XARRAY_FLAGS(hodp_qps, XA_FLAGS_ALLOC | XA_FLAGS_LOCK_IRQ);
+static u32 hodp_next_qpn = HODP_QPN_MIN;
+
+/**
+ * hodp_qp_get() - the QP of a number, referenced
+ * @qpn: QP number on any hodp device
+ *
+ * Return: the QP (release with hodp_qp_put()) or NULL.
+ */
+struct hodp_qp *hodp_qp_get(u32 qpn)
+{
+	unsigned long flags;
+	struct hodp_qp *qp;
+
+	xa_lock_irqsave(&hodp_qps, flags);
+	qp = xa_load(&hodp_qps, qpn);
+	if (qp && !refcount_inc_not_zero(&qp->ref))
+		qp = NULL;
+	xa_unlock_irqrestore(&hodp_qps, flags);
+	return qp;
+}
+
+/**
+ * hodp_qp_put() - release a reference from hodp_qp_get()
+ * @qp: the QP
+ */
+void hodp_qp_put(struct hodp_qp *qp)
+{
+	if (refcount_dec_and_test(&qp->ref))
+		complete(&qp->idle);
+}
+
+static int check_caps(struct hodp_dev *dev, struct ib_qp_init_attr *init)
+{
+	struct ib_qp_cap *cap = &init->cap;
+
+	if (init->create_flags) {
+		pr_warn_ratelimited("hodp: QP create flags 0x%x not supported\n",
+				    init->create_flags);
+		return -EOPNOTSUPP;
+	}
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD) {
+		/* Not GSI (no MADs: RoCE address resolution needs none). */
+		return -EOPNOTSUPP;
+	}
+	if (!cap->max_send_wr || cap->max_send_wr > HODP_MAX_QP_WR ||
+	    cap->max_send_sge > HODP_MAX_SGE ||
+	    cap->max_inline_data > HODP_MAX_INLINE ||
+	    (!init->srq && (!cap->max_recv_wr ||
+			    cap->max_recv_wr > HODP_MAX_QP_WR ||
+			    cap->max_recv_sge > HODP_MAX_SGE)))
+		return -EINVAL;
+	return 0;
+}
+
+static int create_queues(struct hodp_qp *qp, struct ib_qp_init_attr *init,
+			 struct ib_udata *udata)
+{
+	struct rxe_create_qp_resp resp = {};
+	struct ib_qp_cap *cap = &init->cap;
+	size_t wqe_size;
+	int ret;
+
+	/* As Soft-RoCE: the WQE holds the larger of the SGEs and inline data. */
+	wqe_size = max_t(size_t, cap->max_send_sge * sizeof(struct rxe_sge),
+			 cap->max_inline_data);
+	wqe_size = max_t(size_t, wqe_size, sizeof(struct rxe_sge));
+	qp->sq_max_sge = cap->max_send_sge = wqe_size / sizeof(struct rxe_sge);
+	qp->sq_max_inline = cap->max_inline_data = wqe_size;
+	qp->sq = hodp_queue_alloc(&cap->max_send_wr,
+				  sizeof(struct rxe_send_wqe) + wqe_size);
+	if (!qp->sq)
+		return -ENOMEM;
+	qp->ctx->elem = kmalloc(1UL << qp->sq->log2_elem_size, GFP_KERNEL);
+	if (!qp->ctx->elem)
+		return -ENOMEM;
+
+	if (!init->srq) {
+		cap->max_recv_sge = max_t(u32, cap->max_recv_sge, 1);
+		qp->rq_max_sge = cap->max_recv_sge;
+		qp->rq = hodp_queue_alloc(&cap->max_recv_wr,
+					  sizeof(struct rxe_recv_wqe) +
+					  qp->rq_max_sge * sizeof(struct rxe_sge));
+		if (!qp->rq)
+			return -ENOMEM;
+	}
+	if (!udata)
+		return 0;
+	if (udata->outlen < sizeof(resp))
+		return -EINVAL;
+	ret = hodp_queue_map(qp->sq, hodp_uctx(udata), &resp.sq_mi);
+	if (!ret && qp->rq)
+		ret = hodp_queue_map(qp->rq, hodp_uctx(udata),
+				     &resp.rq_mi);
+	return ret ?: ib_copy_to_udata(udata, &resp, sizeof(resp));
+}
+
+static void free_queues(struct hodp_qp *qp)
+{
+	hodp_queue_free(qp->sq);
+	hodp_queue_free(qp->rq);
+	if (qp->ctx)
+		kfree(qp->ctx->elem);
+	kfree(qp->ctx);
+}
+
+int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		   struct ib_udata *udata)
+{
+	struct hodp_dev *dev = to_hdev(ibqp->device);
+	struct hodp_qp *qp = to_hqp(ibqp);
+	int ret;
+
+	ret = check_caps(dev, init);
+	if (ret)
+		return ret;
+	if (!udata) {
+		/* The kernel side of the verbs (ib_post_send) is not there yet. */
+		return -EOPNOTSUPP;
+	}
+	if (atomic_inc_return(&dev->nr_qp) > HODP_MAX_QP) {
+		atomic_dec(&dev->nr_qp);
+		return -ENOMEM;
+	}
+	qp->dev = dev;
+	qp->user = true;
+	qp->state = IB_QPS_RESET;
+	qp->sq_sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
+	qp->scq = to_hcq(init->send_cq);
+	qp->rcq = to_hcq(init->recv_cq);
+	qp->srq = init->srq ? to_hsrq(init->srq) : NULL;
+	refcount_set(&qp->ref, 1);
+	init_completion(&qp->idle);
+	mutex_init(&qp->state_lock);
+	spin_lock_init(&qp->rq_lock);
+	INIT_WORK(&qp->req_work, hodp_req_work);
+	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
+
+	qp->ctx = kzalloc(sizeof(*qp->ctx), GFP_KERNEL);
+	ret = qp->ctx ? create_queues(qp, init, udata) : -ENOMEM;
+	if (ret)
+		goto err;
+	ret = xa_alloc_cyclic_irq(&hodp_qps, &qp->qpn, qp,
+				  XA_LIMIT(HODP_QPN_MIN, (1U << 24) - 1),
+				  &hodp_next_qpn, GFP_KERNEL);
+	if (ret < 0)
+		goto err;
+	ibqp->qp_num = qp->qpn;
+	return 0;
+err:
+	free_queues(qp);
+	atomic_dec(&dev->nr_qp);
+	return ret;
+}
+
+/* Move to the error state: the requester flushes both queues. */
+static void set_error_locked(struct hodp_qp *qp)
+{
+	lockdep_assert_held(&qp->state_lock);
+	if (qp->state == IB_QPS_ERR)
+		return;
+	qp->state = IB_QPS_ERR;
+	queue_work(hodp_wq, &qp->req_work);
+}
+
+/**
+ * hodp_qp_error() - an operation failed: the QP goes to the error state
+ * @qp: the QP
+ */
+void hodp_qp_error(struct hodp_qp *qp)
+{
+	mutex_lock(&qp->state_lock);
+	set_error_locked(qp);
+	mutex_unlock(&qp->state_lock);
+}
+
+/* RESET discards everything posted: back to empty rings. */
+static void reset_queues(struct hodp_qp *qp)
+{
+	cancel_delayed_work_sync(&qp->retry_work);
+	cancel_work_sync(&qp->req_work);
+	qp->head_started = false;
+	qp->retry_pending = false;
+	qp->sq->index = 0;
+	qp->sq->buf->producer_index = 0;
+	qp->sq->buf->consumer_index = 0;
+	if (qp->rq) {
+		spin_lock_irq(&qp->rq_lock);
+		qp->rq->index = 0;
+		qp->rq->buf->producer_index = 0;
+		qp->rq->buf->consumer_index = 0;
+		spin_unlock_irq(&qp->rq_lock);
+	}
+}
+
+static int apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
+{
+	if ((mask & IB_QP_PORT) && attr->port_num != 1)
+		return -EINVAL;
+	if ((mask & IB_QP_PKEY_INDEX) && attr->pkey_index)
+		return -EINVAL;
+	if ((mask & IB_QP_MAX_QP_RD_ATOMIC) &&
+	    attr->max_rd_atomic > HODP_MAX_RD_ATOMIC)
+		return -EINVAL;
+	if ((mask & IB_QP_MAX_DEST_RD_ATOMIC) &&
+	    attr->max_dest_rd_atomic > HODP_MAX_RD_ATOMIC)
+		return -EINVAL;
+	if ((mask & IB_QP_AV) &&
+	    !(rdma_ah_get_ah_flags(&attr->ah_attr) & IB_AH_GRH))
+		return -EINVAL;
+
+	if (mask & IB_QP_ACCESS_FLAGS)
+		qp->access = attr->qp_access_flags;
+	if (mask & IB_QP_QKEY)
+		qp->qkey = attr->qkey;
+	if (mask & IB_QP_DEST_QPN)
+		qp->dest_qpn = attr->dest_qp_num;
+	if (mask & IB_QP_MIN_RNR_TIMER)
+		qp->min_rnr_timer = attr->min_rnr_timer;
+	if (mask & IB_QP_RNR_RETRY)
+		qp->rnr_retry = attr->rnr_retry;
+	if (mask & IB_QP_RETRY_CNT)
+		qp->retry_cnt = attr->retry_cnt;
+	if (mask & IB_QP_TIMEOUT)
+		qp->timeout = attr->timeout;
+	if (mask & IB_QP_AV) {
+		rdma_destroy_ah_attr(&qp->av);
+		rdma_copy_ah_attr(&qp->av, &attr->ah_attr);
+	}
+	return 0;
+}
+
+int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		   struct ib_udata *udata)
+{
+	struct hodp_qp *qp = to_hqp(ibqp);
+	enum ib_qp_state cur, new;
+	int ret;
+
+	if (mask & ~IB_QP_ATTR_STANDARD_BITS)
+		return -EOPNOTSUPP;
+	mutex_lock(&qp->state_lock);
+	cur = (mask & IB_QP_CUR_STATE) ? attr->cur_qp_state : qp->state;
+	new = (mask & IB_QP_STATE) ? attr->qp_state : cur;
+	if (cur != qp->state ||
+	    !ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = apply_attrs(qp, attr, mask);
+	if (ret || !(mask & IB_QP_STATE))
+		goto out;
+	if (new == IB_QPS_ERR) {
+		set_error_locked(qp);
+		goto out;
+	}
+	if (new == IB_QPS_RESET)
+		reset_queues(qp);
+	qp->state = new;
+	/* Work posted before the QP could send starts now. */
+	if (new == IB_QPS_RTS)
+		queue_work(hodp_wq, &qp->req_work);
+out:
+	mutex_unlock(&qp->state_lock);
+	return ret;
+}
+
+int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		  struct ib_qp_init_attr *init)
+{
+	struct hodp_qp *qp = to_hqp(ibqp);
+
+	memset(attr, 0, sizeof(*attr));
+	memset(init, 0, sizeof(*init));
+	mutex_lock(&qp->state_lock);
+	attr->qp_state = qp->state;
+	attr->cur_qp_state = qp->state;
+	attr->path_mtu = IB_MTU_4096;
+	attr->qp_access_flags = qp->access;
+	attr->qkey = qp->qkey;
+	attr->dest_qp_num = qp->dest_qpn;
+	attr->port_num = 1;
+	attr->min_rnr_timer = qp->min_rnr_timer;
+	attr->rnr_retry = qp->rnr_retry;
+	attr->retry_cnt = qp->retry_cnt;
+	attr->timeout = qp->timeout;
+	attr->max_rd_atomic = HODP_MAX_RD_ATOMIC;
+	attr->max_dest_rd_atomic = HODP_MAX_RD_ATOMIC;
+	if (ibqp->qp_type == IB_QPT_RC && (qp->av.ah_flags & IB_AH_GRH)) {
+		attr->ah_attr = qp->av;
+		attr->ah_attr.grh.sgid_attr = NULL;
+	}
+	mutex_unlock(&qp->state_lock);
+	attr->cap.max_send_wr = qp->sq->index_mask;
+	attr->cap.max_send_sge = qp->sq_max_sge;
+	attr->cap.max_inline_data = qp->sq_max_inline;
+	if (qp->rq) {
+		attr->cap.max_recv_wr = qp->rq->index_mask;
+		attr->cap.max_recv_sge = qp->rq_max_sge;
+	}
+	init->cap = attr->cap;
+	init->qp_type = ibqp->qp_type;
+	init->send_cq = ibqp->send_cq;
+	init->recv_cq = ibqp->recv_cq;
+	init->srq = ibqp->srq;
+	init->sq_sig_type = qp->sq_sig_all ? IB_SIGNAL_ALL_WR : IB_SIGNAL_REQ_WR;
+	return 0;
+}
+
+int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
+{
+	struct hodp_qp *qp = to_hqp(ibqp);
+
+	/* No peer finds it any more; then stop its own requester. */
+	xa_erase_irq(&hodp_qps, qp->qpn);
+	WRITE_ONCE(qp->stopping, true);
+	cancel_delayed_work_sync(&qp->retry_work);
+	cancel_work_sync(&qp->req_work);
+	/* Wait for the peers executing against it. */
+	hodp_qp_put(qp);
+	wait_for_completion(&qp->idle);
+	rdma_destroy_ah_attr(&qp->av);
+	free_queues(qp);
+	atomic_dec(&qp->dev->nr_qp);
+	return 0;
+}

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: the requester. A QP's send queue is run by one work item (never
+ * concurrently with itself): each WQE is copied out of the shared ring and
+ * validated field by field - userspace may have written anything there -
+ * then executed directly against the responder QP (in-host transport), and
+ * completed. A responder without a receive WQE answers RNR: the head WQE
+ * waits its min_rnr_timer and is tried again, up to rnr_retry times; a peer
+ * that is missing or not ready is retried after the QP's timeout, up to
+ * retry_cnt times. An error completes the WQE with its status and moves
+ * the QP to the error state, which flushes what remains.
+ */
+#include <rdma/ib_cache.h>
+
+#include "hodp.h"
+
+/* WQEs run per work item before it yields the worker. */
+#define HODP_REQ_BUDGET	64
+
+/* RNR NAK timer values of the IB spec (table 45), in microseconds. */
+static const u32 rnr_timer_us[32] = {
+	655360, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960,
+	1280, 1920, 2560, 3840, 5120, 7680, 10240, 15360, 20480, 30720, 40960,
+	61440, 81920, 122880, 163840, 245760, 327680, 491520,
+};
+
+#define HODP_SEND_FLAGS	(IB_SEND_FENCE | IB_SEND_SIGNALED | \
+			 IB_SEND_SOLICITED | IB_SEND_INLINE)
+
+static bool opcode_ok(const struct hodp_qp *qp, u32 opcode)
+{
+	switch (opcode) {
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+		return true;
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+	case IB_WR_RDMA_READ:
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return qp->ibqp.qp_type == IB_QPT_RC;
+	}
+	return false;
+}
+
+static bool is_atomic(u32 opcode)
+{
+	return opcode == IB_WR_ATOMIC_CMP_AND_SWP ||
+	       opcode == IB_WR_ATOMIC_FETCH_AND_ADD;
+}
+
+/* Copy the head WQE out of the ring and check every field of it. */
+static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
+{
+	struct hodp_req_ctx *ctx = qp->ctx;
+	struct rxe_send_wqe *raw = ctx->elem;
+	struct hodp_send_wqe *wqe = &ctx->wqe;
+	u32 flags, num_sge, len;
+	int n;
+
+	ctx->nlseg = 0;
+	hodp_queue_peek(qp->sq, raw, 1UL << qp->sq->log2_elem_size);
+	wqe->wr = raw->wr;
+	flags = wqe->wr.send_flags;
+	if ((flags & ~HODP_SEND_FLAGS) || !opcode_ok(qp, wqe->wr.opcode))
+		return IB_WC_LOC_QP_OP_ERR;
+
+	if (flags & IB_SEND_INLINE) {
+		len = raw->dma.length;
+		if (wqe->wr.opcode == IB_WR_RDMA_READ || is_atomic(wqe->wr.opcode))
+			return IB_WC_LOC_QP_OP_ERR;
+		if (len > qp->sq_max_inline)
+			return IB_WC_LOC_LEN_ERR;
+		memcpy(wqe->data, raw->dma.inline_data, len);
+		wqe->length = len;
+		if (len)
+			ctx->lseg[ctx->nlseg++] = (struct hodp_seg){
+				NULL, (uintptr_t)wqe->data, len };
+		return IB_WC_SUCCESS;
+	}
+
+	num_sge = raw->dma.num_sge;
+	if (num_sge > qp->sq_max_sge)
+		return IB_WC_LOC_QP_OP_ERR;
+	memcpy(wqe->sge, raw->dma.sge, num_sge * sizeof(struct rxe_sge));
+	n = hodp_resolve_sges(qp->dev, qp->ibqp.pd, wqe->sge, num_sge,
+			      (wqe->wr.opcode == IB_WR_RDMA_READ ||
+			       is_atomic(wqe->wr.opcode)) ?
+			      IB_ACCESS_LOCAL_WRITE : 0,
+			      ctx->lseg, &wqe->length);
+	if (n == -EMSGSIZE)
+		return IB_WC_LOC_LEN_ERR;
+	if (n < 0)
+		return IB_WC_LOC_PROT_ERR;
+	ctx->nlseg = n;
+	if (is_atomic(wqe->wr.opcode) && wqe->length != 8)
+		return IB_WC_LOC_LEN_ERR;
+	return IB_WC_SUCCESS;
+}
+
+static bool receives(enum ib_qp_state state)
+{
+	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
+	       state == IB_QPS_SQD || state == IB_QPS_SQE;
+}
+
+/* Is @peer the end our path leads to: its device has our path's GID? */
+static bool path_reaches(struct hodp_qp *qp, struct hodp_qp *peer)
+{
+	const struct ib_gid_attr *attr;
+
+	attr = rdma_find_gid_by_port(&peer->dev->ibdev, &qp->av.grh.dgid,
+				     IB_GID_TYPE_ROCE_UDP_ENCAP, 1, NULL);
+	if (IS_ERR(attr))
+		return false;
+	rdma_put_gid_attr(attr);
+	return true;
+}
+
+/*
+ * Execute the head WQE against the peer. Sets *wait_us (and returns
+ * IB_WC_SUCCESS) when it must be tried again later: *rnr says whether the
+ * peer answered RNR or did not answer at all.
+ */
+static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
+{
+	enum ib_wc_status status;
+	struct hodp_qp *peer;
+
+	peer = hodp_qp_get(qp->dest_qpn);
+	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
+	    peer->dest_qpn != qp->qpn || !receives(READ_ONCE(peer->state)) ||
+	    !path_reaches(qp, peer)) {
+		/* Nobody acknowledges: the transport timer runs out. */
+		if (peer)
+			hodp_qp_put(peer);
+		*wait_us = qp->timeout ? min(4U << min_t(u8, qp->timeout, 20),
+					     1000000U) : 10000;
+		*wait_us = max(*wait_us, 1000U);
+		return IB_WC_SUCCESS;
+	}
+	status = hodp_respond(qp, peer, rnr);
+	if (*rnr)
+		*wait_us = rnr_timer_us[peer->min_rnr_timer & 31];
+	hodp_qp_put(peer);
+	return status;
+}
+
+static enum ib_wc_opcode wc_opcode(u32 wr_opcode)
+{
+	switch (wr_opcode) {
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return IB_WC_RDMA_WRITE;
+	case IB_WR_RDMA_READ:
+		return IB_WC_RDMA_READ;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+		return IB_WC_COMP_SWAP;
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return IB_WC_FETCH_ADD;
+	default:
+		return IB_WC_SEND;
+	}
+}
+
+static void complete_send(struct hodp_qp *qp, const struct rxe_send_wr *wr,
+			  u32 len, enum ib_wc_status status, bool always)
+{
+	struct ib_wc wc = {
+		.wr_id = wr->wr_id,
+		.status = status,
+		.opcode = wc_opcode(wr->opcode),
+		.qp = &qp->ibqp,
+		.port_num = 1,
+	};
+
+	if (!always && status == IB_WC_SUCCESS && !qp->sq_sig_all &&
+	    !(wr->send_flags & IB_SEND_SIGNALED))
+		return;
+	if (wc.opcode == IB_WC_RDMA_READ || wc.opcode == IB_WC_COMP_SWAP ||
+	    wc.opcode == IB_WC_FETCH_ADD)
+		wc.byte_len = len;
+	if (hodp_cq_post(qp->scq, &wc, false))
+		hodp_qp_error(qp);
+}
+
+/* In the error state: every WQE left completes with a flush error. */
+static void flush_sq(struct hodp_qp *qp)
+{
+	struct rxe_send_wr wr;
+
+	while (hodp_queue_count(qp->sq)) {
+		hodp_queue_peek(qp->sq, &wr, sizeof(wr));
+		hodp_queue_pop(qp->sq);
+		complete_send(qp, &wr, 0, IB_WC_WR_FLUSH_ERR, true);
+	}
+	qp->head_started = false;
+}
+
+/* Decide what a WQE that must wait becomes: a retry, or its last error. */
+static enum ib_wc_status must_wait(struct hodp_qp *qp, bool rnr, u32 wait_us)
+{
+	if (rnr) {
+		/* rnr_retry 7 means: retry for ever. */
+		if (qp->rnr_retry != 7 && !qp->rnr_left--)
+			return IB_WC_RNR_RETRY_EXC_ERR;
+	} else if (!qp->retry_left--) {
+		return IB_WC_RETRY_EXC_ERR;
+	}
+	WRITE_ONCE(qp->retry_pending, true);
+	queue_delayed_work(hodp_wq, &qp->retry_work, usecs_to_jiffies(wait_us));
+	return IB_WC_SUCCESS;
+}
+
+static void run_sq(struct hodp_qp *qp)
+{
+	struct hodp_req_ctx *ctx = qp->ctx;
+	int budget = HODP_REQ_BUDGET;
+
+	while (budget--) {
+		enum ib_qp_state state = READ_ONCE(qp->state);
+		enum ib_wc_status status;
+		bool rnr = false;
+		u32 wait_us = 0;
+
+		if (READ_ONCE(qp->stopping))
+			return;
+		if (state == IB_QPS_ERR) {
+			flush_sq(qp);
+			hodp_flush_rq(qp);
+			return;
+		}
+		if (state != IB_QPS_RTS || READ_ONCE(qp->retry_pending) ||
+		    !hodp_queue_count(qp->sq))
+			return;
+		if (!qp->head_started) {
+			qp->rnr_left = qp->rnr_retry;
+			qp->retry_left = qp->retry_cnt;
+			qp->head_started = true;
+		}
+		status = fetch_wqe(qp);
+		if (status == IB_WC_SUCCESS)
+			status = execute(qp, &wait_us, &rnr);
+		if (status == IB_WC_SUCCESS && wait_us) {
+			hodp_put_segs(ctx->lseg, ctx->nlseg);
+			status = must_wait(qp, rnr, wait_us);
+			if (status == IB_WC_SUCCESS)
+				return;
+		} else {
+			hodp_put_segs(ctx->lseg, ctx->nlseg);
+		}
+		ctx->nlseg = 0;
+		hodp_queue_pop(qp->sq);
+		qp->head_started = false;
+		complete_send(qp, &ctx->wqe.wr, ctx->wqe.length, status, false);
+		if (status != IB_WC_SUCCESS) {
+			pr_debug("hodp: QP %u: WQE failed with %s\n", qp->qpn,
+				 ib_wc_status_msg(status));
+			hodp_qp_error(qp);
+		}
+	}
+	/* More to do: let other QPs have the worker first. */
+	queue_work(hodp_wq, &qp->req_work);
+}
+
+/**
+ * hodp_req_work() - run the send queue (the QP's req_work)
+ * @work: the work item
+ */
+void hodp_req_work(struct work_struct *work)
+{
+	run_sq(container_of(work, struct hodp_qp, req_work));
+}
+
+/**
+ * hodp_retry_work() - the RNR or retry wait of the head WQE is over
+ * @work: the QP's retry_work
+ */
+void hodp_retry_work(struct work_struct *work)
+{
+	struct hodp_qp *qp = container_of(to_delayed_work(work),
+					  struct hodp_qp, retry_work);
+
+	WRITE_ONCE(qp->retry_pending, false);
+	queue_work(hodp_wq, &qp->req_work);
+}
+
+int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		   const struct ib_send_wr **bad_wr)
+{
+	struct hodp_qp *qp = to_hqp(ibqp);
+
+	/*
+	 * A user QP's WQEs are in its ring already: this is the doorbell
+	 * (uverbs post_send with no work request).
+	 */
+	if (wr) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
+	queue_work(hodp_wq, &qp->req_work);
+	return 0;
+}

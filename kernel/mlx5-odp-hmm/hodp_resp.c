@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: the responder. In-host, a requester executes its WQE directly
+ * against the responder QP: this file is what the responder checks and does
+ * (receive WQE consumption, rkey and access checks, the copy, the receive
+ * completion), with the statuses the IB spec gives each side.
+ */
+#include <linux/highmem.h>
+
+#include "hodp.h"
+
+/**
+ * hodp_put_segs() - release the MRs of resolved segments
+ * @seg: segments
+ * @n: how many
+ */
+void hodp_put_segs(struct hodp_seg *seg, u32 n)
+{
+	while (n--)
+		if (seg[n].mr)
+			hodp_mr_put(seg[n].mr);
+}
+
+/**
+ * hodp_resolve_sges() - look up the lkeys of a scatter/gather list
+ * @dev: the device
+ * @pd: the PD the MRs must belong to
+ * @sge: the list (already copied to kernel memory)
+ * @n: entries
+ * @access: IB_ACCESS_LOCAL_WRITE if the HCA will write there
+ * @seg: out: one referenced segment per entry of non-zero length
+ * @total: out: bytes in all
+ *
+ * Return: the number of segments, or -EACCES (bad key, PD, access or
+ * range: a local protection error) or -EMSGSIZE (over the message size).
+ */
+int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
+		      const struct rxe_sge *sge, u32 n, int access,
+		      struct hodp_seg *seg, u32 *total)
+{
+	u64 sum = 0;
+	u32 i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		struct hodp_mr *mr;
+
+		if (!sge[i].length)
+			continue;
+		mr = hodp_mr_get(dev, sge[i].lkey, pd, false);
+		if (!mr || ((access & IB_ACCESS_LOCAL_WRITE) &&
+			    !(mr->access & IB_ACCESS_LOCAL_WRITE)) ||
+		    !hodp_mr_in_range(mr, sge[i].addr, sge[i].length)) {
+			if (mr)
+				hodp_mr_put(mr);
+			hodp_put_segs(seg, k);
+			return -EACCES;
+		}
+		seg[k++] = (struct hodp_seg){ mr, sge[i].addr, sge[i].length };
+		sum += sge[i].length;
+	}
+	if (sum > HODP_MAX_MSG_SIZE) {
+		hodp_put_segs(seg, k);
+		return -EMSGSIZE;
+	}
+	*total = sum;
+	return k;
+}
+
+static void *seg_map(struct hodp_seg *seg, u32 off, u32 *avail)
+{
+	if (!seg->mr)
+		return (void *)(uintptr_t)(seg->addr + off);
+	return hodp_mr_kmap(seg->mr, seg->addr + off, avail);
+}
+
+static void seg_unmap(struct hodp_seg *seg, void *va)
+{
+	if (seg->mr)
+		hodp_mr_kunmap(seg->mr, va);
+}
+
+/**
+ * hodp_copy_segs() - copy @len bytes from one segment list to another
+ * @dst: destination segments
+ * @ndst: how many
+ * @src: source segments
+ * @nsrc: how many
+ * @len: bytes; both lists hold at least that many
+ *
+ * Page to page, no bounce buffer.
+ */
+void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
+		    u32 nsrc, u32 len)
+{
+	u32 di = 0, si = 0, doff = 0, soff = 0;
+
+	while (len && di < ndst && si < nsrc) {
+		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
+		u32 davail = n, savail;
+		void *d, *s;
+
+		d = seg_map(&dst[di], doff, &davail);
+		savail = davail;
+		s = seg_map(&src[si], soff, &savail);
+		n = savail;
+		memcpy(d, s, n);
+		seg_unmap(&src[si], s);
+		seg_unmap(&dst[di], d);
+		len -= n;
+		doff += n;
+		soff += n;
+		if (doff == dst[di].len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].len) {
+			si++;
+			soff = 0;
+		}
+	}
+}
+
+/*
+ * Take the responder's next receive WQE (from its SRQ or receive queue)
+ * into ctx->rwqe. Return: 0, -EAGAIN if there is none (receiver not ready),
+ * -EINVAL if the WQE is malformed.
+ */
+static int take_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx)
+{
+	struct hodp_srq *srq = resp->srq;
+	struct hodp_queue *q = srq ? srq->queue : resp->rq;
+	spinlock_t *lock = srq ? &srq->lock : &resp->rq_lock;
+	u32 max_sge = srq ? srq->max_sge : resp->rq_max_sge;
+	struct rxe_recv_wqe *raw = (struct rxe_recv_wqe *)ctx->relem;
+	bool limit_reached = false;
+	unsigned long flags;
+	u32 left;
+
+	spin_lock_irqsave(lock, flags);
+	if (!hodp_queue_count(q)) {
+		spin_unlock_irqrestore(lock, flags);
+		return -EAGAIN;
+	}
+	hodp_queue_peek(q, raw, sizeof(ctx->relem));
+	hodp_queue_pop(q);
+	left = hodp_queue_count(q);
+	if (srq && srq->limit && left < srq->limit) {
+		srq->limit = 0;		/* the event disarms it */
+		limit_reached = true;
+	}
+	spin_unlock_irqrestore(lock, flags);
+
+	if (limit_reached && srq->ibsrq.event_handler) {
+		struct ib_event ev = {
+			.device = srq->ibsrq.device,
+			.element.srq = &srq->ibsrq,
+			.event = IB_EVENT_SRQ_LIMIT_REACHED,
+		};
+
+		srq->ibsrq.event_handler(&ev, srq->ibsrq.srq_context);
+	}
+	ctx->rwqe.wr_id = raw->wr_id;
+	ctx->rwqe.num_sge = READ_ONCE(raw->dma.num_sge);
+	if (ctx->rwqe.num_sge > max_sge)
+		return -EINVAL;
+	memcpy(ctx->rwqe.sge, raw->dma.sge,
+	       ctx->rwqe.num_sge * sizeof(struct rxe_sge));
+	return 0;
+}
+
+static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
+			  struct hodp_req_ctx *ctx, enum ib_wc_status status,
+			  enum ib_wc_opcode opcode, u32 len)
+{
+	const struct rxe_send_wr *wr = &ctx->wqe.wr;
+	struct ib_wc wc = {
+		.wr_id = ctx->rwqe.wr_id,
+		.status = status,
+		.opcode = opcode,
+		.byte_len = len,
+		.qp = &resp->ibqp,
+		.src_qp = req->qpn,
+		.port_num = 1,
+	};
+
+	if (wr->opcode == IB_WR_SEND_WITH_IMM ||
+	    wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
+		wc.wc_flags |= IB_WC_WITH_IMM;
+		wc.ex.imm_data = wr->ex.imm_data;
+	}
+	if (hodp_cq_post(resp->rcq, &wc, wr->send_flags & IB_SEND_SOLICITED))
+		hodp_qp_error(resp);
+}
+
+/* A message into the responder's next receive WQE (SEND, WRITE_WITH_IMM). */
+static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
+				 struct hodp_req_ctx *ctx, bool copy, bool *rnr)
+{
+	enum ib_wc_opcode opcode = copy ? IB_WC_RECV : IB_WC_RECV_RDMA_WITH_IMM;
+	u32 len = ctx->wqe.length, room;
+	int n, ret;
+
+	ret = take_recv(resp, ctx);
+	if (ret == -EAGAIN) {
+		*rnr = true;
+		return IB_WC_SUCCESS;
+	}
+	if (ret) {
+		recv_complete(resp, req, ctx, IB_WC_LOC_QP_OP_ERR, opcode, 0);
+		hodp_qp_error(resp);
+		return IB_WC_REM_OP_ERR;
+	}
+	if (!copy) {
+		recv_complete(resp, req, ctx, IB_WC_SUCCESS, opcode, len);
+		return IB_WC_SUCCESS;
+	}
+	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
+			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
+			      ctx->rseg, &room);
+	if (n < 0 || room < len) {
+		if (n >= 0)
+			hodp_put_segs(ctx->rseg, n);
+		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
+			      IB_WC_LOC_LEN_ERR, opcode, 0);
+		hodp_qp_error(resp);
+		return IB_WC_REM_INV_REQ_ERR;
+	}
+	hodp_copy_segs(ctx->rseg, n, ctx->lseg, ctx->nlseg, len);
+	hodp_put_segs(ctx->rseg, n);
+	recv_complete(resp, req, ctx, IB_WC_SUCCESS, opcode, len);
+	return IB_WC_SUCCESS;
+}
+
+/* The responder's memory named by an rkey, with the rights @need. */
+static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
+				 u32 len, int need)
+{
+	struct hodp_mr *mr;
+
+	if (!(resp->access & need))
+		return NULL;
+	mr = hodp_mr_get(resp->dev, rkey, resp->ibqp.pd, true);
+	if (mr && (!(mr->access & need) || !hodp_mr_in_range(mr, addr, len))) {
+		hodp_mr_put(mr);
+		mr = NULL;
+	}
+	return mr;
+}
+
+static enum ib_wc_status access_error(struct hodp_qp *resp)
+{
+	/* RC: a NAK-remote access error, and the responder is in error. */
+	hodp_qp_error(resp);
+	return IB_WC_REM_ACCESS_ERR;
+}
+
+/**
+ * hodp_respond() - execute the requester's current WQE at the responder
+ * @req: the requester QP; its ctx holds the WQE and its resolved local
+ *	segments
+ * @resp: the responder QP, referenced, in a state that receives
+ * @rnr: out: the responder had no receive WQE (RNR NAK): try again later
+ *
+ * Return: the status of the requester's completion.
+ */
+enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
+			       bool *rnr)
+{
+	struct hodp_req_ctx *ctx = req->ctx;
+	const struct rxe_send_wr *wr = &ctx->wqe.wr;
+	u32 len = ctx->wqe.length;
+	enum ib_wc_status status;
+	struct hodp_seg remote;
+	struct hodp_mr *mr;
+	u64 orig;
+	int ret;
+
+	switch (wr->opcode) {
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+		return deliver(req, resp, ctx, true, rnr);
+
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
+			       len, IB_ACCESS_REMOTE_WRITE);
+		if (!mr && len)
+			return access_error(resp);
+		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
+			/* Needs a receive WQE: check before writing. */
+			struct hodp_queue *q = resp->srq ? resp->srq->queue :
+							   resp->rq;
+
+			if (!hodp_queue_count(q)) {
+				if (mr)
+					hodp_mr_put(mr);
+				*rnr = true;
+				return IB_WC_SUCCESS;
+			}
+		}
+		if (mr) {
+			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
+			hodp_copy_segs(&remote, 1, ctx->lseg, ctx->nlseg, len);
+			hodp_mr_put(mr);
+		}
+		if (wr->opcode == IB_WR_RDMA_WRITE)
+			return IB_WC_SUCCESS;
+		status = deliver(req, resp, ctx, false, rnr);
+		return *rnr ? IB_WC_REM_OP_ERR : status;
+
+	case IB_WR_RDMA_READ:
+		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
+			       len, IB_ACCESS_REMOTE_READ);
+		if (!mr && len)
+			return access_error(resp);
+		if (mr) {
+			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
+			hodp_copy_segs(ctx->lseg, ctx->nlseg, &remote, 1, len);
+			hodp_mr_put(mr);
+		}
+		return IB_WC_SUCCESS;
+
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		mr = remote_mr(resp, wr->wr.atomic.rkey,
+			       wr->wr.atomic.remote_addr, 8,
+			       IB_ACCESS_REMOTE_ATOMIC);
+		if (!mr)
+			return access_error(resp);
+		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,
+				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
+				     wr->wr.atomic.compare_add,
+				     wr->wr.atomic.swap, &orig);
+		hodp_mr_put(mr);
+		if (ret) {
+			hodp_qp_error(resp);
+			return IB_WC_REM_INV_REQ_ERR;	/* misaligned */
+		}
+		remote = (struct hodp_seg){ NULL, (uintptr_t)&orig, 8 };
+		hodp_copy_segs(ctx->lseg, ctx->nlseg, &remote, 1, 8);
+		return IB_WC_SUCCESS;
+	}
+	return IB_WC_REM_INV_REQ_ERR;
+}
+
+/**
+ * hodp_flush_rq() - complete every posted receive with a flush error
+ * @qp: a QP in the error state, with its own receive queue
+ */
+void hodp_flush_rq(struct hodp_qp *qp)
+{
+	struct ib_wc wc = {
+		.status = IB_WC_WR_FLUSH_ERR,
+		.opcode = IB_WC_RECV,
+		.qp = &qp->ibqp,
+	};
+	struct rxe_recv_wqe head;
+	unsigned long flags;
+
+	if (!qp->rq)
+		return;
+	spin_lock_irqsave(&qp->rq_lock, flags);
+	while (hodp_queue_count(qp->rq)) {
+		hodp_queue_peek(qp->rq, &head, sizeof(head));
+		hodp_queue_pop(qp->rq);
+		wc.wr_id = head.wr_id;
+		if (hodp_cq_post(qp->rcq, &wc, false))
+			break;
+	}
+	spin_unlock_irqrestore(&qp->rq_lock, flags);
+}
+
+int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		   const struct ib_recv_wr **bad_wr)
+{
+	/* User QPs post into their ring; kernel QPs do not exist yet. */
+	*bad_wr = wr;
+	return -EOPNOTSUPP;
+}
+
+int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
+		       const struct ib_recv_wr **bad_wr)
+{
+	*bad_wr = wr;
+	return -EOPNOTSUPP;
+}
