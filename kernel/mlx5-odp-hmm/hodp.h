@@ -287,8 +287,12 @@ int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 void hodp_flush_rq(struct hodp_qp *qp);
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr);
+void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
+		     const union ib_gid *sgid, const union ib_gid *dgid);
 void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
 		    u32 nsrc, u32 len);
+void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
+		       struct hodp_seg *src, u32 nsrc, u32 len);
 void hodp_put_segs(struct hodp_seg *seg, u32 n);
 int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      const struct rxe_sge *sge, u32 n, int access,

@@ -104,17 +104,75 @@ static bool receives(enum ib_qp_state state)
 	       state == IB_QPS_SQD || state == IB_QPS_SQE;
 }
 
-/* Is @peer the end our path leads to: its device has our path's GID? */
-static bool path_reaches(struct hodp_qp *qp, struct hodp_qp *peer)
+/* Is @peer at the end of the path: does its device have the GID @dgid? */
+static bool path_reaches(const union ib_gid *dgid, struct hodp_qp *peer)
 {
 	const struct ib_gid_attr *attr;
 
-	attr = rdma_find_gid_by_port(&peer->dev->ibdev, &qp->av.grh.dgid,
+	attr = rdma_find_gid_by_port(&peer->dev->ibdev, dgid,
 				     IB_GID_TYPE_ROCE_UDP_ENCAP, 1, NULL);
 	if (IS_ERR(attr))
 		return false;
 	rdma_put_gid_attr(attr);
 	return true;
+}
+
+/* The destination GID of a UD WQE: from its AH (ah_num) or inline AV. */
+static bool ud_dgid(struct hodp_qp *qp, const struct rxe_send_wqe *raw,
+		    union ib_gid *dgid, union ib_gid *sgid)
+{
+	const struct ib_gid_attr *sgid_attr;
+	struct hodp_ah *ah;
+	unsigned long flags;
+	bool ok = false;
+
+	if (!raw->wr.wr.ud.ah_num) {
+		memcpy(dgid, raw->wr.wr.ud.av.grh.dgid.raw, sizeof(*dgid));
+		return !rdma_query_gid(&qp->dev->ibdev, 1,
+				       raw->wr.wr.ud.av.grh.sgid_index, sgid);
+	}
+	xa_lock_irqsave(&qp->dev->ahs, flags);
+	ah = xa_load(&qp->dev->ahs, raw->wr.wr.ud.ah_num);
+	if (ah && ah->ibah.pd == qp->ibqp.pd) {
+		*dgid = ah->attr.grh.dgid;
+		sgid_attr = ah->attr.grh.sgid_attr;
+		if (sgid_attr)
+			*sgid = sgid_attr->gid;
+		ok = sgid_attr;
+	}
+	xa_unlock_irqrestore(&qp->dev->ahs, flags);
+	return ok;
+}
+
+/*
+ * UD: one datagram to the QP the AH leads to. Unreliable: a wrong Q_Key, a
+ * missing peer or one with no receive WQE drops it, and the send still
+ * completes successfully.
+ */
+static enum ib_wc_status execute_ud(struct hodp_qp *qp)
+{
+	const struct rxe_send_wqe *raw = qp->ctx->elem;
+	u32 qkey = qp->ctx->wqe.wr.wr.ud.remote_qkey;
+	struct ib_port_attr port;
+	union ib_gid dgid, sgid;
+	struct hodp_qp *peer;
+
+	if (ib_query_port(&qp->dev->ibdev, 1, &port) ||
+	    qp->ctx->wqe.length > ib_mtu_enum_to_int(port.active_mtu))
+		return IB_WC_LOC_LEN_ERR;
+	if (!ud_dgid(qp, raw, &dgid, &sgid))
+		return IB_WC_LOC_QP_OP_ERR;
+	/* A Q_Key with the high bit set means: the QP's own. */
+	if (qkey & 0x80000000)
+		qkey = qp->qkey;
+	peer = hodp_qp_get(qp->ctx->wqe.wr.wr.ud.remote_qpn);
+	if (!peer)
+		return IB_WC_SUCCESS;
+	if (peer->ibqp.qp_type == IB_QPT_UD && peer->qkey == qkey &&
+	    receives(READ_ONCE(peer->state)) && path_reaches(&dgid, peer))
+		hodp_respond_ud(qp, peer, &sgid, &dgid);
+	hodp_qp_put(peer);
+	return IB_WC_SUCCESS;
 }
 
 /*
@@ -127,10 +185,12 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	enum ib_wc_status status;
 	struct hodp_qp *peer;
 
+	if (qp->ibqp.qp_type == IB_QPT_UD)
+		return execute_ud(qp);
 	peer = hodp_qp_get(qp->dest_qpn);
 	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
 	    peer->dest_qpn != qp->qpn || !receives(READ_ONCE(peer->state)) ||
-	    !path_reaches(qp, peer)) {
+	    !path_reaches(&qp->av.grh.dgid, peer)) {
 		/* Nobody acknowledges: the transport timer runs out. */
 		if (peer)
 			hodp_qp_put(peer);

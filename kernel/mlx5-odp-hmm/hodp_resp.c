@@ -92,7 +92,27 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
 		    u32 nsrc, u32 len)
 {
-	u32 di = 0, si = 0, doff = 0, soff = 0;
+	hodp_copy_segs_at(dst, ndst, 0, src, nsrc, len);
+}
+
+/**
+ * hodp_copy_segs_at() - hodp_copy_segs() starting @skip bytes into @dst
+ * @dst: destination segments
+ * @ndst: how many
+ * @skip: bytes of @dst to leave alone first
+ * @src: source segments
+ * @nsrc: how many
+ * @len: bytes to copy
+ */
+void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
+		       struct hodp_seg *src, u32 nsrc, u32 len)
+{
+	u32 di = 0, si = 0, doff = skip, soff = 0;
+
+	while (di < ndst && doff >= dst[di].len) {
+		doff -= dst[di].len;
+		di++;
+	}
 
 	while (len && di < ndst && si < nsrc) {
 		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
@@ -183,6 +203,8 @@ static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
 		.port_num = 1,
 	};
 
+	if (resp->ibqp.qp_type == IB_QPT_UD)
+		wc.wc_flags |= IB_WC_GRH;
 	if (wr->opcode == IB_WR_SEND_WITH_IMM ||
 	    wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 		wc.wc_flags |= IB_WC_WITH_IMM;
@@ -229,6 +251,52 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	hodp_put_segs(ctx->rseg, n);
 	recv_complete(resp, req, ctx, IB_WC_SUCCESS, opcode, len);
 	return IB_WC_SUCCESS;
+}
+
+/**
+ * hodp_respond_ud() - deliver the requester's datagram to a UD responder
+ * @req: the requester (its ctx holds the WQE and local segments)
+ * @resp: the responder, referenced, receiving, with the right Q_Key
+ * @sgid: the requester's GID
+ * @dgid: the responder's GID
+ *
+ * The receive buffer starts with 40 bytes of GRH, then the payload. No
+ * receive WQE, or one too small: the datagram is dropped.
+ */
+void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
+		     const union ib_gid *sgid, const union ib_gid *dgid)
+{
+	struct hodp_req_ctx *ctx = req->ctx;
+	u32 len = ctx->wqe.length, room;
+	struct ib_grh grh = {};
+	struct hodp_seg src;
+	int n;
+
+	if (take_recv(resp, ctx))
+		return;
+	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
+			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
+			      ctx->rseg, &room);
+	if (n < 0 || room < len + sizeof(grh)) {
+		if (n >= 0)
+			hodp_put_segs(ctx->rseg, n);
+		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
+			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
+		return;
+	}
+	grh.version_tclass_flow = cpu_to_be32(6 << 28);
+	grh.paylen = cpu_to_be16(len);
+	grh.next_hdr = 0x1b;	/* IB BTH */
+	grh.hop_limit = 64;
+	grh.sgid = *sgid;
+	grh.dgid = *dgid;
+	src = (struct hodp_seg){ NULL, (uintptr_t)&grh, sizeof(grh) };
+	hodp_copy_segs(ctx->rseg, n, &src, 1, sizeof(grh));
+	/* Skip the GRH bytes in the destination, then the payload. */
+	hodp_copy_segs_at(ctx->rseg, n, sizeof(grh), ctx->lseg, ctx->nlseg, len);
+	hodp_put_segs(ctx->rseg, n);
+	recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV,
+		      len + sizeof(grh));
 }
 
 /* The responder's memory named by an rkey, with the rights @need. */
