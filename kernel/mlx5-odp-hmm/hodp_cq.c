@@ -169,7 +169,7 @@ int hodp_cq_post(struct hodp_cq *cq, const struct ib_wc *wc, bool solicited)
 		uwc.status = wc->status;
 		uwc.opcode = wc->opcode;
 		uwc.byte_len = wc->byte_len;
-		uwc.ex.imm_data = (__force __u32)wc->ex.imm_data;
+		uwc.ex.imm_data = wc->ex.imm_data;
 		uwc.qp_num = wc->qp->qp_num;
 		uwc.src_qp = wc->src_qp;
 		uwc.wc_flags = wc->wc_flags;
@@ -205,6 +205,7 @@ int hodp_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 
 		memcpy(&wc[n++], q->buf->data + ((size_t)cons << q->log2_elem_size),
 		       sizeof(*wc));
+		/* The entry is read before the producer may reuse its slot. */
 		smp_store_release(&q->buf->consumer_index,
 				  (cons + 1) & q->index_mask);
 	}

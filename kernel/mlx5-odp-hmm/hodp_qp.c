@@ -82,8 +82,10 @@ static int create_queues(struct hodp_qp *qp, struct ib_qp_init_attr *init,
 	wqe_size = max_t(size_t, cap->max_send_sge * sizeof(struct rxe_sge),
 			 cap->max_inline_data);
 	wqe_size = max_t(size_t, wqe_size, sizeof(struct rxe_sge));
-	qp->sq_max_sge = cap->max_send_sge = wqe_size / sizeof(struct rxe_sge);
-	qp->sq_max_inline = cap->max_inline_data = wqe_size;
+	cap->max_send_sge = wqe_size / sizeof(struct rxe_sge);
+	cap->max_inline_data = wqe_size;
+	qp->sq_max_sge = cap->max_send_sge;
+	qp->sq_max_inline = cap->max_inline_data;
 	qp->sq = hodp_queue_alloc(&cap->max_send_wr,
 				  sizeof(struct rxe_send_wqe) + wqe_size);
 	if (!qp->sq)

@@ -138,6 +138,7 @@ static void *elem_addr(const struct hodp_queue *q, u32 index)
  */
 u32 hodp_queue_count(const struct hodp_queue *q)
 {
+	/* Acquire: the elements up to prod are written before we read them. */
 	u32 prod = smp_load_acquire(&q->buf->producer_index) & q->index_mask;
 
 	return (prod - q->index) & q->index_mask;
@@ -162,6 +163,7 @@ void hodp_queue_peek(const struct hodp_queue *q, void *elem, size_t size)
 void hodp_queue_pop(struct hodp_queue *q)
 {
 	q->index = (q->index + 1) & q->index_mask;
+	/* Release: we are done reading the element before its slot is reused. */
 	smp_store_release(&q->buf->consumer_index, q->index);
 }
 
@@ -171,6 +173,7 @@ void hodp_queue_pop(struct hodp_queue *q)
  */
 bool hodp_queue_full(const struct hodp_queue *q)
 {
+	/* Acquire: the consumer finished reading the slots before cons. */
 	u32 cons = smp_load_acquire(&q->buf->consumer_index) & q->index_mask;
 
 	return ((q->index + 1) & q->index_mask) == cons;
@@ -187,6 +190,7 @@ void hodp_queue_push(struct hodp_queue *q, const void *elem, size_t size)
 	size = min_t(size_t, size, 1UL << q->log2_elem_size);
 	memcpy(elem_addr(q, q->index), elem, size);
 	q->index = (q->index + 1) & q->index_mask;
+	/* Release: the element is written before the consumer can see it. */
 	smp_store_release(&q->buf->producer_index, q->index);
 }
 
