@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The error completions the IB spec requires, and isolation: a bad, foreign
+ * (other PD), revoked or out-of-range key, missing access rights, receiver
+ * not ready with no retries left, a receive buffer too small, a peer that
+ * does not exist, and the flush of everything left once a QP is in error.
+ * Each case uses fresh queue pairs: an error takes them down.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+
+#include "verbs.h"
+
+static struct ctx c;
+static uint8_t *buf;
+static struct ibv_mr *mr;
+
+/* Completions one_op() saw that were not its own, for the tests to read. */
+static struct ibv_wc others[16];
+static int nothers;
+
+/* Post one signalled op on a fresh pair and return the requester status. */
+static int one_op(struct rc_pair p, enum ibv_wr_opcode op, uint32_t lkey,
+		  uint64_t raddr, uint32_t rkey, uint32_t len)
+{
+	struct ibv_sge sge = { (uintptr_t)buf, len, lkey };
+	struct ibv_send_wr wr = { .wr_id = 0x5a, .sg_list = &sge, .num_sge = 1,
+				  .opcode = op, .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { raddr, rkey } };
+	struct ibv_wc wc;
+	int st;
+
+	nothers = 0;
+	if (post_send(p.a, &wr))
+		return -2;
+	for (;;) {
+		st = poll_one(c.cq, &wc);
+		if (st < 0 || wc.wr_id == 0x5a)
+			return st;
+		if (nothers < 16)
+			others[nothers++] = wc;
+	}
+}
+
+static void expect_status(const char *name, int got, int want)
+{
+	check(name, got == want, "expected %s, got %s (%d)",
+	      ibv_wc_status_str(want), got >= 0 ? ibv_wc_status_str(got) :
+	      "no completion", got);
+}
+
+static void drain(void)
+{
+	struct ibv_wc wc[16];
+
+	while (ibv_poll_cq(c.cq, 16, wc) > 0)
+		;
+}
+
+static void destroy(struct rc_pair p)
+{
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	drain();
+}
+
+static void test_remote_keys(void)
+{
+	struct ibv_pd *pd2 = ibv_alloc_pd(c.ctx);
+	struct ibv_mr *ro = ibv_reg_mr(c.pd, buf + 65536, 4096,
+				       IBV_ACCESS_LOCAL_WRITE);
+	struct ibv_mr *other = ibv_reg_mr(pd2, buf + 131072, 4096, ALL_ACCESS);
+	struct ibv_mr *gone = ibv_reg_mr(c.pd, buf + 196608, 4096, ALL_ACCESS);
+	uint64_t base = (uintptr_t)buf;
+	uint32_t gone_rkey;
+	struct rc_pair p;
+
+	check_fatal("extra MRs", pd2 && ro && other && gone, "%s", strerror(errno));
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("bad rkey: remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base, mr->rkey ^ 0x80, 64),
+		      IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("write past the end of the MR: remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey,
+			     base + (1 << 20) - 32, mr->rkey, 64),
+		      IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("write into an MR without remote write: remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 65536, ro->rkey, 64),
+		      IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("read an MR without remote read: remote access error",
+		      one_op(p, IBV_WR_RDMA_READ, mr->lkey, base + 65536, ro->rkey, 64),
+		      IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("rkey of another PD's MR: remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 131072,
+			     other->rkey, 64), IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("lkey of another PD's MR: local protection error",
+		      one_op(p, IBV_WR_RDMA_WRITE, other->lkey, base, mr->rkey, 64),
+		      IBV_WC_LOC_PROT_ERR);
+	destroy(p);
+
+	gone_rkey = gone->rkey;
+	ibv_dereg_mr(gone);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	expect_status("revoked rkey (MR deregistered): remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 196608,
+			     gone_rkey, 64), IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	/* The QP's own access flags count too. */
+	p = rc_pair(&c, IBV_ACCESS_REMOTE_READ, 7);
+	expect_status("write to a QP without remote write access: remote access error",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base, mr->rkey, 64),
+		      IBV_WC_REM_ACCESS_ERR);
+	destroy(p);
+	ibv_dereg_mr(ro);
+	ibv_dereg_mr(other);
+	ibv_dealloc_pd(pd2);
+}
+
+static void test_rnr(void)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 0);
+
+	expect_status("send with no receive posted and rnr_retry 0: RNR retry exceeded",
+		      one_op(p, IBV_WR_SEND, mr->lkey, 0, 0, 64),
+		      IBV_WC_RNR_RETRY_EXC_ERR);
+	destroy(p);
+}
+
+static void test_recv_too_small(void)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct ibv_wc wc;
+	int st, seen = 0;
+
+	post_recv(p.b, mr, buf + 8192, 16, 0x77);
+	expect_status("send larger than the receive: remote invalid request",
+		      one_op(p, IBV_WR_SEND, mr->lkey, 0, 0, 64),
+		      IBV_WC_REM_INV_REQ_ERR);
+	for (st = 0; st < nothers; st++)
+		if (others[st].wr_id == 0x77) {
+			wc = others[st];
+			seen = 1;
+		}
+	while (!seen && poll_one(c.cq, &wc) >= 0)
+		seen = wc.wr_id == 0x77;
+	check("... and the receive completes with a local length error",
+	      seen && wc.status == IBV_WC_LOC_LEN_ERR, "status %s",
+	      seen ? ibv_wc_status_str(wc.status) : "none");
+	destroy(p);
+}
+
+static void test_no_peer(void)
+{
+	struct ibv_qp *a = rc_qp(&c, NULL, c.cq);
+	struct rc_pair p = { a, NULL };
+
+	check_fatal("connect to nobody",
+		    !rc_connect(&c, a, 0xfffff0, ALL_ACCESS, 7), "");
+	expect_status("send to a QP that does not exist: retry exceeded",
+		      one_op(p, IBV_WR_SEND, mr->lkey, 0, 0, 64),
+		      IBV_WC_RETRY_EXC_ERR);
+	ibv_destroy_qp(a);
+	drain();
+}
+
+static void test_flush(void)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ibv_sge sge = { (uintptr_t)buf, 64, mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 0x99, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND };
+	int i, flushed = 0, st;
+	struct ibv_wc wc;
+
+	for (i = 0; i < 3; i++)
+		post_recv(p.b, mr, buf, 64, 0x80 + i);
+	check_fatal("modify to ERR", !ibv_modify_qp(p.b, &attr, IBV_QP_STATE), "");
+	while ((st = poll_one(c.cq, &wc)) >= 0 && flushed < 3)
+		flushed += wc.status == IBV_WC_WR_FLUSH_ERR && wc.wr_id >= 0x80;
+	check("error state: posted receives are flushed", flushed == 3,
+	      "%d of 3", flushed);
+	check_fatal("modify to ERR", !ibv_modify_qp(p.a, &attr, IBV_QP_STATE), "");
+	post_send(p.a, &wr);	/* unsignalled: flushed completions come anyway */
+	st = poll_one(c.cq, &wc);
+	check("error state: a send posted is flushed (even unsignalled)",
+	      st == IBV_WC_WR_FLUSH_ERR && wc.wr_id == 0x99, "status %d", st);
+	destroy(p);
+}
+
+static void test_still_works(void)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+
+	memset(buf + 300000, 0, 64);
+	expect_status("after all that, a good write succeeds",
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey,
+			     (uintptr_t)buf + 300000, mr->rkey, 64), IBV_WC_SUCCESS);
+	check("and moved the data", !memcmp(buf, buf + 300000, 64), "");
+	destroy(p);
+}
+
+int main(void)
+{
+	open_dev(&c, "hodp0");
+	buf = aligned_alloc(4096, 1 << 20);
+	memset(buf, 0xa5, 1 << 20);
+	mr = ibv_reg_mr(c.pd, buf, 1 << 20, ALL_ACCESS);
+	check_fatal("register MR", mr, "%s", strerror(errno));
+	test_remote_keys();
+	test_rnr();
+	test_recv_too_small();
+	test_no_peer();
+	test_flush();
+	test_still_works();
+	return check_done();
+}

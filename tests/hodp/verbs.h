@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libibverbs helpers for hodp tests: a device, PDs, CQs and pairs of RC
+ * queue pairs connected to each other in one process (the in-host
+ * transport makes that a real connection).
+ */
+#ifndef _TESTS_VERBS_H
+#define _TESTS_VERBS_H
+
+#include <infiniband/verbs.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "check.h"
+
+struct ctx {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	union ibv_gid gid;
+};
+
+struct rc_pair {
+	struct ibv_qp *a, *b;
+};
+
+static inline void open_dev(struct ctx *c, const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	int i;
+
+	check_fatal("device list", list, "%s", strerror(errno));
+	for (i = 0; list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			c->ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	check_fatal("open device", c->ctx, "%s not found", name);
+	c->pd = ibv_alloc_pd(c->ctx);
+	c->cq = ibv_create_cq(c->ctx, 256, NULL, NULL, 0);
+	check_fatal("pd and cq", c->pd && c->cq, "%s", strerror(errno));
+	check_fatal("gid 1", !ibv_query_gid(c->ctx, 1, 1, &c->gid), "");
+}
+
+static inline struct ibv_qp *rc_qp(struct ctx *c, struct ibv_pd *pd,
+				   struct ibv_cq *cq)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 64, .max_recv_wr = 64,
+			 .max_send_sge = 4, .max_recv_sge = 4,
+			 .max_inline_data = 64 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd ? pd : c->pd, &init);
+
+	check_fatal("create RC QP", qp, "%s", strerror(errno));
+	return qp;
+}
+
+/* RESET -> INIT -> RTR -> RTS, connected to remote QP @dqpn. */
+static inline int rc_connect(struct ctx *c, struct ibv_qp *qp, uint32_t dqpn,
+			     int access, int rnr_retry)
+{
+	struct ibv_qp_attr a = {
+		.qp_state = IBV_QPS_INIT, .port_num = 1,
+		.qp_access_flags = access,
+	};
+
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = dqpn;
+	a.max_dest_rd_atomic = 1;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = c->gid;
+	a.ah_attr.grh.sgid_index = 1;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = 1;
+	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 10;
+	a.retry_cnt = 2;
+	a.rnr_retry = rnr_retry;
+	a.max_rd_atomic = 1;
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+#define ALL_ACCESS (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+		    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
+
+static inline struct rc_pair rc_pair(struct ctx *c, int access, int rnr_retry)
+{
+	struct rc_pair p = { rc_qp(c, NULL, c->cq), rc_qp(c, NULL, c->cq) };
+
+	check_fatal("connect RC pair",
+		    !rc_connect(c, p.a, p.b->qp_num, access, rnr_retry) &&
+		    !rc_connect(c, p.b, p.a->qp_num, access, rnr_retry),
+		    "%s", strerror(errno));
+	return p;
+}
+
+/* Wait up to 5 s for one completion on @cq; its status, or -1. */
+static inline int poll_one(struct ibv_cq *cq, struct ibv_wc *wc)
+{
+	struct timespec t0, t;
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		n = ibv_poll_cq(cq, 1, wc);
+		if (n)
+			return n < 0 ? -1 : (int)wc->status;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 5);
+	return -1;
+}
+
+static inline int post_recv(struct ibv_qp *qp, struct ibv_mr *mr, void *buf,
+			    uint32_t len, uint64_t wr_id)
+{
+	struct ibv_sge sge = { (uintptr_t)buf, len, mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = wr_id, .sg_list = &sge,
+				  .num_sge = 1 }, *bad;
+
+	return ibv_post_recv(qp, &wr, &bad);
+}
+
+static inline int post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
+{
+	struct ibv_send_wr *bad;
+
+	return ibv_post_send(qp, wr, &bad);
+}
+
+static inline uint32_t checksum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t h = 2166136261u;
+
+	while (len--)
+		h = (h ^ *b++) * 16777619u;
+	return h;
+}
+
+#endif /* _TESTS_VERBS_H */
