@@ -12,6 +12,7 @@
  * path of the core. Migration to device memory and exclusive access need
  * CONFIG_DEVICE_PRIVATE; without it those ioctls fail with EOPNOTSUPP.
  */
+#include <linux/debugfs.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
 #include <linux/miscdevice.h>
@@ -19,6 +20,7 @@
 #include <linux/module.h>
 #include <linux/pgtable.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -46,6 +48,24 @@ struct dmirror {
 
 static struct dmirror_device dmirror_devices[DMIRROR_NDEVICES];
 
+/*
+ * Invalidations seen, by mmu_notifier event, in debugfs hmm_dmirror/events:
+ * what the core tells a driver, for tests to check.
+ */
+static const char *const dmirror_event_names[] = {
+	[MMU_NOTIFY_UNMAP] = "unmap",
+	[MMU_NOTIFY_CLEAR] = "clear",
+	[MMU_NOTIFY_PROTECTION_VMA] = "protection_vma",
+	[MMU_NOTIFY_PROTECTION_PAGE] = "protection_page",
+	[MMU_NOTIFY_SOFT_DIRTY] = "soft_dirty",
+	[MMU_NOTIFY_RELEASE] = "release",
+	[MMU_NOTIFY_MIGRATE] = "migrate",
+	[MMU_NOTIFY_EXCLUSIVE] = "exclusive",
+};
+
+static atomic64_t dmirror_events[ARRAY_SIZE(dmirror_event_names)];
+static struct dentry *dmirror_debugfs;
+
 static struct dmirror *to_dmirror(struct hmm_mirror *mirror)
 {
 	return container_of(mirror, struct dmirror, mirror);
@@ -64,13 +84,34 @@ static void dmirror_mirror_free(struct hmm_mirror *mirror)
 }
 
 /*
- * No ->invalidate: every device access happens under the mirror lock on
- * entries looked up there, so clearing the entries is all it takes.
+ * Every device access happens under the mirror lock on entries looked up
+ * there, so the core clearing the entries is all it takes: the callback
+ * only counts what it is told. It must not sleep (non-blockable contexts).
  */
+static int dmirror_invalidate(struct hmm_mirror *mirror,
+			      const struct hmm_update *update)
+{
+	if (update->event < ARRAY_SIZE(dmirror_events))
+		atomic64_inc(&dmirror_events[update->event]);
+	return 0;
+}
+
 static const struct hmm_mirror_ops dmirror_mirror_ops = {
+	.invalidate = dmirror_invalidate,
 	.release = dmirror_mirror_release,
 	.free = dmirror_mirror_free,
 };
+
+static int dmirror_events_show(struct seq_file *m, void *unused)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(dmirror_events); i++)
+		seq_printf(m, "%s %lld\n", dmirror_event_names[i],
+			   atomic64_read(&dmirror_events[i]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dmirror_events);
 
 static int dmirror_open(struct inode *inode, struct file *filp)
 {
@@ -404,12 +445,16 @@ static int __init dmirror_init(void)
 	unsigned int id;
 	int ret;
 
+	dmirror_debugfs = debugfs_create_dir("hmm_dmirror", NULL);
+	debugfs_create_file("events", 0444, dmirror_debugfs, NULL,
+			    &dmirror_events_fops);
 	for (id = 0; id < DMIRROR_NDEVICES; id++) {
 		ret = dmirror_device_add(&dmirror_devices[id], id);
 		if (ret) {
 			pr_err("hmm_dmirror: cannot add device %u: %d\n", id, ret);
 			while (id--)
 				dmirror_device_remove(&dmirror_devices[id]);
+			debugfs_remove_recursive(dmirror_debugfs);
 			return ret;
 		}
 	}
@@ -422,6 +467,7 @@ static void __exit dmirror_exit(void)
 
 	for (id = 0; id < DMIRROR_NDEVICES; id++)
 		dmirror_device_remove(&dmirror_devices[id]);
+	debugfs_remove_recursive(dmirror_debugfs);
 }
 
 module_init(dmirror_init);

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The driver is told why its mirror is invalidated: each CPU page-table
+ * change of a mirrored range reaches dmirror's invalidate callback with the
+ * mmu_notifier event the kernel gave it (counted in debugfs
+ * hmm_dmirror/events).
+ */
+#define _GNU_SOURCE
+#include <sys/wait.h>
+
+#include "dmirror.h"
+
+#define N 8
+
+static long long event(const char *name)
+{
+	char key[64];
+	long long v, found = -1;
+	FILE *f = fopen("/sys/kernel/debug/hmm_dmirror/events", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/* Mirror a fresh range, do @what to it, and expect event @name. */
+static void expect_event(int fd, const char *what, const char *name,
+			 void (*change)(char *p))
+{
+	char *buf = map_anon(N, PROT_READ | PROT_WRITE), title[128];
+	char *p = map_anon(N, PROT_READ | PROT_WRITE);
+	long long before;
+	int ret;
+
+	madvise(p, N * PAGE, MADV_NOHUGEPAGE);
+	ret = dm_cmd(fd, HMM_DMIRROR_WRITE, p, buf, N, NULL);
+	before = event(name);
+	change(p);
+	snprintf(title, sizeof(title), "%s: the driver is told '%s'", what, name);
+	check(title, !ret && before >= 0 && event(name) > before,
+	      "ret %d, %s %lld -> %lld", ret, name, before, event(name));
+	munmap(p, N * PAGE);
+	munmap(buf, N * PAGE);
+}
+
+static void do_munmap(char *p) { munmap(p, N * PAGE); }
+static void do_dontneed(char *p) { madvise(p, N * PAGE, MADV_DONTNEED); }
+static void do_mprotect(char *p) { mprotect(p, N * PAGE, PROT_READ); }
+static void do_pageout(char *p) { madvise(p, N * PAGE, MADV_PAGEOUT); }
+
+static void do_fork(char *p)
+{
+	pid_t pid = fork();
+
+	(void)p;
+	if (!pid)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+}
+
+static void do_clear_refs(char *p)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+
+	(void)p;
+	if (fd >= 0) {
+		if (write(fd, "4", 1) != 1)
+			(void)0;
+		close(fd);
+	}
+}
+
+int main(void)
+{
+	int fd = dm_open(0), status;
+	long long before;
+	pid_t pid;
+
+	check_fatal("events: dmirror counts events", event("unmap") >= 0,
+		    "no debugfs hmm_dmirror/events");
+	expect_event(fd, "munmap", "unmap", do_munmap);
+	expect_event(fd, "MADV_DONTNEED", "clear", do_dontneed);
+	expect_event(fd, "mprotect", "protection_vma", do_mprotect);
+	expect_event(fd, "fork (copy-on-write)", "protection_page", do_fork);
+	expect_event(fd, "clear_refs (soft-dirty)", "soft_dirty", do_clear_refs);
+	expect_event(fd, "MADV_PAGEOUT", "clear", do_pageout);
+
+	/* A process that exits with its memory mirrored. */
+	before = event("release");
+	fflush(stdout);
+	pid = fork();
+	if (!pid) {
+		char buf[PAGE], *p = map_anon(1, PROT_READ | PROT_WRITE);
+		int cfd = dm_open(1);
+
+		_exit(dm_cmd(cfd, HMM_DMIRROR_WRITE, p, buf, 1, NULL) ? 1 : 0);
+	}
+	waitpid(pid, &status, 0);
+	check("exit: the driver is told 'release'",
+	      WIFEXITED(status) && !WEXITSTATUS(status) && event("release") > before,
+	      "status 0x%x, release %lld -> %lld", status, before, event("release"));
+	close(fd);
+	return check_done();
+}
