@@ -33,6 +33,7 @@
 #define HODP_MAX_RD_ATOMIC	16
 #define HODP_GID_TABLE_LEN	1024
 #define HODP_QPN_MIN		16
+#define HODP_GSI_QPN		1	/* QP1 of every device */
 
 struct hodp_dev {
 	struct ib_device ibdev;
@@ -42,6 +43,7 @@ struct hodp_dev {
 	struct xarray mrs;		/* key >> 8 -> hodp_mr */
 	struct xarray srqs;		/* srq number -> hodp_srq */
 	struct xarray ahs;		/* ah number -> hodp_ah */
+	struct hodp_qp *gsi;		/* QP1, under the QP table's lock */
 	u32 next_mr;
 	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah;
 };
@@ -95,6 +97,7 @@ struct hodp_srq {
 	struct hodp_queue *queue;
 	spinlock_t lock;		/* consumer side of the queue */
 	u32 srq_num;
+	bool user;
 	u32 max_sge;
 	u32 limit;
 };
@@ -135,6 +138,7 @@ struct hodp_req_ctx {
 		 HODP_MAX_SGE * sizeof(struct rxe_sge)];
 	struct hodp_seg rseg[HODP_MAX_SGE];
 	u32 nrseg;
+	u8 net_type;				/* of a UD receive's header */
 	void *elem;				/* a ring element, copied */
 };
 
@@ -159,6 +163,7 @@ struct hodp_qp {
 	struct hodp_srq *srq;
 
 	struct hodp_queue *sq;
+	spinlock_t sq_lock;		/* producer side of sq, kernel QPs */
 	u32 sq_max_sge;
 	u32 sq_max_inline;
 	struct hodp_queue *rq;
@@ -175,6 +180,12 @@ struct hodp_qp {
 	bool retry_pending;		/* retry_work will resume the queue */
 	bool stopping;
 };
+
+/* Datagram QPs: UD, and the GSI QP (QP1) that carries CM MADs. */
+static inline bool hodp_qp_is_ud(const struct hodp_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_UD || qp->ibqp.qp_type == IB_QPT_GSI;
+}
 
 static inline struct hodp_dev *to_hdev(struct ib_device *ibdev)
 {
@@ -222,6 +233,7 @@ extern struct workqueue_struct *hodp_wq;
 
 /* hodp_main.c */
 void hodp_dealloc_driver(struct ib_device *ibdev);
+struct hodp_qp *hodp_gsi_by_gid(const union ib_gid *gid);
 
 /* hodp_verbs.c */
 extern const struct ib_device_ops hodp_dev_ops;
@@ -262,6 +274,8 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		  struct ib_qp_init_attr *init);
 int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
 struct hodp_qp *hodp_qp_get(u32 qpn);
+struct hodp_qp *hodp_gsi_get(struct hodp_dev *dev);
+bool hodp_qp_reaches(struct hodp_qp *qp, const union ib_gid *gid);
 void hodp_qp_put(struct hodp_qp *qp);
 void hodp_qp_error(struct hodp_qp *qp);
 
@@ -273,17 +287,19 @@ int hodp_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
 int hodp_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
 int hodp_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
 
-/* hodp_req.c: the requester */
+/* hodp_kverbs.c: posting work requests */
 int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		   const struct ib_send_wr **bad_wr);
-void hodp_req_work(struct work_struct *work);
-void hodp_retry_work(struct work_struct *work);
-
-/* hodp_resp.c: the responder */
 int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		   const struct ib_recv_wr **bad_wr);
 int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 		       const struct ib_recv_wr **bad_wr);
+
+/* hodp_req.c: the requester */
+void hodp_req_work(struct work_struct *work);
+void hodp_retry_work(struct work_struct *work);
+
+/* hodp_resp.c: the responder */
 void hodp_flush_rq(struct hodp_qp *qp);
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr);

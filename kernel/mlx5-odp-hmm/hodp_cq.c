@@ -172,7 +172,8 @@ int hodp_cq_post(struct hodp_cq *cq, const struct ib_wc *wc, bool solicited)
 		uwc.ex.imm_data = wc->ex.imm_data;
 		uwc.qp_num = wc->qp->qp_num;
 		uwc.src_qp = wc->src_qp;
-		uwc.wc_flags = wc->wc_flags;
+		/* The user ABI has no network header type. */
+		uwc.wc_flags = wc->wc_flags & (IB_WC_GRH | IB_WC_WITH_IMM);
 		uwc.pkey_index = wc->pkey_index;
 		uwc.port_num = wc->port_num;
 		hodp_queue_push(cq->queue, &uwc, sizeof(uwc));

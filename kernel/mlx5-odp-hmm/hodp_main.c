@@ -101,6 +101,31 @@ void hodp_dealloc_driver(struct ib_device *ibdev)
 	xa_destroy(&dev->ahs);
 }
 
+/**
+ * hodp_gsi_by_gid() - the GSI QP of the hodp device that has a GID
+ * @gid: a RoCE v2 GID (the destination of a MAD)
+ *
+ * Return: the QP, referenced (release with hodp_qp_put()), or NULL.
+ */
+struct hodp_qp *hodp_gsi_by_gid(const union ib_gid *gid)
+{
+	struct hodp_qp *qp = NULL;
+	struct hodp_dev *dev;
+
+	mutex_lock(&hodp_devices_lock);
+	list_for_each_entry(dev, &hodp_devices, list) {
+		/* A referenced QP keeps its device's GID table alive. */
+		qp = hodp_gsi_get(dev);
+		if (qp && hodp_qp_reaches(qp, gid))
+			break;
+		if (qp)
+			hodp_qp_put(qp);
+		qp = NULL;
+	}
+	mutex_unlock(&hodp_devices_lock);
+	return qp;
+}
+
 /* Queue the unregistration of every device matching @ndev (NULL: all). */
 static void hodp_unregister(struct net_device *ndev)
 {

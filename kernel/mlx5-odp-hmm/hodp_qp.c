@@ -5,7 +5,9 @@
  * ib_modify_qp_is_ok() has them from the IB spec), and the QP table.
  *
  * QP numbers are unique across every hodp device, so the in-host transport
- * finds a requester's peer with one lookup. A lookup takes a reference
+ * finds a requester's peer with one lookup. The exception is QP1, the GSI
+ * QP of each device (created by the MAD layer for CM MADs): it is found by
+ * the device, which is found by the destination GID. A lookup takes a reference
  * under the table's lock; destroy removes the QP from the table, stops its
  * requester and waits until no peer holds a reference.
  */
@@ -38,6 +40,43 @@ struct hodp_qp *hodp_qp_get(u32 qpn)
 }
 
 /**
+ * hodp_gsi_get() - the GSI QP (QP1) of a device, referenced
+ * @dev: the device
+ *
+ * Return: the QP (release with hodp_qp_put()) or NULL.
+ */
+struct hodp_qp *hodp_gsi_get(struct hodp_dev *dev)
+{
+	unsigned long flags;
+	struct hodp_qp *qp;
+
+	xa_lock_irqsave(&hodp_qps, flags);
+	qp = dev->gsi;
+	if (qp && !refcount_inc_not_zero(&qp->ref))
+		qp = NULL;
+	xa_unlock_irqrestore(&hodp_qps, flags);
+	return qp;
+}
+
+/**
+ * hodp_qp_reaches() - is @qp at the end of a path to @gid: does its device
+ *	have that (RoCE v2) GID?
+ * @qp: a referenced QP (its device is registered while it exists)
+ * @gid: the destination GID of the path
+ */
+bool hodp_qp_reaches(struct hodp_qp *qp, const union ib_gid *gid)
+{
+	const struct ib_gid_attr *attr;
+
+	attr = rdma_find_gid_by_port(&qp->dev->ibdev, gid,
+				     IB_GID_TYPE_ROCE_UDP_ENCAP, 1, NULL);
+	if (IS_ERR(attr))
+		return false;
+	rdma_put_gid_attr(attr);
+	return true;
+}
+
+/**
  * hodp_qp_put() - release a reference from hodp_qp_get()
  * @qp: the QP
  */
@@ -56,8 +95,10 @@ static int check_caps(struct hodp_dev *dev, struct ib_qp_init_attr *init)
 				    init->create_flags);
 		return -EOPNOTSUPP;
 	}
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD) {
-		/* Not GSI (no MADs: RoCE address resolution needs none). */
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD &&
+	    init->qp_type != IB_QPT_GSI) {
+		pr_warn_ratelimited("hodp: QP type %d not supported\n",
+				    init->qp_type);
 		return -EOPNOTSUPP;
 	}
 	if (!cap->max_send_wr || cap->max_send_wr > HODP_MAX_QP_WR ||
@@ -133,16 +174,12 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	ret = check_caps(dev, init);
 	if (ret)
 		return ret;
-	if (!udata) {
-		/* The kernel side of the verbs (ib_post_send) is not there yet. */
-		return -EOPNOTSUPP;
-	}
 	if (atomic_inc_return(&dev->nr_qp) > HODP_MAX_QP) {
 		atomic_dec(&dev->nr_qp);
 		return -ENOMEM;
 	}
 	qp->dev = dev;
-	qp->user = true;
+	qp->user = !!udata;
 	qp->state = IB_QPS_RESET;
 	qp->sq_sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
 	qp->scq = to_hcq(init->send_cq);
@@ -152,6 +189,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	init_completion(&qp->idle);
 	mutex_init(&qp->state_lock);
 	spin_lock_init(&qp->rq_lock);
+	spin_lock_init(&qp->sq_lock);
 	INIT_WORK(&qp->req_work, hodp_req_work);
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
 
@@ -159,9 +197,20 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	ret = qp->ctx ? create_queues(qp, init, udata) : -ENOMEM;
 	if (ret)
 		goto err;
-	ret = xa_alloc_cyclic_irq(&hodp_qps, &qp->qpn, qp,
-				  XA_LIMIT(HODP_QPN_MIN, (1U << 24) - 1),
-				  &hodp_next_qpn, GFP_KERNEL);
+	if (init->qp_type == IB_QPT_GSI) {
+		ret = 0;
+		qp->qpn = HODP_GSI_QPN;
+		xa_lock_irq(&hodp_qps);
+		if (dev->gsi)
+			ret = -EBUSY;
+		else
+			dev->gsi = qp;
+		xa_unlock_irq(&hodp_qps);
+	} else {
+		ret = xa_alloc_cyclic_irq(&hodp_qps, &qp->qpn, qp,
+					  XA_LIMIT(HODP_QPN_MIN, (1U << 24) - 1),
+					  &hodp_next_qpn, GFP_KERNEL);
+	}
 	if (ret < 0)
 		goto err;
 	ibqp->qp_num = qp->qpn;
@@ -331,7 +380,13 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	struct hodp_qp *qp = to_hqp(ibqp);
 
 	/* No peer finds it any more; then stop its own requester. */
-	xa_erase_irq(&hodp_qps, qp->qpn);
+	if (ibqp->qp_type == IB_QPT_GSI) {
+		xa_lock_irq(&hodp_qps);
+		qp->dev->gsi = NULL;
+		xa_unlock_irq(&hodp_qps);
+	} else {
+		xa_erase_irq(&hodp_qps, qp->qpn);
+	}
 	WRITE_ONCE(qp->stopping, true);
 	cancel_delayed_work_sync(&qp->retry_work);
 	cancel_work_sync(&qp->req_work);

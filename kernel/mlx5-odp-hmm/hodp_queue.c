@@ -195,6 +195,38 @@ void hodp_queue_push(struct hodp_queue *q, const void *elem, size_t size)
 }
 
 /**
+ * hodp_queue_kslot() - the next free slot of a queue the kernel produces
+ *	into on behalf of a kernel consumer (no user mapping)
+ * @q: a kernel queue; the caller holds the producer's lock
+ *
+ * The producer index in the header is the kernel's own here: nobody else
+ * writes it. Return: the slot, or NULL if the queue is full. Publish the
+ * element with hodp_queue_kadvance().
+ */
+void *hodp_queue_kslot(struct hodp_queue *q)
+{
+	u32 prod = q->buf->producer_index & q->index_mask;
+	/* Acquire: the consumer is done with the slot before we reuse it. */
+	u32 cons = smp_load_acquire(&q->buf->consumer_index) & q->index_mask;
+
+	if (((prod + 1) & q->index_mask) == cons)
+		return NULL;
+	return elem_addr(q, prod);
+}
+
+/**
+ * hodp_queue_kadvance() - publish the element written at hodp_queue_kslot()
+ * @q: the kernel queue; the caller holds the producer's lock
+ */
+void hodp_queue_kadvance(struct hodp_queue *q)
+{
+	u32 prod = q->buf->producer_index & q->index_mask;
+
+	/* Release: the element is written before the consumer sees it. */
+	smp_store_release(&q->buf->producer_index, (prod + 1) & q->index_mask);
+}
+
+/**
  * hodp_mmap() - map a queue into a user context (ib_device_ops.mmap)
  * @uctx: the user context
  * @vma: the user's mapping of the uverbs file at a queue's offset

@@ -36,6 +36,10 @@ void hodp_queue_pop(struct hodp_queue *q);
 bool hodp_queue_full(const struct hodp_queue *q);
 void hodp_queue_push(struct hodp_queue *q, const void *elem, size_t size);
 
+/* Kernel consumers' queues: the kernel produces into them itself */
+void *hodp_queue_kslot(struct hodp_queue *q);
+void hodp_queue_kadvance(struct hodp_queue *q);
+
 int hodp_mmap(struct ib_ucontext *uctx, struct vm_area_struct *vma);
 void hodp_mmap_free(struct rdma_user_mmap_entry *entry);
 

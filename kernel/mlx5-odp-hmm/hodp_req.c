@@ -104,19 +104,6 @@ static bool receives(enum ib_qp_state state)
 	       state == IB_QPS_SQD || state == IB_QPS_SQE;
 }
 
-/* Is @peer at the end of the path: does its device have the GID @dgid? */
-static bool path_reaches(const union ib_gid *dgid, struct hodp_qp *peer)
-{
-	const struct ib_gid_attr *attr;
-
-	attr = rdma_find_gid_by_port(&peer->dev->ibdev, dgid,
-				     IB_GID_TYPE_ROCE_UDP_ENCAP, 1, NULL);
-	if (IS_ERR(attr))
-		return false;
-	rdma_put_gid_attr(attr);
-	return true;
-}
-
 /* The destination GID of a UD WQE: from its AH (ah_num) or inline AV. */
 static bool ud_dgid(struct hodp_qp *qp, const struct rxe_send_wqe *raw,
 		    union ib_gid *dgid, union ib_gid *sgid)
@@ -165,11 +152,14 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 	/* A Q_Key with the high bit set means: the QP's own. */
 	if (qkey & 0x80000000)
 		qkey = qp->qkey;
-	peer = hodp_qp_get(qp->ctx->wqe.wr.wr.ud.remote_qpn);
+	if (qp->ctx->wqe.wr.wr.ud.remote_qpn == HODP_GSI_QPN)
+		peer = hodp_gsi_by_gid(&dgid);
+	else
+		peer = hodp_qp_get(qp->ctx->wqe.wr.wr.ud.remote_qpn);
 	if (!peer)
 		return IB_WC_SUCCESS;
-	if (peer->ibqp.qp_type == IB_QPT_UD && peer->qkey == qkey &&
-	    receives(READ_ONCE(peer->state)) && path_reaches(&dgid, peer))
+	if (hodp_qp_is_ud(peer) && peer->qkey == qkey &&
+	    receives(READ_ONCE(peer->state)) && hodp_qp_reaches(peer, &dgid))
 		hodp_respond_ud(qp, peer, &sgid, &dgid);
 	hodp_qp_put(peer);
 	return IB_WC_SUCCESS;
@@ -185,12 +175,12 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	enum ib_wc_status status;
 	struct hodp_qp *peer;
 
-	if (qp->ibqp.qp_type == IB_QPT_UD)
+	if (hodp_qp_is_ud(qp))
 		return execute_ud(qp);
 	peer = hodp_qp_get(qp->dest_qpn);
 	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
 	    peer->dest_qpn != qp->qpn || !receives(READ_ONCE(peer->state)) ||
-	    !path_reaches(&qp->av.grh.dgid, peer)) {
+	    !hodp_qp_reaches(peer, &qp->av.grh.dgid)) {
 		/* Nobody acknowledges: the transport timer runs out. */
 		if (peer)
 			hodp_qp_put(peer);
@@ -343,21 +333,4 @@ void hodp_retry_work(struct work_struct *work)
 
 	WRITE_ONCE(qp->retry_pending, false);
 	queue_work(hodp_wq, &qp->req_work);
-}
-
-int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
-		   const struct ib_send_wr **bad_wr)
-{
-	struct hodp_qp *qp = to_hqp(ibqp);
-
-	/*
-	 * A user QP's WQEs are in its ring already: this is the doorbell
-	 * (uverbs post_send with no work request).
-	 */
-	if (wr) {
-		*bad_wr = wr;
-		return -EINVAL;
-	}
-	queue_work(hodp_wq, &qp->req_work);
-	return 0;
 }

@@ -6,6 +6,9 @@
  * completion), with the statuses the IB spec gives each side.
  */
 #include <linux/highmem.h>
+#include <linux/ip.h>
+#include <net/checksum.h>
+#include <net/ipv6.h>
 
 #include "hodp.h"
 
@@ -203,8 +206,10 @@ static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
 		.port_num = 1,
 	};
 
-	if (resp->ibqp.qp_type == IB_QPT_UD)
-		wc.wc_flags |= IB_WC_GRH;
+	if (hodp_qp_is_ud(resp)) {
+		wc.wc_flags |= IB_WC_GRH | IB_WC_WITH_NETWORK_HDR_TYPE;
+		wc.network_hdr_type = ctx->net_type;
+	}
 	if (wr->opcode == IB_WR_SEND_WITH_IMM ||
 	    wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 		wc.wc_flags |= IB_WC_WITH_IMM;
@@ -253,6 +258,47 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	return IB_WC_SUCCESS;
 }
 
+/* Bytes after the network header of a RoCE v2 UD packet: UDP, BTH, DETH, ICRC. */
+#define HODP_UD_TRANSPORT_BYTES	(8 + 12 + 8 + 4)
+
+/*
+ * The 40 bytes a UD receive starts with, as a RoCE v2 HCA writes them: an
+ * IPv4 header in the last 20 bytes when both GIDs are IPv4-mapped, else
+ * the IPv6 header (laid out like an IB GRH). Consumers tell the two apart
+ * by the completion's network header type (the kernel) or by parsing it
+ * (libibverbs' ibv_init_ah_from_wc).
+ */
+static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
+					      const union ib_gid *sgid,
+					      const union ib_gid *dgid,
+					      u32 len)
+{
+	const struct in6_addr *s = (const struct in6_addr *)sgid->raw;
+	const struct in6_addr *d = (const struct in6_addr *)dgid->raw;
+
+	memset(hdr, 0, sizeof(*hdr));
+	if (ipv6_addr_v4mapped(s) && ipv6_addr_v4mapped(d)) {
+		struct iphdr *ip = &hdr->roce4grh;
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(sizeof(*ip) + HODP_UD_TRANSPORT_BYTES + len);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->saddr = s->s6_addr32[3];
+		ip->daddr = d->s6_addr32[3];
+		ip->check = ip_fast_csum(ip, ip->ihl);
+		return RDMA_NETWORK_IPV4;
+	}
+	hdr->ibgrh.version_tclass_flow = cpu_to_be32(6 << 28);
+	hdr->ibgrh.paylen = cpu_to_be16(HODP_UD_TRANSPORT_BYTES + len);
+	hdr->ibgrh.next_hdr = IPPROTO_UDP;
+	hdr->ibgrh.hop_limit = 64;
+	hdr->ibgrh.sgid = *sgid;
+	hdr->ibgrh.dgid = *dgid;
+	return RDMA_NETWORK_IPV6;
+}
+
 /**
  * hodp_respond_ud() - deliver the requester's datagram to a UD responder
  * @req: the requester (its ctx holds the WQE and local segments)
@@ -268,35 +314,30 @@ void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 {
 	struct hodp_req_ctx *ctx = req->ctx;
 	u32 len = ctx->wqe.length, room;
-	struct ib_grh grh = {};
+	union rdma_network_hdr hdr;
 	struct hodp_seg src;
 	int n;
 
 	if (take_recv(resp, ctx))
 		return;
+	ctx->net_type = build_ud_header(&hdr, sgid, dgid, len);
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
 			      ctx->rseg, &room);
-	if (n < 0 || room < len + sizeof(grh)) {
+	if (n < 0 || room < len + sizeof(hdr)) {
 		if (n >= 0)
 			hodp_put_segs(ctx->rseg, n);
 		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		return;
 	}
-	grh.version_tclass_flow = cpu_to_be32(6 << 28);
-	grh.paylen = cpu_to_be16(len);
-	grh.next_hdr = 0x1b;	/* IB BTH */
-	grh.hop_limit = 64;
-	grh.sgid = *sgid;
-	grh.dgid = *dgid;
-	src = (struct hodp_seg){ NULL, (uintptr_t)&grh, sizeof(grh) };
-	hodp_copy_segs(ctx->rseg, n, &src, 1, sizeof(grh));
-	/* Skip the GRH bytes in the destination, then the payload. */
-	hodp_copy_segs_at(ctx->rseg, n, sizeof(grh), ctx->lseg, ctx->nlseg, len);
+	src = (struct hodp_seg){ NULL, (uintptr_t)&hdr, sizeof(hdr) };
+	hodp_copy_segs(ctx->rseg, n, &src, 1, sizeof(hdr));
+	/* Skip the header bytes in the destination, then the payload. */
+	hodp_copy_segs_at(ctx->rseg, n, sizeof(hdr), ctx->lseg, ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
 	recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV,
-		      len + sizeof(grh));
+		      len + sizeof(hdr));
 }
 
 /* The responder's memory named by an rkey, with the rights @need. */
@@ -436,19 +477,4 @@ void hodp_flush_rq(struct hodp_qp *qp)
 			break;
 	}
 	spin_unlock_irqrestore(&qp->rq_lock, flags);
-}
-
-int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
-		   const struct ib_recv_wr **bad_wr)
-{
-	/* User QPs post into their ring; kernel QPs do not exist yet. */
-	*bad_wr = wr;
-	return -EOPNOTSUPP;
-}
-
-int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
-		       const struct ib_recv_wr **bad_wr)
-{
-	*bad_wr = wr;
-	return -EOPNOTSUPP;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * hodp: shared receive queues. A ring of receive WQEs shared with userspace
- * like a QP's receive queue; the responder takes from it under srq->lock and
+ * like a QP's receive queue (a kernel consumer's is filled by
+ * post_srq_recv); the responder takes from it under srq->lock and
  * raises IB_EVENT_SRQ_LIMIT_REACHED when an armed limit is crossed.
  */
 #include <rdma/uverbs_ioctl.h>
@@ -19,16 +20,16 @@ int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 
 	if (init->srq_type != IB_SRQT_BASIC)
 		return -EOPNOTSUPP;
-	if (!udata)
-		return -EOPNOTSUPP;	/* no kernel consumers yet */
 	if (!attr->max_wr || attr->max_wr > HODP_MAX_SRQ_WR ||
-	    attr->max_sge > HODP_MAX_SGE || udata->outlen < sizeof(resp))
+	    attr->max_sge > HODP_MAX_SGE ||
+	    (udata && udata->outlen < sizeof(resp)))
 		return -EINVAL;
 	if (atomic_inc_return(&dev->nr_srq) > HODP_MAX_SRQ) {
 		ret = -ENOMEM;
 		goto err;
 	}
 	spin_lock_init(&srq->lock);
+	srq->user = !!udata;
 	srq->max_sge = max_t(u32, attr->max_sge, 1);
 	attr->max_sge = srq->max_sge;
 	srq->queue = hodp_queue_alloc(&attr->max_wr,
@@ -42,6 +43,8 @@ int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 			   GFP_KERNEL);
 	if (ret)
 		goto err_queue;
+	if (!udata)
+		return 0;	/* a kernel SRQ: posted to with post_srq_recv */
 	ret = hodp_queue_map(srq->queue, hodp_uctx(udata), &resp.mi);
 	if (ret)
 		goto err_erase;
