@@ -147,7 +147,8 @@ struct hodp_qp {
 	struct hodp_dev *dev;
 	refcount_t ref;			/* users; destroy waits for zero */
 	struct completion idle;
-	struct mutex state_lock;	/* attributes and state */
+	struct mutex modify_lock;	/* attributes and transitions */
+	spinlock_t state_lock;		/* writes of state (errors come async) */
 	enum ib_qp_state state;
 	bool user;
 	bool sq_sig_all;
@@ -171,6 +172,7 @@ struct hodp_qp {
 	u32 rq_max_sge;
 
 	struct hodp_req_ctx *ctx;
+	struct mutex req_lock;		/* one runner of the send queue */
 	struct work_struct req_work;	/* runs the send queue */
 	struct delayed_work retry_work;	/* resumes it after an RNR or retry wait */
 	u8 timeout;
@@ -297,6 +299,7 @@ int hodp_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 
 /* hodp_req.c: the requester */
 void hodp_req_work(struct work_struct *work);
+void hodp_req_doorbell(struct hodp_qp *qp);
 void hodp_retry_work(struct work_struct *work);
 
 /* hodp_resp.c: the responder */

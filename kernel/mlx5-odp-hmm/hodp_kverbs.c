@@ -113,7 +113,7 @@ int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			*bad_wr = wr;
 			return -EINVAL;
 		}
-		queue_work(hodp_wq, &qp->req_work);
+		hodp_req_doorbell(qp);
 		return 0;
 	}
 	if (!may_post_send(READ_ONCE(qp->state))) {

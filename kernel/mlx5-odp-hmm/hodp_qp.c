@@ -187,7 +187,9 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	qp->srq = init->srq ? to_hsrq(init->srq) : NULL;
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->idle);
-	mutex_init(&qp->state_lock);
+	mutex_init(&qp->modify_lock);
+	spin_lock_init(&qp->state_lock);
+	mutex_init(&qp->req_lock);
 	spin_lock_init(&qp->rq_lock);
 	spin_lock_init(&qp->sq_lock);
 	INIT_WORK(&qp->req_work, hodp_req_work);
@@ -221,25 +223,26 @@ err:
 	return ret;
 }
 
-/* Move to the error state: the requester flushes both queues. */
-static void set_error_locked(struct hodp_qp *qp)
-{
-	lockdep_assert_held(&qp->state_lock);
-	if (qp->state == IB_QPS_ERR)
-		return;
-	qp->state = IB_QPS_ERR;
-	queue_work(hodp_wq, &qp->req_work);
-}
-
 /**
- * hodp_qp_error() - an operation failed: the QP goes to the error state
+ * hodp_qp_error() - an operation failed: the QP goes to the error state,
+ *	and the requester flushes both queues
  * @qp: the QP
+ *
+ * Called by the requester and responder of any QP, in any context: it
+ * takes only a spinlock, so modify_qp may wait for the requester (RESET)
+ * while holding its own mutex.
  */
 void hodp_qp_error(struct hodp_qp *qp)
 {
-	mutex_lock(&qp->state_lock);
-	set_error_locked(qp);
-	mutex_unlock(&qp->state_lock);
+	unsigned long flags;
+	bool changed;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	changed = qp->state != IB_QPS_ERR;
+	qp->state = IB_QPS_ERR;
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+	if (changed)
+		queue_work(hodp_wq, &qp->req_work);
 }
 
 /* RESET discards everything posted: back to empty rings. */
@@ -247,6 +250,7 @@ static void reset_queues(struct hodp_qp *qp)
 {
 	cancel_delayed_work_sync(&qp->retry_work);
 	cancel_work_sync(&qp->req_work);
+	mutex_lock(&qp->req_lock);	/* a doorbell running it inline */
 	qp->head_started = false;
 	qp->retry_pending = false;
 	qp->sq->index = 0;
@@ -259,6 +263,7 @@ static void reset_queues(struct hodp_qp *qp)
 		qp->rq->buf->consumer_index = 0;
 		spin_unlock_irq(&qp->rq_lock);
 	}
+	mutex_unlock(&qp->req_lock);
 }
 
 static int apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
@@ -307,10 +312,10 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 
 	if (mask & ~IB_QP_ATTR_STANDARD_BITS)
 		return -EOPNOTSUPP;
-	mutex_lock(&qp->state_lock);
-	cur = (mask & IB_QP_CUR_STATE) ? attr->cur_qp_state : qp->state;
+	mutex_lock(&qp->modify_lock);
+	cur = (mask & IB_QP_CUR_STATE) ? attr->cur_qp_state : READ_ONCE(qp->state);
 	new = (mask & IB_QP_STATE) ? attr->qp_state : cur;
-	if (cur != qp->state ||
+	if (cur != READ_ONCE(qp->state) ||
 	    !ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask)) {
 		ret = -EINVAL;
 		goto out;
@@ -319,17 +324,23 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	if (ret || !(mask & IB_QP_STATE))
 		goto out;
 	if (new == IB_QPS_ERR) {
-		set_error_locked(qp);
+		hodp_qp_error(qp);
 		goto out;
 	}
 	if (new == IB_QPS_RESET)
 		reset_queues(qp);
-	qp->state = new;
+	spin_lock_irq(&qp->state_lock);
+	/* An error that came in meanwhile wins: the QP is in ERR now. */
+	if (qp->state == cur)
+		qp->state = new;
+	else
+		ret = -EINVAL;
+	spin_unlock_irq(&qp->state_lock);
 	/* Work posted before the QP could send starts now. */
-	if (new == IB_QPS_RTS)
+	if (!ret && new == IB_QPS_RTS)
 		queue_work(hodp_wq, &qp->req_work);
 out:
-	mutex_unlock(&qp->state_lock);
+	mutex_unlock(&qp->modify_lock);
 	return ret;
 }
 
@@ -340,9 +351,9 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 
 	memset(attr, 0, sizeof(*attr));
 	memset(init, 0, sizeof(*init));
-	mutex_lock(&qp->state_lock);
-	attr->qp_state = qp->state;
-	attr->cur_qp_state = qp->state;
+	mutex_lock(&qp->modify_lock);
+	attr->qp_state = READ_ONCE(qp->state);
+	attr->cur_qp_state = attr->qp_state;
 	attr->path_mtu = IB_MTU_4096;
 	attr->qp_access_flags = qp->access;
 	attr->qkey = qp->qkey;
@@ -358,7 +369,7 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		attr->ah_attr = qp->av;
 		attr->ah_attr.grh.sgid_attr = NULL;
 	}
-	mutex_unlock(&qp->state_lock);
+	mutex_unlock(&qp->modify_lock);
 	attr->cap.max_send_wr = qp->sq->index_mask;
 	attr->cap.max_send_sge = qp->sq_max_sge;
 	attr->cap.max_inline_data = qp->sq_max_inline;

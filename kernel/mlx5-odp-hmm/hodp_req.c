@@ -319,7 +319,30 @@ static void run_sq(struct hodp_qp *qp)
  */
 void hodp_req_work(struct work_struct *work)
 {
-	run_sq(container_of(work, struct hodp_qp, req_work));
+	struct hodp_qp *qp = container_of(work, struct hodp_qp, req_work);
+
+	mutex_lock(&qp->req_lock);
+	run_sq(qp);
+	mutex_unlock(&qp->req_lock);
+}
+
+/**
+ * hodp_req_doorbell() - a user QP rang its doorbell: run the send queue
+ * @qp: the QP (a user QP, in the post_send system call: process context)
+ *
+ * Inline when nobody runs the queue, as a hardware HCA starts at once:
+ * going through the worker costs a wakeup per message, which is most of
+ * a small message's latency. If the queue is being run, the work item
+ * runs it again after (it may have looked at the ring before this WQE).
+ */
+void hodp_req_doorbell(struct hodp_qp *qp)
+{
+	if (mutex_trylock(&qp->req_lock)) {
+		run_sq(qp);
+		mutex_unlock(&qp->req_lock);
+	} else {
+		queue_work(hodp_wq, &qp->req_work);
+	}
 }
 
 /**
