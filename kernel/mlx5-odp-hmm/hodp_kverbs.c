@@ -12,6 +12,21 @@
  */
 #include "hodp.h"
 
+/* A kernel scatter/gather list into a ring WQE's. Return: bytes in all. */
+static u32 copy_sges(struct rxe_sge *dst, const struct ib_sge *src, int n)
+{
+	u32 len = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		dst[i].addr = src[i].addr;
+		dst[i].length = src[i].length;
+		dst[i].lkey = src[i].lkey;
+		len += src[i].length;
+	}
+	return len;
+}
+
 static int fill_remote(const struct ib_send_wr *wr, struct rxe_send_wr *w,
 		       bool ud)
 {
@@ -79,14 +94,8 @@ static int fill_send_wqe(struct hodp_qp *qp, const struct ib_send_wr *wr,
 	}
 	if (wr->num_sge > qp->sq_max_sge)
 		return -EINVAL;
-	for (i = 0; i < wr->num_sge; i++) {
-		wqe->dma.sge[i].addr = wr->sg_list[i].addr;
-		wqe->dma.sge[i].length = wr->sg_list[i].length;
-		wqe->dma.sge[i].lkey = wr->sg_list[i].lkey;
-		len += wr->sg_list[i].length;
-	}
 	wqe->dma.num_sge = wr->num_sge;
-	wqe->dma.length = len;
+	wqe->dma.length = copy_sges(wqe->dma.sge, wr->sg_list, wr->num_sge);
 	return 0;
 }
 
@@ -147,7 +156,6 @@ static int post_recv_ring(struct hodp_queue *q, spinlock_t *lock,
 	spin_lock_irqsave(lock, flags);
 	for (; wr; wr = wr->next) {
 		struct rxe_recv_wqe *slot = hodp_queue_kslot(q);
-		u32 i, len = 0;
 
 		if (!slot || wr->num_sge < 0 || wr->num_sge > max_sge) {
 			ret = slot ? -EINVAL : -ENOMEM;
@@ -156,14 +164,9 @@ static int post_recv_ring(struct hodp_queue *q, spinlock_t *lock,
 		}
 		memset(slot, 0, sizeof(*slot));
 		slot->wr_id = wr->wr_id;
-		for (i = 0; i < wr->num_sge; i++) {
-			slot->dma.sge[i].addr = wr->sg_list[i].addr;
-			slot->dma.sge[i].length = wr->sg_list[i].length;
-			slot->dma.sge[i].lkey = wr->sg_list[i].lkey;
-			len += wr->sg_list[i].length;
-		}
 		slot->dma.num_sge = wr->num_sge;
-		slot->dma.length = len;
+		slot->dma.length = copy_sges(slot->dma.sge, wr->sg_list,
+					     wr->num_sge);
 		hodp_queue_kadvance(q);
 	}
 	spin_unlock_irqrestore(lock, flags);
