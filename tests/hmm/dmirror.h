@@ -49,12 +49,15 @@ static inline int dm_cmd(int fd, unsigned long req, void *addr, void *ptr,
 	return ret;
 }
 
-/* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
-static inline long long hmm_stat(const char *name)
+/*
+ * A counter in a debugfs file of "name value" lines, -1 if the file or the
+ * name is not there.
+ */
+static inline long long debugfs_counter(const char *file, const char *name)
 {
 	char key[64];
 	long long v, found = -1;
-	FILE *f = fopen("/sys/kernel/debug/hmm_mirror/stats", "r");
+	FILE *f = fopen(file, "r");
 
 	if (!f)
 		return -1;
@@ -63,6 +66,12 @@ static inline long long hmm_stat(const char *name)
 			found = v;
 	fclose(f);
 	return found;
+}
+
+/* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
+static inline long long hmm_stat(const char *name)
+{
+	return debugfs_counter("/sys/kernel/debug/hmm_mirror/stats", name);
 }
 
 static inline void *map_anon(unsigned long npages, int prot)

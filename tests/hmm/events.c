@@ -12,19 +12,10 @@
 
 #define N 8
 
+/* Invalidations dmirror was told of with event @name. */
 static long long event(const char *name)
 {
-	char key[64];
-	long long v, found = -1;
-	FILE *f = fopen("/sys/kernel/debug/hmm_dmirror/events", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	return debugfs_counter("/sys/kernel/debug/hmm_dmirror/events", name);
 }
 
 /* Mirror a fresh range, do @what to it, and expect event @name. */
