@@ -5,6 +5,8 @@
 #   make              kernel modules (out of tree, options from Kconfig) and
 #                     userspace
 #   make check        everything, then every test suite (host and guest)
+#   make check-debug  the guest suites on the debug kernel (KASAN, lockdep,
+#                     kmemleak...), which make debug-kernel builds once
 #   make bench        everything, then the benchmarks (JSON in build/bench/)
 #   make deps         install the Debian packages the project needs
 #   make install      modules_install + depmod + userspace
@@ -14,7 +16,7 @@
 # Variables: KVER (default: what linux-headers-amd64 resolves to), KDIR,
 # HODP_CONFIG (the Kconfig answers, default build/.config), C=1 (sparse),
 # INSTALL_MOD_PATH, DESTDIR, PREFIX, SUITES (for check: which suites),
-# BENCHMARKS (for bench: which ones).
+# BENCHMARKS (for bench: which ones), DEBUG_SUITES (for check-debug).
 
 KVER ?= $(shell tests/vm/kver)
 KDIR ?= /usr/src/linux-headers-$(KVER)
@@ -34,7 +36,7 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	$$(cat $(kconfig)/hodp.mk)
 
 .PHONY: all modules userspace check bench deps install clean config olddefconfig \
-	kconfig $(USER_DIRS)
+	kconfig debug-kernel debug-modules check-debug $(USER_DIRS)
 
 all: modules userspace
 
@@ -65,6 +67,31 @@ deps:
 check: deps
 	+$(MAKE) all
 	tests/run $(SUITES)
+
+# The debug tier: the debug kernel (built once, cached outside the tree), our
+# modules built for it in a copy of the sources (kbuild writes objects next
+# to them), and the guest suites booted on it.
+DEBUG_TREE := $(BUILD)/debug/tree
+DEBUG_CONFIG := $(BUILD)/debug/.config
+DEBUG_SUITES ?= hmm hodp rxe faultinject
+
+debug-kernel:
+	@scripts/deps debug
+	@scripts/debug-kernel >/dev/null
+
+debug-modules: debug-kernel
+	@mkdir -p $(DEBUG_TREE)
+	@find Makefile Kbuild Kconfig scripts kernel -type f \( -name '*.[ch]' \
+		-o -name Kbuild -o -name Kconfig -o -name Makefile -o -path 'scripts/*' \) | \
+		tar -cf - -T - | tar -xf - -C $(DEBUG_TREE)
+	@# Its own answers, with the KUnit suites on (the kernel has KUnit).
+	@[ -f $(DEBUG_CONFIG) ] || echo CONFIG_HMM_MIRROR_KUNIT_TEST=y >$(DEBUG_CONFIG)
+	+eval "$$(scripts/debug-kernel)" && $(MAKE) -C $(DEBUG_TREE) modules \
+		KDIR=$$DEBUG_BUILD KVER=$$DEBUG_KVER HODP_CONFIG=$(DEBUG_CONFIG)
+
+check-debug: deps debug-modules
+	+$(MAKE) userspace
+	HODP_VM_KERNEL=debug tests/run $(or $(SUITES),$(DEBUG_SUITES))
 
 bench: deps
 	+$(MAKE) all

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the mirror page table (hmm_pt.c): entries from
+ * hmm_range_fault() output, lookups, the dirty bit, clearing ranges across
+ * leaves and the freeing of empty leaves, and the page-table budget. They
+ * drive a mirror with no mm and no DMA device over pages of their own, so
+ * they run where the module is loaded (make check-debug: KUnit runs a
+ * module's suites at load).
+ */
+#include <kunit/test.h>
+#include <linux/hmm.h>
+#include <linux/mm.h>
+
+#include "hmm_internal.h"
+
+#define BASE	(0x7f0000000000UL)	/* leaf aligned */
+#define NPAGES	4
+
+struct pt_test {
+	struct hmm_mirror mirror;
+	struct page *pages[NPAGES];
+	unsigned long pfns[NPAGES];
+};
+
+static int pt_test_init(struct kunit *test)
+{
+	struct pt_test *t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	mutex_init(&t->mirror.lock);
+	xa_init(&t->mirror.pt);
+	xa_init(&t->mirror.dma);
+	for (i = 0; i < NPAGES; i++) {
+		t->pages[i] = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, t->pages[i]);
+		t->pfns[i] = page_to_pfn(t->pages[i]) | HMM_PFN_VALID;
+	}
+	test->priv = t;
+	return 0;
+}
+
+static void pt_test_exit(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	int i;
+
+	mutex_lock(&t->mirror.lock);
+	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
+	mutex_unlock(&t->mirror.lock);
+	for (i = 0; i < NPAGES; i++)
+		__free_page(t->pages[i]);
+}
+
+/* Prepare and fill NPAGES entries at @addr from t->pfns. */
+static int fill(struct pt_test *t, unsigned long addr, u64 *out)
+{
+	int ret = hmm_pt_prepare(&t->mirror, addr);
+
+	if (ret)
+		return ret;
+	mutex_lock(&t->mirror.lock);
+	ret = hmm_pt_fill(&t->mirror, addr, addr + NPAGES * PAGE_SIZE,
+			  t->pfns, out);
+	mutex_unlock(&t->mirror.lock);
+	return ret;
+}
+
+static u64 lookup(struct pt_test *t, unsigned long addr)
+{
+	u64 entry;
+
+	mutex_lock(&t->mirror.lock);
+	entry = hmm_mirror_lookup(&t->mirror, addr);
+	mutex_unlock(&t->mirror.lock);
+	return entry;
+}
+
+static void pt_fill_and_lookup(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	u64 out[NPAGES];
+	int i;
+
+	t->pfns[1] |= HMM_PFN_WRITE;
+	t->pfns[2] = 0;			/* not present */
+	t->pfns[3] = HMM_PFN_ERROR;	/* cannot be mirrored */
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, out), 0);
+
+	KUNIT_EXPECT_EQ(test, hmm_mpte_pfn(lookup(t, BASE)),
+			page_to_pfn(t->pages[0]));
+	KUNIT_EXPECT_TRUE(test, lookup(t, BASE) & HMM_MPTE_VALID);
+	KUNIT_EXPECT_FALSE(test, lookup(t, BASE) & HMM_MPTE_WRITE);
+	KUNIT_EXPECT_TRUE(test, lookup(t, BASE + PAGE_SIZE) & HMM_MPTE_WRITE);
+	/* Holes and errors are reported, never stored. */
+	KUNIT_EXPECT_EQ(test, lookup(t, BASE + 2 * PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_EQ(test, lookup(t, BASE + 3 * PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_EQ(test, out[2], 0ULL);
+	KUNIT_EXPECT_TRUE(test, out[3] & HMM_MPTE_ERROR);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 2UL);
+	/* An address in the middle of a page finds that page. */
+	KUNIT_EXPECT_EQ(test, lookup(t, BASE + PAGE_SIZE + 123),
+			lookup(t, BASE + PAGE_SIZE));
+	for (i = 0; i < 2; i++)
+		KUNIT_EXPECT_EQ(test, out[i], lookup(t, BASE + i * PAGE_SIZE));
+}
+
+static void pt_budget(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	s64 before = atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]);
+
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	/* One leaf: 8 bytes for each of its 512 pages. */
+	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]) - before,
+			(s64)(HMM_PT_LEAF_ENTRIES * sizeof(u64)));
+	mutex_lock(&t->mirror.lock);
+	hmm_pt_clear(&t->mirror, BASE, BASE + NPAGES * PAGE_SIZE);
+	mutex_unlock(&t->mirror.lock);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]), before);
+}
+
+static void pt_clear_frees_empty_leaves(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	unsigned long second = BASE + HMM_PT_LEAF_SIZE - 2 * PAGE_SIZE;
+
+	/* Two pages at the end of one leaf, two at the start of the next. */
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror, second), 0);
+	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror,
+					     second + HMM_PT_LEAF_SIZE), 0);
+	mutex_lock(&t->mirror.lock);
+	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second,
+					  second + 2 * PAGE_SIZE, t->pfns, NULL), 0);
+	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second + 2 * PAGE_SIZE,
+					  second + 4 * PAGE_SIZE, t->pfns + 2,
+					  NULL), 0);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 8UL);
+
+	/* Part of the first leaf: it stays, the rest of it is untouched. */
+	hmm_pt_clear(&t->mirror, BASE, BASE + PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup(&t->mirror, BASE), 0ULL);
+	KUNIT_EXPECT_NE(test, hmm_mirror_lookup(&t->mirror, BASE + PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&t->mirror.pt, BASE >> HMM_PT_LEAF_SHIFT));
+
+	/* Across the boundary: the second leaf empties and goes. */
+	hmm_pt_clear(&t->mirror, second, second + 4 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 3UL);
+	KUNIT_EXPECT_NULL(test, xa_load(&t->mirror.pt,
+					(second + HMM_PT_LEAF_SIZE) >> HMM_PT_LEAF_SHIFT));
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&t->mirror.pt, BASE >> HMM_PT_LEAF_SHIFT));
+
+	/* A fill into a freed leaf must prepare it again. */
+	KUNIT_EXPECT_EQ(test, hmm_pt_fill(&t->mirror, second + 2 * PAGE_SIZE,
+					  second + 3 * PAGE_SIZE, t->pfns, NULL),
+			-EAGAIN);
+	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 0UL);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.pt));
+	mutex_unlock(&t->mirror.lock);
+}
+
+static void pt_dirty(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+
+	t->pfns[0] |= HMM_PFN_WRITE;
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	ClearPageDirty(t->pages[0]);
+	mutex_lock(&t->mirror.lock);
+	/* Only a valid, writable entry takes a device write. */
+	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE + PAGE_SIZE),
+			-EFAULT);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE + 8 * PAGE_SIZE),
+			-EFAULT);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE), 0);
+	mutex_unlock(&t->mirror.lock);
+
+	/* Filled again with the same page: the device write is kept. */
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	KUNIT_EXPECT_TRUE(test, lookup(t, BASE) & HMM_MPTE_DIRTY);
+	KUNIT_EXPECT_FALSE(test, PageDirty(t->pages[0]));
+
+	/* Invalidated: the write reaches the page. */
+	mutex_lock(&t->mirror.lock);
+	hmm_pt_clear(&t->mirror, BASE, BASE + PAGE_SIZE);
+	mutex_unlock(&t->mirror.lock);
+	KUNIT_EXPECT_TRUE(test, PageDirty(t->pages[0]));
+	KUNIT_EXPECT_FALSE(test, PageDirty(t->pages[1]));
+}
+
+static struct kunit_case hmm_pt_test_cases[] = {
+	KUNIT_CASE(pt_fill_and_lookup),
+	KUNIT_CASE(pt_budget),
+	KUNIT_CASE(pt_clear_frees_empty_leaves),
+	KUNIT_CASE(pt_dirty),
+	{}
+};
+
+static struct kunit_suite hmm_pt_test_suite = {
+	.name = "hmm_mirror_pt",
+	.init = pt_test_init,
+	.exit = pt_test_exit,
+	.test_cases = hmm_pt_test_cases,
+};
+
+kunit_test_suite(hmm_pt_test_suite);

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+# Fault injection helpers: failslab and fail_page_alloc, for the tasks that
+# ask for it (task-filter), every allocation with some probability.
+
+dbg=/sys/kernel/debug
+INJECT_BUDGET=1000000
+
+# have_injection: the kernel has both (the debug kernel), or SKIP and exit.
+have_injection() {
+	if [ ! -d $dbg/failslab ] || [ ! -d $dbg/fail_page_alloc ]; then
+		skip "fault injection" "kernel $(uname -r) has no failslab/fail_page_alloc (make check-debug runs this)"
+		done_testing
+		exit 0
+	fi
+}
+
+# inject_on PERCENT: arm both for tasks with make-it-fail set.
+inject_on() {
+	local f
+	for f in failslab fail_page_alloc; do
+		echo Y >$dbg/$f/task-filter
+		echo N >$dbg/$f/ignore-gfp-wait
+		echo 0 >$dbg/$f/verbose
+		echo 1 >$dbg/$f/interval
+		echo "$1" >$dbg/$f/probability
+		echo $INJECT_BUDGET >$dbg/$f/times
+	done
+	echo 0 >$dbg/fail_page_alloc/min-order
+	echo N >$dbg/fail_page_alloc/ignore-gfp-highmem
+}
+
+# inject_off: disarm; prints how many failures were injected in all.
+inject_off() {
+	local f n=0
+	for f in failslab fail_page_alloc; do
+		echo 0 >$dbg/$f/probability
+		n=$((n + INJECT_BUDGET - $(cat $dbg/$f/times)))
+	done
+	echo $n
+}
+
+# failing CMD...: run CMD with its allocations failing (its own task and
+# what it execs); its output and status do not matter, the kernel does.
+failing() {
+	(echo 1 >/proc/self/make-it-fail && exec timeout 60 "$@") >/dev/null 2>&1
+	return 0
+}
