@@ -60,11 +60,14 @@ run_pair() {
 # clock by a regression over short timed loops; under TCG that fails now and
 # then ("r^2 < 0.9"), and the report is missing ("Can't produce a report")
 # or infinite ("inf" times), which says nothing about the device: then the
-# pair runs again on the next port, up to three times. Leaves PORT_USED.
+# pair runs again on the next port, up to $PERFTEST_TRIES times (default 3;
+# the debug kernel, slower and noisier, gets more). Leaves PORT_USED, and
+# UNCALIBRATED=1 if no try could calibrate.
 run_perftest() {
 	local port=$1 tool=$2 try
 	shift 2
-	for try in 1 2 3; do
+	UNCALIBRATED=0
+	for ((try = 1; try <= ${PERFTEST_TRIES:-3}; try++)); do
 		PORT_USED=$port
 		run_pair "$port" "$tool" "$@" -p "$port" -- \
 			"$tool" "$@" -p "$port" localhost
@@ -75,6 +78,7 @@ run_perftest() {
 		echo "$tool: perftest's clock calibration failed (try $try)" >&2
 		port=$((port + 1))
 	done
+	UNCALIBRATED=1
 }
 
 # wait_cm_listen PORT [SECONDS]: wait until an rdma_cm ID listens on PORT
