@@ -50,10 +50,10 @@ static inline int dm_cmd(int fd, unsigned long req, void *addr, void *ptr,
 }
 
 /*
- * A counter in a debugfs file of "name value" lines, -1 if the file or the
- * name is not there.
+ * A counter in a file of "name value" lines (debugfs stats, /proc/vmstat),
+ * -1 if the file or the name is not there.
  */
-static inline long long debugfs_counter(const char *file, const char *name)
+static inline long long file_counter(const char *file, const char *name)
 {
 	char key[64];
 	long long v, found = -1;
@@ -71,7 +71,19 @@ static inline long long debugfs_counter(const char *file, const char *name)
 /* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
 static inline long long hmm_stat(const char *name)
 {
-	return debugfs_counter("/sys/kernel/debug/hmm_mirror/stats", name);
+	return file_counter("/sys/kernel/debug/hmm_mirror/stats", name);
+}
+
+/* Write @value to the file @path (a sysfs knob, a cgroup file): 0 or -1. */
+static inline int write_file(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fputs(value, f) >= 0;
+	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
 static inline void *map_anon(unsigned long npages, int prot)
@@ -128,17 +140,7 @@ static inline uint64_t pagemap(const void *addr)
 /* A number from /proc/vmstat, -1 if absent. */
 static inline long long vmstat(const char *name)
 {
-	char key[64];
-	long long v, found = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	return file_counter("/proc/vmstat", name);
 }
 
 /* @len bytes of anonymous memory aligned to @align. */

@@ -15,7 +15,7 @@
 /* Invalidations dmirror was told of with event @name. */
 static long long event(const char *name)
 {
-	return debugfs_counter("/sys/kernel/debug/hmm_dmirror/events", name);
+	return file_counter("/sys/kernel/debug/hmm_dmirror/events", name);
 }
 
 /* Mirror a fresh range, do @what to it, and expect event @name. */

@@ -11,17 +11,6 @@
 
 #define N 32
 
-static int write_knob(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fputs(value, f) >= 0;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 static int merged(const char *a, const char *b)
 {
 	unsigned long i;
@@ -52,9 +41,9 @@ int main(void)
 	check_fatal("ksm: MADV_MERGEABLE", !madvise(a, N * PAGE, MADV_MERGEABLE) &&
 		    !madvise(b, N * PAGE, MADV_MERGEABLE), "%s", strerror(errno));
 	check_fatal("ksm: start ksmd",
-		    !write_knob("/sys/kernel/mm/ksm/pages_to_scan", "10000") &&
-		    !write_knob("/sys/kernel/mm/ksm/sleep_millisecs", "10") &&
-		    !write_knob("/sys/kernel/mm/ksm/run", "1"), "%s",
+		    !write_file("/sys/kernel/mm/ksm/pages_to_scan", "10000") &&
+		    !write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10") &&
+		    !write_file("/sys/kernel/mm/ksm/run", "1"), "%s",
 		    strerror(errno));
 	for (i = 0; i < 300 && !merged(a, b); i++)
 		usleep(100 * 1000);
@@ -73,7 +62,7 @@ int main(void)
 	      differs(b, N, 41) < 0, "word %ld", differs(b, N, 41));
 	check("ksm: the written copy has its own pages again", !merged(a, b),
 	      "still merged");
-	write_knob("/sys/kernel/mm/ksm/run", "2");	/* unmerge all, stop */
+	write_file("/sys/kernel/mm/ksm/run", "2");	/* unmerge all, stop */
 	close(fd);
 	return check_done();
 }

@@ -15,17 +15,6 @@
 
 #define CG "/sys/fs/cgroup"
 
-static int put(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fputs(value, f) >= 0;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 static void victim(void)
 {
 	char buf[PAGE * 16];
@@ -53,16 +42,16 @@ int main(void)
 
 	mkdir(CG, 0755);
 	mount("cgroup2", CG, "cgroup2", 0, NULL);
-	check_fatal("oom: a memory cgroup", !put(CG "/cgroup.subtree_control", "+memory") &&
+	check_fatal("oom: a memory cgroup", !write_file(CG "/cgroup.subtree_control", "+memory") &&
 		    (mkdir(CG "/hodp-oom", 0755) == 0 || errno == EEXIST) &&
-		    !put(CG "/hodp-oom/memory.max", "64M") &&
-		    !put(CG "/hodp-oom/memory.swap.max", "0"), "%s", strerror(errno));
+		    !write_file(CG "/hodp-oom/memory.max", "64M") &&
+		    !write_file(CG "/hodp-oom/memory.swap.max", "0"), "%s", strerror(errno));
 
 	fflush(stdout);
 	pid = fork();
 	if (!pid) {
 		snprintf(s, sizeof(s), "%d", getpid());
-		if (put(CG "/hodp-oom/cgroup.procs", s))
+		if (write_file(CG "/hodp-oom/cgroup.procs", s))
 			_exit(4);
 		victim();
 	}
