@@ -208,7 +208,12 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long start,
 	}
 }
 
-static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+/*
+ * READ and WRITE: the device copies between the user's buffer and the
+ * mirrored range through a bounce buffer, DMIRROR_STEP_PAGES at a time.
+ */
+static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
+		      bool write)
 {
 	unsigned long start = cmd->addr, addr, next;
 	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
@@ -220,43 +225,20 @@ static int dmirror_read(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
 	if (!bounce)
 		return -ENOMEM;
 	for (addr = start; addr < end; addr = next) {
+		void __user *user = u64_to_user_ptr(cmd->ptr + (addr - start));
+
 		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
-		ret = dmirror_access(dmirror, addr, next, bounce, false, cmd);
-		if (ret)
-			break;
-		if (copy_to_user(u64_to_user_ptr(cmd->ptr + (addr - start)),
-				 bounce, next - addr)) {
+		if (write && copy_from_user(bounce, user, next - addr)) {
 			ret = -EFAULT;
 			break;
 		}
-		cmd->cpages += (next - addr) >> PAGE_SHIFT;
-	}
-	kvfree(bounce);
-	return ret;
-}
-
-static int dmirror_write(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
-{
-	unsigned long start = cmd->addr, addr, next;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
-	char *bounce;
-	int ret = 0;
-
-	bounce = kvmalloc(min(cmd->npages, DMIRROR_STEP_PAGES) << PAGE_SHIFT,
-			  GFP_KERNEL);
-	if (!bounce)
-		return -ENOMEM;
-	for (addr = start; addr < end; addr = next) {
-		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
-		if (copy_from_user(bounce,
-				   u64_to_user_ptr(cmd->ptr + (addr - start)),
-				   next - addr)) {
+		ret = dmirror_access(dmirror, addr, next, bounce, write, cmd);
+		if (ret)
+			break;
+		if (!write && copy_to_user(user, bounce, next - addr)) {
 			ret = -EFAULT;
 			break;
 		}
-		ret = dmirror_access(dmirror, addr, next, bounce, true, cmd);
-		if (ret)
-			break;
 		cmd->cpages += (next - addr) >> PAGE_SHIFT;
 	}
 	kvfree(bounce);
@@ -369,10 +351,10 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 
 	switch (command) {
 	case HMM_DMIRROR_READ:
-		ret = dmirror_read(dmirror, &cmd);
+		ret = dmirror_rw(dmirror, &cmd, false);
 		break;
 	case HMM_DMIRROR_WRITE:
-		ret = dmirror_write(dmirror, &cmd);
+		ret = dmirror_rw(dmirror, &cmd, true);
 		break;
 	case HMM_DMIRROR_SNAPSHOT:
 		ret = dmirror_snapshot(dmirror, &cmd);
