@@ -34,6 +34,11 @@ static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_PT_BYTES] = "pt_bytes",
 	[HMM_STAT_DMA_BYTES] = "dma_bytes",
 	[HMM_STAT_DMA_MAPPED] = "dma_mapped_pages",
+	[HMM_STAT_DEVICE_PAGES] = "device_pages",
+	[HMM_STAT_MIGRATED_TO_DEVICE] = "migrated_to_device",
+	[HMM_STAT_MIGRATED_TO_RAM] = "migrated_to_ram",
+	[HMM_STAT_DEVICE_CPU_FAULTS] = "device_cpu_faults",
+	[HMM_STAT_EXCLUSIVE_PAGES] = "exclusive_pages",
 };
 
 static struct dentry *hmm_debugfs;

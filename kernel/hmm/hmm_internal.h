@@ -6,9 +6,11 @@
 #define _HMM_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/memremap.h>
 #include <linux/mmu_notifier.h>
 #include <linux/spinlock.h>
 
+#include "hmm_devmem.h"
 #include "hmm_mirror.h"
 
 /*
@@ -43,6 +45,11 @@ enum hmm_stat {
 	HMM_STAT_PT_BYTES,		/* page table leaves allocated now */
 	HMM_STAT_DMA_BYTES,		/* DMA address leaves allocated now */
 	HMM_STAT_DMA_MAPPED,		/* pages DMA-mapped now */
+	HMM_STAT_DEVICE_PAGES,		/* device memory pages in use now */
+	HMM_STAT_MIGRATED_TO_DEVICE,	/* pages moved to device memory */
+	HMM_STAT_MIGRATED_TO_RAM,	/* pages moved back to system memory */
+	HMM_STAT_DEVICE_CPU_FAULTS,	/* CPU faults on device pages */
+	HMM_STAT_EXCLUSIVE_PAGES,	/* pages given exclusive device access */
 	HMM_STAT_NR
 };
 
@@ -63,5 +70,41 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out);
 void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 		  unsigned long end);
+
+/*
+ * struct hmm_devmem - device memory (hmm_devmem.c)
+ * @pgmap: the MEMORY_DEVICE_PRIVATE pagemap of its struct pages
+ * @ops: the driver's copy and free callbacks
+ * @hdev: the device it belongs to
+ * @data: the driver's pointer
+ * @res: the physical address range the pages stand for
+ * @lock: protects @free, @nr_used, @dying
+ * @free: one bit per page, set while the page is free
+ * @base_pfn: pfn of the first page
+ * @npages: pages in the range
+ * @nr_used: pages allocated now
+ * @dying: being destroyed: allocate nothing more
+ */
+struct hmm_devmem {
+	struct dev_pagemap pgmap;
+	const struct hmm_devmem_ops *ops;
+	struct hmm_device *hdev;
+	void *data;
+	struct resource *res;
+	spinlock_t lock;		/* protects free, nr_used, dying */
+	unsigned long *free;
+	unsigned long base_pfn;
+	unsigned long npages;
+	unsigned long nr_used;
+	bool dying;
+};
+
+struct page *hmm_devmem_alloc_page(struct hmm_devmem *devmem);
+unsigned long hmm_devmem_copy_out(struct page *spage, unsigned long src,
+				  struct vm_area_struct *vma,
+				  unsigned long addr, gfp_t gfp, int *err);
+vm_fault_t hmm_devmem_fault(struct vm_fault *vmf);
+int hmm_pt_set_flags(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end, u64 flags);
 
 #endif /* _HMM_INTERNAL_H */

@@ -30,11 +30,12 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	};
 
 	/*
-	 * Exclusive access and migration that this device's owner started
-	 * itself keep its mirror: the owner updates it when they complete.
+	 * Exclusive access that this device's owner started itself keeps its
+	 * mirror: hmm_mirror_make_exclusive() fills it when it completes, and
+	 * the page does not move. Migration does move pages: every mirror
+	 * forgets them, the initiator's too.
 	 */
-	if ((range->event == MMU_NOTIFY_EXCLUSIVE ||
-	     range->event == MMU_NOTIFY_MIGRATE) &&
+	if (range->event == MMU_NOTIFY_EXCLUSIVE &&
 	    range->owner == mirror->hdev->owner)
 		return true;
 

@@ -147,6 +147,13 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned int slot = leaf_slot(addr);
 		u64 old = leaf[slot], new = hmm_pfn_to_mpte(*hmm_pfns);
 
+		/*
+		 * The CPU page table holds our device-exclusive entry, which
+		 * hmm_range_fault() reports as not present: nothing changed
+		 * it (that would have invalidated us), so keep the entry.
+		 */
+		if ((old & HMM_MPTE_EXCLUSIVE) && !(new & HMM_MPTE_VALID))
+			new = old;
 		if (out)
 			*out++ = new;
 		new &= ~HMM_MPTE_ERROR;
@@ -236,6 +243,32 @@ static u64 *pt_entry(struct hmm_mirror *mirror, unsigned long addr)
 	u64 *leaf = xa_load(&mirror->pt, leaf_index(addr));
 
 	return leaf ? &leaf[leaf_slot(addr)] : NULL;
+}
+
+/**
+ * hmm_pt_set_flags() - add flags to the valid entries of [start, end)
+ * @mirror: the mirror, locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive)
+ * @flags: HMM_MPTE_* flags to set
+ *
+ * Return: 0, or -EFAULT if an entry of the range is not valid (those before
+ * it have the flags).
+ */
+int hmm_pt_set_flags(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end, u64 flags)
+{
+	unsigned long addr;
+
+	lockdep_assert_held(&mirror->lock);
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		u64 *entry = pt_entry(mirror, addr);
+
+		if (!entry || !(*entry & HMM_MPTE_VALID))
+			return -EFAULT;
+		*entry |= flags;
+	}
+	return 0;
 }
 
 /**

@@ -226,8 +226,8 @@ static void test_without_device_private(int fd)
 	char *p = map_anon(1, PROT_READ | PROT_WRITE);
 	char buf[PAGE];
 
-	if (getenv("HODP_KERNEL_DEVICE_PRIVATE")) {
-		skip("no device memory", "this kernel has DEVICE_PRIVATE");
+	if (kernel_has_device_private()) {
+		skip("no device memory", "this kernel has DEVICE_PRIVATE (migrate.c)");
 		return;
 	}
 	expect_errno("no device memory: MIGRATE_TO_DEV is EOPNOTSUPP",

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -156,6 +157,42 @@ static inline void *map_aligned(unsigned long len, unsigned long align)
 		munmap(p, a - (uintptr_t)p);
 	munmap((char *)a + len, (uintptr_t)p + align - a);
 	return (void *)a;
+}
+
+/* Run @fn in a child that reports its own PASS/FAIL lines; its status. */
+static inline int in_child(void (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	check_fatal("fork", pid >= 0, "%s", strerror(errno));
+	if (!pid) {
+		check_failures = 0;
+		fn(arg);
+		fflush(stdout);
+		_exit(check_done());
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Whether the running kernel has CONFIG_DEVICE_PRIVATE: it exports
+ * make_device_exclusive_range() only then.
+ */
+static inline int kernel_has_device_private(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/kallsyms", "r");
+	int found = 0;
+
+	check_fatal("read /proc/kallsyms", f, "%s", strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, " make_device_exclusive_range\n") != NULL;
+	fclose(f);
+	return found;
 }
 
 #endif /* _TESTS_DMIRROR_H */

@@ -6,30 +6,9 @@
  * parent's mirror through the inherited file descriptor.
  */
 #define _GNU_SOURCE
-#include <sys/wait.h>
-
 #include "dmirror.h"
 
 #define N 8
-
-/* Run @fn in a child that reports its own PASS/FAIL lines; its status. */
-static int in_child(void (*fn)(void *), void *arg)
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	check_fatal("fork", pid >= 0, "%s", strerror(errno));
-	if (!pid) {
-		check_failures = 0;
-		fn(arg);
-		fflush(stdout);
-		_exit(check_done());
-	}
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 struct cow {
 	int parent_fd;

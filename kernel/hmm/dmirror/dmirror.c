@@ -9,8 +9,15 @@
  *
  * /dev/hmm_dmirror0..3 speak the user ABI of the kernel's lib/test_hmm.
  * Odd-numbered devices also DMA-map the pages they mirror, to exercise that
- * path of the core. Migration to device memory and exclusive access need
- * CONFIG_DEVICE_PRIVATE; without it those ioctls fail with EOPNOTSUPP.
+ * path of the core.
+ *
+ * Each device has device_memory_mb of device-private memory, each page of
+ * which is backed by a system page the "device" copies to and from.
+ * Devices 0 and 1 each own their memory; devices 2 and 3 share an owner,
+ * as two devices joined by a peer link would: each mirrors and accesses
+ * the other's pages where they are. Migration to device memory and
+ * exclusive access need CONFIG_DEVICE_PRIVATE; without it those ioctls
+ * fail with EOPNOTSUPP.
  */
 #include <linux/debugfs.h>
 #include <linux/dma-mapping.h>
@@ -24,6 +31,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "hmm_devmem.h"
 #include "hmm_mirror.h"
 #include "hmm_dmirror_uapi.h"
 
@@ -33,11 +41,20 @@
 /* Faults in a row that make no progress before giving up with -EBUSY. */
 #define DMIRROR_MAX_STALLS	64
 
+static unsigned int device_memory_mb = 16;
+module_param(device_memory_mb, uint, 0444);
+MODULE_PARM_DESC(device_memory_mb,
+		 "Device memory of each device in MiB (DEVICE_PRIVATE kernels)");
+
 struct dmirror_device {
 	struct miscdevice misc;
 	struct hmm_device hdev;
+	struct hmm_devmem *devmem;
 	char name[16];
 };
+
+/* The owner that devices 2 and 3 share. */
+static int dmirror_peer_owner;
 
 /* One open file: one mirror of the opener's mm. */
 struct dmirror {
@@ -161,11 +178,18 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 
 	for (; addr < end; addr += PAGE_SIZE, buf += PAGE_SIZE) {
 		u64 entry = hmm_mirror_lookup(mirror, addr);
+		struct page *page;
 		void *va;
 
-		if ((entry & need) != need || (entry & HMM_MPTE_DEVICE))
+		if ((entry & need) != need)
 			break;
-		va = kmap_local_page(pfn_to_page(hmm_mpte_pfn(entry)));
+		page = pfn_to_page(hmm_mpte_pfn(entry));
+		/* Our memory or a peer's: what backs the device page. */
+		if (entry & HMM_MPTE_DEVICE)
+			page = page->zone_device_data;
+		if (WARN_ON_ONCE(!page))
+			break;
+		va = kmap_local_page(page);
 		if (write) {
 			memcpy(va, buf, PAGE_SIZE);
 			hmm_mirror_set_dirty(mirror, addr);
@@ -265,6 +289,13 @@ static u8 dmirror_perm(struct dmirror *dmirror, u64 entry)
 		perm |= HMM_DMIRROR_PROT_PUD;
 	if (is_zero_pfn(hmm_mpte_pfn(entry)))
 		perm |= HMM_DMIRROR_PROT_ZERO;
+	if (entry & HMM_MPTE_DEVICE) {
+		struct page *page = pfn_to_page(hmm_mpte_pfn(entry));
+
+		perm |= hmm_devmem_of_page(page) == dmirror->mdevice->devmem ?
+			HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
+			HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+	}
 	return perm;
 }
 
@@ -314,10 +345,71 @@ static int dmirror_unsupported(struct dmirror *dmirror, const char *what)
 	return -EOPNOTSUPP;
 }
 
-/* Without device memory there is none to evict: nothing to do. */
+/* MIGRATE_TO_DEV and MIGRATE_TO_SYS: cpages says how many pages moved. */
+static int dmirror_migrate(struct dmirror *dmirror,
+			   struct hmm_dmirror_cmd *cmd, bool to_device)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	struct hmm_devmem *devmem = dmirror->mdevice->devmem;
+	unsigned long moved = 0;
+	int ret;
+
+	if (!devmem)
+		return dmirror_unsupported(dmirror,
+					   "migration to device memory");
+	if (to_device)
+		ret = hmm_mirror_migrate_to_device(&dmirror->mirror, devmem,
+						   start, end, &moved);
+	else
+		ret = hmm_mirror_migrate_to_ram(&dmirror->mirror, start, end,
+						&moved);
+	cmd->cpages = moved;
+	return ret;
+}
+
+static int dmirror_exclusive(struct dmirror *dmirror,
+			     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr;
+	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	int ret;
+
+	ret = hmm_mirror_make_exclusive(&dmirror->mirror, start, end);
+	if (ret == -EOPNOTSUPP)
+		return dmirror_unsupported(dmirror, "exclusive device access");
+	if (!ret)
+		cmd->cpages = cmd->npages;
+	return ret;
+}
+
+/*
+ * CHECK_EXCLUSIVE: cpages says how many pages of the range the device still
+ * has exclusive access to; -EPERM if not all.
+ */
+static int dmirror_check_exclusive(struct dmirror *dmirror,
+				   struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long addr = cmd->addr;
+	unsigned long end = addr + (cmd->npages << PAGE_SHIFT);
+
+	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		return dmirror_unsupported(dmirror, "exclusive device access");
+	hmm_mirror_lock(&dmirror->mirror);
+	for (; addr < end; addr += PAGE_SIZE)
+		if (hmm_mirror_lookup(&dmirror->mirror, addr) &
+		    HMM_MPTE_EXCLUSIVE)
+			cmd->cpages++;
+	hmm_mirror_unlock(&dmirror->mirror);
+	return cmd->cpages == cmd->npages ? 0 : -EPERM;
+}
+
+/* RELEASE: move everything in this device's memory back to the CPU. */
 static int dmirror_release_device_memory(struct dmirror *dmirror)
 {
-	return 0;
+	struct hmm_devmem *devmem = dmirror->mdevice->devmem;
+
+	return devmem ? hmm_devmem_evict(devmem) : 0;
 }
 
 static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
@@ -360,12 +452,16 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 		ret = dmirror_snapshot(dmirror, &cmd);
 		break;
 	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		ret = dmirror_migrate(dmirror, &cmd, true);
+		break;
 	case HMM_DMIRROR_MIGRATE_TO_SYS:
-		ret = dmirror_unsupported(dmirror, "migration to device memory");
+		ret = dmirror_migrate(dmirror, &cmd, false);
 		break;
 	case HMM_DMIRROR_EXCLUSIVE:
+		ret = dmirror_exclusive(dmirror, &cmd);
+		break;
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
-		ret = dmirror_unsupported(dmirror, "exclusive device access");
+		ret = dmirror_check_exclusive(dmirror, &cmd);
 		break;
 	case HMM_DMIRROR_RELEASE:
 		ret = dmirror_release_device_memory(dmirror);
@@ -386,9 +482,53 @@ static const struct file_operations dmirror_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * Device memory: each device page is backed by a system page, kept in its
+ * zone_device_data; "DMA" to and from the device is a page copy.
+ */
+static int dmirror_copy_to_device(struct hmm_devmem *devmem,
+				  struct page *dst, struct page *src)
+{
+	struct page *backing = alloc_page(GFP_HIGHUSER);
+
+	if (!backing)
+		return -ENOMEM;
+	if (src)
+		copy_highpage(backing, src);
+	else
+		clear_highpage(backing);
+	dst->zone_device_data = backing;
+	return 0;
+}
+
+static int dmirror_copy_from_device(struct hmm_devmem *devmem,
+				    struct page *dst, struct page *src)
+{
+	if (WARN_ON_ONCE(!src->zone_device_data))
+		return -EIO;
+	copy_highpage(dst, src->zone_device_data);
+	return 0;
+}
+
+static void dmirror_devmem_page_free(struct hmm_devmem *devmem,
+				     struct page *page)
+{
+	if (page->zone_device_data)
+		__free_page(page->zone_device_data);
+}
+
+static const struct hmm_devmem_ops dmirror_devmem_ops = {
+	.copy_to_device = dmirror_copy_to_device,
+	.copy_from_device = dmirror_copy_from_device,
+	.page_free = dmirror_devmem_page_free,
+};
+
 static void dmirror_device_remove(struct dmirror_device *mdevice)
 {
 	misc_deregister(&mdevice->misc);
+	if (mdevice->devmem)
+		hmm_devmem_destroy(mdevice->devmem);
+	mdevice->devmem = NULL;
 	hmm_device_unregister(&mdevice->hdev);
 }
 
@@ -398,14 +538,30 @@ static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
 
 	snprintf(mdevice->name, sizeof(mdevice->name), "hmm_dmirror%u", id);
 	mdevice->hdev.ops = &dmirror_mirror_ops;
+	mdevice->hdev.owner = id >= 2 ? &dmirror_peer_owner : NULL;
 	ret = hmm_device_register(&mdevice->hdev);
 	if (ret)
 		return ret;
+	mdevice->devmem = hmm_devmem_create(&mdevice->hdev, &dmirror_devmem_ops,
+					    (unsigned long)device_memory_mb << 20,
+					    mdevice);
+	if (IS_ERR(mdevice->devmem)) {
+		ret = PTR_ERR(mdevice->devmem);
+		mdevice->devmem = NULL;
+		/* Kernels without DEVICE_PRIVATE: mirrors without memory. */
+		if (ret != -EOPNOTSUPP) {
+			hmm_device_unregister(&mdevice->hdev);
+			return ret;
+		}
+	}
 	mdevice->misc.minor = MISC_DYNAMIC_MINOR;
 	mdevice->misc.name = mdevice->name;
 	mdevice->misc.fops = &dmirror_fops;
 	ret = misc_register(&mdevice->misc);
 	if (ret) {
+		if (mdevice->devmem)
+			hmm_devmem_destroy(mdevice->devmem);
+		mdevice->devmem = NULL;
 		hmm_device_unregister(&mdevice->hdev);
 		return ret;
 	}

@@ -85,6 +85,7 @@ struct hmm_mirror;
 #define HMM_MPTE_HUGE		BIT_ULL(4)	/* part of a larger CPU mapping */
 #define HMM_MPTE_ERROR		BIT_ULL(5)	/* snapshot only: not mirrorable */
 #define HMM_MPTE_ORDER_SHIFT	6		/* CPU mapping order, 5 bits */
+#define HMM_MPTE_EXCLUSIVE	BIT_ULL(11)	/* the CPU is kept off the page */
 #define HMM_MPTE_ORDER_MASK	(0x1fULL << HMM_MPTE_ORDER_SHIFT)
 #define HMM_MPTE_PFN_SHIFT	12
 
@@ -148,8 +149,9 @@ struct hmm_mirror_ops {
  * @ops: callbacks of every mirror of this device
  * @dev: optional: DMA-map mirrored pages for this device
  * @owner: optional cookie: device-private pages of this owner are mirrored
- *	as such, and invalidations that this owner started itself (exclusive
- *	access, migration) are not sent back to it. Defaults to the hmm_device.
+ *	as such (devices sharing an owner reach each other's memory), and
+ *	exclusive access that this owner started itself does not invalidate
+ *	its mirrors. Defaults to the hmm_device.
  * @nr_mirrors: private: mirrors registered and not yet unregistered
  */
 struct hmm_device {

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exclusive device access: the CPU page table entries of a range are
+ * replaced by device-exclusive entries (make_device_exclusive_range), so the
+ * device may, for example, run atomics on the pages without the CPU seeing
+ * a torn update. The first CPU access restores the mapping, which
+ * invalidates the mirror (MMU_NOTIFY_EXCLUSIVE, no owner) and so ends the
+ * device's exclusive access.
+ *
+ * The pages come back locked: while they are, no CPU access can restore
+ * them. The mirror is filled under its lock, with the notifier sequence read
+ * before the conversion (which does not invalidate its own owner's mirrors)
+ * and checked after it, as any fault fill.
+ */
+#include <linux/jiffies.h>
+#include <linux/hmm.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/rmap.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "hmm_internal.h"
+
+static void release_pages_locked(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		if (!pages[i])
+			continue;
+		unlock_page(pages[i]);
+		put_page(pages[i]);
+	}
+}
+
+static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
+			  unsigned long end, struct page **pages,
+			  unsigned long *pfns)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT, seq;
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	int ret, got;
+
+	for (;;) {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		ret = hmm_pt_prepare(mirror, start);
+		if (ret)
+			return ret;
+		memset(pages, 0, n * sizeof(*pages));
+		seq = mmu_interval_read_begin(&mirror->notifier);
+		if (mmap_read_lock_killable(mirror->mm))
+			return -EINTR;
+		got = make_device_exclusive_range(mirror->mm, start, end, pages,
+						  mirror->hdev->owner);
+		mmap_read_unlock(mirror->mm);
+		if (got < 0)
+			return got;
+		/* GUP stopped short: no VMA, or not writable. */
+		if (got < n) {
+			release_pages_locked(pages, got);
+			return -EFAULT;
+		}
+		for (i = 0; i < n; i++)
+			if (!pages[i])
+				break;
+		if (i < n) {
+			/* Busy (mapped elsewhere, pinned): try again. */
+			release_pages_locked(pages, n);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			pfns[i] = page_to_pfn(pages[i]) | HMM_PFN_VALID |
+				  HMM_PFN_WRITE;
+
+		mutex_lock(&mirror->lock);
+		if (mmu_interval_read_retry(&mirror->notifier, seq)) {
+			mutex_unlock(&mirror->lock);
+			release_pages_locked(pages, n);
+			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+			continue;
+		}
+		ret = hmm_pt_fill(mirror, start, end, pfns, NULL);
+		if (!ret)
+			ret = hmm_pt_set_flags(mirror, start, end,
+					       HMM_MPTE_EXCLUSIVE);
+		mutex_unlock(&mirror->lock);
+		release_pages_locked(pages, n);
+		if (ret != -EAGAIN)
+			break;
+	}
+	if (!ret)
+		hmm_stat_add(HMM_STAT_EXCLUSIVE_PAGES, n);
+	return ret;
+}
+
+/**
+ * hmm_mirror_make_exclusive() - give the device exclusive access to a range
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ *
+ * Faults the pages in for writing, takes them away from the CPU and mirrors
+ * them writable with HMM_MPTE_EXCLUSIVE set. The flag (and the entry) goes
+ * away with the first CPU access to the page, or any other invalidation.
+ * Sleeps.
+ *
+ * Return: 0; -EFAULT if part of the range has no mapping or may not be
+ * written; -EBUSY if a page could not be taken for
+ * HMM_MIRROR_FAULT_TIMEOUT_MS; -ENOMEM; -EINTR; -ESRCH if the mm has
+ * exited; -ENODEV if the mirror was unregistered; -EINVAL for a bad range.
+ */
+int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
+			      unsigned long end)
+{
+	unsigned long addr, next, *pfns = NULL;
+	struct page **pages = NULL;
+	int ret = 0;
+
+	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end))
+		return -EINVAL;
+	down_read(&mirror->active);
+	if (mirror->dead) {
+		ret = -ENODEV;
+		goto out_unlock;
+	}
+	if (end > mirror->mm->task_size) {
+		ret = -EFAULT;
+		goto out_unlock;
+	}
+	if (!mmget_not_zero(mirror->mm)) {
+		ret = -ESRCH;
+		goto out_unlock;
+	}
+	pages = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pages), GFP_KERNEL);
+	pfns = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pfns), GFP_KERNEL);
+	if (!pages || !pfns) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, ALIGN_DOWN(addr, HMM_PT_LEAF_SIZE) +
+				HMM_PT_LEAF_SIZE);
+		ret = exclusive_leaf(mirror, addr, next, pages, pfns);
+		if (ret)
+			break;
+	}
+out_free:
+	kfree(pfns);
+	kfree(pages);
+	mmput(mirror->mm);
+out_unlock:
+	up_read(&mirror->active);
+	return ret;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_make_exclusive, HMM_MIRROR);
