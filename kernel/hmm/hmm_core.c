@@ -76,22 +76,8 @@ static void hmm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 	struct hmm *hmm = container_of(mn, struct hmm, mn);
 	struct hmm_mirror *mirror;
 
-	spin_lock(&hmm->lock);
-	while ((mirror = list_first_entry_or_null(&hmm->mirrors,
-						  struct hmm_mirror, list))) {
-		list_del_init(&mirror->list);
-		hmm_mirror_get(mirror);
-		spin_unlock(&hmm->lock);
-
-		if (mirror->hdev->ops->release)
-			mirror->hdev->ops->release(mirror);
-		complete_all(&mirror->released);
-		hmm_stat_add(HMM_STAT_RELEASES, 1);
-		hmm_mirror_put(mirror);
-
-		spin_lock(&hmm->lock);
-	}
-	spin_unlock(&hmm->lock);
+	while ((mirror = hmm_mirror_unlink_first(hmm)))
+		hmm_mirror_released(mirror);
 }
 
 static const struct mmu_notifier_ops hmm_mmu_notifier_ops = {

@@ -120,17 +120,16 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	struct page **pages = NULL;
 	int ret = 0;
 
-	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end))
+	if (hmm_range_check(start, end, ULONG_MAX))
 		return -EINVAL;
 	down_read(&mirror->active);
 	if (mirror->dead) {
 		ret = -ENODEV;
 		goto out_unlock;
 	}
-	if (end > mirror->mm->task_size) {
-		ret = -EFAULT;
+	ret = hmm_range_check(start, end, mirror->mm->task_size);
+	if (ret)
 		goto out_unlock;
-	}
 	if (!mmget_not_zero(mirror->mm)) {
 		ret = -ESRCH;
 		goto out_unlock;
@@ -142,8 +141,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 		goto out_free;
 	}
 	for (addr = start; addr < end; addr = next) {
-		next = min(end, ALIGN_DOWN(addr, HMM_PT_LEAF_SIZE) +
-				HMM_PT_LEAF_SIZE);
+		next = hmm_leaf_end(addr, end);
 		ret = exclusive_leaf(mirror, addr, next, pages, pfns);
 		if (ret)
 			break;

@@ -76,13 +76,30 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	return ret;
 }
 
+/**
+ * hmm_range_check() - is [start, end) a range the core works on?
+ * @start: first address
+ * @end: end address (exclusive)
+ * @limit: the mm's task_size
+ *
+ * Return: 0; -EINVAL if it is empty or not page aligned; -EFAULT if it goes
+ * beyond @limit.
+ */
+int hmm_range_check(unsigned long start, unsigned long end,
+		    unsigned long limit)
+{
+	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end))
+		return -EINVAL;
+	return end > limit ? -EFAULT : 0;
+}
+
 static int populate(struct hmm_mirror *mirror, unsigned long start,
 		    unsigned long end, unsigned int flags, u64 *out)
 {
 	unsigned long addr, next, *pfns;
 	int ret = 0;
 
-	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end) ||
+	if (hmm_range_check(start, end, ULONG_MAX) ||
 	    (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT)))
 		return -EINVAL;
 
@@ -91,10 +108,9 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		ret = -ENODEV;
 		goto out_unlock;
 	}
-	if (end > mirror->mm->task_size) {
-		ret = -EFAULT;
+	ret = hmm_range_check(start, end, mirror->mm->task_size);
+	if (ret)
 		goto out_unlock;
-	}
 	/* The address space may be gone while the mirror lives on. */
 	if (!mmget_not_zero(mirror->mm)) {
 		ret = -ESRCH;
@@ -107,8 +123,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
 	for (addr = start; addr < end; addr = next) {
-		next = min(end, ALIGN_DOWN(addr, HMM_PT_LEAF_SIZE) +
-				HMM_PT_LEAF_SIZE);
+		next = hmm_leaf_end(addr, end);
 		ret = fault_leaf(mirror, addr, next, flags, pfns, out);
 		if (ret)
 			break;

@@ -65,6 +65,26 @@ static inline void hmm_stat_add(enum hmm_stat stat, long delta)
 #define HMM_PT_LEAF_ENTRIES	BIT(9)
 #define HMM_PT_LEAF_SIZE	BIT(HMM_PT_LEAF_SHIFT)
 
+/*
+ * Ranges: the entry points take [start, end) page aligned and non-empty,
+ * below the mm's task_size, and work on it one leaf at a time.
+ */
+int hmm_range_check(unsigned long start, unsigned long end,
+		    unsigned long limit);
+
+/* End of the part of [addr, end) in the leaf of @addr (never wraps). */
+static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)
+{
+	unsigned long last = addr | (HMM_PT_LEAF_SIZE - 1);
+
+	return end - 1 < last ? end : last + 1;
+}
+
+/* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
+bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror);
+struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm);
+void hmm_mirror_released(struct hmm_mirror *mirror);
+
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out);

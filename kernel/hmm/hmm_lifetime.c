@@ -68,6 +68,62 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 };
 
 /**
+ * hmm_mirror_unlink() - unlink a mirror from its hmm, if it still is linked
+ * @hmm: the hmm the mirror was registered on
+ * @mirror: the mirror
+ *
+ * Unregister and mm teardown both unlink: exactly one of them finds the
+ * mirror linked. Return: true for that one.
+ */
+bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror)
+{
+	bool linked;
+
+	spin_lock(&hmm->lock);
+	linked = !list_empty(&mirror->list);
+	list_del_init(&mirror->list);
+	spin_unlock(&hmm->lock);
+	return linked;
+}
+
+/**
+ * hmm_mirror_unlink_first() - mm teardown: take the next linked mirror
+ * @hmm: the hmm of the mm going away
+ *
+ * Return: a mirror, unlinked, with a reference for hmm_mirror_released();
+ * NULL when none is left.
+ */
+struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm)
+{
+	struct hmm_mirror *mirror;
+
+	spin_lock(&hmm->lock);
+	mirror = list_first_entry_or_null(&hmm->mirrors, struct hmm_mirror,
+					  list);
+	if (mirror) {
+		list_del_init(&mirror->list);
+		hmm_mirror_get(mirror);
+	}
+	spin_unlock(&hmm->lock);
+	return mirror;
+}
+
+/**
+ * hmm_mirror_released() - mm teardown: tell the driver, once
+ * @mirror: a mirror from hmm_mirror_unlink_first(); its reference is dropped
+ *
+ * Calls ->release, then lets a waiting hmm_mirror_unregister() go on.
+ */
+void hmm_mirror_released(struct hmm_mirror *mirror)
+{
+	if (mirror->hdev->ops->release)
+		mirror->hdev->ops->release(mirror);
+	complete_all(&mirror->released);
+	hmm_stat_add(HMM_STAT_RELEASES, 1);
+	hmm_mirror_put(mirror);
+}
+
+/**
  * hmm_mirror_register() - start mirroring @mm for @hdev
  * @mirror: the mirror, embedded in a driver structure; its fields are
  *	initialised here
@@ -133,17 +189,12 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_register, HMM_MIRROR);
 void hmm_mirror_unregister(struct hmm_mirror *mirror)
 {
 	struct hmm *hmm = mirror->hmm;
-	bool linked;
 
 	might_sleep();
 	if (WARN(!hmm, "hmm_mirror: mirror unregistered twice\n"))
 		return;
 
-	spin_lock(&hmm->lock);
-	linked = !list_empty(&mirror->list);
-	list_del_init(&mirror->list);
-	spin_unlock(&hmm->lock);
-	if (!linked)
+	if (!hmm_mirror_unlink(hmm, mirror))
 		wait_for_completion(&mirror->released);
 
 	down_write(&mirror->active);

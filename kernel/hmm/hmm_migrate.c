@@ -154,9 +154,7 @@ static int migrate_range(struct hmm_mirror *mirror, struct hmm_devmem *devmem,
 			ret = -EFAULT;
 			break;
 		}
-		next = min3(end, vma->vm_end,
-			    ALIGN_DOWN(addr, HMM_PT_LEAF_SIZE) +
-			    HMM_PT_LEAF_SIZE);
+		next = min(vma->vm_end, hmm_leaf_end(addr, end));
 		n = (next - addr) >> PAGE_SHIFT;
 		memset(pfns, 0, 2 * n * sizeof(*pfns));
 		args = (struct migrate_vma) {
@@ -204,14 +202,14 @@ static int migrate(struct hmm_mirror *mirror, struct hmm_devmem *devmem,
 	int ret;
 
 	*moved = 0;
-	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end))
+	if (hmm_range_check(start, end, ULONG_MAX))
 		return -EINVAL;
 	if (devmem && devmem->pgmap.owner != mirror->hdev->owner)
 		return -EINVAL;
 	down_read(&mirror->active);
 	if (mirror->dead) {
 		ret = -ENODEV;
-	} else if (end > mirror->mm->task_size) {
+	} else if (hmm_range_check(start, end, mirror->mm->task_size)) {
 		ret = -EFAULT;
 	} else if (!mmget_not_zero(mirror->mm)) {
 		ret = -ESRCH;

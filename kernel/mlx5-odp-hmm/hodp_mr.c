@@ -9,6 +9,7 @@
  * take a reference under the table's lock; deregistration removes the key
  * first, then waits for the accesses in flight.
  */
+#include <linux/error-injection.h>
 #include <linux/highmem.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -21,8 +22,12 @@ static void hodp_mr_release(struct kref *ref)
 	complete(&container_of(ref, struct hodp_mr, ref)->freed);
 }
 
-static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
-		       struct ib_pd *ibpd, int access)
+/*
+ * Give @mr its key. Not inlined: fault injection (fail_function) fails MR
+ * registration here, after the pages were pinned.
+ */
+static noinline int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
+				struct ib_pd *ibpd, int access)
 {
 	u32 index;
 	int ret;
@@ -46,6 +51,8 @@ static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	mr->ibmr.pd = ibpd;
 	return 0;
 }
+
+ALLOW_ERROR_INJECTION(hodp_mr_add, ERRNO);
 
 struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)

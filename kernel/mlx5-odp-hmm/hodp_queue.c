@@ -3,6 +3,7 @@
  * Shared queues: allocation, mapping to userspace, and the two sides of a
  * ring. See hodp_queue.h for the trust rules.
  */
+#include <linux/error-injection.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -80,6 +81,9 @@ struct hodp_queue *hodp_queue_alloc(u32 *num_elem, size_t elem_size)
 	return q;
 }
 
+/* Fault injection (fail_function) fails CQ, QP and SRQ creation here. */
+ALLOW_ERROR_INJECTION(hodp_queue_alloc, NULL);
+
 /**
  * hodp_queue_free() - free a queue; a user mapping keeps the memory alive
  * until it is unmapped
@@ -126,6 +130,8 @@ int hodp_queue_map(struct hodp_queue *q, struct ib_ucontext *uctx,
 	mi->size = q->buf_size;
 	return 0;
 }
+
+ALLOW_ERROR_INJECTION(hodp_queue_map, ERRNO);
 
 static void *elem_addr(const struct hodp_queue *q, u32 index)
 {

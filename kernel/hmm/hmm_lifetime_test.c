@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the mirror lifetime state machine (hmm_lifetime.c): of mm
+ * teardown and unregister, exactly one unlinks a mirror; teardown tells the
+ * driver once and lets a waiting unregister go on; a mirror unlinked by
+ * unregister is never released; ->free runs once, at the last reference.
+ * They run on a struct hmm of their own, with no mm behind it (the parts
+ * that need one are tested from userspace through dmirror).
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+
+#include "hmm_internal.h"
+
+struct lt_mirror {
+	struct hmm_mirror mirror;
+	int releases;
+	int frees;
+};
+
+static struct lt_mirror *to_lt(struct hmm_mirror *mirror)
+{
+	return container_of(mirror, struct lt_mirror, mirror);
+}
+
+static void lt_release(struct hmm_mirror *mirror)
+{
+	to_lt(mirror)->releases++;
+}
+
+static void lt_free(struct hmm_mirror *mirror)
+{
+	to_lt(mirror)->frees++;
+}
+
+static const struct hmm_mirror_ops lt_ops = {
+	.release = lt_release,
+	.free = lt_free,
+};
+
+struct lt {
+	struct hmm hmm;
+	struct hmm_device hdev;
+	struct lt_mirror m[2];
+};
+
+/* Two mirrors linked to one hmm, as hmm_mirror_register() leaves them. */
+static int lt_init(struct kunit *test)
+{
+	struct lt *t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	spin_lock_init(&t->hmm.lock);
+	INIT_LIST_HEAD(&t->hmm.mirrors);
+	t->hdev.ops = &lt_ops;
+	for (i = 0; i < ARRAY_SIZE(t->m); i++) {
+		struct hmm_mirror *mirror = &t->m[i].mirror;
+
+		mirror->hdev = &t->hdev;
+		mirror->hmm = &t->hmm;
+		kref_init(&mirror->kref);
+		init_completion(&mirror->released);
+		list_add_tail(&mirror->list, &t->hmm.mirrors);
+	}
+	test->priv = t;
+	return 0;
+}
+
+static void teardown_releases_each_once(struct kunit *test)
+{
+	struct lt *t = test->priv;
+	struct hmm_mirror *mirror;
+	int n = 0;
+
+	while ((mirror = hmm_mirror_unlink_first(&t->hmm))) {
+		KUNIT_ASSERT_LT(test, n, 2);
+		KUNIT_EXPECT_PTR_EQ(test, mirror, &t->m[n].mirror);
+		/* teardown holds its own reference while it calls release */
+		KUNIT_EXPECT_EQ(test, kref_read(&mirror->kref), 2U);
+		hmm_mirror_released(mirror);
+		n++;
+	}
+	KUNIT_EXPECT_EQ(test, n, 2);
+	KUNIT_EXPECT_TRUE(test, list_empty(&t->hmm.mirrors));
+	for (n = 0; n < 2; n++) {
+		KUNIT_EXPECT_EQ(test, t->m[n].releases, 1);
+		KUNIT_EXPECT_TRUE(test, completion_done(&t->m[n].mirror.released));
+		/* its reference is back: the driver's is the only one */
+		KUNIT_EXPECT_EQ(test, kref_read(&t->m[n].mirror.kref), 1U);
+		KUNIT_EXPECT_EQ(test, t->m[n].frees, 0);
+		/* unregister after teardown: lost the race, must wait */
+		KUNIT_EXPECT_FALSE(test, hmm_mirror_unlink(&t->hmm,
+							   &t->m[n].mirror));
+	}
+}
+
+static void unregister_first_is_never_released(struct kunit *test)
+{
+	struct lt *t = test->priv;
+	struct hmm_mirror *mirror;
+
+	KUNIT_EXPECT_TRUE(test, hmm_mirror_unlink(&t->hmm, &t->m[0].mirror));
+	/* twice: only the first unlinks */
+	KUNIT_EXPECT_FALSE(test, hmm_mirror_unlink(&t->hmm, &t->m[0].mirror));
+	mirror = hmm_mirror_unlink_first(&t->hmm);
+	KUNIT_EXPECT_PTR_EQ(test, mirror, &t->m[1].mirror);
+	if (mirror)
+		hmm_mirror_released(mirror);
+	KUNIT_EXPECT_NULL(test, hmm_mirror_unlink_first(&t->hmm));
+	KUNIT_EXPECT_EQ(test, t->m[0].releases, 0);
+	KUNIT_EXPECT_FALSE(test, completion_done(&t->m[0].mirror.released));
+	KUNIT_EXPECT_EQ(test, t->m[1].releases, 1);
+}
+
+static void free_at_the_last_reference(struct kunit *test)
+{
+	struct lt *t = test->priv;
+	struct hmm_mirror *mirror = &t->m[0].mirror;
+
+	KUNIT_EXPECT_TRUE(test, hmm_mirror_unlink(&t->hmm, mirror));
+	mirror->hmm = NULL;	/* what unregister leaves */
+	KUNIT_EXPECT_PTR_EQ(test, hmm_mirror_get(mirror), mirror);
+	hmm_mirror_put(mirror);
+	KUNIT_EXPECT_EQ(test, t->m[0].frees, 0);
+	hmm_mirror_put(mirror);
+	KUNIT_EXPECT_EQ(test, t->m[0].frees, 1);
+}
+
+static struct kunit_case hmm_lifetime_test_cases[] = {
+	KUNIT_CASE(teardown_releases_each_once),
+	KUNIT_CASE(unregister_first_is_never_released),
+	KUNIT_CASE(free_at_the_last_reference),
+	{}
+};
+
+static struct kunit_suite hmm_lifetime_test_suite = {
+	.name = "hmm_mirror_lifetime",
+	.init = lt_init,
+	.test_cases = hmm_lifetime_test_cases,
+};
+
+kunit_test_suite(hmm_lifetime_test_suite);
