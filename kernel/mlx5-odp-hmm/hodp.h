@@ -317,4 +317,24 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      const struct rxe_sge *sge, u32 n, int access,
 		      struct hodp_seg *seg, u32 *total);
 
+/* Fault injection (hodp_fault.c): debugfs hodp/fail_alloc. */
+#if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
+bool hodp_should_fail_alloc(void);
+void hodp_fault_init(void);
+void hodp_fault_exit(void);
+#else
+static inline bool hodp_should_fail_alloc(void)
+{
+	return false;
+}
+
+static inline void hodp_fault_init(void)
+{
+}
+
+static inline void hodp_fault_exit(void)
+{
+}
+#endif
+
 #endif /* _HODP_H */

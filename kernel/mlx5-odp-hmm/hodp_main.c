@@ -170,6 +170,7 @@ static int __init hodp_init(void)
 		destroy_workqueue(hodp_wq);
 		return ret;
 	}
+	hodp_fault_init();
 	rdma_link_register(&hodp_link_ops);
 	return 0;
 }
@@ -177,6 +178,7 @@ static int __init hodp_init(void)
 static void __exit hodp_exit(void)
 {
 	rdma_link_unregister(&hodp_link_ops);
+	hodp_fault_exit();
 	unregister_netdevice_notifier(&hodp_netdev_nb);
 	hodp_unregister(NULL);
 	wait_event(hodp_devices_wait, ({

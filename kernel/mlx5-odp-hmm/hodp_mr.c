@@ -9,7 +9,6 @@
  * take a reference under the table's lock; deregistration removes the key
  * first, then waits for the accesses in flight.
  */
-#include <linux/error-injection.h>
 #include <linux/highmem.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -22,16 +21,15 @@ static void hodp_mr_release(struct kref *ref)
 	complete(&container_of(ref, struct hodp_mr, ref)->freed);
 }
 
-/*
- * Give @mr its key. Not inlined: fault injection (fail_function) fails MR
- * registration here, after the pages were pinned.
- */
-static noinline int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
-				struct ib_pd *ibpd, int access)
+/* Give @mr its key (fault injection fails it here, after pinning). */
+static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
+		       struct ib_pd *ibpd, int access)
 {
 	u32 index;
 	int ret;
 
+	if (hodp_should_fail_alloc())
+		return -ENOMEM;
 	if (atomic_inc_return(&dev->nr_mr) > HODP_MAX_MR) {
 		atomic_dec(&dev->nr_mr);
 		return -ENOMEM;
@@ -51,8 +49,6 @@ static noinline int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	mr->ibmr.pd = ibpd;
 	return 0;
 }
-
-ALLOW_ERROR_INJECTION(hodp_mr_add, ERRNO);
 
 struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)

@@ -3,12 +3,12 @@
  * Shared queues: allocation, mapping to userspace, and the two sides of a
  * ring. See hodp_queue.h for the trust rules.
  */
-#include <linux/error-injection.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
+#include "hodp.h"
 #include "hodp_queue.h"
 
 /*
@@ -62,7 +62,7 @@ struct hodp_queue *hodp_queue_alloc(u32 *num_elem, size_t elem_size)
 	struct hodp_queue *q;
 	u32 slots;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	q = hodp_should_fail_alloc() ? NULL : kzalloc(sizeof(*q), GFP_KERNEL);
 	if (!q)
 		return NULL;
 	elem_size = roundup_pow_of_two(max_t(size_t, elem_size, L1_CACHE_BYTES));
@@ -80,9 +80,6 @@ struct hodp_queue *hodp_queue_alloc(u32 *num_elem, size_t elem_size)
 	*num_elem = slots - 1;
 	return q;
 }
-
-/* Fault injection (fail_function) fails CQ, QP and SRQ creation here. */
-ALLOW_ERROR_INJECTION(hodp_queue_alloc, NULL);
 
 /**
  * hodp_queue_free() - free a queue; a user mapping keeps the memory alive
@@ -114,7 +111,8 @@ int hodp_queue_map(struct hodp_queue *q, struct ib_ucontext *uctx,
 	struct hodp_mmap_entry *entry;
 	int ret;
 
-	entry = kzalloc(sizeof(*entry), GFP_KERNEL);
+	entry = hodp_should_fail_alloc() ? NULL :
+		kzalloc(sizeof(*entry), GFP_KERNEL);
 	if (!entry)
 		return -ENOMEM;
 	entry->buf = q->buf;
@@ -130,8 +128,6 @@ int hodp_queue_map(struct hodp_queue *q, struct ib_ucontext *uctx,
 	mi->size = q->buf_size;
 	return 0;
 }
-
-ALLOW_ERROR_INJECTION(hodp_queue_map, ERRNO);
 
 static void *elem_addr(const struct hodp_queue *q, u32 index)
 {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hodp under injected failures, aimed at its own code: fail_function makes
- * one call of a hodp function marked ALLOW_ERROR_INJECTION fail (queue
- * allocation for CQs, QPs and SRQs; the user mapping of a queue; the key of
- * an MR, after its pages were pinned). Each verb must fail with ENOMEM and
- * leave nothing behind: no resource in rdma res, no pinned page; then the
- * same verb works, and at the end a connected QP pair still moves data.
- * KASAN and kmemleak (scanned at the end of the boot) watch the unwinding.
+ * hodp under injected failures, aimed at its own code: debugfs
+ * hodp/fail_alloc (CONFIG_INFINIBAND_HODP_FAULT_INJECTION) fails hodp's
+ * allocations for verbs and nothing else. For each verb (create CQ, QP,
+ * SRQ; register MR; resize CQ) the k-th injection site it passes fails, for
+ * k = 1, 2, ... until the verb passes them all: each time the verb must
+ * fail with ENOMEM and leave nothing behind (no resource in rdma res, no
+ * pinned page, a resized CQ still usable), then work. At the end a connected
+ * QP pair still moves data. KASAN and kmemleak (scanned at the end of the
+ * boot) watch the unwinding.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -15,24 +17,30 @@
 #include "check.h"
 #include "../hodp/verbs.h"
 
-#define FAIL_FUNCTION "/sys/kernel/debug/fail_function"
+#define FAIL_ALLOC "/sys/kernel/debug/hodp/fail_alloc"
 
-static int write_to(const char *path, const char *value)
+static int write_to(const char *file, const char *value)
 {
-	FILE *f = fopen(path, "w");
+	char path[256];
+	FILE *f;
 	int ok;
 
+	snprintf(path, sizeof(path), FAIL_ALLOC "/%s", file);
+	f = fopen(path, "w");
 	if (!f)
 		return -1;
 	ok = fputs(value, f) >= 0;
 	return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-static long read_long(const char *path)
+static long read_long(const char *file)
 {
-	FILE *f = fopen(path, "r");
+	char path[256];
+	FILE *f;
 	long v = -1;
 
+	snprintf(path, sizeof(path), FAIL_ALLOC "/%s", file);
+	f = fopen(path, "r");
 	if (f) {
 		if (fscanf(f, "%ld", &v) != 1)
 			v = -1;
@@ -41,31 +49,26 @@ static long read_long(const char *path)
 	return v;
 }
 
-/* Fail the next call of @fn with @retval (0 for NULL). */
-static void arm(const char *fn, long retval)
+/* Fail the @k-th injection site reached from now on (k >= 1), once. */
+static void arm(int k)
 {
-	char path[256], val[32];
+	char space[16];
 
-	write_to(FAIL_FUNCTION "/inject", "");
-	check_fatal("fail_function accepts the function",
-		    !write_to(FAIL_FUNCTION "/inject", fn), "%s: %s", fn,
-		    strerror(errno));
-	snprintf(path, sizeof(path), FAIL_FUNCTION "/%s/retval", fn);
-	snprintf(val, sizeof(val), "%#lx", (unsigned long)retval);
-	check_fatal("set the return value", !write_to(path, val), "%s: %s",
-		    path, strerror(errno));
-	write_to(FAIL_FUNCTION "/probability", "100");
-	write_to(FAIL_FUNCTION "/interval", "1");
-	write_to(FAIL_FUNCTION "/verbose", "0");
-	write_to(FAIL_FUNCTION "/times", "1");
+	/* 'space' lets calls through while it exceeds their size (1). */
+	snprintf(space, sizeof(space), "%d", k);
+	check_fatal("arm hodp/fail_alloc",
+		    !write_to("verbose", "0") && !write_to("interval", "1") &&
+		    !write_to("space", space) && !write_to("times", "1") &&
+		    !write_to("probability", "100"), "%s", strerror(errno));
 }
 
 /* Disarm; whether the failure was injected. */
 static int disarm(void)
 {
-	long left = read_long(FAIL_FUNCTION "/times");
+	long left = read_long("times");
 
-	write_to(FAIL_FUNCTION "/inject", "");
+	write_to("probability", "0");
+	write_to("space", "0");
 	return left == 0;
 }
 
@@ -144,54 +147,91 @@ static void destroy(const char *what, void *obj)
 		ibv_dereg_mr(obj);
 }
 
-struct point {
-	const char *fn;		/* the injection point */
-	long retval;
-	const char *what;	/* the verb that goes through it */
+/* Resize the CQ made for it: NULL (errno set) if the resize failed. */
+static struct ibv_cq *resize_cq;
+
+static void *resize(void)
+{
+	return ibv_resize_cq(resize_cq, 512) ? NULL : resize_cq;
+}
+
+struct verb {
+	const char *what;
 	void *(*make)(void);
 };
 
-static const struct point points[] = {
-	{ "hodp_queue_alloc", 0, "CQ", make_cq },
-	{ "hodp_queue_map", -12, "CQ", make_cq },
-	{ "hodp_queue_alloc", 0, "QP", make_qp },
-	{ "hodp_queue_map", -12, "QP", make_qp },
-	{ "hodp_queue_alloc", 0, "SRQ", make_srq },
-	{ "hodp_queue_map", -12, "SRQ", make_srq },
-	{ "hodp_mr_add", -12, "MR", make_mr },
+static const struct verb verbs[] = {
+	{ "CQ", make_cq },
+	{ "QP", make_qp },
+	{ "SRQ", make_srq },
+	{ "MR", make_mr },
+	{ "CQ resize", resize },
 };
 
-static void run_point(const struct point *pt)
+/* A failed resize must leave the CQ as it was: empty and usable. */
+static int resized_cq_usable(void)
+{
+	struct ibv_wc wc;
+
+	return ibv_poll_cq(resize_cq, 1, &wc) == 0 &&
+	       !ibv_req_notify_cq(resize_cq, 0);
+}
+
+static void run_verb(const struct verb *v)
 {
 	char name[128], before[512], after[512];
 	long pinned = vm_pinned();
+	int k, err, injected;
 	void *obj;
-	int err, injected;
 
-	snprintf(name, sizeof(name), "%s fails in %s", pt->what, pt->fn);
-	res_summary(before, sizeof(before));
-	arm(pt->fn, pt->retval);
-	errno = 0;
-	obj = pt->make();
-	err = errno;
-	injected = disarm();
-	check_fatal(name, injected, "the failure was not injected");
-	if (obj)
-		destroy(pt->what, obj);
-	check(name, !obj && err == ENOMEM, "got %p, errno %d (%s)", obj, err,
-	      strerror(err));
-	res_summary(after, sizeof(after));
-	snprintf(name, sizeof(name), "%s fails in %s: nothing left behind",
-		 pt->what, pt->fn);
-	check(name, !strcmp(before, after) && vm_pinned() == pinned,
-	      "res before '%s' after '%s', VmPin %ld -> %ld kB", before,
-	      after, pinned, vm_pinned());
-	obj = pt->make();
-	snprintf(name, sizeof(name), "%s works again after %s failed",
-		 pt->what, pt->fn);
-	check(name, obj, "%s", strerror(errno));
-	if (obj)
-		destroy(pt->what, obj);
+	for (k = 1; k < 16; k++) {
+		if (v->make == resize) {
+			resize_cq = ibv_create_cq(c.ctx, 16, NULL, NULL, 0);
+			check_fatal("CQ to resize", resize_cq, "%s",
+				    strerror(errno));
+		}
+		res_summary(before, sizeof(before));
+		arm(k);
+		errno = 0;
+		obj = v->make();
+		err = errno;
+		injected = disarm();
+		if (!injected) {
+			/* It passed every site: k - 1 of them. */
+			snprintf(name, sizeof(name),
+				 "%s: works with hodp/fail_alloc armed beyond its %d allocation sites",
+				 v->what, k - 1);
+			check(name, obj && k > 1, "%s after %d sites",
+			      obj ? "made" : strerror(err), k - 1);
+			if (obj && v->make != resize)
+				destroy(v->what, obj);
+			if (v->make == resize)
+				ibv_destroy_cq(resize_cq);
+			return;
+		}
+		snprintf(name, sizeof(name), "%s: fails with ENOMEM at site %d",
+			 v->what, k);
+		check(name, !obj && err == ENOMEM, "got %p, errno %d (%s)",
+		      obj, err, strerror(err));
+		if (obj && v->make != resize)
+			destroy(v->what, obj);
+		if (v->make == resize) {
+			snprintf(name, sizeof(name),
+				 "%s: the CQ is intact after site %d failed",
+				 v->what, k);
+			check(name, resized_cq_usable(), "%s", strerror(errno));
+		}
+		res_summary(after, sizeof(after));
+		snprintf(name, sizeof(name),
+			 "%s: site %d failing leaves nothing behind", v->what, k);
+		check(name, !strcmp(before, after) && vm_pinned() == pinned,
+		      "res before '%s' after '%s', VmPin %ld -> %ld kB", before,
+		      after, pinned, vm_pinned());
+		if (v->make == resize)
+			ibv_destroy_cq(resize_cq);
+	}
+	snprintf(name, sizeof(name), "%s: passes its allocation sites", v->what);
+	fail(name, "still failing at site %d", k);
 }
 
 /* Afterwards: an RDMA write between a connected pair lands. */
@@ -226,14 +266,14 @@ int main(void)
 {
 	unsigned int i;
 
-	if (access(FAIL_FUNCTION, F_OK)) {
+	if (access(FAIL_ALLOC, F_OK)) {
 		skip("hodp fault injection",
-		     "this kernel has no fail_function (make check-debug runs it)");
+		     "no debugfs hodp/fail_alloc: kernel without fault injection (make check-debug runs it)");
 		return 0;
 	}
 	open_dev(&c, "hodp0");
-	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		run_point(&points[i]);
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		run_verb(&verbs[i]);
 	still_works();
 	return check_done();
 }

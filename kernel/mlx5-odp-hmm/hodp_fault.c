@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault injection aimed at hodp (CONFIG_INFINIBAND_HODP_FAULT_INJECTION):
+ * /sys/kernel/debug/hodp/fail_alloc is a standard fault_attr (probability,
+ * interval, times, space, task-filter, verbose: see the kernel's
+ * Documentation/fault-injection). Each place where hodp allocates for a
+ * verb asks hodp_should_fail_alloc() first and, if told so, fails as if the
+ * allocation had. Unlike failslab, which cannot be aimed at one module on
+ * x86_64, this fails nothing but hodp's own allocations.
+ */
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
+
+#include "hodp.h"
+
+static DECLARE_FAULT_ATTR(hodp_fail_alloc);
+static struct dentry *hodp_debugfs;
+
+/**
+ * hodp_should_fail_alloc() - should this allocation of hodp fail?
+ *
+ * Return: true when the fault attribute says so; the caller then fails
+ * with -ENOMEM as if its allocation had.
+ */
+bool hodp_should_fail_alloc(void)
+{
+	return should_fail(&hodp_fail_alloc, 1);
+}
+
+void hodp_fault_init(void)
+{
+	hodp_debugfs = debugfs_create_dir("hodp", NULL);
+	fault_create_debugfs_attr("fail_alloc", hodp_debugfs, &hodp_fail_alloc);
+}
+
+void hodp_fault_exit(void)
+{
+	debugfs_remove_recursive(hodp_debugfs);
+}
