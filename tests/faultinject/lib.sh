@@ -39,9 +39,39 @@ inject_off() {
 	echo $n
 }
 
-# failing CMD...: run CMD with its allocations failing (its own task and
-# what it execs); its output and status do not matter, the kernel does.
+# The failing task must not touch the guest's root: it is 9p (under an
+# overlay), and the 9p client does not survive failed allocations (every
+# later exec failed with EINVAL, for every task). So workloads run in a
+# chroot on a tmpfs of their own, as static binaries started by a static
+# shell (busybox), with /dev, /proc and /sys bound in.
+jail=/run/hodp-faultinject
+
+# make_jail PROGRAM...: the jail, with these static programs in /bin.
+make_jail() {
+	local d
+	mkdir -p $jail
+	mountpoint -q $jail || mount -t tmpfs hodp-faultinject $jail
+	mkdir -p $jail/bin $jail/dev $jail/proc $jail/sys
+	cp /bin/busybox $jail/bin/sh
+	cp "$@" $jail/bin/
+	for d in dev proc sys; do
+		mountpoint -q $jail/$d || mount --rbind /$d $jail/$d
+	done
+}
+
+# failing NAME [ARG...]: run the jailed program NAME with its allocations
+# failing (its own task and its children); its output and status do not
+# matter, the kernel does. Only the static shell and NAME run failing.
 failing() {
-	(echo 1 >/proc/self/make-it-fail && exec timeout 60 "$@") >/dev/null 2>&1
+	timeout 60 chroot $jail /bin/sh -c \
+		'echo 1 >/proc/self/make-it-fail && exec "$@"' sh "/bin/$@" \
+		>/dev/null 2>&1
+	return 0
+}
+
+# drop_jail: unmount it.
+drop_jail() {
+	umount -R $jail 2>/dev/null
+	rmdir $jail 2>/dev/null
 	return 0
 }
