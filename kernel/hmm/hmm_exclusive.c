@@ -19,6 +19,7 @@
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "hmm_internal.h"
@@ -143,6 +144,8 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
 		ret = exclusive_leaf(mirror, addr, next, pages, pfns);
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
 		if (ret)
 			break;
 	}

@@ -164,6 +164,12 @@ static int dmirror_release(struct inode *inode, struct file *filp)
 	return 0;
 }
 
+/* End of the range of a command (checked by dmirror_range_ok()). */
+static unsigned long dmirror_cmd_end(const struct hmm_dmirror_cmd *cmd)
+{
+	return cmd->addr + (cmd->npages << PAGE_SHIFT);
+}
+
 /*
  * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
  * lock, until a page is missing (or not writable, for a write). Returns the
@@ -240,7 +246,7 @@ static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd,
 		      bool write)
 {
 	unsigned long start = cmd->addr, addr, next;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	unsigned long end = dmirror_cmd_end(cmd);
 	char *bounce;
 	int ret = 0;
 
@@ -303,7 +309,7 @@ static int dmirror_snapshot(struct dmirror *dmirror,
 			    struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long start = cmd->addr, addr, next, n, i;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	unsigned long end = dmirror_cmd_end(cmd);
 	u64 *entries;
 	u8 *perm;
 	int ret = 0;
@@ -350,7 +356,7 @@ static int dmirror_migrate(struct dmirror *dmirror,
 			   struct hmm_dmirror_cmd *cmd, bool to_device)
 {
 	unsigned long start = cmd->addr;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	unsigned long end = dmirror_cmd_end(cmd);
 	struct hmm_devmem *devmem = dmirror->mdevice->devmem;
 	unsigned long moved = 0;
 	int ret;
@@ -372,7 +378,7 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 			     struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long start = cmd->addr;
-	unsigned long end = start + (cmd->npages << PAGE_SHIFT);
+	unsigned long end = dmirror_cmd_end(cmd);
 	int ret;
 
 	ret = hmm_mirror_make_exclusive(&dmirror->mirror, start, end);
@@ -384,24 +390,31 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 }
 
 /*
- * CHECK_EXCLUSIVE: cpages says how many pages of the range the device still
- * has exclusive access to; -EPERM if not all.
+ * CHECK_EXCLUSIVE: 0 if the device still has exclusive access to every page
+ * of the range, else -EPERM. The lock is taken a step at a time.
  */
 static int dmirror_check_exclusive(struct dmirror *dmirror,
 				   struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long addr = cmd->addr;
-	unsigned long end = addr + (cmd->npages << PAGE_SHIFT);
+	unsigned long addr = cmd->addr, next, end = dmirror_cmd_end(cmd);
 
 	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
 		return dmirror_unsupported(dmirror, "exclusive device access");
-	hmm_mirror_lock(&dmirror->mirror);
-	for (; addr < end; addr += PAGE_SIZE)
-		if (hmm_mirror_lookup(&dmirror->mirror, addr) &
-		    HMM_MPTE_EXCLUSIVE)
+	for (; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		hmm_mirror_lock(&dmirror->mirror);
+		for (; addr < next; addr += PAGE_SIZE) {
+			if (!(hmm_mirror_lookup(&dmirror->mirror, addr) &
+			      HMM_MPTE_EXCLUSIVE))
+				break;
 			cmd->cpages++;
-	hmm_mirror_unlock(&dmirror->mirror);
-	return cmd->cpages == cmd->npages ? 0 : -EPERM;
+		}
+		hmm_mirror_unlock(&dmirror->mirror);
+		if (addr < next)
+			return -EPERM;
+		cond_resched();
+	}
+	return 0;
 }
 
 /* RELEASE: move everything in this device's memory back to the CPU. */
@@ -416,7 +429,7 @@ static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
 {
 	return PAGE_ALIGNED(cmd->addr) && cmd->npages &&
 	       cmd->npages <= (TASK_SIZE_MAX >> PAGE_SHIFT) &&
-	       cmd->addr + (cmd->npages << PAGE_SHIFT) > cmd->addr;
+	       dmirror_cmd_end(cmd) > cmd->addr;
 }
 
 static long dmirror_ioctl(struct file *filp, unsigned int command,
