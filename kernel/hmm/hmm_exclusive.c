@@ -121,20 +121,9 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	struct page **pages = NULL;
 	int ret = 0;
 
-	if (hmm_range_check(start, end, ULONG_MAX))
-		return -EINVAL;
-	down_read(&mirror->active);
-	if (mirror->dead) {
-		ret = -ENODEV;
-		goto out_unlock;
-	}
-	ret = hmm_range_check(start, end, mirror->mm->task_size);
+	ret = hmm_mirror_enter(mirror, start, end);
 	if (ret)
-		goto out_unlock;
-	if (!mmget_not_zero(mirror->mm)) {
-		ret = -ESRCH;
-		goto out_unlock;
-	}
+		return ret;
 	pages = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pages), GFP_KERNEL);
 	pfns = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pfns), GFP_KERNEL);
 	if (!pages || !pfns) {
@@ -152,9 +141,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 out_free:
 	kfree(pfns);
 	kfree(pages);
-	mmput(mirror->mm);
-out_unlock:
-	up_read(&mirror->active);
+	hmm_mirror_leave(mirror);
 	return ret;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_make_exclusive, HMM_MIRROR);

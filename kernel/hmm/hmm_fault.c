@@ -93,33 +93,60 @@ int hmm_range_check(unsigned long start, unsigned long end,
 	return end > limit ? -EFAULT : 0;
 }
 
+/**
+ * hmm_mirror_enter() - begin an operation on [start, end) of a mirror's mm
+ * @mirror: the mirror
+ * @start: first address
+ * @end: end address (exclusive)
+ *
+ * Checks the range, keeps unregister out (mirror->active held for reading)
+ * and the address space alive (it may be gone while the mirror lives on).
+ *
+ * Return: 0, to be ended with hmm_mirror_leave(); -EINVAL for a bad range,
+ * -EFAULT beyond the address space, -ENODEV if the mirror was
+ * unregistered, -ESRCH if the mm has exited.
+ */
+int hmm_mirror_enter(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end)
+{
+	int ret = hmm_range_check(start, end, ULONG_MAX);
+
+	if (ret)
+		return ret;
+	down_read(&mirror->active);
+	if (mirror->dead)
+		ret = -ENODEV;
+	else
+		ret = hmm_range_check(start, end, mirror->mm->task_size);
+	if (!ret && !mmget_not_zero(mirror->mm))
+		ret = -ESRCH;
+	if (ret)
+		up_read(&mirror->active);
+	return ret;
+}
+
+/* End what hmm_mirror_enter() began. */
+void hmm_mirror_leave(struct hmm_mirror *mirror)
+{
+	mmput(mirror->mm);
+	up_read(&mirror->active);
+}
+
 static int populate(struct hmm_mirror *mirror, unsigned long start,
 		    unsigned long end, unsigned int flags, u64 *out)
 {
 	unsigned long addr, next, *pfns;
 	int ret = 0;
 
-	if (hmm_range_check(start, end, ULONG_MAX) ||
-	    (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT)))
+	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT))
 		return -EINVAL;
-
-	down_read(&mirror->active);
-	if (mirror->dead) {
-		ret = -ENODEV;
-		goto out_unlock;
-	}
-	ret = hmm_range_check(start, end, mirror->mm->task_size);
+	ret = hmm_mirror_enter(mirror, start, end);
 	if (ret)
-		goto out_unlock;
-	/* The address space may be gone while the mirror lives on. */
-	if (!mmget_not_zero(mirror->mm)) {
-		ret = -ESRCH;
-		goto out_unlock;
-	}
+		return ret;
 	pfns = kmalloc_array(HMM_PT_LEAF_ENTRIES, sizeof(*pfns), GFP_KERNEL);
 	if (!pfns) {
 		ret = -ENOMEM;
-		goto out_mmput;
+		goto out_leave;
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
 	for (addr = start; addr < end; addr = next) {
@@ -135,10 +162,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		}
 	}
 	kfree(pfns);
-out_mmput:
-	mmput(mirror->mm);
-out_unlock:
-	up_read(&mirror->active);
+out_leave:
+	hmm_mirror_leave(mirror);
 	return ret;
 }
 

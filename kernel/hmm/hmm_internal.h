@@ -71,6 +71,9 @@ static inline void hmm_stat_add(enum hmm_stat stat, long delta)
  */
 int hmm_range_check(unsigned long start, unsigned long end,
 		    unsigned long limit);
+int hmm_mirror_enter(struct hmm_mirror *mirror, unsigned long start,
+		     unsigned long end);
+void hmm_mirror_leave(struct hmm_mirror *mirror);
 
 /* End of the part of [addr, end) in the leaf of @addr (never wraps). */
 static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)

@@ -202,22 +202,13 @@ static int migrate(struct hmm_mirror *mirror, struct hmm_devmem *devmem,
 	int ret;
 
 	*moved = 0;
-	if (hmm_range_check(start, end, ULONG_MAX))
-		return -EINVAL;
 	if (devmem && devmem->pgmap.owner != mirror->hdev->owner)
 		return -EINVAL;
-	down_read(&mirror->active);
-	if (mirror->dead) {
-		ret = -ENODEV;
-	} else if (hmm_range_check(start, end, mirror->mm->task_size)) {
-		ret = -EFAULT;
-	} else if (!mmget_not_zero(mirror->mm)) {
-		ret = -ESRCH;
-	} else {
-		ret = migrate_range(mirror, devmem, start, end, moved);
-		mmput(mirror->mm);
-	}
-	up_read(&mirror->active);
+	ret = hmm_mirror_enter(mirror, start, end);
+	if (ret)
+		return ret;
+	ret = migrate_range(mirror, devmem, start, end, moved);
+	hmm_mirror_leave(mirror);
 	return ret;
 }
 
