@@ -7,7 +7,9 @@
  * does not lose them.
  */
 #define _GNU_SOURCE
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "dmirror.h"
 
@@ -72,12 +74,30 @@ static void test_file(const char *what, int file)
 	close(fd);
 }
 
+/*
+ * The file is on the file system the test is named after: a mount that
+ * failed leaves its mount point on the guest's overlay root, where every
+ * check would pass on the wrong file system.
+ */
+static void check_fs(const char *what, int file, long magic)
+{
+	struct statfs st;
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s: the file is on %s", what, what);
+	check_fatal(name, fstatfs(file, &st) == 0 && (long)st.f_type == magic,
+		    "fstatfs: %s, f_type 0x%lx, want 0x%lx",
+		    strerror(errno), (long)st.f_type, magic);
+	pass(name);
+}
+
 int main(void)
 {
 	int file;
 
 	file = memfd_create("hodp-hmm-test", MFD_CLOEXEC);
 	check_fatal("memfd_create", file >= 0, "%s", strerror(errno));
+	check_fs("tmpfs", file, TMPFS_MAGIC);
 	test_file("tmpfs", file);
 	close(file);
 
@@ -85,6 +105,7 @@ int main(void)
 		    0600);
 	check_fatal("open a file on ext4 (suite setup mounts it)", file >= 0,
 		    "%s", strerror(errno));
+	check_fs("ext4", file, EXT4_SUPER_MAGIC);
 	test_file("ext4", file);
 	close(file);
 	unlink("/mnt/hodp-ext4/hmm-file-test");
