@@ -4,7 +4,9 @@
  * (other PD), revoked or out-of-range key, missing access rights, receiver
  * not ready with no retries left, a receive buffer too small, a peer that
  * does not exist, and the flush of everything left once a QP is in error.
- * Each case uses fresh queue pairs: an error takes them down.
+ * Each case uses fresh queue pairs: an error takes them down. Isolation is
+ * checked by the bytes, not only the status: the memory an access refused
+ * was aimed at (filled with GUARD beforehand) still holds GUARD afterwards.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -49,6 +51,27 @@ static void expect_status(const char *name, int got, int want)
 	      "no completion", got);
 }
 
+#define GUARD 0x3c
+#define TGT 8192	/* a target in mr, away from the source at buf */
+
+static void guard(size_t off, size_t len)
+{
+	memset(buf + off, GUARD, len);
+}
+
+/* NAME: the LEN bytes at OFF in buf still hold GUARD. */
+static void untouched(const char *name, size_t off, size_t len)
+{
+	char what[160];
+	size_t i;
+
+	for (i = 0; i < len && buf[off + i] == GUARD; i++)
+		;
+	snprintf(what, sizeof(what), "%s: target bytes unchanged", name);
+	check(what, i == len, "byte %zu of the target is 0x%02x, was 0x%02x",
+	      i, buf[off + i], GUARD);
+}
+
 static void drain(void)
 {
 	struct ibv_wc wc[16];
@@ -77,49 +100,69 @@ static void test_remote_keys(void)
 
 	check_fatal("extra MRs", pd2 && ro && other && gone, "%s", strerror(errno));
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard(TGT, 64);
 	expect_status("bad rkey: remote access error",
-		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base, mr->rkey ^ 0x80, 64),
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + TGT, mr->rkey ^ 0x80, 64),
 		      IBV_WC_REM_ACCESS_ERR);
+	untouched("bad rkey", TGT, 64);
 	destroy(p);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard((1 << 20) - 32, 32);
 	expect_status("write past the end of the MR: remote access error",
 		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey,
 			     base + (1 << 20) - 32, mr->rkey, 64),
 		      IBV_WC_REM_ACCESS_ERR);
+	/* Not even the part inside the MR is written. */
+	untouched("write past the end of the MR", (1 << 20) - 32, 32);
 	destroy(p);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard(65536, 64);
 	expect_status("write into an MR without remote write: remote access error",
 		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 65536, ro->rkey, 64),
 		      IBV_WC_REM_ACCESS_ERR);
+	untouched("write into an MR without remote write", 65536, 64);
 	destroy(p);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	/* The read's target is local: it must not receive the data. */
+	memset(buf + 65536, 0x77, 64);
+	guard(0, 64);
 	expect_status("read an MR without remote read: remote access error",
 		      one_op(p, IBV_WR_RDMA_READ, mr->lkey, base + 65536, ro->rkey, 64),
 		      IBV_WC_REM_ACCESS_ERR);
+	untouched("read an MR without remote read (local buffer)", 0, 64);
+	memset(buf, 0xa5, 64);
 	destroy(p);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard(131072, 64);
 	expect_status("rkey of another PD's MR: remote access error",
 		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 131072,
 			     other->rkey, 64), IBV_WC_REM_ACCESS_ERR);
+	untouched("rkey of another PD's MR", 131072, 64);
 	destroy(p);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard(TGT, 64);
 	expect_status("lkey of another PD's MR: local protection error",
-		      one_op(p, IBV_WR_RDMA_WRITE, other->lkey, base, mr->rkey, 64),
+		      one_op(p, IBV_WR_RDMA_WRITE, other->lkey, base + TGT, mr->rkey, 64),
 		      IBV_WC_LOC_PROT_ERR);
+	untouched("lkey of another PD's MR", TGT, 64);
 	destroy(p);
 
 	gone_rkey = gone->rkey;
 	ibv_dereg_mr(gone);
 	p = rc_pair(&c, ALL_ACCESS, 7);
+	guard(196608, 64);
 	expect_status("revoked rkey (MR deregistered): remote access error",
 		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + 196608,
 			     gone_rkey, 64), IBV_WC_REM_ACCESS_ERR);
+	untouched("revoked rkey", 196608, 64);
 	destroy(p);
 	/* The QP's own access flags count too. */
 	p = rc_pair(&c, IBV_ACCESS_REMOTE_READ, 7);
+	guard(TGT, 64);
 	expect_status("write to a QP without remote write access: remote access error",
-		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base, mr->rkey, 64),
+		      one_op(p, IBV_WR_RDMA_WRITE, mr->lkey, base + TGT, mr->rkey, 64),
 		      IBV_WC_REM_ACCESS_ERR);
+	untouched("write to a QP without remote write access", TGT, 64);
 	destroy(p);
 	ibv_dereg_mr(ro);
 	ibv_dereg_mr(other);

@@ -2,7 +2,9 @@
 /*
  * Deregistering an MR and destroying a QP while traffic targets them: the
  * operations in flight finish or fail cleanly (remote access error, retry
- * exceeded), never touch freed memory, and the calls return.
+ * exceeded), never touch freed memory, and the calls return. Once
+ * ibv_dereg_mr has returned, nothing more is written to the memory it
+ * covered: refilled with a guard pattern then, it keeps it.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -57,7 +59,7 @@ int main(void)
 {
 	struct ibv_mr *dmr;
 	pthread_t t;
-	int ret;
+	int ret, i;
 
 	open_dev(&c, "hodp0");
 	src = aligned_alloc(4096, 65536);
@@ -65,14 +67,20 @@ int main(void)
 	smr = ibv_reg_mr(c.pd, src, 65536, ALL_ACCESS);
 	dmr = ibv_reg_mr(c.pd, dst, 65536, ALL_ACCESS);
 	check_fatal("MRs", smr && dmr, "%s", strerror(errno));
+	memset(src, 0xa5, 65536);
 	rkey = dmr->rkey;
 	p = rc_pair(&c, ALL_ACCESS, 7);
 
 	pthread_create(&t, NULL, writer, NULL);
 	usleep(300 * 1000);
 	ret = ibv_dereg_mr(dmr);
+	memset(dst, 0x3c, 65536);
 	check("dereg an MR under remote writes returns 0", !ret, "%d", ret);
 	pthread_join(t, NULL);
+	for (i = 0; i < 65536 && dst[i] == 0x3c; i++)
+		;
+	check("nothing is written to the memory after dereg returned", i == 65536,
+	      "byte %d is 0x%02x", i, i < 65536 ? dst[i] : 0);
 	check("writes before it succeeded", statuses[IBV_WC_SUCCESS] > 0,
 	      "%d successes", statuses[IBV_WC_SUCCESS]);
 	check("writes after it failed with a remote access error",
