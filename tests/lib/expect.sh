@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 #
 # What a suite declares it runs: tests/<suite>/TESTS, read by run-tests.
 # One line per test program, then the skips it may report:
