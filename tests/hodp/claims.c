@@ -240,7 +240,7 @@ static int ud_send(int gi, const union ibv_gid *gid, uint32_t len)
 	int i, ret = 0;
 
 	check_fatal("UD address handle", ah, "%s", strerror(errno));
-	memset(dst, 0xee, 40 + len);
+	memset(dst, 0xee, 40 + len + 64);	/* and past the end */
 	ret |= post_recv(b, dmr, dst, 40 + len, 2);
 	wr.wr.ud.ah = ah;
 	wr.wr.ud.remote_qpn = b->qp_num;
@@ -276,6 +276,7 @@ static void test_ud_header_ipv4(void)
 	memset(src, 0x42, len);
 	ret = ud_send(1, &c.gid, len);
 	check_fatal("ud header (IPv4): the datagram arrives", !ret, "");
+	pass("ud header (IPv4): the datagram arrives");
 	check("ud header (IPv4): first 20 bytes zero", !memcmp(h, zero, 20), "");
 	check("ud header (IPv4): version 4, IHL 5, UDP, TTL 64",
 	      h[20] == 0x45 && h[20 + 9] == 17 && h[20 + 8] == 64,
@@ -288,7 +289,7 @@ static void test_ud_header_ipv4(void)
 	      "%u.%u.%u.%u", h[32], h[33], h[34], h[35]);
 	check("ud header (IPv4): header checksum valid", ip_csum(h + 20, 20) == 0xffff,
 	      "sum 0x%x", ip_csum(h + 20, 20));
-	check("ud header (IPv4): payload after the 40 bytes",
+	check("ud header (IPv4): payload after the 40 bytes, nothing past it",
 	      h[40] == 0x42 && h[40 + len - 1] == 0x42 && h[40 + len] == 0xee, "");
 }
 
@@ -337,8 +338,8 @@ static void test_ipv6(void)
 	      "%d", h[4] << 8 | h[5]);
 	check("ipv6: UD header: source and destination GIDs",
 	      !memcmp(h + 8, gid.raw, 16) && !memcmp(h + 24, gid.raw, 16), "");
-	check("ipv6: UD payload after the 40 bytes",
-	      h[40] == 0x61 && h[40 + len - 1] == 0x61, "");
+	check("ipv6: UD payload after the 40 bytes, nothing past it",
+	      h[40] == 0x61 && h[40 + len - 1] == 0x61 && h[40 + len] == 0xee, "");
 
 	/* An RC connection addressed by the IPv6 GID. */
 	p.a = rc_qp(&c, NULL, c.cq);
