@@ -132,12 +132,17 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* "name": {"median": .., "min": .., "max": ..} of v[ROUNDS] */
+/*
+ * "name": {"median", "min", "max", "resolved"} of v[ROUNDS]. A cost whose
+ * rounds do not all come out above zero is below what this measurement
+ * resolves ("resolved": false): its median is noise, not a cost.
+ */
 static void figure(const char *name, double *v, const char *end)
 {
 	qsort(v, ROUNDS, sizeof(*v), cmp);
-	printf("    \"%s\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}%s\n",
-	       name, v[ROUNDS / 2], v[0], v[ROUNDS - 1], end);
+	printf("    \"%s\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f, "
+	       "\"resolved\": %s}%s\n", name, v[ROUNDS / 2], v[0],
+	       v[ROUNDS - 1], v[0] > 0 ? "true" : "false", end);
 }
 
 int main(int argc, char **argv)
