@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A long message in flight while its responder changes under it. The
+ * requester copies SZ bytes straight into the responder (in-host
+ * transport), in the doorbell system call of a thread of ours; meanwhile:
+ *
+ *  - destroy: the responder QP is destroyed while the message is copied,
+ *    and the message then overflows the responder's CQ (an error of the
+ *    responder, raised by the requester after destroy stopped the
+ *    responder's work): destroy must leave no work of the QP behind;
+ *  - reset: the responder is moved to RESET: once RESET has returned,
+ *    nothing may land in it (no byte, no completion);
+ *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
+ *    QP of the SRQ takes the only WQE: the write must own its WQE before
+ *    writing, so it completes, and the other QP waits (RNR) for the next.
+ *
+ * Each case checks that the race happened (the copy was still running).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "verbs.h"
+
+#define SZ		(128u << 20)
+#define DELAY_US	20000
+
+static struct ctx c;
+static uint8_t *src, *dst, *small;
+static struct ibv_mr *smr, *dmr, *lmr;
+
+struct poster {
+	struct ibv_qp *qp;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	atomic_int state;	/* 0 not yet, 1 in post_send, 2 returned */
+	int ret;
+	pthread_t t;
+};
+
+static void *post_thread(void *arg)
+{
+	struct poster *p = arg;
+
+	atomic_store(&p->state, 1);
+	p->ret = post_send(p->qp, &p->wr);
+	atomic_store(&p->state, 2);
+	return NULL;
+}
+
+/* Post a signalled SZ-byte @op from @qp in a thread; return once it copies. */
+static void start_post(struct poster *p, struct ibv_qp *qp,
+		       enum ibv_wr_opcode op, uint64_t wr_id)
+{
+	memset(p, 0, sizeof(*p));
+	p->qp = qp;
+	p->sge = (struct ibv_sge){ (uintptr_t)src, SZ, smr->lkey };
+	p->wr = (struct ibv_send_wr){ .wr_id = wr_id, .sg_list = &p->sge,
+				      .num_sge = 1, .opcode = op,
+				      .send_flags = IBV_SEND_SIGNALED,
+				      .imm_data = htonl(0x1234) };
+	p->wr.wr.rdma.remote_addr = (uintptr_t)dst;
+	p->wr.wr.rdma.rkey = dmr->rkey;
+	pthread_create(&p->t, NULL, post_thread, p);
+	while (!atomic_load(&p->state))
+		;
+	usleep(DELAY_US);
+}
+
+static struct ibv_qp *qp_on(struct ibv_cq *scq, struct ibv_cq *rcq,
+			    struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = scq, .recv_cq = rcq, .srq = srq,
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_recv_wr = srq ? 0 : 16,
+			 .max_send_sge = 1, .max_recv_sge = srq ? 0 : 1 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
+
+	check_fatal("create QP", qp, "%s", strerror(errno));
+	return qp;
+}
+
+static void connect2(struct ibv_qp *a, struct ibv_qp *b)
+{
+	check_fatal("connect",
+		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7),
+		    "%s", strerror(errno));
+}
+
+/* Completions of @cq until the one of @wr_id (5 s at most); its status. */
+static int wait_wr(struct ibv_cq *cq, uint64_t wr_id)
+{
+	struct ibv_wc wc;
+	int st;
+
+	do
+		st = poll_one(cq, &wc);
+	while (st >= 0 && wc.wr_id != wr_id);
+	return st;
+}
+
+static int drain(struct ibv_cq *cq)
+{
+	struct ibv_wc wc[8];
+	int n, all = 0;
+
+	while ((n = ibv_poll_cq(cq, 8, wc)) > 0)
+		all += n;
+	return all;
+}
+
+static void case_destroy(void)
+{
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 1, NULL, NULL, 0);
+	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
+	struct ibv_sge sge = { (uintptr_t)small, 4, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct poster p;
+	int racing, ret;
+
+	check_fatal("a CQ of one entry", rcq && rcq->cqe == 1, "%s",
+		    strerror(errno));
+	connect2(a, b);
+	check_fatal("receives", !post_recv(b, lmr, small, 4096, 10) &&
+		    !post_recv(b, dmr, dst, SZ, 11), "%s", strerror(errno));
+	/* The first message fills the responder's CQ. */
+	check_fatal("a small send", !post_send(a, &wr) && !wait_wr(c.cq, 1),
+		    "%s", strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 2);
+	racing = atomic_load(&p.state) == 1;
+	ret = ibv_destroy_qp(b);
+	pthread_join(p.t, NULL);
+	check("destroy: the responder was destroyed during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("destroy: returns 0", !ret, "%s", strerror(ret));
+	wait_wr(c.cq, 2);
+	usleep(200000);	/* a stray work item of the QP would run now */
+	ibv_destroy_qp(a);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+static void case_reset(void)
+{
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	uint8_t last_at_reset, last_after;
+	int racing, ret, n_after;
+	struct poster p;
+
+	check_fatal("CQ", rcq, "%s", strerror(errno));
+	connect2(a, b);
+	memset(dst, 0, SZ);
+	check_fatal("receive", !post_recv(b, dmr, dst, SZ, 20), "%s",
+		    strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 3);
+	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
+	ret = ibv_modify_qp(b, &attr, IBV_QP_STATE);
+	last_at_reset = dst[SZ - 1];
+	drain(rcq);
+	pthread_join(p.t, NULL);
+	wait_wr(c.cq, 3);
+	last_after = dst[SZ - 1];
+	n_after = drain(rcq);
+	check("reset: the responder was reset during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("reset: returns 0", !ret, "%s", strerror(ret));
+	check("reset: no byte lands in the responder after RESET returned",
+	      last_at_reset == last_after, "its last byte went from 0x%x to 0x%x",
+	      last_at_reset, last_after);
+	check("reset: no completion arrives for it after RESET returned",
+	      !n_after, "%d completions", n_after);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+static void case_srq(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 8, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(c.pd, &sa);
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_sge rsge = { (uintptr_t)small, 4096, lmr->lkey };
+	struct ibv_recv_wr rwr = { .wr_id = 30, .sg_list = &rsge, .num_sge = 1 };
+	struct ibv_sge sge = { (uintptr_t)small + 4096, 4, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 5, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_recv_wr *bad;
+	struct ibv_qp *a1, *b1, *a2, *b2;
+	struct poster p;
+	int racing, st_write, st_send, nrecv;
+
+	check_fatal("SRQ and CQ", srq && rcq, "%s", strerror(errno));
+	a1 = qp_on(c.cq, c.cq, NULL);
+	b1 = qp_on(c.cq, rcq, srq);
+	a2 = qp_on(c.cq, c.cq, NULL);
+	b2 = qp_on(c.cq, rcq, srq);
+	connect2(a1, b1);
+	connect2(a2, b2);
+	check_fatal("one receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	start_post(&p, a1, IBV_WR_RDMA_WRITE_WITH_IMM, 4);
+	racing = atomic_load(&p.state) == 1;
+	check_fatal("a send into the same SRQ", !post_send(a2, &wr), "%s",
+		    strerror(errno));
+	/* The second receive: for whichever of the two is still waiting. */
+	rwr.wr_id = 31;
+	check_fatal("another receive", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	pthread_join(p.t, NULL);
+	st_write = wait_wr(c.cq, 4);
+	st_send = wait_wr(c.cq, 5);
+	usleep(100000);
+	nrecv = drain(rcq);
+	check("srq: the other QP took the WQE during the write", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("srq: a WRITE with immediate owns its receive WQE before writing",
+	      st_write == IBV_WC_SUCCESS, "status %s (%d)", st_write >= 0 ?
+	      ibv_wc_status_str(st_write) : "none", st_write);
+	check("srq: the send waits for the next WQE and completes",
+	      st_send == IBV_WC_SUCCESS, "status %d", st_send);
+	check("srq: both receives completed", nrecv == 2, "%d", nrecv);
+	ibv_destroy_qp(a1);
+	ibv_destroy_qp(b1);
+	ibv_destroy_qp(a2);
+	ibv_destroy_qp(b2);
+	ibv_destroy_srq(srq);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+int main(void)
+{
+	int kmsg = kmsg_open();
+
+	open_dev(&c, "hodp0");
+	src = aligned_alloc(4096, SZ);
+	dst = aligned_alloc(4096, SZ);
+	small = aligned_alloc(4096, 8192);
+	check_fatal("buffers", src && dst && small, "");
+	memset(src, 0xab, SZ);
+	memset(dst, 0, SZ);
+	smr = ibv_reg_mr(c.pd, src, SZ, ALL_ACCESS);
+	dmr = ibv_reg_mr(c.pd, dst, SZ, ALL_ACCESS);
+	lmr = ibv_reg_mr(c.pd, small, 8192, ALL_ACCESS);
+	check_fatal("MRs", smr && dmr && lmr, "%s", strerror(errno));
+
+	case_destroy();
+	kmsg_check(kmsg, "destroy: the kernel reported nothing");
+	kmsg = kmsg_open();
+	case_reset();
+	case_srq();
+	kmsg_check(kmsg, "the kernel reported nothing");
+	return check_done();
+}
