@@ -61,8 +61,13 @@ static void phase(struct ibv_qp *qp, volatile struct rxe_queue_buf *ring,
 	pthread_t t;
 	int db, rs;
 
-	check_fatal("QP to ERR", !to_state(qp, IBV_QPS_ERR), "%s",
-		    strerror(errno));
+	struct ibv_qp_attr init = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
+
+	/* RESET -> INIT -> ERR (the spec has no RESET -> ERR). */
+	check_fatal("QP to INIT, then ERR",
+		    !ibv_modify_qp(qp, &init, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+				   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS) &&
+		    !to_state(qp, IBV_QPS_ERR), "%s", strerror(errno));
 	fed = ring;
 	atomic_store(&feeding, 0);
 	atomic_store(&done, 0);

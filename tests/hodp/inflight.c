@@ -7,7 +7,11 @@
  *  - destroy: the responder QP is destroyed while the message is copied,
  *    and the message then overflows the responder's CQ (an error of the
  *    responder, raised by the requester after destroy stopped the
- *    responder's work): destroy must leave no work of the QP behind;
+ *    responder's work): destroy must leave no work of the QP behind. So
+ *    that work left behind runs only after the QP is freed (and KASAN sees
+ *    it), the requester and the destroyer are SCHED_FIFO and two lower
+ *    SCHED_FIFO spinners keep the workers off both CPUs until destroy
+ *    returned;
  *  - reset: the responder is moved to RESET: once RESET has returned,
  *    nothing may land in it (no byte, no completion);
  *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
@@ -19,6 +23,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -37,13 +42,51 @@ struct poster {
 	struct ibv_sge sge;
 	atomic_int state;	/* 0 not yet, 1 in post_send, 2 returned */
 	int ret;
+	int fifo;		/* its SCHED_FIFO priority, or 0 */
 	pthread_t t;
 };
+
+static int set_fifo(pthread_t t, int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+
+	return pthread_setschedparam(t, prio ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
+static atomic_int spin_stop;
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&spin_stop))
+		;
+	return NULL;
+}
+
+/* Two SCHED_FIFO threads of priority @prio spinning until spin_stop. */
+static int start_spinners(pthread_t *t, int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+	pthread_attr_t attr;
+	int i, ret = 0;
+
+	atomic_store(&spin_stop, 0);
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+	pthread_attr_setschedparam(&attr, &sp);
+	for (i = 0; i < 2 && !ret; i++)
+		ret = pthread_create(&t[i], &attr, spinner, NULL);
+	pthread_attr_destroy(&attr);
+	return ret ? -1 : i;
+}
 
 static void *post_thread(void *arg)
 {
 	struct poster *p = arg;
 
+	if (p->fifo)
+		set_fifo(pthread_self(), p->fifo);
 	atomic_store(&p->state, 1);
 	p->ret = post_send(p->qp, &p->wr);
 	atomic_store(&p->state, 2);
@@ -52,10 +95,11 @@ static void *post_thread(void *arg)
 
 /* Post a signalled SZ-byte @op from @qp in a thread; return once it copies. */
 static void start_post(struct poster *p, struct ibv_qp *qp,
-		       enum ibv_wr_opcode op, uint64_t wr_id)
+		       enum ibv_wr_opcode op, uint64_t wr_id, int fifo)
 {
 	memset(p, 0, sizeof(*p));
 	p->qp = qp;
+	p->fifo = fifo;
 	p->sge = (struct ibv_sge){ (uintptr_t)src, SZ, smr->lkey };
 	p->wr = (struct ibv_send_wr){ .wr_id = wr_id, .sg_list = &p->sge,
 				      .num_sge = 1, .opcode = op,
@@ -104,6 +148,22 @@ static int wait_wr(struct ibv_cq *cq, uint64_t wr_id)
 	return st;
 }
 
+/* Wait for the completions of wr_id @id1 and @id2 (in any order). */
+static void wait_two(struct ibv_cq *cq, uint64_t id1, int *st1, uint64_t id2,
+		     int *st2)
+{
+	struct ibv_wc wc;
+	int st;
+
+	*st1 = *st2 = -1;
+	while ((*st1 < 0 || *st2 < 0) && (st = poll_one(cq, &wc)) >= 0) {
+		if (wc.wr_id == id1)
+			*st1 = st;
+		else if (wc.wr_id == id2)
+			*st2 = st;
+	}
+}
+
 static int drain(struct ibv_cq *cq)
 {
 	struct ibv_wc wc[8];
@@ -122,8 +182,9 @@ static void case_destroy(void)
 	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
 				  .opcode = IBV_WR_SEND,
 				  .send_flags = IBV_SEND_SIGNALED };
+	pthread_t spin[2];
 	struct poster p;
-	int racing, ret;
+	int racing, ret, fifo, nspin = 0, i;
 
 	check_fatal("a CQ of one entry", rcq && rcq->cqe == 1, "%s",
 		    strerror(errno));
@@ -133,10 +194,20 @@ static void case_destroy(void)
 	/* The first message fills the responder's CQ. */
 	check_fatal("a small send", !post_send(a, &wr) && !wait_wr(c.cq, 1),
 		    "%s", strerror(errno));
-	start_post(&p, a, IBV_WR_SEND, 2);
+	fifo = !set_fifo(pthread_self(), 20);
+	start_post(&p, a, IBV_WR_SEND, 2, fifo ? 20 : 0);
 	racing = atomic_load(&p.state) == 1;
+	if (fifo)
+		nspin = start_spinners(spin, 10);
 	ret = ibv_destroy_qp(b);
+	atomic_store(&spin_stop, 1);
+	for (i = 0; i < nspin; i++)
+		pthread_join(spin[i], NULL);
+	set_fifo(pthread_self(), 0);
 	pthread_join(p.t, NULL);
+	if (nspin != 2)
+		printf("# no SCHED_FIFO spinners (%d): a stray work item may "
+		       "run before the free\n", nspin);
 	check("destroy: the responder was destroyed during the copy", racing,
 	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
 	check("destroy: returns 0", !ret, "%s", strerror(ret));
@@ -161,7 +232,7 @@ static void case_reset(void)
 	memset(dst, 0, SZ);
 	check_fatal("receive", !post_recv(b, dmr, dst, SZ, 20), "%s",
 		    strerror(errno));
-	start_post(&p, a, IBV_WR_SEND, 3);
+	start_post(&p, a, IBV_WR_SEND, 3, 0);
 	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
 	ret = ibv_modify_qp(b, &attr, IBV_QP_STATE);
 	last_at_reset = dst[SZ - 1];
@@ -209,17 +280,16 @@ static void case_srq(void)
 	connect2(a2, b2);
 	check_fatal("one receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
 		    "%s", strerror(errno));
-	start_post(&p, a1, IBV_WR_RDMA_WRITE_WITH_IMM, 4);
-	racing = atomic_load(&p.state) == 1;
+	start_post(&p, a1, IBV_WR_RDMA_WRITE_WITH_IMM, 4, 0);
 	check_fatal("a send into the same SRQ", !post_send(a2, &wr), "%s",
 		    strerror(errno));
-	/* The second receive: for whichever of the two is still waiting. */
+	racing = atomic_load(&p.state) == 1;
+	/* The write is over; then a second receive for whoever waits. */
+	pthread_join(p.t, NULL);
 	rwr.wr_id = 31;
 	check_fatal("another receive", !ibv_post_srq_recv(srq, &rwr, &bad),
 		    "%s", strerror(errno));
-	pthread_join(p.t, NULL);
-	st_write = wait_wr(c.cq, 4);
-	st_send = wait_wr(c.cq, 5);
+	wait_two(c.cq, 4, &st_write, 5, &st_send);
 	usleep(100000);
 	nrecv = drain(rcq);
 	check("srq: the other QP took the WQE during the write", racing,
@@ -227,7 +297,7 @@ static void case_srq(void)
 	check("srq: a WRITE with immediate owns its receive WQE before writing",
 	      st_write == IBV_WC_SUCCESS, "status %s (%d)", st_write >= 0 ?
 	      ibv_wc_status_str(st_write) : "none", st_write);
-	check("srq: the send waits for the next WQE and completes",
+	check("srq: the other QP's send completes",
 	      st_send == IBV_WC_SUCCESS, "status %d", st_send);
 	check("srq: both receives completed", nrecv == 2, "%d", nrecv);
 	ibv_destroy_qp(a1);
