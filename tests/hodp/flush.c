@@ -6,6 +6,8 @@
  * CPU back. Each phase feeds one ring of a QP in ERR, rings the doorbell
  * and resets the QP; both calls must return while the feed goes on (the
  * feeder gives up after FEED_S seconds, and then the phase has failed).
+ * The rings are as large as hodp allows: the feed must outrun the flush
+ * even when the feeding vCPU is descheduled for a while.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -15,9 +17,9 @@
 #include "verbs.h"
 
 #define FEED_S	10
-#define SQ_MASK	1023	/* each ring a size of its own: find_ring() */
-#define RQ_MASK	127
-#define CQ_MASK	4095
+#define SQ_MASK	8191	/* each ring a size of its own: find_ring() */
+#define RQ_MASK	2047
+#define CQ_MASK	16383
 
 static volatile struct rxe_queue_buf *sq, *rq, *cqr;
 static volatile struct rxe_queue_buf *fed;
@@ -90,7 +92,7 @@ int main(void)
 {
 	struct ibv_qp_init_attr init = {
 		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 600, .max_recv_wr = 100,
+		.cap = { .max_send_wr = 4096, .max_recv_wr = 2000,
 			 .max_send_sge = 1, .max_recv_sge = 1 },
 	};
 	int kmsg = kmsg_open();
@@ -99,7 +101,7 @@ int main(void)
 	struct ctx c;
 
 	open_dev(&c, "hodp0");
-	cq = ibv_create_cq(c.ctx, 3000, NULL, NULL, 0);
+	cq = ibv_create_cq(c.ctx, 16000, NULL, NULL, 0);
 	check_fatal("CQ", cq, "%s", strerror(errno));
 	init.send_cq = init.recv_cq = cq;
 	qp = ibv_create_qp(c.pd, &init);
