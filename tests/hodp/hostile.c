@@ -135,6 +135,7 @@ static void hostile(void)
 			 .max_send_sge = 1, .max_recv_sge = 1 },
 	};
 	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
+	struct ibv_qp_attr to_init = { .qp_state = IBV_QPS_INIT, .port_num = 1 };
 	uint8_t *buf = aligned_alloc(4096, 65536);
 	struct ibv_cq *err_cq_obj;
 	pthread_t rs[2], fd;
@@ -153,7 +154,11 @@ static void hostile(void)
 	err_cq_obj = ibv_create_cq(c.ctx, 5000, NULL, NULL, 0);
 	init.send_cq = init.recv_cq = err_cq_obj;
 	eqp = err_cq_obj ? ibv_create_qp(c.pd, &init) : NULL;
-	if (!mr || !resized_cq || !eqp || ibv_modify_qp(eqp, &err, IBV_QP_STATE))
+	/* RESET -> INIT -> ERR (the spec has no RESET -> ERR). */
+	if (!mr || !resized_cq || !eqp ||
+	    ibv_modify_qp(eqp, &to_init, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS) ||
+	    ibv_modify_qp(eqp, &err, IBV_QP_STATE))
 		_exit(NO_RINGS);
 	err_sq = find_ring(ERR_SQ_MASK);
 	err_rq = find_ring(ERR_RQ_MASK);
