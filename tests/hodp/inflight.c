@@ -11,7 +11,7 @@
  *    that work left behind runs only after the QP is freed (and KASAN sees
  *    it), the requester and the destroyer are SCHED_FIFO and two lower
  *    SCHED_FIFO spinners keep the workers off both CPUs until destroy
- *    returned;
+ *    returned (or SPIN_MS passed);
  *  - reset: the responder is moved to RESET: once RESET has returned,
  *    nothing may land in it (no byte, no completion);
  *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
@@ -31,6 +31,7 @@
 
 #define SZ		(128u << 20)
 #define DELAY_US	20000
+#define SPIN_MS		300
 
 static struct ctx c;
 static uint8_t *src, *dst, *small;
@@ -55,11 +56,25 @@ static int set_fifo(pthread_t t, int prio)
 
 static atomic_int spin_stop;
 
+/*
+ * Spin until told, or for SPIN_MS at most: destroy may itself wait for a
+ * kernel thread (RCU, a worker), which the spinners must not starve.
+ */
 static void *spinner(void *arg)
 {
+	struct timespec t0, t;
+	unsigned long n = 0;
+
 	(void)arg;
-	while (!atomic_load(&spin_stop))
-		;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!atomic_load(&spin_stop)) {
+		if (++n & 4095)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= SPIN_MS)
+			break;
+	}
 	return NULL;
 }
 
