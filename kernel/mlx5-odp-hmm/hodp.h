@@ -64,7 +64,8 @@ struct hodp_ah {
 
 struct hodp_cq {
 	struct ib_cq ibcq;
-	struct hodp_queue *queue;
+	struct hodp_queue *queue;	/* replaced under both locks */
+	struct mutex resize_lock;	/* one resize at a time */
 	spinlock_t lock;		/* producer side of the queue */
 	bool user;
 	bool notify_any;
@@ -148,8 +149,15 @@ struct hodp_qp {
 	refcount_t ref;			/* users; destroy waits for zero */
 	struct completion idle;
 	struct mutex modify_lock;	/* attributes and transitions */
-	spinlock_t state_lock;		/* writes of state (errors come async) */
+	/*
+	 * Writes of state, stopping and resp_users, and every queueing of
+	 * the QP's work: errors and doorbells come from any context, and
+	 * nothing may queue work of a QP that destroy has stopped.
+	 */
+	spinlock_t state_lock;
 	enum ib_qp_state state;
+	unsigned int resp_users;	/* peers executing against the QP */
+	wait_queue_head_t resp_wait;	/* RESET waits for them to leave */
 	bool user;
 	bool sq_sig_all;
 	u32 qpn;
@@ -172,7 +180,8 @@ struct hodp_qp {
 	u32 rq_max_sge;
 
 	struct hodp_req_ctx *ctx;
-	struct mutex req_lock;		/* one runner of the send queue */
+	/* One runner of the send queue; the attributes it reads (av, ...) */
+	struct mutex req_lock;
 	struct work_struct req_work;	/* runs the send queue */
 	struct delayed_work retry_work;	/* resumes it after an RNR or retry wait */
 	u8 timeout;
@@ -180,8 +189,21 @@ struct hodp_qp {
 	u8 retry_left;			/* transport retries left for it */
 	bool head_started;		/* the counters above are for the head */
 	bool retry_pending;		/* retry_work will resume the queue */
-	bool stopping;
+	bool stopping;			/* destroy began: no more work */
 };
+
+/* The port's active MTU, from the netdev's (no RTNL: any context). */
+static inline enum ib_mtu hodp_active_mtu(struct hodp_dev *dev)
+{
+	return min(IB_MTU_4096, ib_mtu_int_to_enum(READ_ONCE(dev->ndev->mtu)));
+}
+
+/* The states in which a QP accepts what a peer sends it. */
+static inline bool hodp_state_receives(enum ib_qp_state state)
+{
+	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
+	       state == IB_QPS_SQD || state == IB_QPS_SQE;
+}
 
 /* Datagram QPs: UD, and the GSI QP (QP1) that carries CM MADs. */
 static inline bool hodp_qp_is_ud(const struct hodp_qp *qp)
@@ -259,8 +281,6 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
 struct hodp_mr *hodp_mr_get(struct hodp_dev *dev, u32 key, struct ib_pd *pd,
 			    bool remote);
 void hodp_mr_put(struct hodp_mr *mr);
-int hodp_mr_copy(struct hodp_mr *mr, u64 addr, void *buf, u32 len,
-		 bool to_mr);
 void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
@@ -280,6 +300,10 @@ struct hodp_qp *hodp_gsi_get(struct hodp_dev *dev);
 bool hodp_qp_reaches(struct hodp_qp *qp, const union ib_gid *gid);
 void hodp_qp_put(struct hodp_qp *qp);
 void hodp_qp_error(struct hodp_qp *qp);
+void hodp_qp_kick(struct hodp_qp *qp);
+bool hodp_qp_arm_retry(struct hodp_qp *qp, unsigned long delay);
+bool hodp_resp_enter(struct hodp_qp *qp);
+void hodp_resp_exit(struct hodp_qp *qp);
 
 /* hodp_srq.c */
 int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
@@ -303,7 +327,7 @@ void hodp_req_doorbell(struct hodp_qp *qp);
 void hodp_retry_work(struct work_struct *work);
 
 /* hodp_resp.c: the responder */
-void hodp_flush_rq(struct hodp_qp *qp);
+bool hodp_flush_rq(struct hodp_qp *qp, u32 budget);
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr);
 void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
@@ -317,22 +341,22 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      const struct rxe_sge *sge, u32 n, int access,
 		      struct hodp_seg *seg, u32 *total);
 
-/* Fault injection (hodp_fault.c): debugfs hodp/fail_alloc. */
+/* Allocation-failure injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc. */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
 bool hodp_should_fail_alloc(void);
-void hodp_fault_init(void);
-void hodp_fault_exit(void);
+void hodp_fail_alloc_init(void);
+void hodp_fail_alloc_exit(void);
 #else
 static inline bool hodp_should_fail_alloc(void)
 {
 	return false;
 }
 
-static inline void hodp_fault_init(void)
+static inline void hodp_fail_alloc_init(void)
 {
 }
 
-static inline void hodp_fault_exit(void)
+static inline void hodp_fail_alloc_exit(void)
 {
 }
 #endif

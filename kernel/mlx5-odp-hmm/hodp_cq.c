@@ -4,6 +4,10 @@
  * the provider polls in place; a kernel CQ is a ring of struct ib_wc that
  * hodp_poll_cq() reads. Completions are produced under cq->lock by the
  * requester and responder; arming and events follow the verbs rules.
+ *
+ * uverbs holds only a shared lock on a CQ for RESIZE_CQ, so two resizes
+ * of one CQ can come at once: resize_lock serialises them, and the queue
+ * pointer is replaced under both locks (readers hold either).
  */
 #include <linux/slab.h>
 #include <rdma/uverbs_ioctl.h>
@@ -45,6 +49,7 @@ int hodp_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 		goto err;
 	}
 	spin_lock_init(&cq->lock);
+	mutex_init(&cq->resize_lock);
 	cq->user = !!udata;
 	cq->queue = hodp_queue_alloc(&entries, cqe_size(cq));
 	if (!cq->queue) {
@@ -74,27 +79,32 @@ int hodp_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	return 0;
 }
 
-/* Completions posted and not yet consumed (the consumer's word, masked). */
-static u32 cq_pending(const struct hodp_queue *q)
+/* The consumer's index (its word, read once, masked). */
+static u32 cq_consumer(const struct hodp_queue *q)
 {
-	u32 cons = READ_ONCE(q->buf->consumer_index) & q->index_mask;
+	return READ_ONCE(q->buf->consumer_index) & q->index_mask;
+}
 
+/* Completions posted and not yet consumed, counted from @cons. */
+static u32 cq_pending(const struct hodp_queue *q, u32 cons)
+{
 	return (q->index - cons) & q->index_mask;
 }
 
 int hodp_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 {
 	struct hodp_cq *cq = to_hcq(ibcq);
-	struct hodp_queue *old = cq->queue, *new;
+	struct hodp_queue *old, *new;
 	u32 entries = cqe, n, i, cons;
 	size_t size = cqe_size(cq);
 	int ret;
 
-	if (cqe <= 0 || cqe > HODP_MAX_CQE || cqe < cq_pending(old))
+	if (cqe <= 0 || cqe > HODP_MAX_CQE)
 		return -EINVAL;
 	new = hodp_queue_alloc(&entries, size);
 	if (!new)
 		return -ENOMEM;
+	mutex_lock(&cq->resize_lock);
 	if (udata) {
 		struct rxe_resize_cq_resp resp = {};
 
@@ -102,20 +112,19 @@ int hodp_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 		      hodp_queue_map(new, hodp_uctx(udata), &resp.mi);
 		if (!ret)
 			ret = ib_copy_to_udata(udata, &resp, sizeof(resp));
-		if (ret) {
-			hodp_queue_free(new);
-			return ret;
-		}
+		if (ret)
+			goto err;
 	}
 	/* Move what the consumer has not taken yet, in order. */
 	spin_lock_irq(&cq->lock);
-	n = cq_pending(old);
+	old = cq->queue;
+	cons = cq_consumer(old);
+	n = cq_pending(old, cons);
 	if (n > entries) {
 		spin_unlock_irq(&cq->lock);
-		hodp_queue_free(new);
-		return -EINVAL;
+		ret = -EINVAL;
+		goto err;
 	}
-	cons = READ_ONCE(old->buf->consumer_index) & old->index_mask;
 	for (i = 0; i < n; i++) {
 		u32 idx = (cons + i) & old->index_mask;
 
@@ -125,8 +134,13 @@ int hodp_resize_cq(struct ib_cq *ibcq, int cqe, struct ib_udata *udata)
 	cq->queue = new;
 	ibcq->cqe = entries;
 	spin_unlock_irq(&cq->lock);
+	mutex_unlock(&cq->resize_lock);
 	hodp_queue_free(old);
 	return 0;
+err:
+	mutex_unlock(&cq->resize_lock);
+	hodp_queue_free(new);
+	return ret;
 }
 
 /**
@@ -194,16 +208,19 @@ int hodp_cq_post(struct hodp_cq *cq, const struct ib_wc *wc, bool solicited)
 int hodp_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 {
 	struct hodp_cq *cq = to_hcq(ibcq);
-	struct hodp_queue *q = cq->queue;
+	struct hodp_queue *q;
 	unsigned long flags;
 	int n = 0;
 
 	if (cq->user)
 		return -EINVAL;	/* the provider polls user CQs itself */
 	spin_lock_irqsave(&cq->lock, flags);
-	while (n < num_entries && cq_pending(q)) {
-		u32 cons = q->buf->consumer_index & q->index_mask;
+	q = cq->queue;		/* a resize replaces it under the lock */
+	while (n < num_entries) {
+		u32 cons = cq_consumer(q);
 
+		if (!cq_pending(q, cons))
+			break;
 		memcpy(&wc[n++], q->buf->data + ((size_t)cons << q->log2_elem_size),
 		       sizeof(*wc));
 		/* The entry is read before the producer may reuse its slot. */
@@ -225,7 +242,8 @@ int hodp_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
 		cq->notify_solicited = true;
 	else
 		cq->notify_any = true;
-	if ((flags & IB_CQ_REPORT_MISSED_EVENTS) && cq_pending(cq->queue))
+	if ((flags & IB_CQ_REPORT_MISSED_EVENTS) &&
+	    cq_pending(cq->queue, cq_consumer(cq->queue)))
 		ret = 1;
 	spin_unlock_irqrestore(&cq->lock, irqflags);
 	return ret;

@@ -141,7 +141,7 @@ int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		hodp_queue_kadvance(qp->sq);
 	}
 	spin_unlock_irqrestore(&qp->sq_lock, flags);
-	queue_work(hodp_wq, &qp->req_work);
+	hodp_qp_kick(qp);
 	return ret;
 }
 
@@ -187,7 +187,7 @@ int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 	}
 	ret = post_recv_ring(qp->rq, &qp->rq_lock, qp->rq_max_sge, wr, bad_wr);
 	if (state == IB_QPS_ERR)
-		queue_work(hodp_wq, &qp->req_work);	/* flushes them */
+		hodp_qp_kick(qp);	/* flushes them */
 	return ret;
 }
 

@@ -5,6 +5,12 @@
  * from the netdev's addresses); 'rdma link delete NAME', the netdev going
  * away or module unload remove it, also while applications use it (they are
  * disassociated and see a device-fatal event).
+ *
+ * Module unload must not return while the core still runs our
+ * dealloc_driver: a device whose dealloc_driver ran moves to hodp_dying,
+ * holding a reference, and is let go only after ib_unregister_device() on
+ * it returned, which waits (the device's unregistration lock) until the
+ * unregistration that called dealloc_driver is over.
  */
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -15,9 +21,29 @@
 
 struct workqueue_struct *hodp_wq;
 
-static LIST_HEAD(hodp_devices);
-static DEFINE_MUTEX(hodp_devices_lock);
-static DECLARE_WAIT_QUEUE_HEAD(hodp_devices_wait);
+static LIST_HEAD(hodp_devices);		/* live: dealloc_driver not run */
+static LIST_HEAD(hodp_dying);		/* dealloc_driver ran or runs */
+static DEFINE_MUTEX(hodp_devices_lock);	/* both lists */
+
+/* Let go of the dying devices once the core is done with each of them. */
+static void hodp_reap(void)
+{
+	struct hodp_dev *dev;
+
+	for (;;) {
+		mutex_lock(&hodp_devices_lock);
+		dev = list_first_entry_or_null(&hodp_dying, struct hodp_dev,
+					       list);
+		if (dev)
+			list_del_init(&dev->list);
+		mutex_unlock(&hodp_devices_lock);
+		if (!dev)
+			return;
+		/* Already unregistered: this only waits for the one that did. */
+		ib_unregister_device(&dev->ibdev);
+		put_device(&dev->ibdev.dev);
+	}
+}
 
 static bool hodp_bound_to(struct net_device *ndev)
 {
@@ -36,6 +62,7 @@ static int hodp_newlink(const char *name, struct net_device *ndev)
 	struct hodp_dev *dev;
 	int ret;
 
+	hodp_reap();
 	if (hodp_bound_to(ndev)) {
 		pr_err("hodp: %s already has a hodp device\n", ndev->name);
 		return -EEXIST;
@@ -46,8 +73,12 @@ static int hodp_newlink(const char *name, struct net_device *ndev)
 	dev->ndev = ndev;
 	INIT_LIST_HEAD(&dev->list);
 	xa_init_flags(&dev->mrs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
-	xa_init_flags(&dev->srqs, XA_FLAGS_ALLOC1);
-	xa_init_flags(&dev->ahs, XA_FLAGS_ALLOC1);
+	/*
+	 * The lock types match how each table is taken: MRs and AHs are
+	 * looked up in any context (irqsave), SRQs are changed with _irq.
+	 */
+	xa_init_flags(&dev->srqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&dev->ahs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 	dev->ibdev.node_type = RDMA_NODE_IB_CA;
 	dev->ibdev.phys_port_cnt = 1;
 	dev->ibdev.num_comp_vectors = 1;
@@ -90,15 +121,16 @@ void hodp_dealloc_driver(struct ib_device *ibdev)
 {
 	struct hodp_dev *dev = to_hdev(ibdev);
 
-	mutex_lock(&hodp_devices_lock);
-	list_del_init(&dev->list);
-	mutex_unlock(&hodp_devices_lock);
-	wake_up_all(&hodp_devices_wait);
 	WARN_ON(!xa_empty(&dev->mrs) || !xa_empty(&dev->srqs) ||
 		!xa_empty(&dev->ahs));
 	xa_destroy(&dev->mrs);
 	xa_destroy(&dev->srqs);
 	xa_destroy(&dev->ahs);
+	/* Held until hodp_reap() knows the core has returned from here. */
+	get_device(&ibdev->dev);
+	mutex_lock(&hodp_devices_lock);
+	list_move_tail(&dev->list, &hodp_dying);
+	mutex_unlock(&hodp_devices_lock);
 }
 
 /**
@@ -170,7 +202,7 @@ static int __init hodp_init(void)
 		destroy_workqueue(hodp_wq);
 		return ret;
 	}
-	hodp_fault_init();
+	hodp_fail_alloc_init();
 	rdma_link_register(&hodp_link_ops);
 	return 0;
 }
@@ -178,17 +210,27 @@ static int __init hodp_init(void)
 static void __exit hodp_exit(void)
 {
 	rdma_link_unregister(&hodp_link_ops);
-	hodp_fault_exit();
+	hodp_fail_alloc_exit();
 	unregister_netdevice_notifier(&hodp_netdev_nb);
-	hodp_unregister(NULL);
-	wait_event(hodp_devices_wait, ({
-		bool empty;
+	/*
+	 * Unregister each live device here (or wait for whoever is doing
+	 * it): its dealloc_driver has run when this returns.
+	 */
+	for (;;) {
+		struct hodp_dev *dev;
 
 		mutex_lock(&hodp_devices_lock);
-		empty = list_empty(&hodp_devices);
+		dev = list_first_entry_or_null(&hodp_devices, struct hodp_dev,
+					       list);
+		if (dev)
+			get_device(&dev->ibdev.dev);
 		mutex_unlock(&hodp_devices_lock);
-		empty;
-	}));
+		if (!dev)
+			break;
+		ib_unregister_device(&dev->ibdev);
+		put_device(&dev->ibdev.dev);
+	}
+	hodp_reap();
 	destroy_workqueue(hodp_wq);
 }
 

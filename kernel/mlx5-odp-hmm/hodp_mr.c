@@ -38,8 +38,9 @@ static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	mr->access = access;
 	kref_init(&mr->ref);
 	init_completion(&mr->freed);
-	ret = xa_alloc_cyclic(&dev->mrs, &index, mr, XA_LIMIT(1, HODP_MAX_MR),
-			      &dev->next_mr, GFP_KERNEL);
+	ret = xa_alloc_cyclic_irq(&dev->mrs, &index, mr,
+				  XA_LIMIT(1, HODP_MAX_MR), &dev->next_mr,
+				  GFP_KERNEL);
 	if (ret < 0) {
 		atomic_dec(&dev->nr_mr);
 		return ret;
@@ -211,52 +212,6 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
 {
 	if (!mr->kernel_dma)
 		kunmap_local(va);
-}
-
-/**
- * hodp_mr_copy() - copy between an MR and a kernel buffer
- * @mr: a referenced MR
- * @addr: address in the MR's range
- * @buf: kernel buffer
- * @len: bytes
- * @to_mr: write into the MR (else read from it)
- *
- * Access rights are the caller's to check. Return: 0, or -EFAULT if the
- * range is outside the MR.
- */
-int hodp_mr_copy(struct hodp_mr *mr, u64 addr, void *buf, u32 len,
-		 bool to_mr)
-{
-	u64 off;
-
-	if (!hodp_mr_in_range(mr, addr, len))
-		return -EFAULT;
-	if (mr->kernel_dma) {
-		void *va = (void *)(uintptr_t)addr;
-
-		if (to_mr)
-			memcpy(va, buf, len);
-		else
-			memcpy(buf, va, len);
-		return 0;
-	}
-	off = addr - mr->iova + mr->offset;
-	while (len) {
-		struct page *page = mr->pages[off >> PAGE_SHIFT];
-		u32 in_page = off & ~PAGE_MASK;
-		u32 n = min_t(u32, len, PAGE_SIZE - in_page);
-		void *va = kmap_local_page(page);
-
-		if (to_mr)
-			memcpy(va + in_page, buf, n);
-		else
-			memcpy(buf, va + in_page, n);
-		kunmap_local(va);
-		buf += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /**

@@ -10,6 +10,14 @@
  * the device, which is found by the destination GID. A lookup takes a reference
  * under the table's lock; destroy removes the QP from the table, stops its
  * requester and waits until no peer holds a reference.
+ *
+ * Work items: req_work and retry_work are queued only through
+ * hodp_qp_kick() and hodp_qp_arm_retry(), under state_lock, and never once
+ * destroy set stopping (under that lock); so after it, cancelling both
+ * leaves nothing pending or running. A peer executes against a QP only
+ * between hodp_resp_enter() and hodp_resp_exit(), which count it: RESET
+ * closes that door and waits for those inside, so nothing lands in a QP
+ * once RESET (or destroy, which waits for every reference) returned.
  */
 #include <linux/slab.h>
 #include <rdma/ib_cache.h>
@@ -187,6 +195,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	qp->srq = init->srq ? to_hsrq(init->srq) : NULL;
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->idle);
+	init_waitqueue_head(&qp->resp_wait);
 	mutex_init(&qp->modify_lock);
 	spin_lock_init(&qp->state_lock);
 	mutex_init(&qp->req_lock);
@@ -224,33 +233,123 @@ err:
 }
 
 /**
+ * hodp_qp_kick() - have the QP's requester run (queue its req_work)
+ * @qp: the QP
+ *
+ * Any context. Refused once destroy has begun.
+ */
+void hodp_qp_kick(struct hodp_qp *qp)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	if (!qp->stopping)
+		queue_work(hodp_wq, &qp->req_work);
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+}
+
+/**
+ * hodp_qp_arm_retry() - resume the send queue after @delay (retry_work)
+ * @qp: the QP, whose requester runs (holding req_lock)
+ * @delay: jiffies
+ *
+ * Return: true if armed; false if the QP stopped sending meanwhile (RESET,
+ * error, destroy), and then nothing will resume it.
+ */
+bool hodp_qp_arm_retry(struct hodp_qp *qp, unsigned long delay)
+{
+	unsigned long flags;
+	bool armed;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	armed = !qp->stopping && qp->state == IB_QPS_RTS;
+	if (armed) {
+		WRITE_ONCE(qp->retry_pending, true);
+		queue_delayed_work(hodp_wq, &qp->retry_work, delay);
+	}
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+	return armed;
+}
+
+/**
+ * hodp_resp_enter() - a peer begins executing against @qp (as responder)
+ * @qp: a referenced QP
+ *
+ * Return: true if @qp receives (then call hodp_resp_exit() when done),
+ * false if it is not in a receiving state or is being destroyed.
+ */
+bool hodp_resp_enter(struct hodp_qp *qp)
+{
+	unsigned long flags;
+	bool ok;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	ok = !qp->stopping && hodp_state_receives(qp->state);
+	if (ok)
+		qp->resp_users++;
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+	return ok;
+}
+
+/**
+ * hodp_resp_exit() - the peer is done with @qp
+ * @qp: the QP of a successful hodp_resp_enter()
+ */
+void hodp_resp_exit(struct hodp_qp *qp)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	if (!--qp->resp_users)
+		wake_up_all(&qp->resp_wait);
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+}
+
+static bool resp_idle(struct hodp_qp *qp)
+{
+	unsigned long flags;
+	bool idle;
+
+	spin_lock_irqsave(&qp->state_lock, flags);
+	idle = !qp->resp_users;
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+	return idle;
+}
+
+/**
  * hodp_qp_error() - an operation failed: the QP goes to the error state,
  *	and the requester flushes both queues
  * @qp: the QP
  *
  * Called by the requester and responder of any QP, in any context: it
  * takes only a spinlock, so modify_qp may wait for the requester (RESET)
- * while holding its own mutex.
+ * while holding its own mutex. An error that comes after RESET or destroy
+ * began is of work those cut short: it is dropped.
  */
 void hodp_qp_error(struct hodp_qp *qp)
 {
 	unsigned long flags;
-	bool changed;
 
 	spin_lock_irqsave(&qp->state_lock, flags);
-	changed = qp->state != IB_QPS_ERR;
-	qp->state = IB_QPS_ERR;
-	spin_unlock_irqrestore(&qp->state_lock, flags);
-	if (changed)
+	if (qp->state != IB_QPS_ERR && qp->state != IB_QPS_RESET &&
+	    !qp->stopping) {
+		qp->state = IB_QPS_ERR;
 		queue_work(hodp_wq, &qp->req_work);
+	}
+	spin_unlock_irqrestore(&qp->state_lock, flags);
 }
 
-/* RESET discards everything posted: back to empty rings. */
+/*
+ * RESET discards everything posted: back to empty rings. The QP is in
+ * RESET already, so nothing queues its work any more (hodp_qp_kick()
+ * still does, but the work then finds nothing to do).
+ */
 static void reset_queues(struct hodp_qp *qp)
 {
-	cancel_delayed_work_sync(&qp->retry_work);
+	/* A running req_work may arm the retry: cancel it after. */
 	cancel_work_sync(&qp->req_work);
 	mutex_lock(&qp->req_lock);	/* a doorbell running it inline */
+	cancel_delayed_work_sync(&qp->retry_work);
 	qp->head_started = false;
 	qp->retry_pending = false;
 	qp->sq->index = 0;
@@ -266,7 +365,7 @@ static void reset_queues(struct hodp_qp *qp)
 	mutex_unlock(&qp->req_lock);
 }
 
-static int apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
+static int check_attrs(struct ib_qp_attr *attr, int mask)
 {
 	if ((mask & IB_QP_PORT) && attr->port_num != 1)
 		return -EINVAL;
@@ -281,7 +380,12 @@ static int apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
 	if ((mask & IB_QP_AV) &&
 	    !(rdma_ah_get_ah_flags(&attr->ah_attr) & IB_AH_GRH))
 		return -EINVAL;
+	return 0;
+}
 
+/* Checked attributes, under req_lock and state_lock: nothing can fail. */
+static void apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
+{
 	if (mask & IB_QP_ACCESS_FLAGS)
 		qp->access = attr->qp_access_flags;
 	if (mask & IB_QP_QKEY)
@@ -300,7 +404,16 @@ static int apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
 		rdma_destroy_ah_attr(&qp->av);
 		rdma_copy_ah_attr(&qp->av, &attr->ah_attr);
 	}
-	return 0;
+}
+
+/* To RESET: close the QP to peers, wait for those executing, empty it. */
+static void to_reset(struct hodp_qp *qp)
+{
+	spin_lock_irq(&qp->state_lock);
+	qp->state = IB_QPS_RESET;
+	spin_unlock_irq(&qp->state_lock);
+	wait_event(qp->resp_wait, resp_idle(qp));
+	reset_queues(qp);
 }
 
 int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
@@ -315,30 +428,36 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	mutex_lock(&qp->modify_lock);
 	cur = (mask & IB_QP_CUR_STATE) ? attr->cur_qp_state : READ_ONCE(qp->state);
 	new = (mask & IB_QP_STATE) ? attr->qp_state : cur;
+	ret = -EINVAL;
 	if (cur != READ_ONCE(qp->state) ||
-	    !ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask)) {
-		ret = -EINVAL;
+	    !ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask))
+		goto out;
+	ret = check_attrs(attr, mask);
+	if (ret)
+		goto out;
+	if ((mask & IB_QP_STATE) && new == IB_QPS_RESET) {
+		to_reset(qp);	/* from any state; it takes no attributes */
 		goto out;
 	}
-	ret = apply_attrs(qp, attr, mask);
-	if (ret || !(mask & IB_QP_STATE))
-		goto out;
-	if (new == IB_QPS_ERR) {
-		hodp_qp_error(qp);
-		goto out;
-	}
-	if (new == IB_QPS_RESET)
-		reset_queues(qp);
+	/*
+	 * All or nothing: the state (errors come in asynchronously) is checked
+	 * and the attributes applied under one lock; the requester reads them
+	 * under req_lock.
+	 */
+	mutex_lock(&qp->req_lock);
 	spin_lock_irq(&qp->state_lock);
-	/* An error that came in meanwhile wins: the QP is in ERR now. */
-	if (qp->state == cur)
-		qp->state = new;
-	else
+	/* An error that came in meanwhile wins, unless we go to ERR anyway. */
+	if (qp->state != cur && new != IB_QPS_ERR) {
 		ret = -EINVAL;
+	} else {
+		apply_attrs(qp, attr, mask);
+		qp->state = new;
+		/* Work posted before the QP could send starts now; ERR flushes. */
+		if ((new == IB_QPS_RTS || new == IB_QPS_ERR) && !qp->stopping)
+			queue_work(hodp_wq, &qp->req_work);
+	}
 	spin_unlock_irq(&qp->state_lock);
-	/* Work posted before the QP could send starts now. */
-	if (!ret && new == IB_QPS_RTS)
-		queue_work(hodp_wq, &qp->req_work);
+	mutex_unlock(&qp->req_lock);
 out:
 	mutex_unlock(&qp->modify_lock);
 	return ret;
@@ -398,9 +517,12 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	} else {
 		xa_erase_irq(&hodp_qps, qp->qpn);
 	}
-	WRITE_ONCE(qp->stopping, true);
-	cancel_delayed_work_sync(&qp->retry_work);
+	/* Nothing queues its work from now on (see the top of the file). */
+	spin_lock_irq(&qp->state_lock);
+	qp->stopping = true;
+	spin_unlock_irq(&qp->state_lock);
 	cancel_work_sync(&qp->req_work);
+	cancel_delayed_work_sync(&qp->retry_work);
 	/* Wait for the peers executing against it. */
 	hodp_qp_put(qp);
 	wait_for_completion(&qp->idle);

@@ -14,8 +14,16 @@
 
 #include "hodp.h"
 
-/* WQEs run per work item before it yields the worker. */
-#define HODP_REQ_BUDGET	64
+/*
+ * What one run of the send queue does before it yields the CPU (the rest
+ * is requeued): WQEs, bytes (one WQE may move 2 GiB: its copy yields by
+ * itself, see hodp_copy_segs_at()), and flushed WQEs. A run happens in a
+ * worker or in the doorbell system call; the user can move the producer
+ * index for ever, so nothing here loops on it without a budget.
+ */
+#define HODP_REQ_BUDGET		64
+#define HODP_REQ_BYTE_BUDGET	SZ_8M
+#define HODP_FLUSH_BUDGET	256
 
 /* RNR NAK timer values of the IB spec (table 45), in microseconds. */
 static const u32 rnr_timer_us[32] = {
@@ -98,12 +106,6 @@ static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
 	return IB_WC_SUCCESS;
 }
 
-static bool receives(enum ib_qp_state state)
-{
-	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
-	       state == IB_QPS_SQD || state == IB_QPS_SQE;
-}
-
 /* The destination GID of a UD WQE: from its AH (ah_num) or inline AV. */
 static bool ud_dgid(struct hodp_qp *qp, const struct rxe_send_wqe *raw,
 		    union ib_gid *dgid, union ib_gid *sgid)
@@ -140,12 +142,11 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 {
 	const struct rxe_send_wqe *raw = qp->ctx->elem;
 	u32 qkey = qp->ctx->wqe.wr.wr.ud.remote_qkey;
-	struct ib_port_attr port;
 	union ib_gid dgid, sgid;
 	struct hodp_qp *peer;
 
-	if (ib_query_port(&qp->dev->ibdev, 1, &port) ||
-	    qp->ctx->wqe.length > ib_mtu_enum_to_int(port.active_mtu))
+	/* Not ib_query_port(): it takes the RTNL, per datagram. */
+	if (qp->ctx->wqe.length > ib_mtu_enum_to_int(hodp_active_mtu(qp->dev)))
 		return IB_WC_LOC_LEN_ERR;
 	if (!ud_dgid(qp, raw, &dgid, &sgid))
 		return IB_WC_LOC_QP_OP_ERR;
@@ -158,9 +159,11 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 		peer = hodp_qp_get(qp->ctx->wqe.wr.wr.ud.remote_qpn);
 	if (!peer)
 		return IB_WC_SUCCESS;
-	if (hodp_qp_is_ud(peer) && peer->qkey == qkey &&
-	    receives(READ_ONCE(peer->state)) && hodp_qp_reaches(peer, &dgid))
+	if (hodp_qp_is_ud(peer) && READ_ONCE(peer->qkey) == qkey &&
+	    hodp_qp_reaches(peer, &dgid) && hodp_resp_enter(peer)) {
 		hodp_respond_ud(qp, peer, &sgid, &dgid);
+		hodp_resp_exit(peer);
+	}
 	hodp_qp_put(peer);
 	return IB_WC_SUCCESS;
 }
@@ -179,8 +182,9 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 		return execute_ud(qp);
 	peer = hodp_qp_get(qp->dest_qpn);
 	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
-	    peer->dest_qpn != qp->qpn || !receives(READ_ONCE(peer->state)) ||
-	    !hodp_qp_reaches(peer, &qp->av.grh.dgid)) {
+	    READ_ONCE(peer->dest_qpn) != qp->qpn ||
+	    !hodp_qp_reaches(peer, &qp->av.grh.dgid) ||
+	    !hodp_resp_enter(peer)) {
 		/* Nobody acknowledges: the transport timer runs out. */
 		if (peer)
 			hodp_qp_put(peer);
@@ -191,7 +195,8 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	}
 	status = hodp_respond(qp, peer, rnr);
 	if (*rnr)
-		*wait_us = rnr_timer_us[peer->min_rnr_timer & 31];
+		*wait_us = rnr_timer_us[READ_ONCE(peer->min_rnr_timer) & 31];
+	hodp_resp_exit(peer);
 	hodp_qp_put(peer);
 	return status;
 }
@@ -234,17 +239,23 @@ static void complete_send(struct hodp_qp *qp, const struct rxe_send_wr *wr,
 		hodp_qp_error(qp);
 }
 
-/* In the error state: every WQE left completes with a flush error. */
-static void flush_sq(struct hodp_qp *qp)
+/*
+ * In the error state: every WQE left completes with a flush error, up to
+ * @budget of them (one count of the user's index, not a loop on it).
+ * Return: WQEs may be left.
+ */
+static bool flush_sq(struct hodp_qp *qp, u32 budget)
 {
+	u32 n = min(hodp_queue_count(qp->sq), budget), i;
 	struct rxe_send_wr wr;
 
-	while (hodp_queue_count(qp->sq)) {
+	qp->head_started = false;
+	for (i = 0; i < n; i++) {
 		hodp_queue_peek(qp->sq, &wr, sizeof(wr));
 		hodp_queue_pop(qp->sq);
 		complete_send(qp, &wr, 0, IB_WC_WR_FLUSH_ERR, true);
 	}
-	qp->head_started = false;
+	return n == budget;
 }
 
 /* Decide what a WQE that must wait becomes: a retry, or its last error. */
@@ -257,8 +268,8 @@ static enum ib_wc_status must_wait(struct hodp_qp *qp, bool rnr, u32 wait_us)
 	} else if (!qp->retry_left--) {
 		return IB_WC_RETRY_EXC_ERR;
 	}
-	WRITE_ONCE(qp->retry_pending, true);
-	queue_delayed_work(hodp_wq, &qp->retry_work, usecs_to_jiffies(wait_us));
+	/* Not armed: the QP stopped sending, nothing more to do now. */
+	hodp_qp_arm_retry(qp, usecs_to_jiffies(wait_us));
 	return IB_WC_SUCCESS;
 }
 
@@ -266,8 +277,9 @@ static void run_sq(struct hodp_qp *qp)
 {
 	struct hodp_req_ctx *ctx = qp->ctx;
 	int budget = HODP_REQ_BUDGET;
+	u64 bytes = 0;
 
-	while (budget--) {
+	while (budget-- && bytes < HODP_REQ_BYTE_BUDGET) {
 		enum ib_qp_state state = READ_ONCE(qp->state);
 		enum ib_wc_status status;
 		bool rnr = false;
@@ -276,8 +288,11 @@ static void run_sq(struct hodp_qp *qp)
 		if (READ_ONCE(qp->stopping))
 			return;
 		if (state == IB_QPS_ERR) {
-			flush_sq(qp);
-			hodp_flush_rq(qp);
+			bool more = flush_sq(qp, HODP_FLUSH_BUDGET);
+
+			more |= hodp_flush_rq(qp, HODP_FLUSH_BUDGET);
+			if (more)
+				hodp_qp_kick(qp);
 			return;
 		}
 		if (state != IB_QPS_RTS || READ_ONCE(qp->retry_pending) ||
@@ -300,6 +315,7 @@ static void run_sq(struct hodp_qp *qp)
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 		}
 		ctx->nlseg = 0;
+		bytes += ctx->wqe.length;
 		hodp_queue_pop(qp->sq);
 		qp->head_started = false;
 		complete_send(qp, &ctx->wqe.wr, ctx->wqe.length, status, false);
@@ -310,7 +326,7 @@ static void run_sq(struct hodp_qp *qp)
 		}
 	}
 	/* More to do: let other QPs have the worker first. */
-	queue_work(hodp_wq, &qp->req_work);
+	hodp_qp_kick(qp);
 }
 
 /**
@@ -341,7 +357,7 @@ void hodp_req_doorbell(struct hodp_qp *qp)
 		run_sq(qp);
 		mutex_unlock(&qp->req_lock);
 	} else {
-		queue_work(hodp_wq, &qp->req_work);
+		hodp_qp_kick(qp);
 	}
 }
 
@@ -355,5 +371,5 @@ void hodp_retry_work(struct work_struct *work)
 					  struct hodp_qp, retry_work);
 
 	WRITE_ONCE(qp->retry_pending, false);
-	queue_work(hodp_wq, &qp->req_work);
+	hodp_qp_kick(qp);
 }

@@ -7,6 +7,7 @@
  */
 #include <linux/highmem.h>
 #include <linux/ip.h>
+#include <linux/sched.h>
 #include <net/checksum.h>
 #include <net/ipv6.h>
 
@@ -69,6 +70,9 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 	return k;
 }
 
+/* Bytes a copy moves between two chances for others to run. */
+#define HODP_COPY_CHUNK	SZ_256K
+
 static void *seg_map(struct hodp_seg *seg, u32 off, u32 *avail)
 {
 	if (!seg->mr)
@@ -106,11 +110,14 @@ void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
  * @src: source segments
  * @nsrc: how many
  * @len: bytes to copy
+ *
+ * Process context: a copy may be 2 GiB, it yields the CPU every
+ * HODP_COPY_CHUNK bytes.
  */
 void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
 		       struct hodp_seg *src, u32 nsrc, u32 len)
 {
-	u32 di = 0, si = 0, doff = skip, soff = 0;
+	u32 di = 0, si = 0, doff = skip, soff = 0, since_yield = 0;
 
 	while (di < ndst && doff >= dst[di].len) {
 		doff -= dst[di].len;
@@ -125,10 +132,15 @@ void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
 		d = seg_map(&dst[di], doff, &davail);
 		savail = davail;
 		s = seg_map(&src[si], soff, &savail);
-		n = savail;
+		n = min(savail, HODP_COPY_CHUNK);
 		memcpy(d, s, n);
 		seg_unmap(&src[si], s);
 		seg_unmap(&dst[di], d);
+		since_yield += n;
+		if (since_yield >= HODP_COPY_CHUNK) {
+			since_yield = 0;
+			cond_resched();
+		}
 		len -= n;
 		doff += n;
 		soff += n;
@@ -219,15 +231,19 @@ static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
 		hodp_qp_error(resp);
 }
 
-/* A message into the responder's next receive WQE (SEND, WRITE_WITH_IMM). */
-static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
-				 struct hodp_req_ctx *ctx, bool copy, bool *rnr)
+/*
+ * Claim the responder's next receive WQE (into ctx->rwqe) for a message
+ * that completes one. Return: IB_WC_SUCCESS with *rnr set if there is
+ * none (receiver not ready), IB_WC_SUCCESS if claimed, or the requester's
+ * error status if the WQE is malformed (it completes with an error and
+ * the responder goes to the error state).
+ */
+static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
+				    struct hodp_req_ctx *ctx,
+				    enum ib_wc_opcode opcode, bool *rnr)
 {
-	enum ib_wc_opcode opcode = copy ? IB_WC_RECV : IB_WC_RECV_RDMA_WITH_IMM;
-	u32 len = ctx->wqe.length, room;
-	int n, ret;
+	int ret = take_recv(resp, ctx);
 
-	ret = take_recv(resp, ctx);
 	if (ret == -EAGAIN) {
 		*rnr = true;
 		return IB_WC_SUCCESS;
@@ -237,10 +253,20 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 		hodp_qp_error(resp);
 		return IB_WC_REM_OP_ERR;
 	}
-	if (!copy) {
-		recv_complete(resp, req, ctx, IB_WC_SUCCESS, opcode, len);
-		return IB_WC_SUCCESS;
-	}
+	return IB_WC_SUCCESS;
+}
+
+/* A SEND into the responder's next receive WQE. */
+static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
+				 struct hodp_req_ctx *ctx, bool *rnr)
+{
+	u32 len = ctx->wqe.length, room;
+	enum ib_wc_status status;
+	int n;
+
+	status = claim_recv(req, resp, ctx, IB_WC_RECV, rnr);
+	if (status != IB_WC_SUCCESS || *rnr)
+		return status;
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
 			      ctx->rseg, &room);
@@ -248,13 +274,13 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 		if (n >= 0)
 			hodp_put_segs(ctx->rseg, n);
 		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
-			      IB_WC_LOC_LEN_ERR, opcode, 0);
+			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		hodp_qp_error(resp);
 		return IB_WC_REM_INV_REQ_ERR;
 	}
 	hodp_copy_segs(ctx->rseg, n, ctx->lseg, ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
-	recv_complete(resp, req, ctx, IB_WC_SUCCESS, opcode, len);
+	recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV, len);
 	return IB_WC_SUCCESS;
 }
 
@@ -307,7 +333,8 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
  * @dgid: the responder's GID
  *
  * The receive buffer starts with 40 bytes of GRH, then the payload. No
- * receive WQE, or one too small: the datagram is dropped.
+ * receive WQE: the datagram is dropped; one too small or malformed
+ * completes with an error.
  */
 void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 		     const union ib_gid *sgid, const union ib_gid *dgid)
@@ -318,8 +345,14 @@ void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	struct hodp_seg src;
 	int n;
 
-	if (take_recv(resp, ctx))
+	ctx->net_type = RDMA_NETWORK_IPV6;
+	n = take_recv(resp, ctx);
+	if (n == -EAGAIN)
 		return;
+	if (n) {
+		recv_complete(resp, req, ctx, IB_WC_LOC_QP_OP_ERR, IB_WC_RECV, 0);
+		return;
+	}
 	ctx->net_type = build_ud_header(&hdr, sgid, dgid, len);
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
@@ -387,7 +420,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	switch (wr->opcode) {
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
-		return deliver(req, resp, ctx, true, rnr);
+		return deliver(req, resp, ctx, rnr);
 
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
@@ -396,15 +429,16 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (!mr && len)
 			return access_error(resp);
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
-			/* Needs a receive WQE: check before writing. */
-			struct hodp_queue *q = resp->srq ? resp->srq->queue :
-							   resp->rq;
-
-			if (!hodp_queue_count(q)) {
+			/*
+			 * It completes a receive WQE: own it before writing a
+			 * byte, or a QP sharing the SRQ may take it between.
+			 */
+			status = claim_recv(req, resp, ctx,
+					    IB_WC_RECV_RDMA_WITH_IMM, rnr);
+			if (status != IB_WC_SUCCESS || *rnr) {
 				if (mr)
 					hodp_mr_put(mr);
-				*rnr = true;
-				return IB_WC_SUCCESS;
+				return status;
 			}
 		}
 		if (mr) {
@@ -412,10 +446,10 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			hodp_copy_segs(&remote, 1, ctx->lseg, ctx->nlseg, len);
 			hodp_mr_put(mr);
 		}
-		if (wr->opcode == IB_WR_RDMA_WRITE)
-			return IB_WC_SUCCESS;
-		status = deliver(req, resp, ctx, false, rnr);
-		return *rnr ? IB_WC_REM_OP_ERR : status;
+		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM)
+			recv_complete(resp, req, ctx, IB_WC_SUCCESS,
+				      IB_WC_RECV_RDMA_WITH_IMM, len);
+		return IB_WC_SUCCESS;
 
 	case IB_WR_RDMA_READ:
 		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
@@ -453,10 +487,14 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 }
 
 /**
- * hodp_flush_rq() - complete every posted receive with a flush error
- * @qp: a QP in the error state, with its own receive queue
+ * hodp_flush_rq() - complete posted receives with a flush error
+ * @qp: a QP in the error state
+ * @budget: at most this many (the user moves the producer index: one
+ *	count of it, not a loop on it, and interrupts are off meanwhile)
+ *
+ * Return: receives may be left (flush again later).
  */
-void hodp_flush_rq(struct hodp_qp *qp)
+bool hodp_flush_rq(struct hodp_qp *qp, u32 budget)
 {
 	struct ib_wc wc = {
 		.status = IB_WC_WR_FLUSH_ERR,
@@ -465,16 +503,19 @@ void hodp_flush_rq(struct hodp_qp *qp)
 	};
 	struct rxe_recv_wqe head;
 	unsigned long flags;
+	u32 n, i;
 
 	if (!qp->rq)
-		return;
+		return false;
 	spin_lock_irqsave(&qp->rq_lock, flags);
-	while (hodp_queue_count(qp->rq)) {
+	n = min(hodp_queue_count(qp->rq), budget);
+	for (i = 0; i < n; i++) {
 		hodp_queue_peek(qp->rq, &head, sizeof(head));
 		hodp_queue_pop(qp->rq);
 		wc.wr_id = head.wr_id;
 		if (hodp_cq_post(qp->rcq, &wc, false))
-			break;
+			break;	/* the CQ is full: the rest are lost */
 	}
 	spin_unlock_irqrestore(&qp->rq_lock, flags);
+	return n == budget && i == n;
 }

@@ -80,7 +80,7 @@ static int hodp_query_port(struct ib_device *ibdev, u32 port,
 	attr->phys_state = up ? IB_PORT_PHYS_STATE_LINK_UP :
 				IB_PORT_PHYS_STATE_DISABLED;
 	attr->max_mtu = IB_MTU_4096;
-	attr->active_mtu = min(IB_MTU_4096, ib_mtu_int_to_enum(ndev->mtu));
+	attr->active_mtu = hodp_active_mtu(to_hdev(ibdev));
 	attr->gid_tbl_len = HODP_GID_TABLE_LEN;
 	attr->port_cap_flags = IB_PORT_CM_SUP;
 	attr->max_msg_sz = HODP_MAX_MSG_SIZE;
@@ -156,6 +156,7 @@ static int hodp_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 							      GFP_ATOMIC;
 	struct rxe_create_ah_resp resp = {};
 	struct hodp_ah *ah = to_hah(ibah);
+	unsigned long flags;
 	int ret;
 
 	if (!(rdma_ah_get_ah_flags(init->ah_attr) & IB_AH_GRH))
@@ -165,7 +166,10 @@ static int hodp_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 		return -ENOMEM;
 	}
 	rdma_copy_ah_attr(&ah->attr, init->ah_attr);
-	ret = xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
+	/* Not always sleepable: the caller's interrupt state is kept. */
+	xa_lock_irqsave(&dev->ahs, flags);
+	ret = __xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
+	xa_unlock_irqrestore(&dev->ahs, flags);
 	if (ret)
 		goto err;
 	if (udata && udata->outlen >= sizeof(resp)) {
@@ -176,7 +180,9 @@ static int hodp_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 	}
 	return 0;
 err_erase:
-	xa_erase(&dev->ahs, ah->ah_num);
+	xa_lock_irqsave(&dev->ahs, flags);
+	__xa_erase(&dev->ahs, ah->ah_num);
+	xa_unlock_irqrestore(&dev->ahs, flags);
 err:
 	rdma_destroy_ah_attr(&ah->attr);
 	atomic_dec(&dev->nr_ah);
@@ -194,8 +200,11 @@ static int hodp_destroy_ah(struct ib_ah *ibah, u32 flags)
 {
 	struct hodp_dev *dev = to_hdev(ibah->device);
 	struct hodp_ah *ah = to_hah(ibah);
+	unsigned long irqflags;
 
-	xa_erase(&dev->ahs, ah->ah_num);
+	xa_lock_irqsave(&dev->ahs, irqflags);
+	__xa_erase(&dev->ahs, ah->ah_num);
+	xa_unlock_irqrestore(&dev->ahs, irqflags);
 	rdma_destroy_ah_attr(&ah->attr);
 	atomic_dec(&dev->nr_ah);
 	return 0;

@@ -7,9 +7,13 @@
 #ifndef _TESTS_VERBS_H
 #define _TESTS_VERBS_H
 
+#include <fcntl.h>
 #include <infiniband/verbs.h>
+#include <rdma/ib_user_verbs.h>
+#include <rdma/rdma_user_rxe.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -149,6 +153,118 @@ static inline uint32_t checksum(const void *p, size_t len)
 	while (len--)
 		h = (h ^ *b++) * 16777619u;
 	return h;
+}
+
+/*
+ * The mapped ring (a struct rxe_queue_buf header) of a queue whose index
+ * mask is @mask: tests give each queue they scribble on a size of its own.
+ */
+static inline struct rxe_queue_buf *find_ring(uint32_t mask)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	struct rxe_queue_buf *q = NULL;
+	char line[512];
+
+	while (f && !q && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (strstr(line, "/dev/infiniband/uverbs") &&
+		    sscanf(line, "%lx-%lx", &a, &b) == 2 &&
+		    ((struct rxe_queue_buf *)a)->index_mask == mask)
+			q = (struct rxe_queue_buf *)a;
+	}
+	if (f)
+		fclose(f);
+	return q;
+}
+
+/* The uverbs doorbell, raw: POST_SEND with no work request. */
+static inline int raw_doorbell(struct ibv_qp *qp)
+{
+	struct ib_uverbs_post_send_resp resp;
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_post_send cmd;
+	} req = {
+		.hdr = { .command = IB_USER_VERBS_CMD_POST_SEND,
+			 .in_words = sizeof(req) / 4,
+			 .out_words = sizeof(resp) / 4 },
+		.cmd = { .response = (uintptr_t)&resp, .qp_handle = qp->handle,
+			 .wqe_size = sizeof(struct ib_uverbs_send_wr) },
+	};
+
+	return write(qp->context->cmd_fd, &req, sizeof(req)) < 0 ? -errno : 0;
+}
+
+/*
+ * RESIZE_CQ, raw: the provider serialises its own resizes of a CQ, the
+ * kernel must not rely on that. The new ring is not mapped by anyone.
+ */
+static inline int raw_resize_cq(struct ibv_cq *cq, uint32_t cqe)
+{
+	struct {
+		struct ib_uverbs_resize_cq_resp r;
+		struct rxe_resize_cq_resp mi;
+	} resp;
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_resize_cq cmd;
+	} req = {
+		.hdr = { .command = IB_USER_VERBS_CMD_RESIZE_CQ,
+			 .in_words = sizeof(req) / 4,
+			 .out_words = sizeof(resp) / 4 },
+		.cmd = { .response = (uintptr_t)&resp, .cq_handle = cq->handle,
+			 .cqe = cqe },
+	};
+
+	return write(cq->context->cmd_fd, &req, sizeof(req)) < 0 ? -errno : 0;
+}
+
+/*
+ * The kernel's own evidence: records logged after kmsg_open() that report
+ * a bug (KASAN, lockdep, WARN, BUG, refcount, lockups, RCU stalls).
+ */
+static inline int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+static inline void kmsg_check(int fd, const char *name)
+{
+	static const char *const bad[] = {
+		"BUG:", "WARNING:", "KASAN", "refcount_t", "soft lockup",
+		"detected stall", "self-detected stall", "general protection",
+		"corruption", "Oops", "possible circular", "inconsistent lock",
+	};
+	char rec[2048], first[300] = "";
+	ssize_t n;
+	size_t i;
+
+	if (fd < 0) {
+		skip(name, "cannot read /dev/kmsg: %s", strerror(errno));
+		return;
+	}
+	while ((n = read(fd, rec, sizeof(rec) - 1)) != 0) {
+		char *msg;
+
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: read on */
+		if (n < 0)
+			break;		/* EAGAIN: nothing more */
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = 0;
+		for (i = 0; !first[0] && i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (strstr(msg, bad[i]))
+				snprintf(first, sizeof(first), "%.280s", msg);
+	}
+	close(fd);
+	check(name, !first[0], "the kernel logged: %s", first);
 }
 
 #endif /* _TESTS_VERBS_H */

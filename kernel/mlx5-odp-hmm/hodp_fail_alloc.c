@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Fault injection aimed at hodp (CONFIG_INFINIBAND_HODP_FAULT_INJECTION):
+ * Allocation-failure injection aimed at hodp
+ * (CONFIG_INFINIBAND_HODP_FAULT_INJECTION):
  * /sys/kernel/debug/hodp/fail_alloc is a standard fault_attr (probability,
  * interval, times, space, task-filter, verbose: see the kernel's
  * Documentation/fault-injection). Each place where hodp allocates for a
@@ -27,13 +28,13 @@ bool hodp_should_fail_alloc(void)
 	return should_fail(&hodp_fail_alloc, 1);
 }
 
-void hodp_fault_init(void)
+void hodp_fail_alloc_init(void)
 {
 	hodp_debugfs = debugfs_create_dir("hodp", NULL);
 	fault_create_debugfs_attr("fail_alloc", hodp_debugfs, &hodp_fail_alloc);
 }
 
-void hodp_fault_exit(void)
+void hodp_fail_alloc_exit(void)
 {
 	debugfs_remove_recursive(hodp_debugfs);
 }

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A long message in flight while its responder changes under it. The
+ * requester copies SZ bytes straight into the responder (in-host
+ * transport), in the doorbell system call of a thread of ours; meanwhile:
+ *
+ *  - destroy: the responder QP is destroyed while the message is copied,
+ *    and the message then overflows the responder's CQ (an error of the
+ *    responder, raised by the requester after destroy stopped the
+ *    responder's work): destroy must leave no work of the QP behind. So
+ *    that work left behind runs only after the QP is freed (and KASAN sees
+ *    it), the requester and the destroyer are SCHED_FIFO and two lower
+ *    SCHED_FIFO spinners keep the workers off both CPUs until destroy
+ *    returned (or SPIN_MS passed);
+ *  - reset: the responder is moved to RESET: once RESET has returned,
+ *    nothing may land in it (no byte, no completion);
+ *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
+ *    QP of the SRQ takes the only WQE: the write must own its WQE before
+ *    writing, so it completes, and the other QP waits (RNR) for the next.
+ *
+ * Each case checks that the race happened (the copy was still running).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/utsname.h>
+
+#include "verbs.h"
+
+#define SZ		(128u << 20)
+#define DELAY_US	20000
+#define SPIN_MS		300
+
+static struct ctx c;
+static uint8_t *src, *dst, *small;
+static struct ibv_mr *smr, *dmr, *lmr;
+
+struct poster {
+	struct ibv_qp *qp;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	atomic_int state;	/* 0 not yet, 1 in post_send, 2 returned */
+	int ret;
+	int fifo;		/* its SCHED_FIFO priority, or 0 */
+	pthread_t t;
+};
+
+static int set_fifo(pthread_t t, int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+
+	return pthread_setschedparam(t, prio ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
+static atomic_int spin_stop;
+
+/*
+ * Spin until told, or for SPIN_MS at most: destroy may itself wait for a
+ * kernel thread (RCU, a worker), which the spinners must not starve.
+ */
+static void *spinner(void *arg)
+{
+	struct timespec t0, t;
+	unsigned long n = 0;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!atomic_load(&spin_stop)) {
+		if (++n & 4095)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= SPIN_MS)
+			break;
+	}
+	return NULL;
+}
+
+/* Two SCHED_FIFO threads of priority @prio spinning until spin_stop. */
+static int start_spinners(pthread_t *t, int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+	pthread_attr_t attr;
+	int i, ret = 0;
+
+	atomic_store(&spin_stop, 0);
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+	pthread_attr_setschedparam(&attr, &sp);
+	for (i = 0; i < 2 && !ret; i++)
+		ret = pthread_create(&t[i], &attr, spinner, NULL);
+	pthread_attr_destroy(&attr);
+	return ret ? -1 : i;
+}
+
+static void *post_thread(void *arg)
+{
+	struct poster *p = arg;
+
+	if (p->fifo)
+		set_fifo(pthread_self(), p->fifo);
+	atomic_store(&p->state, 1);
+	p->ret = post_send(p->qp, &p->wr);
+	atomic_store(&p->state, 2);
+	return NULL;
+}
+
+/* Post a signalled SZ-byte @op from @qp in a thread; return once it copies. */
+static void start_post(struct poster *p, struct ibv_qp *qp,
+		       enum ibv_wr_opcode op, uint64_t wr_id, int fifo)
+{
+	memset(p, 0, sizeof(*p));
+	p->qp = qp;
+	p->fifo = fifo;
+	p->sge = (struct ibv_sge){ (uintptr_t)src, SZ, smr->lkey };
+	p->wr = (struct ibv_send_wr){ .wr_id = wr_id, .sg_list = &p->sge,
+				      .num_sge = 1, .opcode = op,
+				      .send_flags = IBV_SEND_SIGNALED,
+				      .imm_data = htonl(0x1234) };
+	p->wr.wr.rdma.remote_addr = (uintptr_t)dst;
+	p->wr.wr.rdma.rkey = dmr->rkey;
+	pthread_create(&p->t, NULL, post_thread, p);
+	while (!atomic_load(&p->state))
+		;
+	usleep(DELAY_US);
+}
+
+static struct ibv_qp *qp_on(struct ibv_cq *scq, struct ibv_cq *rcq,
+			    struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = scq, .recv_cq = rcq, .srq = srq,
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_recv_wr = srq ? 0 : 16,
+			 .max_send_sge = 1, .max_recv_sge = srq ? 0 : 1 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
+
+	check_fatal("create QP", qp, "%s", strerror(errno));
+	return qp;
+}
+
+static void connect2(struct ibv_qp *a, struct ibv_qp *b)
+{
+	check_fatal("connect",
+		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7),
+		    "%s", strerror(errno));
+}
+
+/* Completions of @cq until the one of @wr_id (5 s at most); its status. */
+static int wait_wr(struct ibv_cq *cq, uint64_t wr_id)
+{
+	struct ibv_wc wc;
+	int st;
+
+	do
+		st = poll_one(cq, &wc);
+	while (st >= 0 && wc.wr_id != wr_id);
+	return st;
+}
+
+/* Wait for the completions of wr_id @id1 and @id2 (in any order). */
+static void wait_two(struct ibv_cq *cq, uint64_t id1, int *st1, uint64_t id2,
+		     int *st2)
+{
+	struct ibv_wc wc;
+	int st;
+
+	*st1 = *st2 = -1;
+	while ((*st1 < 0 || *st2 < 0) && (st = poll_one(cq, &wc)) >= 0) {
+		if (wc.wr_id == id1)
+			*st1 = st;
+		else if (wc.wr_id == id2)
+			*st2 = st;
+	}
+}
+
+static int drain(struct ibv_cq *cq)
+{
+	struct ibv_wc wc[8];
+	int n, all = 0;
+
+	while ((n = ibv_poll_cq(cq, 8, wc)) > 0)
+		all += n;
+	return all;
+}
+
+static void case_destroy(void)
+{
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 1, NULL, NULL, 0);
+	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
+	struct ibv_sge sge = { (uintptr_t)small, 4, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	pthread_t spin[2];
+	struct poster p;
+	int racing, ret, fifo, nspin = 0, i;
+
+	check_fatal("a CQ of one entry", rcq && rcq->cqe == 1, "%s",
+		    strerror(errno));
+	connect2(a, b);
+	check_fatal("receives", !post_recv(b, lmr, small, 4096, 10) &&
+		    !post_recv(b, dmr, dst, SZ, 11), "%s", strerror(errno));
+	/* The first message fills the responder's CQ. */
+	check_fatal("a small send", !post_send(a, &wr) && !wait_wr(c.cq, 1),
+		    "%s", strerror(errno));
+	fifo = !set_fifo(pthread_self(), 20);
+	start_post(&p, a, IBV_WR_SEND, 2, fifo ? 20 : 0);
+	racing = atomic_load(&p.state) == 1;
+	if (fifo)
+		nspin = start_spinners(spin, 10);
+	ret = ibv_destroy_qp(b);
+	atomic_store(&spin_stop, 1);
+	for (i = 0; i < nspin; i++)
+		pthread_join(spin[i], NULL);
+	set_fifo(pthread_self(), 0);
+	pthread_join(p.t, NULL);
+	if (nspin != 2)
+		printf("# no SCHED_FIFO spinners (%d): a stray work item may "
+		       "run before the free\n", nspin);
+	check("destroy: the responder was destroyed during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("destroy: returns 0", !ret, "%s", strerror(ret));
+	wait_wr(c.cq, 2);
+	usleep(200000);	/* a stray work item of the QP would run now */
+	ibv_destroy_qp(a);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+static void case_reset(void)
+{
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	uint8_t last_at_reset, last_after;
+	int racing, ret, n_after;
+	struct poster p;
+
+	check_fatal("CQ", rcq, "%s", strerror(errno));
+	connect2(a, b);
+	memset(dst, 0, SZ);
+	check_fatal("receive", !post_recv(b, dmr, dst, SZ, 20), "%s",
+		    strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 3, 0);
+	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
+	ret = ibv_modify_qp(b, &attr, IBV_QP_STATE);
+	last_at_reset = dst[SZ - 1];
+	drain(rcq);
+	pthread_join(p.t, NULL);
+	wait_wr(c.cq, 3);
+	last_after = dst[SZ - 1];
+	n_after = drain(rcq);
+	check("reset: the responder was reset during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("reset: returns 0", !ret, "%s", strerror(ret));
+	check("reset: no byte lands in the responder after RESET returned",
+	      last_at_reset == last_after, "its last byte went from 0x%x to 0x%x",
+	      last_at_reset, last_after);
+	check("reset: no completion arrives for it after RESET returned",
+	      !n_after, "%d completions", n_after);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+static void case_srq(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 8, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(c.pd, &sa);
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_sge rsge = { (uintptr_t)small, 4096, lmr->lkey };
+	struct ibv_recv_wr rwr = { .wr_id = 30, .sg_list = &rsge, .num_sge = 1 };
+	struct ibv_sge sge = { (uintptr_t)small + 4096, 4, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 5, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_recv_wr *bad;
+	struct ibv_qp *a1, *b1, *a2, *b2;
+	struct poster p;
+	int racing, st_write, st_send, nrecv;
+
+	check_fatal("SRQ and CQ", srq && rcq, "%s", strerror(errno));
+	a1 = qp_on(c.cq, c.cq, NULL);
+	b1 = qp_on(c.cq, rcq, srq);
+	a2 = qp_on(c.cq, c.cq, NULL);
+	b2 = qp_on(c.cq, rcq, srq);
+	connect2(a1, b1);
+	connect2(a2, b2);
+	check_fatal("one receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	start_post(&p, a1, IBV_WR_RDMA_WRITE_WITH_IMM, 4, 0);
+	check_fatal("a send into the same SRQ", !post_send(a2, &wr), "%s",
+		    strerror(errno));
+	racing = atomic_load(&p.state) == 1;
+	/* The write is over; then a second receive for whoever waits. */
+	pthread_join(p.t, NULL);
+	rwr.wr_id = 31;
+	check_fatal("another receive", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	wait_two(c.cq, 4, &st_write, 5, &st_send);
+	usleep(100000);
+	nrecv = drain(rcq);
+	check("srq: the other QP took the WQE during the write", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("srq: a WRITE with immediate owns its receive WQE before writing",
+	      st_write == IBV_WC_SUCCESS, "status %s (%d)", st_write >= 0 ?
+	      ibv_wc_status_str(st_write) : "none", st_write);
+	check("srq: the other QP's send completes",
+	      st_send == IBV_WC_SUCCESS, "status %d", st_send);
+	check("srq: both receives completed", nrecv == 2, "%d", nrecv);
+	ibv_destroy_qp(a1);
+	ibv_destroy_qp(b1);
+	ibv_destroy_qp(a2);
+	ibv_destroy_qp(b2);
+	ibv_destroy_srq(srq);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+int main(void)
+{
+	int kmsg = kmsg_open();
+	struct utsname u;
+
+	/*
+	 * On the debug kernel this test ran past its time limit (720 s), on
+	 * the unfixed and the fixed hodp alike; not understood yet.
+	 */
+	if (!uname(&u) && strstr(u.release, "debug")) {
+		skip("inflight", "hangs on the debug kernel (%s), not understood "
+		     "yet", u.release);
+		return 0;
+	}
+
+	open_dev(&c, "hodp0");
+	src = aligned_alloc(4096, SZ);
+	dst = aligned_alloc(4096, SZ);
+	small = aligned_alloc(4096, 8192);
+	check_fatal("buffers", src && dst && small, "");
+	memset(src, 0xab, SZ);
+	memset(dst, 0, SZ);
+	smr = ibv_reg_mr(c.pd, src, SZ, ALL_ACCESS);
+	dmr = ibv_reg_mr(c.pd, dst, SZ, ALL_ACCESS);
+	lmr = ibv_reg_mr(c.pd, small, 8192, ALL_ACCESS);
+	check_fatal("MRs", smr && dmr && lmr, "%s", strerror(errno));
+
+	case_destroy();
+	kmsg_check(kmsg, "destroy: the kernel reported nothing");
+	kmsg = kmsg_open();
+	case_reset();
+	case_srq();
+	kmsg_check(kmsg, "the kernel reported nothing");
+	return check_done();
+}
