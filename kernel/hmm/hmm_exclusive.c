@@ -52,6 +52,23 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 		if (ret)
 			return ret;
 		memset(pages, 0, n * sizeof(*pages));
+		/*
+		 * Give the CPU back any exclusive entry of the range (ours,
+		 * from an earlier call or the last round) before reading
+		 * the sequence: make_device_exclusive_range()'s GUP would
+		 * do it after, and each restore invalidates this mirror, so
+		 * every round would retry its own conversions until the
+		 * timeout. No page reference is taken here.
+		 */
+		if (mmap_read_lock_killable(mirror->mm))
+			return -EINTR;
+		got = get_user_pages_remote(mirror->mm, start, n, FOLL_WRITE,
+					    NULL, NULL, NULL);
+		mmap_read_unlock(mirror->mm);
+		if (got < 0)
+			return got;
+		if (got < n)
+			return -EFAULT;
 		seq = mmu_interval_read_begin(&mirror->notifier);
 		if (mmap_read_lock_killable(mirror->mm))
 			return -EINTR;
