@@ -48,17 +48,14 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 	for (;;) {
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
-		ret = hmm_pt_prepare(mirror, start);
-		if (ret)
-			return ret;
-		memset(pages, 0, n * sizeof(*pages));
 		/*
 		 * Give the CPU back any exclusive entry of the range (ours,
-		 * from an earlier call or the last round) before reading
-		 * the sequence: make_device_exclusive_range()'s GUP would
-		 * do it after, and each restore invalidates this mirror, so
-		 * every round would retry its own conversions until the
-		 * timeout. No page reference is taken here.
+		 * from an earlier call or the last round) before preparing
+		 * the leaf and reading the sequence: make_device_exclusive_
+		 * range()'s GUP would do it after, and each restore
+		 * invalidates this mirror (and may free the leaf), so every
+		 * round would retry its own conversions until the timeout.
+		 * No page reference is taken here.
 		 */
 		if (mmap_read_lock_killable(mirror->mm))
 			return -EINTR;
@@ -69,6 +66,10 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 			return got;
 		if (got < n)
 			return -EFAULT;
+		ret = hmm_pt_prepare(mirror, start);
+		if (ret)
+			return ret;
+		memset(pages, 0, n * sizeof(*pages));
 		seq = mmu_interval_read_begin(&mirror->notifier);
 		if (mmap_read_lock_killable(mirror->mm))
 			return -EINTR;
