@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/wait_bit.h>
 
 #include "hmm_internal.h"
 
@@ -42,6 +43,10 @@ static const char *const hmm_stat_names[HMM_STAT_NR] = {
 };
 
 static struct dentry *hmm_debugfs;
+
+#if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
+u32 hmm_teardown_delay_ms;
+#endif
 
 static struct mmu_notifier *hmm_alloc_notifier(struct mm_struct *mm)
 {
@@ -124,6 +129,7 @@ int hmm_device_register(struct hmm_device *hdev)
 	if (!hdev->owner)
 		hdev->owner = hdev;
 	atomic_set(&hdev->nr_mirrors, 0);
+	atomic_set(&hdev->nr_unfreed, 0);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_device_register, HMM_MIRROR);
@@ -131,12 +137,19 @@ EXPORT_SYMBOL_NS_GPL(hmm_device_register, HMM_MIRROR);
 /**
  * hmm_device_unregister() - unregister a driver from the HMM core
  * @hdev: the device, all of whose mirrors must have been unregistered
+ *
+ * Waits until ->free has returned for every mirror of @hdev (references
+ * other than the driver's may still be held a moment, e.g. by a work item
+ * ending): after this no function of the driver is called again, and its
+ * module may go. Sleeps.
  */
 void hmm_device_unregister(struct hmm_device *hdev)
 {
+	might_sleep();
 	WARN(atomic_read(&hdev->nr_mirrors),
 	     "hmm_mirror: device unregistered with %d mirrors still registered\n",
 	     atomic_read(&hdev->nr_mirrors));
+	wait_var_event(&hdev->nr_unfreed, !atomic_read(&hdev->nr_unfreed));
 }
 EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
 
@@ -155,6 +168,10 @@ static int __init hmm_mirror_init(void)
 {
 	hmm_debugfs = debugfs_create_dir("hmm_mirror", NULL);
 	debugfs_create_file("stats", 0444, hmm_debugfs, NULL, &hmm_stats_fops);
+#if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
+	debugfs_create_u32("teardown_delay_ms", 0600, hmm_debugfs,
+			   &hmm_teardown_delay_ms);
+#endif
 	return 0;
 }
 

@@ -48,6 +48,24 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 	for (;;) {
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
+		/*
+		 * Give the CPU back any exclusive entry of the range (ours,
+		 * from an earlier call or the last round) before preparing
+		 * the leaf and reading the sequence: make_device_exclusive_
+		 * range()'s GUP would do it after, and each restore
+		 * invalidates this mirror (and may free the leaf), so every
+		 * round would retry its own conversions until the timeout.
+		 * No page reference is taken here.
+		 */
+		if (mmap_read_lock_killable(mirror->mm))
+			return -EINTR;
+		got = get_user_pages_remote(mirror->mm, start, n, FOLL_WRITE,
+					    NULL, NULL, NULL);
+		mmap_read_unlock(mirror->mm);
+		if (got < 0)
+			return got;
+		if (got < n)
+			return -EFAULT;
 		ret = hmm_pt_prepare(mirror, start);
 		if (ret)
 			return ret;

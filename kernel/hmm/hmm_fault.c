@@ -125,10 +125,17 @@ int hmm_mirror_enter(struct hmm_mirror *mirror, unsigned long start,
 	return ret;
 }
 
-/* End what hmm_mirror_enter() began. */
+/*
+ * End what hmm_mirror_enter() began. If the process exited meanwhile, ours
+ * is the last user reference, and the whole exit_mmap (release
+ * invalidations, ->invalidate, ->release) would run here, in the caller's
+ * context and under its locks: a driver whose ->release waits for the
+ * worker that faulted would wait for itself. Drop it asynchronously, as
+ * ib_umem_odp does for the same reason.
+ */
 void hmm_mirror_leave(struct hmm_mirror *mirror)
 {
-	mmput(mirror->mm);
+	mmput_async(mirror->mm);
 	up_read(&mirror->active);
 }
 

@@ -83,10 +83,31 @@ static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)
 	return end - 1 < last ? end : last + 1;
 }
 
+/*
+ * Test builds only (CONFIG_HMM_MIRROR_KUNIT_TEST, the debug kernel's): a
+ * delay in milliseconds, debugfs hmm_mirror/teardown_delay_ms, that mm
+ * teardown sleeps at the end of its work on each mirror, so that a guest
+ * test can close the mirror's file and unload its driver in that window.
+ */
+#if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
+extern u32 hmm_teardown_delay_ms;
+#define hmm_debug_teardown_delay()					\
+	do {								\
+		u32 ms = READ_ONCE(hmm_teardown_delay_ms);		\
+		if (ms)							\
+			msleep(ms);					\
+	} while (0)
+#else
+#define hmm_debug_teardown_delay() do { } while (0)
+#endif
+
 /* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
 bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror);
 struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm);
 void hmm_mirror_released(struct hmm_mirror *mirror);
+int hmm_mirror_call_invalidate(struct hmm_mirror *mirror,
+			       const struct hmm_update *update);
+bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,

@@ -9,9 +9,11 @@
  * the mirror page table before the CPU change completes; and removing it is
  * what guarantees that no invalidation of the mirror runs any more.
  */
+#include <linux/delay.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
+#include <linux/wait_bit.h>
 
 #include "hmm_internal.h"
 
@@ -46,7 +48,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 
 	mmu_interval_set_seq(notifier, cur_seq);
 	if (ops->invalidate) {
-		int ret = ops->invalidate(mirror, &update);
+		int ret = hmm_mirror_call_invalidate(mirror, &update);
 
 		if (ret) {
 			/* Only a non-blockable invalidation may be refused. */
@@ -61,6 +63,39 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	mutex_unlock(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
 	return true;
+}
+
+/*
+ * The driver's callbacks run through these, which note the task running
+ * them: hmm_mirror_unregister() from inside one would wait for itself.
+ */
+int hmm_mirror_call_invalidate(struct hmm_mirror *mirror,
+			       const struct hmm_update *update)
+{
+	int ret;
+
+	WRITE_ONCE(mirror->callback_task, current);
+	ret = mirror->hdev->ops->invalidate(mirror, update);
+	WRITE_ONCE(mirror->callback_task, NULL);
+	return ret;
+}
+
+static void hmm_mirror_call_release(struct hmm_mirror *mirror)
+{
+	WRITE_ONCE(mirror->callback_task, current);
+	mirror->hdev->ops->release(mirror);
+	WRITE_ONCE(mirror->callback_task, NULL);
+}
+
+/**
+ * hmm_mirror_in_callback() - is the current task inside a callback of @mirror?
+ * @mirror: the mirror
+ *
+ * Return: true while current runs @mirror's ->invalidate or ->release.
+ */
+bool hmm_mirror_in_callback(const struct hmm_mirror *mirror)
+{
+	return READ_ONCE(mirror->callback_task) == current;
 }
 
 static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
@@ -90,8 +125,10 @@ bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror)
  * hmm_mirror_unlink_first() - mm teardown: take the next linked mirror
  * @hmm: the hmm of the mm going away
  *
- * Return: a mirror, unlinked, with a reference for hmm_mirror_released();
- * NULL when none is left.
+ * Return: a mirror, unlinked, for hmm_mirror_released(); NULL when none is
+ * left. No reference is taken: the driver's own keeps the mirror alive,
+ * since its hmm_mirror_unregister() waits for hmm_mirror_released() and
+ * it may drop that reference only after unregister returned.
  */
 struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm)
 {
@@ -100,27 +137,28 @@ struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm)
 	spin_lock(&hmm->lock);
 	mirror = list_first_entry_or_null(&hmm->mirrors, struct hmm_mirror,
 					  list);
-	if (mirror) {
+	if (mirror)
 		list_del_init(&mirror->list);
-		hmm_mirror_get(mirror);
-	}
 	spin_unlock(&hmm->lock);
 	return mirror;
 }
 
 /**
  * hmm_mirror_released() - mm teardown: tell the driver, once
- * @mirror: a mirror from hmm_mirror_unlink_first(); its reference is dropped
+ * @mirror: a mirror from hmm_mirror_unlink_first()
  *
- * Calls ->release, then lets a waiting hmm_mirror_unregister() go on.
+ * Calls ->release, then lets a waiting hmm_mirror_unregister() go on. That
+ * is the last this path does with the mirror: once unregister returned,
+ * the driver may drop its reference and be unloaded, so no put (and no
+ * ->free) may follow here.
  */
 void hmm_mirror_released(struct hmm_mirror *mirror)
 {
 	if (mirror->hdev->ops->release)
-		mirror->hdev->ops->release(mirror);
-	complete_all(&mirror->released);
+		hmm_mirror_call_release(mirror);
 	hmm_stat_add(HMM_STAT_RELEASES, 1);
-	hmm_mirror_put(mirror);
+	hmm_debug_teardown_delay();
+	complete_all(&mirror->released);
 }
 
 /**
@@ -132,7 +170,8 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
  *	or mmget())
  *
  * On success the caller holds the mirror's first reference: it must call
- * hmm_mirror_unregister() and then hmm_mirror_put().
+ * hmm_mirror_unregister() and then hmm_mirror_put(). The device's
+ * hmm_device_unregister() waits until ->free ran for each of its mirrors.
  *
  * Return: 0, or a negative errno (-ENOMEM, or what the mmu notifier
  * registration returned).
@@ -151,6 +190,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	init_completion(&mirror->released);
 	init_rwsem(&mirror->active);
 	mirror->dead = false;
+	mirror->callback_task = NULL;
 	mutex_init(&mirror->lock);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
@@ -170,6 +210,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	list_add(&mirror->list, &hmm->mirrors);
 	spin_unlock(&hmm->lock);
 	atomic_inc(&hdev->nr_mirrors);
+	atomic_inc(&hdev->nr_unfreed);
 	hmm_stat_add(HMM_STAT_MIRRORS, 1);
 	return 0;
 }
@@ -181,17 +222,31 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_register, HMM_MIRROR);
  *
  * May race with the teardown of the mm: exactly one of them unlinks the
  * mirror; if teardown did, this waits until its ->release returned. Waits
- * for faults in flight, clears the page table, and removes the interval
- * notifier (waiting for invalidations in flight): once this returns no
- * callback of @mirror runs again and later faults fail with -ENODEV. The
- * caller still holds its reference. Must not be called from a callback.
+ * for faults in flight, then calls ->invalidate once over the whole address
+ * space (event MMU_NOTIFY_RELEASE, blockable) and clears the page table,
+ * undoing DMA mappings, and removes the interval notifier (waiting for
+ * invalidations in flight): once this returns no callback of @mirror runs
+ * again and later faults fail with -ENODEV. The caller still holds its
+ * reference.
+ *
+ * Must not be called from a callback of @mirror (it would wait for
+ * itself): that warns and does nothing.
  */
 void hmm_mirror_unregister(struct hmm_mirror *mirror)
 {
 	struct hmm *hmm = mirror->hmm;
+	struct hmm_update update = {
+		.start = 0,
+		.end = ULONG_MAX,
+		.event = MMU_NOTIFY_RELEASE,
+		.blockable = true,
+	};
 
 	might_sleep();
 	if (WARN(!hmm, "hmm_mirror: mirror unregistered twice\n"))
+		return;
+	if (WARN(hmm_mirror_in_callback(mirror),
+		 "hmm_mirror: unregister called from a callback of the same mirror: refused\n"))
 		return;
 
 	if (!hmm_mirror_unlink(hmm, mirror))
@@ -206,11 +261,16 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	 * entry cannot be freed before we are done with it (dirtying it).
 	 */
 	mutex_lock(&mirror->lock);
+	if (mirror->hdev->ops->invalidate)
+		hmm_mirror_call_invalidate(mirror, &update);
 	hmm_pt_clear(mirror, 0, ULONG_MAX);
 	mutex_unlock(&mirror->lock);
 	WARN_ON(mirror->nr_valid);
 
 	mmu_interval_notifier_remove(&mirror->notifier);
+	/* Empty by now (hmm_pt_clear() frees every leaf it empties). */
+	xa_destroy(&mirror->pt);
+	xa_destroy(&mirror->dma);
 	mirror->hmm = NULL;
 	hmm_put(hmm);
 	atomic_dec(&mirror->hdev->nr_mirrors);
@@ -234,11 +294,18 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_get, HMM_MIRROR);
 static void hmm_mirror_last_put(struct kref *kref)
 {
 	struct hmm_mirror *mirror = container_of(kref, struct hmm_mirror, kref);
+	struct hmm_device *hdev = mirror->hdev;
 
 	/* Freeing a registered mirror would leave its notifier dangling. */
 	if (WARN(mirror->hmm, "hmm_mirror: last reference dropped while registered: leaking it\n"))
 		return;
-	mirror->hdev->ops->free(mirror);
+	hdev->ops->free(mirror);
+	/*
+	 * The device may go once this reaches 0: wake_up_var() only hashes
+	 * the address, it does not read *hdev.
+	 */
+	if (atomic_dec_and_test(&hdev->nr_unfreed))
+		wake_up_var(&hdev->nr_unfreed);
 }
 
 /**

@@ -2,13 +2,16 @@
 /*
  * KUnit tests of the mirror lifetime state machine (hmm_lifetime.c): of mm
  * teardown and unregister, exactly one unlinks a mirror; teardown tells the
- * driver once and lets a waiting unregister go on; a mirror unlinked by
- * unregister is never released; ->free runs once, at the last reference.
+ * driver once, holding no reference of its own, and lets a waiting
+ * unregister go on; a mirror unlinked by unregister is never released;
+ * ->free runs once, at the last reference; the device's unregister waits
+ * for every ->free.
  * They run on a struct hmm of their own, with no mm behind it (the parts
  * that need one are tested from userspace through dmirror).
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/kthread.h>
 
 #include "hmm_internal.h"
 
@@ -16,6 +19,8 @@ struct lt_mirror {
 	struct hmm_mirror mirror;
 	int releases;
 	int frees;
+	unsigned int refs_in_release;
+	bool in_callback;
 };
 
 static struct lt_mirror *to_lt(struct hmm_mirror *mirror)
@@ -26,6 +31,9 @@ static struct lt_mirror *to_lt(struct hmm_mirror *mirror)
 static void lt_release(struct hmm_mirror *mirror)
 {
 	to_lt(mirror)->releases++;
+	to_lt(mirror)->refs_in_release = kref_read(&mirror->kref);
+	/* what makes hmm_mirror_unregister() from here warn and refuse */
+	to_lt(mirror)->in_callback = hmm_mirror_in_callback(mirror);
 }
 
 static void lt_free(struct hmm_mirror *mirror)
@@ -76,9 +84,15 @@ static void teardown_releases_each_once(struct kunit *test)
 	while ((mirror = hmm_mirror_unlink_first(&t->hmm))) {
 		KUNIT_ASSERT_LT(test, n, 2);
 		KUNIT_EXPECT_PTR_EQ(test, mirror, &t->m[n].mirror);
-		/* teardown holds its own reference while it calls release */
-		KUNIT_EXPECT_EQ(test, kref_read(&mirror->kref), 2U);
 		hmm_mirror_released(mirror);
+		/*
+		 * Teardown takes no reference of its own: the driver's keeps
+		 * the mirror alive (its unregister waits for release), so
+		 * the last put, and ->free, is never teardown's.
+		 */
+		KUNIT_EXPECT_EQ(test, t->m[n].refs_in_release, 1U);
+		KUNIT_EXPECT_TRUE(test, t->m[n].in_callback);
+		KUNIT_EXPECT_FALSE(test, hmm_mirror_in_callback(mirror));
 		n++;
 	}
 	KUNIT_EXPECT_EQ(test, n, 2);
@@ -86,7 +100,7 @@ static void teardown_releases_each_once(struct kunit *test)
 	for (n = 0; n < 2; n++) {
 		KUNIT_EXPECT_EQ(test, t->m[n].releases, 1);
 		KUNIT_EXPECT_TRUE(test, completion_done(&t->m[n].mirror.released));
-		/* its reference is back: the driver's is the only one */
+		/* the driver's reference is the only one */
 		KUNIT_EXPECT_EQ(test, kref_read(&t->m[n].mirror.kref), 1U);
 		KUNIT_EXPECT_EQ(test, t->m[n].frees, 0);
 		/* unregister after teardown: lost the race, must wait */
@@ -127,10 +141,54 @@ static void free_at_the_last_reference(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, t->m[0].frees, 1);
 }
 
+struct lt_unregister {
+	struct hmm_device *hdev;
+	struct completion done;
+};
+
+static int lt_device_unregister(void *arg)
+{
+	struct lt_unregister *u = arg;
+
+	hmm_device_unregister(u->hdev);
+	complete(&u->done);
+	return 0;
+}
+
+/*
+ * A mirror unregistered, its driver's reference dropped, another one still
+ * held (a work item ending): the device's unregister waits for ->free.
+ */
+static void device_unregister_waits_for_free(struct kunit *test)
+{
+	struct lt *t = test->priv;
+	struct hmm_mirror *mirror = &t->m[0].mirror;
+	struct lt_unregister u = { .hdev = &t->hdev };
+	struct task_struct *task;
+
+	KUNIT_ASSERT_EQ(test, hmm_device_register(&t->hdev), 0);
+	atomic_inc(&t->hdev.nr_unfreed);	/* as hmm_mirror_register() */
+	KUNIT_EXPECT_TRUE(test, hmm_mirror_unlink(&t->hmm, mirror));
+	mirror->hmm = NULL;			/* as hmm_mirror_unregister() */
+	hmm_mirror_get(mirror);			/* the other reference */
+	hmm_mirror_put(mirror);			/* the driver's */
+	init_completion(&u.done);
+	task = kthread_run(lt_device_unregister, &u, "hmm_lt_unregister");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	/* Cannot return while ->free has not run (never a false failure). */
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&u.done, HZ / 5), 0UL);
+	KUNIT_EXPECT_EQ(test, t->m[0].frees, 0);
+	hmm_mirror_put(mirror);
+	KUNIT_EXPECT_EQ(test, t->m[0].frees, 1);
+	/* Bounded, so that a bug fails the case instead of hanging it. */
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&u.done, 30 * HZ), 0UL);
+}
+
 static struct kunit_case hmm_lifetime_test_cases[] = {
 	KUNIT_CASE(teardown_releases_each_once),
 	KUNIT_CASE(unregister_first_is_never_released),
 	KUNIT_CASE(free_at_the_last_reference),
+	KUNIT_CASE(device_unregister_waits_for_free),
 	{}
 };
 

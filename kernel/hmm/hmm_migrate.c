@@ -14,6 +14,7 @@
  * every devmem migrates that one page to a new system page.
  */
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/memremap.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
@@ -155,6 +156,14 @@ static int migrate_range(struct hmm_mirror *mirror, struct hmm_devmem *devmem,
 			break;
 		}
 		next = min(vma->vm_end, hmm_leaf_end(addr, end));
+		/*
+		 * migrate_vma_setup() refuses these VMAs as a whole: their
+		 * pages stay where they are, as for a page it cannot
+		 * isolate, and the rest of the range still moves.
+		 */
+		if (is_vm_hugetlb_page(vma) || (vma->vm_flags & VM_SPECIAL) ||
+		    vma_is_dax(vma))
+			continue;
 		n = (next - addr) >> PAGE_SHIFT;
 		memset(pfns, 0, 2 * n * sizeof(*pfns));
 		args = (struct migrate_vma) {
@@ -221,9 +230,10 @@ static int migrate(struct hmm_mirror *mirror, struct hmm_devmem *devmem,
  * @moved: set to the number of pages moved
  *
  * Moves the anonymous pages of the range (and gives pages to its holes)
- * into @devmem. Pages of files, pages the kernel cannot isolate now, and
- * pages beyond what the device memory has free stay in system memory: only
- * @moved tells. Every mirror of the range is invalidated; devices of the
+ * into @devmem. Pages of files, of hugetlb, DAX and special (VM_IO,
+ * VM_PFNMAP, VM_MIXEDMAP) mappings, pages the kernel cannot isolate now,
+ * and pages beyond what the device memory has free stay in system memory:
+ * only @moved tells. Every mirror of the range is invalidated; devices of the
  * owner then fault the device pages into their mirrors. Sleeps.
  *
  * Return: 0; -EFAULT if part of the range has no VMA; -EINVAL for a bad

@@ -55,16 +55,22 @@ static int install_leaf(struct xarray *xa, unsigned long index,
  * @mirror: the mirror
  * @addr: an address in the leaf
  *
- * Called without the mirror lock. Returns 0 or -ENOMEM.
+ * Called without the mirror lock, so an invalidation may free the leaves
+ * at any point. The DMA leaf goes first: an invalidation between the two
+ * then frees both or neither, and never leaves a DMA leaf without its
+ * page-table leaf (hmm_pt_clear() frees those too, e.g. after a failed
+ * page-table install). Returns 0 or -ENOMEM.
  */
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr)
 {
-	int ret;
+	int ret = 0;
 
-	ret = install_leaf(&mirror->pt, leaf_index(addr), HMM_STAT_PT_BYTES);
-	if (!ret && mirror->dma_dev)
+	if (mirror->dma_dev)
 		ret = install_leaf(&mirror->dma, leaf_index(addr),
 				   HMM_STAT_DMA_BYTES);
+	if (!ret)
+		ret = install_leaf(&mirror->pt, leaf_index(addr),
+				   HMM_STAT_PT_BYTES);
 	return ret;
 }
 
@@ -101,7 +107,8 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 {
 	if (!(entry & HMM_MPTE_VALID))
 		return;
-	if (dma) {
+	/* Device-private pages are never DMA-mapped (hmm_pt_fill()). */
+	if (dma && !(entry & HMM_MPTE_DEVICE)) {
 		dma_unmap_page(mirror->dma_dev, *dma, PAGE_SIZE,
 			       DMA_BIDIRECTIONAL);
 		*dma = 0;
@@ -159,8 +166,13 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		new &= ~HMM_MPTE_ERROR;
 		if ((old & HMM_MPTE_VALID) && (new & HMM_MPTE_VALID) &&
 		    hmm_mpte_pfn(old) == hmm_mpte_pfn(new)) {
-			/* Same page (maybe writable now): keep its state. */
-			leaf[slot] = new | (old & HMM_MPTE_DIRTY);
+			/*
+			 * Same page (maybe writable now): keep its state. A
+			 * device write not yet carried, and exclusive access:
+			 * only an invalidation ends that.
+			 */
+			leaf[slot] = new | (old & (HMM_MPTE_DIRTY |
+						   HMM_MPTE_EXCLUSIVE));
 			continue;
 		}
 		/*
@@ -189,6 +201,22 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 	return 0;
 }
 
+/* Free the DMA leaves of [first, last] that have no page-table leaf. */
+static void free_orphan_dma_leaves(struct hmm_mirror *mirror,
+				   unsigned long first, unsigned long last)
+{
+	unsigned long index;
+	dma_addr_t *dma_leaf;
+
+	xa_for_each_range(&mirror->dma, index, dma_leaf, first, last) {
+		if (xa_load(&mirror->pt, index))
+			continue;
+		xa_erase(&mirror->dma, index);
+		free_page((unsigned long)dma_leaf);
+		hmm_stat_add(HMM_STAT_DMA_BYTES, -PAGE_SIZE);
+	}
+}
+
 /**
  * hmm_pt_clear() - clear the entries of [start, end), freeing empty leaves
  * @mirror: the mirror, locked
@@ -204,6 +232,9 @@ void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 	u64 *leaf;
 
 	lockdep_assert_held(&mirror->lock);
+	if (mirror->dma_dev)
+		free_orphan_dma_leaves(mirror, leaf_index(start),
+				       leaf_index(end - 1));
 	xa_for_each_range(&mirror->pt, index, leaf, leaf_index(start),
 			  leaf_index(end - 1)) {
 		unsigned long lstart = index << HMM_PT_LEAF_SHIFT;

@@ -8,6 +8,7 @@
  * module's suites at load).
  */
 #include <kunit/test.h>
+#include <linux/device.h>
 #include <linux/hmm.h>
 #include <linux/mm.h>
 
@@ -190,11 +191,69 @@ static void pt_dirty(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, PageDirty(t->pages[1]));
 }
 
+/*
+ * A device-exclusive entry filled again with the same page (the fault
+ * path, or exclusive access asked again) stays exclusive: only an
+ * invalidation ends exclusive access.
+ */
+static void pt_refill_keeps_exclusive(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+
+	t->pfns[0] |= HMM_PFN_WRITE;
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	mutex_lock(&t->mirror.lock);
+	KUNIT_ASSERT_EQ(test, hmm_pt_set_flags(&t->mirror, BASE,
+					       BASE + PAGE_SIZE,
+					       HMM_MPTE_EXCLUSIVE), 0);
+	mutex_unlock(&t->mirror.lock);
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	KUNIT_EXPECT_TRUE(test, lookup(t, BASE) & HMM_MPTE_EXCLUSIVE);
+	KUNIT_EXPECT_FALSE(test, lookup(t, BASE + PAGE_SIZE) &
+			   HMM_MPTE_EXCLUSIVE);
+}
+
+/*
+ * A DMA leaf whose page-table leaf is gone: what a fault leaves when an
+ * invalidation freed the page-table leaf (with its DMA leaf) between the
+ * two installs of hmm_pt_prepare() and the fault then fails. Clearing
+ * the range, and so unregistering, frees it.
+ */
+static void pt_clear_frees_orphan_dma_leaf(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	struct device *dev = kunit_kzalloc(test, sizeof(*dev), GFP_KERNEL);
+	s64 before = atomic64_read(&hmm_stats[HMM_STAT_DMA_BYTES]);
+	unsigned long index = BASE >> HMM_PT_LEAF_SHIFT;
+	void *leaf;
+
+	KUNIT_ASSERT_NOT_NULL(test, dev);
+	/* Never used to map: the leaves hold no valid entry. */
+	t->mirror.dma_dev = dev;
+	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror, BASE), 0);
+	KUNIT_ASSERT_NOT_NULL(test, xa_load(&t->mirror.dma, index));
+	/* The invalidation's work on the page-table leaf. */
+	leaf = xa_erase(&t->mirror.pt, index);
+	KUNIT_ASSERT_NOT_NULL(test, leaf);
+	free_page((unsigned long)leaf);
+	hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
+
+	mutex_lock(&t->mirror.lock);
+	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
+	mutex_unlock(&t->mirror.lock);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.dma));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_DMA_BYTES]),
+			before);
+	t->mirror.dma_dev = NULL;
+}
+
 static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_fill_and_lookup),
 	KUNIT_CASE(pt_budget),
 	KUNIT_CASE(pt_clear_frees_empty_leaves),
 	KUNIT_CASE(pt_dirty),
+	KUNIT_CASE(pt_refill_keeps_exclusive),
+	KUNIT_CASE(pt_clear_frees_orphan_dma_leaf),
 	{}
 };
 

@@ -94,6 +94,25 @@ int main(void)
 	check("exit: the driver is told 'release'",
 	      WIFEXITED(status) && !WEXITSTATUS(status) && event("release") > before,
 	      "status 0x%x, release %lld -> %lld", status, before, event("release"));
+
+	/*
+	 * Closing the file unregisters a mirror whose entries are still
+	 * valid (and DMA-mapped: device 1): the driver is told (event
+	 * 'release', over the whole address space) before they are cleared,
+	 * so it can stop the device using them.
+	 */
+	{
+		char buf[4 * PAGE], *p = map_anon(4, PROT_READ | PROT_WRITE);
+		int dfd = dm_open(1), ret;
+
+		ret = dm_cmd(dfd, HMM_DMIRROR_WRITE, p, buf, 4, NULL);
+		before = event("release");
+		close(dfd);
+		check("unregister: the driver is told 'release' before its entries go",
+		      !ret && event("release") == before + 1,
+		      "ret %d, release %lld -> %lld", ret, before, event("release"));
+		munmap(p, 4 * PAGE);
+	}
 	close(fd);
 	return check_done();
 }

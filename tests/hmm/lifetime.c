@@ -197,6 +197,159 @@ static void test_race(int rounds)
 	      "%lld pages", hmm_stat("mirrored_pages"));
 }
 
+/* Wait up to @secs for a counter to reach @want. */
+static int settle_within(const char *stat, long long want, int secs)
+{
+	int i;
+
+	for (i = 0; i < secs * 20 && hmm_stat(stat) < want; i++)
+		usleep(50 * 1000);
+	return hmm_stat(stat) >= want;
+}
+
+#define FAULT_PAGES 16384	/* 64 MiB: the fault outlives its process */
+
+/*
+ * The process exits while its device's fault worker faults a large range
+ * (PREFETCH) and a forked holder keeps the file open. The worker's fault
+ * holds the last user reference of the mm; when it ends, the mm's teardown
+ * must not run in the worker (dmirror's release waits for the worker: a
+ * synchronous mmput there never returns). Bounded: release within 60 s.
+ */
+static void test_exit_during_device_fault(void)
+{
+	long long m0 = hmm_stat("mirrors"), r0 = hmm_stat("mm_releases");
+	long long f0 = hmm_stat("faults");
+	int status, go[2];
+	pid_t owner;
+	char c = 'g';
+
+	check_fatal("pipe", !pipe(go), "%s", strerror(errno));
+	fflush(stdout);
+	owner = fork();
+	if (!owner) {
+		char *p = map_anon(FAULT_PAGES, PROT_READ | PROT_WRITE);
+		int fd = dm_open(0), i;
+
+		if (!fork()) {
+			/* Holder: keeps the file open until told. */
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			close(fd);
+			_exit(0);
+		}
+		/* ptr != 0: fault for writing (allocates every page). */
+		if (dm_cmd(fd, HMM_DMIRROR_PREFETCH, p, p, FAULT_PAGES, NULL))
+			_exit(2);
+		/* The worker's fault began: it holds the mm now. */
+		for (i = 0; i < 2000 && hmm_stat("faults") == f0; i++)
+			usleep(1000);
+		_exit(hmm_stat("faults") > f0 ? 0 : 4);
+	}
+	waitpid(owner, &status, 0);
+	check("fault in flight: the owner exited with the fault running",
+	      WIFEXITED(status) && !WEXITSTATUS(status), "status 0x%x", status);
+	check("fault in flight: the mm is released when the fault ends (no deadlock)",
+	      settle_within("mm_releases", r0 + 1, 60), "releases %lld",
+	      hmm_stat("mm_releases") - r0);
+	check_fatal("pipe write", write(go[1], &c, 1) == 1, "");
+	while (wait(&status) > 0)
+		;
+	check("fault in flight: the holder closed the mirror",
+	      settle("mirrors", m0), "mirrors %lld", hmm_stat("mirrors") - m0);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* Load or unload hmm_dmirror: the command's exit status. */
+static int dmirror_module(int load)
+{
+	const char *dir = getenv("HODP_MODULES") ?: getenv("HODP_TOP");
+	char cmd[512];
+	int ret;
+
+	if (!load)
+		ret = system("rmmod hmm_dmirror");
+	else if (!dir)
+		return -1;
+	else {
+		snprintf(cmd, sizeof(cmd),
+			 "insmod %s/kernel/hmm/dmirror/hmm_dmirror.ko", dir);
+		ret = system(cmd);
+	}
+	return WIFEXITED(ret) ? WEXITSTATUS(ret) : -1;
+}
+
+#define DELAY_KNOB "/sys/kernel/debug/hmm_mirror/teardown_delay_ms"
+
+/*
+ * The seed's rule: once a driver has unregistered its mirrors, none of its
+ * functions runs again. The owner of a mirror exits while a forked holder
+ * keeps the file open; teardown releases the mirror and (test builds'
+ * knob) lingers 3 s at the end of its work on it. In that window the
+ * holder closes the file and hmm_dmirror is unloaded: whatever teardown
+ * still does must not call into the unloaded driver (->free), so the owner
+ * must exit cleanly.
+ */
+static void test_unload_during_teardown(void)
+{
+	long long m0 = hmm_stat("mirrors"), r0 = hmm_stat("mm_releases");
+	int status, go[2], done[2], ret;
+	pid_t owner;
+	char c = 'g';
+
+	if (access(DELAY_KNOB, W_OK)) {
+		skip("unload during teardown",
+		     "no %s (test builds only: make debug-modules)", DELAY_KNOB);
+		return;
+	}
+	check_fatal("pipe", !pipe(go) && !pipe(done), "%s", strerror(errno));
+	check_fatal("set the teardown delay", !write_file(DELAY_KNOB, "3000"),
+		    "%s", strerror(errno));
+	fflush(stdout);
+	owner = fork();
+	if (!owner) {
+		char *p = map_anon(4, PROT_READ | PROT_WRITE), buf[4 * PAGE];
+		int fd = dm_open(0);
+
+		if (dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 4, NULL))
+			_exit(2);
+		if (!fork()) {
+			/* Holder: the only one with the file. */
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			close(fd);
+			c = 'C';
+			_exit(write(done[1], &c, 1) == 1 ? 0 : 4);
+		}
+		close(fd);
+		_exit(0);
+	}
+	/* The owner is in its mm's teardown once its mirror was released. */
+	check("unload during teardown: the owner's mirror is released",
+	      settle_within("mm_releases", r0 + 1, 30), "releases %lld",
+	      hmm_stat("mm_releases") - r0);
+	check_fatal("pipe write", write(go[1], &c, 1) == 1, "");
+	check("unload during teardown: the holder closed the file",
+	      read(done[0], &c, 1) == 1 && c == 'C' && hmm_stat("mirrors") == m0,
+	      "holder said '%c', mirrors %lld", c, hmm_stat("mirrors") - m0);
+	ret = dmirror_module(0);
+	check("unload during teardown: rmmod hmm_dmirror", ret == 0,
+	      "status %d", ret);
+	check("unload during teardown: the owner exited cleanly (no call into the unloaded driver)",
+	      waitpid(owner, &status, 0) == owner && WIFEXITED(status) &&
+	      !WEXITSTATUS(status), "status 0x%x", status);
+	write_file(DELAY_KNOB, "0");
+	ret = dmirror_module(1);
+	check("unload during teardown: hmm_dmirror loads again",
+	      ret == 0 && access("/dev/hmm_dmirror0", F_OK) == 0, "status %d",
+	      ret);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+}
+
 int main(void)
 {
 	const char *rounds = getenv("HMM_RACE_ROUNDS");
@@ -206,5 +359,7 @@ int main(void)
 	test_close_while_mm_lives();
 	test_mm_dies_first();
 	test_race(rounds ? atoi(rounds) : 3000);
+	test_exit_during_device_fault();
+	test_unload_during_teardown();
 	return check_done();
 }

@@ -239,6 +239,85 @@ static void test_peer_device(void)
 	munmap(p, N * PAGE);
 }
 
+/*
+ * Device 1 DMA-maps the system pages it mirrors; the device pages of its
+ * own memory it mirrors as they are, with no DMA mapping, so there is none
+ * to undo when they are invalidated (the debug kernel's DMA API debugging
+ * reports an unmap of what was never mapped).
+ */
+static void test_dma_device_memory(void)
+{
+	long long dma0 = hmm_stat("dma_mapped_pages");
+	char *p = filled(N, 21);
+	long moved;
+
+	moved = migrate(fd1, HMM_DMIRROR_MIGRATE_TO_DEV, p, N);
+	check("dma device: migrates to its own memory", moved == N,
+	      "moved %ld", moved);
+	check("dma device: mirrors its own pages as local",
+	      snapshot_differs(fd1, p, N, PROT_LOCAL) == 0, "%ld differ",
+	      snapshot_differs(fd1, p, N, PROT_LOCAL));
+	check("dma device: reads them", device_reads(fd1, p, N, 21), "");
+	check("dma device: device pages are not DMA-mapped",
+	      hmm_stat("dma_mapped_pages") == dma0, "%lld mapped",
+	      hmm_stat("dma_mapped_pages") - dma0);
+	moved = migrate(fd1, HMM_DMIRROR_MIGRATE_TO_SYS, p, N);
+	check("dma device: moves them back", moved == N, "moved %ld", moved);
+	check("dma device: nothing unmapped that was not mapped",
+	      hmm_stat("dma_mapped_pages") == dma0, "%lld mapped",
+	      hmm_stat("dma_mapped_pages") - dma0);
+	check("dma device: reads the system pages, DMA-mapped",
+	      device_reads(fd1, p, N, 21) &&
+	      hmm_stat("dma_mapped_pages") == dma0 + N, "%lld mapped",
+	      hmm_stat("dma_mapped_pages") - dma0);
+	munmap(p, N * PAGE);
+	check("dma device: munmap unmaps them all",
+	      hmm_stat("dma_mapped_pages") == dma0, "%lld mapped",
+	      hmm_stat("dma_mapped_pages") - dma0);
+}
+
+/*
+ * A range across a hugetlb VMA: migrate_vma cannot move its pages, so
+ * they stay, and the anonymous pages on either side move.
+ */
+static void test_hugetlb_in_range(void)
+{
+	unsigned long huge = 2UL << 20;
+	char *r = mmap(NULL, 3 * huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0), *h, *a, *b;
+	long moved;
+
+	check_fatal("reserve", r != MAP_FAILED, "%s", strerror(errno));
+	h = (char *)(((uintptr_t)r + huge - 1) & ~(huge - 1));
+	if ((uintptr_t)h - (uintptr_t)r < N * PAGE)
+		h += huge;
+	munmap(r, 3 * huge);
+	a = mmap(h - N * PAGE, N * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	b = mmap(h + huge, N * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (mmap(h, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_HUGETLB | MAP_FIXED_NOREPLACE, -1, 0) != h ||
+	    a == MAP_FAILED || b == MAP_FAILED) {
+		skip("hugetlb in a migrated range", "no huge page here: %s",
+		     strerror(errno));
+		munmap(h - N * PAGE, huge + 2 * N * PAGE);
+		return;
+	}
+	fill(a, N, 22);
+	memset(h, 0x5a, huge);
+	fill(b, N, 23);
+	moved = migrate(fd0, HMM_DMIRROR_MIGRATE_TO_DEV, a,
+			2 * N + huge / PAGE);
+	check("hugetlb in range: the anonymous pages around it move",
+	      moved == 2 * N, "got %ld", moved);
+	check("hugetlb in range: the huge page stays, its data too",
+	      cpu_present(h, 1) == 1 && h[huge - 1] == 0x5a, "");
+	check("hugetlb in range: data after fault back",
+	      differs(a, N, 22) < 0 && differs(b, N, 23) < 0, "");
+	munmap(h - N * PAGE, huge + 2 * N * PAGE);
+}
+
 struct forked {
 	char *p;
 };
@@ -405,6 +484,13 @@ static void test_exclusive(void)
 	      device_writes(fd0, p, N, 18) == 0, "");
 	ret = dm_cmd(fd0, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL, N, &cmd);
 	check("exclusive: still held after device writes", !ret, "ret %d", ret);
+	/* Its own exclusive entries are no race to retry for ever. */
+	ret = dm_cmd(fd0, HMM_DMIRROR_EXCLUSIVE, p, NULL, N, &cmd);
+	check("exclusive: asking again for a held range is granted",
+	      !ret && cmd.cpages == N, "ret %d cpages %llu", ret,
+	      (unsigned long long)cmd.cpages);
+	ret = dm_cmd(fd0, HMM_DMIRROR_CHECK_EXCLUSIVE, p, NULL, N, &cmd);
+	check("exclusive: held after asking again", !ret, "ret %d", ret);
 
 	/* One CPU read of one page ends the device's hold on it. */
 	check("exclusive: the CPU reads the device's write",
@@ -489,6 +575,8 @@ int main(void)
 	test_device_full();
 	test_release_evicts();
 	test_huge_and_files();
+	test_dma_device_memory();
+	test_hugetlb_in_range();
 	test_exclusive();
 	test_unload_with_migrated();
 	return check_done();

@@ -30,6 +30,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 
 #include "hmm_devmem.h"
 #include "hmm_mirror.h"
@@ -38,6 +39,8 @@
 #define DMIRROR_NDEVICES	4
 /* Pages handled per step of an ioctl: bounds the kernel buffers. */
 #define DMIRROR_STEP_PAGES	4096UL
+/* Largest PREFETCH: the worker cannot be stopped by a signal. */
+#define DMIRROR_PREFETCH_MAX_PAGES	(1UL << (30 - PAGE_SHIFT))
 /* Faults in a row that make no progress before giving up with -EBUSY. */
 #define DMIRROR_MAX_STALLS	64
 
@@ -46,21 +49,37 @@ module_param(device_memory_mb, uint, 0444);
 MODULE_PARM_DESC(device_memory_mb,
 		 "Device memory of each device in MiB (DEVICE_PRIVATE kernels)");
 
+/*
+ * @dma_dev: odd-numbered devices: the device DMA-maps for, ready before
+ *	the character device appears (a mirror takes hdev.dev when opened)
+ */
 struct dmirror_device {
 	struct miscdevice misc;
 	struct hmm_device hdev;
 	struct hmm_devmem *devmem;
+	struct device *dma_dev;
 	char name[16];
 };
 
 /* The owner that devices 2 and 3 share. */
 static int dmirror_peer_owner;
 
-/* One open file: one mirror of the opener's mm. */
+/*
+ * One open file: one mirror of the opener's mm.
+ * @fault_work: the device's fault worker (PREFETCH), faulting
+ *	[@fault_start, @fault_end) with @fault_flags while bit 0 of
+ *	@fault_busy is set. It runs only while the file is open: release
+ *	waits for it, and so does the mm's release.
+ */
 struct dmirror {
 	struct hmm_mirror mirror;
 	struct dmirror_device *mdevice;
 	pid_t owner_pid;
+	struct work_struct fault_work;
+	unsigned long fault_start;
+	unsigned long fault_end;
+	unsigned int fault_flags;
+	unsigned long fault_busy;
 };
 
 static struct dmirror_device dmirror_devices[DMIRROR_NDEVICES];
@@ -88,11 +107,18 @@ static struct dmirror *to_dmirror(struct hmm_mirror *mirror)
 	return container_of(mirror, struct dmirror, mirror);
 }
 
+/*
+ * The mm is gone: stop the device's work on it, as a driver must, by
+ * waiting for the fault worker. This is the wait that deadlocks if the core
+ * tears the mm down from the worker's own fault (a synchronous mmput).
+ */
 static void dmirror_mirror_release(struct hmm_mirror *mirror)
 {
-	/* The mm is gone. Nothing runs on the device, nothing to stop. */
-	dev_dbg(to_dmirror(mirror)->mdevice->misc.this_device,
-		"mm of pid %d released\n", to_dmirror(mirror)->owner_pid);
+	struct dmirror *dmirror = to_dmirror(mirror);
+
+	flush_work(&dmirror->fault_work);
+	dev_dbg(dmirror->mdevice->misc.this_device, "mm of pid %d released\n",
+		dmirror->owner_pid);
 }
 
 static void dmirror_mirror_free(struct hmm_mirror *mirror)
@@ -130,6 +156,17 @@ static int dmirror_events_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(dmirror_events);
 
+/* The device's fault worker: one PREFETCH. Its result is not reported. */
+static void dmirror_fault_worker(struct work_struct *work)
+{
+	struct dmirror *dmirror =
+		container_of(work, struct dmirror, fault_work);
+
+	hmm_mirror_fault(&dmirror->mirror, dmirror->fault_start,
+			 dmirror->fault_end, dmirror->fault_flags);
+	clear_bit_unlock(0, &dmirror->fault_busy);
+}
+
 static int dmirror_open(struct inode *inode, struct file *filp)
 {
 	struct miscdevice *misc = filp->private_data;
@@ -145,6 +182,7 @@ static int dmirror_open(struct inode *inode, struct file *filp)
 		return -ENOMEM;
 	dmirror->mdevice = mdevice;
 	dmirror->owner_pid = task_tgid_nr(current);
+	INIT_WORK(&dmirror->fault_work, dmirror_fault_worker);
 	ret = hmm_mirror_register(&dmirror->mirror, &mdevice->hdev,
 				  current->mm);
 	if (ret) {
@@ -159,6 +197,8 @@ static int dmirror_release(struct inode *inode, struct file *filp)
 {
 	struct dmirror *dmirror = filp->private_data;
 
+	/* No device work after unregister: stop the fault worker first. */
+	cancel_work_sync(&dmirror->fault_work);
 	hmm_mirror_unregister(&dmirror->mirror);
 	hmm_mirror_put(&dmirror->mirror);
 	return 0;
@@ -417,6 +457,26 @@ static int dmirror_check_exclusive(struct dmirror *dmirror,
 	return 0;
 }
 
+/*
+ * PREFETCH: hand the range (1 GiB at most) to the fault worker and return.
+ * A range with no VMA makes the worker's fault fail, which is no one's
+ * business here.
+ */
+static int dmirror_prefetch(struct dmirror *dmirror,
+			    struct hmm_dmirror_cmd *cmd)
+{
+	if (cmd->npages > DMIRROR_PREFETCH_MAX_PAGES)
+		return -EINVAL;
+	/* One at a time: the worker owns the fields until it clears the bit. */
+	if (test_and_set_bit_lock(0, &dmirror->fault_busy))
+		return -EBUSY;
+	dmirror->fault_start = cmd->addr;
+	dmirror->fault_end = dmirror_cmd_end(cmd);
+	dmirror->fault_flags = cmd->ptr ? HMM_MIRROR_WRITE : 0;
+	queue_work(system_unbound_wq, &dmirror->fault_work);
+	return 0;
+}
+
 /* RELEASE: move everything in this device's memory back to the CPU. */
 static int dmirror_release_device_memory(struct dmirror *dmirror)
 {
@@ -479,6 +539,9 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	case HMM_DMIRROR_RELEASE:
 		ret = dmirror_release_device_memory(dmirror);
 		break;
+	case HMM_DMIRROR_PREFETCH:
+		ret = dmirror_prefetch(dmirror, &cmd);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -536,13 +599,46 @@ static const struct hmm_devmem_ops dmirror_devmem_ops = {
 	.page_free = dmirror_devmem_page_free,
 };
 
-static void dmirror_device_remove(struct dmirror_device *mdevice)
+/* Undo dmirror_device_add() from its step @misc_done on. */
+static void dmirror_device_undo(struct dmirror_device *mdevice, bool misc_done)
 {
-	misc_deregister(&mdevice->misc);
+	if (misc_done)
+		misc_deregister(&mdevice->misc);
 	if (mdevice->devmem)
 		hmm_devmem_destroy(mdevice->devmem);
 	mdevice->devmem = NULL;
 	hmm_device_unregister(&mdevice->hdev);
+	if (mdevice->dma_dev)
+		root_device_unregister(mdevice->dma_dev);
+	mdevice->dma_dev = NULL;
+}
+
+static void dmirror_device_remove(struct dmirror_device *mdevice)
+{
+	dmirror_device_undo(mdevice, true);
+}
+
+/* Odd-numbered devices DMA-map what they mirror, for a device of their own. */
+static int dmirror_dma_device(struct dmirror_device *mdevice, unsigned int id)
+{
+	char name[24];
+	int ret;
+
+	if (!(id & 1))
+		return 0;
+	snprintf(name, sizeof(name), "hmm_dmirror%u_dma", id);
+	mdevice->dma_dev = root_device_register(name);
+	if (IS_ERR(mdevice->dma_dev)) {
+		ret = PTR_ERR(mdevice->dma_dev);
+		mdevice->dma_dev = NULL;
+		return ret;
+	}
+	ret = dma_coerce_mask_and_coherent(mdevice->dma_dev, DMA_BIT_MASK(64));
+	if (ret) {
+		root_device_unregister(mdevice->dma_dev);
+		mdevice->dma_dev = NULL;
+	}
+	return ret;
 }
 
 static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
@@ -550,11 +646,18 @@ static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
 	int ret;
 
 	snprintf(mdevice->name, sizeof(mdevice->name), "hmm_dmirror%u", id);
-	mdevice->hdev.ops = &dmirror_mirror_ops;
-	mdevice->hdev.owner = id >= 2 ? &dmirror_peer_owner : NULL;
-	ret = hmm_device_register(&mdevice->hdev);
+	ret = dmirror_dma_device(mdevice, id);
 	if (ret)
 		return ret;
+	mdevice->hdev.ops = &dmirror_mirror_ops;
+	mdevice->hdev.owner = id >= 2 ? &dmirror_peer_owner : NULL;
+	/* Before the device file exists: an open takes it at once. */
+	mdevice->hdev.dev = mdevice->dma_dev;
+	ret = hmm_device_register(&mdevice->hdev);
+	if (ret) {
+		dmirror_device_undo(mdevice, false);
+		return ret;
+	}
 	mdevice->devmem = hmm_devmem_create(&mdevice->hdev, &dmirror_devmem_ops,
 					    (unsigned long)device_memory_mb << 20,
 					    mdevice);
@@ -563,7 +666,7 @@ static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
 		mdevice->devmem = NULL;
 		/* Kernels without DEVICE_PRIVATE: mirrors without memory. */
 		if (ret != -EOPNOTSUPP) {
-			hmm_device_unregister(&mdevice->hdev);
+			dmirror_device_undo(mdevice, false);
 			return ret;
 		}
 	}
@@ -571,24 +674,9 @@ static int dmirror_device_add(struct dmirror_device *mdevice, unsigned int id)
 	mdevice->misc.name = mdevice->name;
 	mdevice->misc.fops = &dmirror_fops;
 	ret = misc_register(&mdevice->misc);
-	if (ret) {
-		if (mdevice->devmem)
-			hmm_devmem_destroy(mdevice->devmem);
-		mdevice->devmem = NULL;
-		hmm_device_unregister(&mdevice->hdev);
-		return ret;
-	}
-	if (id & 1) {
-		struct device *dev = mdevice->misc.this_device;
-
-		ret = dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
-		if (ret) {
-			dmirror_device_remove(mdevice);
-			return ret;
-		}
-		mdevice->hdev.dev = dev;
-	}
-	return 0;
+	if (ret)
+		dmirror_device_undo(mdevice, false);
+	return ret;
 }
 
 static int __init dmirror_init(void)

@@ -35,6 +35,15 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_RELEASE		_IOWR('H', 0x07, struct hmm_dmirror_cmd)
 
+/*
+ * dmirror only, not in test_hmm: start a device fault of the range (1 GiB
+ * at most; writable if cmd.ptr is non-zero) in the device's fault worker
+ * and return at once; EBUSY while the previous one runs. The worker is what a real
+ * device's page-fault handler would be: the device's release of the mm
+ * waits for it.
+ */
+#define HMM_DMIRROR_PREFETCH		_IOWR('H', 0x40, struct hmm_dmirror_cmd)
+
 /* SNAPSHOT: what the device sees of each page. */
 enum {
 	HMM_DMIRROR_PROT_ERROR			= 0xFF,

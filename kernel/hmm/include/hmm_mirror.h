@@ -23,7 +23,20 @@
  *   unlinks the mirror from its hmm, under the hmm's lock. Once unregister
  *   returns, no callback of that mirror runs again (if teardown won the race
  *   and is inside ->release(), unregister waits for it). Neither callback may
- *   call hmm_mirror_unregister() itself.
+ *   call hmm_mirror_unregister() itself: that warns and does nothing.
+ *
+ *   Teardown holds no reference of its own: the driver's keeps the mirror
+ *   alive until unregister returns, so ->free() runs from a put of the
+ *   driver's (or of whoever it gave a reference to), never from the core
+ *   once the driver unregistered. hmm_device_unregister() waits until
+ *   ->free() returned for every mirror of the device; after it returns no
+ *   function of the driver is called again and its module may go.
+ *
+ *   A device fault ends by dropping its user reference of the mm with
+ *   mmput_async(): if the process exited meanwhile, the mm's teardown
+ *   (->invalidate with MMU_NOTIFY_RELEASE, then ->release) runs in a
+ *   workqueue, never in the faulting context, so ->release may wait for
+ *   the driver's fault workers.
  *
  *   A mirror is bound to the mm it was registered on. A driver that reaches a
  *   mirror through a file descriptor must refuse to use it from another mm
@@ -59,6 +72,11 @@
  *   page, a DMA mapping is undone. In a non-blockable context (the OOM
  *   reaper) the core only trylocks, and ->invalidate() must not sleep: it may
  *   return -EAGAIN there, and only there, to have the kernel retry later.
+ *
+ *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
+ *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
+ *   left and undoes the DMA mappings: the device must stop using every
+ *   entry there, as for any invalidation.
  */
 #ifndef _HMM_MIRROR_H
 #define _HMM_MIRROR_H
@@ -130,12 +148,14 @@ struct hmm_update {
  * @invalidate: optional. Called with the mirror lock held before the entries
  *	of @update's range are cleared: stop device access to the range (the
  *	entries are still readable, e.g. to find what the device cached).
- *	Return 0, or -EAGAIN only when !@update->blockable and the driver
- *	cannot proceed without sleeping.
- * @release: optional. The mm is gone: stop all device work on the mirror.
- *	Called at most once, never after hmm_mirror_unregister() returned.
+ *	Also called by hmm_mirror_unregister() (MMU_NOTIFY_RELEASE over
+ *	[0, ULONG_MAX)). Return 0, or -EAGAIN only when !@update->blockable
+ *	and the driver cannot proceed without sleeping.
+ * @release: optional. The mm is gone: stop all device work on the mirror
+ *	(it may wait for the driver's fault workers). Called at most once,
+ *	never after hmm_mirror_unregister() returned.
  * @free: required. The last reference was dropped: the embedding structure
- *	may be freed. Called in process context.
+ *	may be freed. Called in process context, from hmm_mirror_put().
  */
 struct hmm_mirror_ops {
 	int (*invalidate)(struct hmm_mirror *mirror,
@@ -153,12 +173,14 @@ struct hmm_mirror_ops {
  *	exclusive access that this owner started itself does not invalidate
  *	its mirrors. Defaults to the hmm_device.
  * @nr_mirrors: private: mirrors registered and not yet unregistered
+ * @nr_unfreed: private: mirrors registered whose ->free has not returned
  */
 struct hmm_device {
 	const struct hmm_mirror_ops *ops;
 	struct device *dev;
 	void *owner;
 	atomic_t nr_mirrors;
+	atomic_t nr_unfreed;
 };
 
 /**
@@ -172,6 +194,7 @@ struct hmm_device {
  * @released: completed once ops->release has returned
  * @active: read by faults in flight, written by unregister to end them
  * @dead: set by unregister under @active: no fault may start
+ * @callback_task: the task inside ->invalidate or ->release, if any
  * @notifier: the whole address space, for invalidations and fault retry
  * @lock: serialises page table updates, invalidations and device lookups
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
@@ -188,6 +211,7 @@ struct hmm_mirror {
 	struct completion released;
 	struct rw_semaphore active;
 	bool dead;
+	struct task_struct *callback_task;
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;	/* the page table: see above */
 	struct xarray pt;
