@@ -97,11 +97,14 @@ static int set_sges(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
 	return 0;
 }
 
-/* Inline data: copied into the WQE now; the buffers are the caller's again. */
-static int set_inline(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
-		      const struct ibv_data_buf *bufs, size_t n)
+/*
+ * Inline data: copied into the WQE after what it holds already; the
+ * buffers are the caller's again once this returns.
+ */
+static int append_inline(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
+			 const struct ibv_data_buf *bufs, size_t n)
 {
-	size_t length = 0, i;
+	size_t length = wqe->dma.length, i;
 
 	for (i = 0; i < n; i++) {
 		if (bufs[i].length > qp->sq_max_inline - length)
@@ -110,10 +113,19 @@ static int set_inline(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
 		       bufs[i].length);
 		length += bufs[i].length;
 	}
-	wqe->wr.send_flags |= IBV_SEND_INLINE;
 	wqe->dma.length = length;
 	wqe->dma.resid = length;
 	return 0;
+}
+
+/* Inline data replacing whatever the WQE carried. */
+static int set_inline(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
+		      const struct ibv_data_buf *bufs, size_t n)
+{
+	wqe->dma.length = 0;
+	wqe->dma.num_sge = 0;
+	wqe->wr.send_flags |= IBV_SEND_INLINE;
+	return append_inline(qp, wqe, bufs, n);
 }
 
 /* ---- ibv_post_send() ---- */
@@ -149,18 +161,22 @@ static int post_one_send(struct hodp_qp *qp, uint32_t prod,
 	if (qp->vqp.qp.qp_type == IBV_QPT_UD)
 		set_ud(wqe, wr->wr.ud.ah, wr->wr.ud.remote_qpn,
 		       wr->wr.ud.remote_qkey);
-	if (wr->send_flags & IBV_SEND_INLINE) {
-		struct ibv_data_buf bufs[wr->num_sge ? wr->num_sge : 1];
+	if (!(wr->send_flags & IBV_SEND_INLINE))
+		return set_sges(qp, wqe, wr->sg_list, wr->num_sge);
+	/* Inline: the gather list is read now, one buffer at a time. */
+	wqe->dma.length = 0;
+	for (i = 0; i < wr->num_sge; i++) {
+		struct ibv_data_buf buf = {
+			.addr = (void *)(uintptr_t)wr->sg_list[i].addr,
+			.length = wr->sg_list[i].length,
+		};
 
-		for (i = 0; i < wr->num_sge; i++) {
-			bufs[i].addr = (void *)(uintptr_t)wr->sg_list[i].addr;
-			bufs[i].length = wr->sg_list[i].length;
-		}
-		ret = set_inline(qp, wqe, bufs, wr->num_sge);
-	} else {
-		ret = set_sges(qp, wqe, wr->sg_list, wr->num_sge);
+		ret = append_inline(qp, wqe, &buf, 1);
+		if (ret)
+			return ret;
 	}
-	return ret;
+	wqe->wr.send_flags |= IBV_SEND_INLINE;
+	return 0;
 }
 
 int hodp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
