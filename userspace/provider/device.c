@@ -134,10 +134,21 @@ static struct verbs_context *hodp_alloc_context(struct ibv_device *ibdev,
 	return &ctx->vctx;
 }
 
+/*
+ * No table entry: hodp_match_device() decides alone. The table itself must
+ * exist (only the sentinel): libibverbs 44 walks every provider's table,
+ * without checking for NULL, when it matches a device that has a driver id
+ * (any other RDMA device of the host).
+ */
+static const struct verbs_match_ent hodp_match_table[] = {
+	{ .kind = VERBS_MATCH_SENTINEL },
+};
+
 static const struct verbs_device_ops hodp_dev_ops = {
 	.name = "hodp",
 	.match_min_abi_version = HODP_ABI_VERSION,
 	.match_max_abi_version = HODP_ABI_VERSION,
+	.match_table = hodp_match_table,
 	.match_device = hodp_match_device,
 	.alloc_context = hodp_alloc_context,
 	.alloc_device = hodp_alloc_device,
