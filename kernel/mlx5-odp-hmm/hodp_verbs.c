@@ -4,8 +4,13 @@
  * protection domains and address handles live here; the objects with more
  * to them (CQ, QP, SRQ, MR) have files of their own.
  *
- * The user ABI is Soft-RoCE's (driver_id RDMA_DRIVER_RXE, uverbs ABI 2), so
- * rdma-core's stock rxe provider drives the device unmodified.
+ * The user ABI keeps Soft-RoCE's ring layout (<rdma/rdma_user_rxe.h>,
+ * uverbs ABI 2), but the driver id is not rxe's: rdma_rxe looks devices up
+ * by netdev and RDMA_DRIVER_RXE and takes them for a struct rxe_dev, and
+ * unregisters every RDMA_DRIVER_RXE device when it unloads. hodp has
+ * RDMA_DRIVER_UNKNOWN, the id of a driver outside the kernel's enum, and
+ * its own libibverbs provider (userspace/provider), which recognises hodp
+ * devices by their node description "hodp".
  */
 #include <linux/etherdevice.h>
 #include <net/addrconf.h>
@@ -212,7 +217,7 @@ static int hodp_destroy_ah(struct ib_ah *ibah, u32 flags)
 
 const struct ib_device_ops hodp_dev_ops = {
 	.owner = THIS_MODULE,
-	.driver_id = RDMA_DRIVER_RXE,
+	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = HODP_UVERBS_ABI_VERSION,
 
 	.alloc_pd = hodp_alloc_pd,

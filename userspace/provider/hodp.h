@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * hodp's libibverbs provider: its objects. The kernel side speaks the
+ * Soft-RoCE user ABI (uverbs ABI 2, <rdma/rdma_user_rxe.h>): work and
+ * completion queues are rings in memory mapped from the uverbs file, the
+ * provider produces WQEs and consumes CQEs in place, and the only commands
+ * on the data path are the send doorbell and arming a CQ.
+ */
+#ifndef HODP_PROVIDER_H
+#define HODP_PROVIDER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <rdma/rdma_user_rxe.h>
+
+#include "verbs_private.h"
+#include "ring.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* The uverbs ABI version of hodp's kernel side (Soft-RoCE's). */
+#define HODP_ABI_VERSION	2
+
+struct hodp_device {
+	struct verbs_device vdev;
+};
+
+struct hodp_context {
+	struct verbs_context vctx;
+};
+
+struct hodp_cq {
+	struct verbs_cq vcq;
+	struct hodp_ring ring;
+	pthread_spinlock_t lock;
+};
+
+struct hodp_srq {
+	struct verbs_srq vsrq;
+	struct hodp_ring ring;
+	pthread_spinlock_t lock;
+	uint32_t max_sge;
+};
+
+struct hodp_qp {
+	struct verbs_qp vqp;
+	struct hodp_ring sq, rq;	/* rq unmapped with an SRQ */
+	pthread_spinlock_t sq_lock, rq_lock;
+	uint32_t sq_max_sge, sq_max_inline, rq_max_sge;
+	/* The ibv_wr_*() batch between wr_start and wr_complete/abort. */
+	uint32_t batch_start;		/* producer index at wr_start */
+	uint32_t batch_prod;		/* producer index after the batch */
+	struct rxe_send_wqe *batch_wqe;	/* the WQE being built, or NULL */
+	int batch_err;
+};
+
+struct hodp_ah {
+	struct ibv_ah ibah;
+	uint32_t ah_num;
+};
+
+static inline struct hodp_cq *to_hcq(struct ibv_cq *cq)
+{
+	return container_of(cq, struct hodp_cq, vcq.cq);
+}
+
+static inline struct hodp_qp *to_hqp(struct ibv_qp *qp)
+{
+	return container_of(qp, struct hodp_qp, vqp.qp);
+}
+
+static inline struct hodp_qp *ex_to_hqp(struct ibv_qp_ex *qpx)
+{
+	return container_of(qpx, struct hodp_qp, vqp.qp_ex);
+}
+
+static inline struct hodp_srq *to_hsrq(struct ibv_srq *srq)
+{
+	return container_of(srq, struct hodp_srq, vsrq.srq);
+}
+
+static inline struct hodp_ah *to_hah(struct ibv_ah *ah)
+{
+	return container_of(ah, struct hodp_ah, ibah);
+}
+
+/* verbs.c: PD, MR, AH */
+struct ibv_pd *hodp_alloc_pd(struct ibv_context *ctx);
+int hodp_dealloc_pd(struct ibv_pd *pd);
+struct ibv_mr *hodp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			   uint64_t hca_va, int access);
+int hodp_dereg_mr(struct verbs_mr *vmr);
+struct ibv_ah *hodp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
+int hodp_destroy_ah(struct ibv_ah *ah);
+
+/* cq.c */
+struct ibv_cq *hodp_create_cq(struct ibv_context *ctx, int cqe,
+			      struct ibv_comp_channel *channel, int comp_vector);
+int hodp_poll_cq(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
+int hodp_req_notify_cq(struct ibv_cq *cq, int solicited_only);
+int hodp_resize_cq(struct ibv_cq *cq, int cqe);
+int hodp_destroy_cq(struct ibv_cq *cq);
+
+/* qp.c */
+struct ibv_qp *hodp_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+struct ibv_qp *hodp_create_qp_ex(struct ibv_context *ctx,
+				 struct ibv_qp_init_attr_ex *attr);
+int hodp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask,
+		  struct ibv_qp_init_attr *init_attr);
+int hodp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask);
+int hodp_destroy_qp(struct ibv_qp *qp);
+int hodp_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
+		   struct ibv_recv_wr **bad_wr);
+
+/* send.c: the send queue, both posting interfaces */
+int hodp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
+		   struct ibv_send_wr **bad_wr);
+void hodp_init_qp_ex(struct hodp_qp *qp, uint64_t send_ops_flags);
+uint64_t hodp_supported_send_ops(void);
+
+/* srq.c */
+struct ibv_srq *hodp_create_srq(struct ibv_pd *pd,
+				struct ibv_srq_init_attr *attr);
+int hodp_modify_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr, int mask);
+int hodp_query_srq(struct ibv_srq *srq, struct ibv_srq_attr *attr);
+int hodp_destroy_srq(struct ibv_srq *srq);
+int hodp_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr,
+		       struct ibv_recv_wr **bad_wr);
+
+/* recv.c: one receive WQE into a receive ring (a QP's or an SRQ's) */
+int hodp_post_one_recv(struct hodp_ring *ring, uint32_t max_sge,
+		       const struct ibv_recv_wr *wr);
+
+#endif /* HODP_PROVIDER_H */
