@@ -103,14 +103,23 @@ static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
  * completing), so it cannot have been freed; set_page_dirty() without the
  * page lock is what the mirror lock makes safe here, as for ib_umem_odp.
  */
+/*
+ * A page shared by several mirrors (fork, shared memory, two devices) is
+ * DMA-mapped once per mirror, and the device reads and writes it while the
+ * CPU does: mirrors serve only devices whose DMA needs no cache syncs (each
+ * mapping is checked with dma_need_sync()), so the syncs are skipped, and
+ * with them the DMA API's complaint about overlapping mappings.
+ */
+#define HMM_DMA_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
+
 static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 {
 	if (!(entry & HMM_MPTE_VALID))
 		return;
 	/* Device-private pages are never DMA-mapped (hmm_pt_fill()). */
 	if (dma && !(entry & HMM_MPTE_DEVICE)) {
-		dma_unmap_page(mirror->dma_dev, *dma, PAGE_SIZE,
-			       DMA_BIDIRECTIONAL);
+		dma_unmap_page_attrs(mirror->dma_dev, *dma, PAGE_SIZE,
+				     DMA_BIDIRECTIONAL, HMM_DMA_ATTRS);
 		*dma = 0;
 		hmm_stat_add(HMM_STAT_DMA_MAPPED, -1);
 	}
@@ -186,11 +195,20 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 			continue;
 		if (dev && !(new & HMM_MPTE_DEVICE)) {
 			struct page *page = pfn_to_page(hmm_mpte_pfn(new));
-			dma_addr_t da = dma_map_page(dev, page, 0, PAGE_SIZE,
-						     DMA_BIDIRECTIONAL);
+			dma_addr_t da = dma_map_page_attrs(dev, page, 0,
+							   PAGE_SIZE,
+							   DMA_BIDIRECTIONAL,
+							   HMM_DMA_ATTRS);
 
 			if (dma_mapping_error(dev, da))
 				return -ENOMEM;
+			if (dma_need_sync(dev, da)) {
+				dma_unmap_page_attrs(dev, da, PAGE_SIZE,
+						     DMA_BIDIRECTIONAL,
+						     HMM_DMA_ATTRS);
+				dev_warn_once(dev, "hmm_mirror: DMA to this device needs cache syncs or bounce buffers, which a mirror cannot do\n");
+				return -EOPNOTSUPP;
+			}
 			dma_leaf[slot] = da;
 			hmm_stat_add(HMM_STAT_DMA_MAPPED, 1);
 		}
