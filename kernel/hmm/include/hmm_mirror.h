@@ -48,7 +48,10 @@
  *   pfn and HMM_MPTE_* flags, in leaves of 512 entries (one page each)
  *   allocated on fault and freed when an invalidation empties them. When the
  *   hmm_device has a struct device, every valid page is also DMA-mapped for
- *   it (a second leaf of dma_addr_t per leaf).
+ *   it (a second leaf of dma_addr_t per leaf). A page shared by several
+ *   mirrors is mapped once per mirror, with the CPU syncs skipped: only
+ *   devices whose DMA needs no syncs or bounce buffers (dma_need_sync()) can
+ *   mirror; for another, the fault fails with -EOPNOTSUPP and a warning.
  *
  * Device faults and the retry protocol
  *
