@@ -9,6 +9,7 @@
 
 #include <linux/kref.h>
 #include <linux/netdevice.h>
+#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
@@ -35,6 +36,19 @@
 #define HODP_QPN_MIN		16
 #define HODP_GSI_QPN		1	/* QP1 of every device */
 
+/* The port's counters (hodp_stats.c). */
+enum hodp_counter {
+	HODP_CNT_WQES,			/* WQEs the requester completed */
+	HODP_CNT_SEND_BYTES,
+	HODP_CNT_WRITE_BYTES,
+	HODP_CNT_READ_BYTES,
+	HODP_CNT_ATOMICS,
+	HODP_CNT_RNR_WAITS,		/* a WQE waited for an RNR timer */
+	HODP_CNT_RETRY_WAITS,		/* ... for the transport timer */
+	HODP_CNT_WQE_ERRORS,		/* WQEs completed with an error */
+	HODP_NR_COUNTERS
+};
+
 struct hodp_dev {
 	struct ib_device ibdev;
 	struct net_device *ndev;
@@ -46,6 +60,7 @@ struct hodp_dev {
 	struct hodp_qp *gsi;		/* QP1, under the QP table's lock */
 	u32 next_mr;
 	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah;
+	atomic64_t counters[HODP_NR_COUNTERS];
 };
 
 struct hodp_ucontext {
@@ -305,6 +320,19 @@ bool hodp_qp_arm_retry(struct hodp_qp *qp, unsigned long delay);
 bool hodp_resp_enter(struct hodp_qp *qp);
 void hodp_resp_exit(struct hodp_qp *qp);
 
+/* hodp_stats.c */
+void hodp_count_wqe(struct hodp_dev *dev, u32 opcode, u32 len,
+		    enum ib_wc_status status);
+struct rdma_hw_stats *hodp_alloc_hw_port_stats(struct ib_device *ibdev,
+					       u32 port_num);
+int hodp_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
+		      u32 port, int index);
+
+static inline void hodp_count(struct hodp_dev *dev, enum hodp_counter c)
+{
+	atomic64_inc(&dev->counters[c]);
+}
+
 /* hodp_srq.c */
 int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 		    struct ib_udata *udata);
@@ -360,5 +388,32 @@ static inline void hodp_fail_alloc_exit(void)
 {
 }
 #endif
+
+/*
+ * Every allocation hodp makes for a verb goes through one of these (or asks
+ * hodp_should_fail_alloc() itself, before an allocation inside another
+ * API): each is an injection site of hodp/fail_alloc, and a test fails
+ * them one after the other (tests/faultinject/hodp.c).
+ */
+static inline void *hodp_kzalloc(size_t size)
+{
+	return hodp_should_fail_alloc() ? NULL : kzalloc(size, GFP_KERNEL);
+}
+
+static inline void *hodp_kmalloc(size_t size)
+{
+	return hodp_should_fail_alloc() ? NULL : kmalloc(size, GFP_KERNEL);
+}
+
+static inline void *hodp_kvmalloc_array(size_t n, size_t size)
+{
+	return hodp_should_fail_alloc() ? NULL :
+		kvmalloc_array(n, size, GFP_KERNEL);
+}
+
+static inline void *hodp_vmalloc_user(unsigned long size)
+{
+	return hodp_should_fail_alloc() ? NULL : vmalloc_user(size);
+}
 
 #endif /* _HODP_H */

@@ -21,7 +21,7 @@ static void hodp_mr_release(struct kref *ref)
 	complete(&container_of(ref, struct hodp_mr, ref)->freed);
 }
 
-/* Give @mr its key (fault injection fails it here, after pinning). */
+/* Give @mr its key (an injection site: failing after pinning). */
 static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 		       struct ib_pd *ibpd, int access)
 {
@@ -64,10 +64,11 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 		return ERR_PTR(-EOPNOTSUPP);
 	if (!length || length > HODP_MAX_MSG_SIZE)
 		return ERR_PTR(-EINVAL);
-	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	mr = hodp_kzalloc(sizeof(*mr));
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
-	mr->umem = ib_umem_get(ibpd->device, start, length, access);
+	mr->umem = hodp_should_fail_alloc() ? ERR_PTR(-ENOMEM) :
+		   ib_umem_get(ibpd->device, start, length, access);
 	if (IS_ERR(mr->umem)) {
 		ret = PTR_ERR(mr->umem);
 		goto err_free;
@@ -76,7 +77,7 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->length = length;
 	mr->offset = start & ~PAGE_MASK;
 	mr->npages = ib_umem_num_pages(mr->umem);
-	mr->pages = kvmalloc_array(mr->npages, sizeof(*mr->pages), GFP_KERNEL);
+	mr->pages = hodp_kvmalloc_array(mr->npages, sizeof(*mr->pages));
 	if (!mr->pages) {
 		ret = -ENOMEM;
 		goto err_umem;
@@ -105,7 +106,7 @@ err_free:
 
 struct ib_mr *hodp_get_dma_mr(struct ib_pd *ibpd, int access)
 {
-	struct hodp_mr *mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	struct hodp_mr *mr = hodp_kzalloc(sizeof(*mr));
 	int ret;
 
 	if (!mr)

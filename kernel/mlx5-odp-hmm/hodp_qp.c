@@ -139,7 +139,7 @@ static int create_queues(struct hodp_qp *qp, struct ib_qp_init_attr *init,
 				  sizeof(struct rxe_send_wqe) + wqe_size);
 	if (!qp->sq)
 		return -ENOMEM;
-	qp->ctx->elem = kmalloc(1UL << qp->sq->log2_elem_size, GFP_KERNEL);
+	qp->ctx->elem = hodp_kmalloc(1UL << qp->sq->log2_elem_size);
 	if (!qp->ctx->elem)
 		return -ENOMEM;
 
@@ -204,7 +204,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	INIT_WORK(&qp->req_work, hodp_req_work);
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
 
-	qp->ctx = kzalloc(sizeof(*qp->ctx), GFP_KERNEL);
+	qp->ctx = hodp_kzalloc(sizeof(*qp->ctx));
 	ret = qp->ctx ? create_queues(qp, init, udata) : -ENOMEM;
 	if (ret)
 		goto err;
@@ -217,6 +217,8 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		else
 			dev->gsi = qp;
 		xa_unlock_irq(&hodp_qps);
+	} else if (hodp_should_fail_alloc()) {
+		ret = -ENOMEM;
 	} else {
 		ret = xa_alloc_cyclic_irq(&hodp_qps, &qp->qpn, qp,
 					  XA_LIMIT(HODP_QPN_MIN, (1U << 24) - 1),

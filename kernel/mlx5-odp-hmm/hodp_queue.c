@@ -62,7 +62,7 @@ struct hodp_queue *hodp_queue_alloc(u32 *num_elem, size_t elem_size)
 	struct hodp_queue *q;
 	u32 slots;
 
-	q = hodp_should_fail_alloc() ? NULL : kzalloc(sizeof(*q), GFP_KERNEL);
+	q = hodp_kzalloc(sizeof(*q));
 	if (!q)
 		return NULL;
 	elem_size = roundup_pow_of_two(max_t(size_t, elem_size, L1_CACHE_BYTES));
@@ -70,7 +70,7 @@ struct hodp_queue *hodp_queue_alloc(u32 *num_elem, size_t elem_size)
 	q->log2_elem_size = order_base_2(elem_size);
 	q->index_mask = slots - 1;
 	q->buf_size = sizeof(*q->buf) + (size_t)slots * elem_size;
-	q->buf = vmalloc_user(q->buf_size);
+	q->buf = hodp_vmalloc_user(q->buf_size);
 	if (!q->buf) {
 		kfree(q);
 		return NULL;
@@ -111,13 +111,13 @@ int hodp_queue_map(struct hodp_queue *q, struct ib_ucontext *uctx,
 	struct hodp_mmap_entry *entry;
 	int ret;
 
-	entry = hodp_should_fail_alloc() ? NULL :
-		kzalloc(sizeof(*entry), GFP_KERNEL);
+	entry = hodp_kzalloc(sizeof(*entry));
 	if (!entry)
 		return -ENOMEM;
 	entry->buf = q->buf;
 	kref_init(&entry->kref);
-	ret = rdma_user_mmap_entry_insert(uctx, &entry->rdma,
+	ret = hodp_should_fail_alloc() ? -ENOMEM :
+	      rdma_user_mmap_entry_insert(uctx, &entry->rdma,
 					  PAGE_ALIGN(q->buf_size));
 	if (ret) {
 		kfree(entry);

@@ -173,7 +173,8 @@ static int hodp_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 	rdma_copy_ah_attr(&ah->attr, init->ah_attr);
 	/* Not always sleepable: the caller's interrupt state is kept. */
 	xa_lock_irqsave(&dev->ahs, flags);
-	ret = __xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
+	ret = hodp_should_fail_alloc() ? -ENOMEM :
+	      __xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
 	xa_unlock_irqrestore(&dev->ahs, flags);
 	if (ret)
 		goto err;
@@ -220,6 +221,7 @@ const struct ib_device_ops hodp_dev_ops = {
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = HODP_UVERBS_ABI_VERSION,
 
+	.alloc_hw_port_stats = hodp_alloc_hw_port_stats,
 	.alloc_pd = hodp_alloc_pd,
 	.alloc_ucontext = hodp_alloc_ucontext,
 	.create_ah = hodp_create_ah,
@@ -237,6 +239,7 @@ const struct ib_device_ops hodp_dev_ops = {
 	.destroy_srq = hodp_destroy_srq,
 	.disassociate_ucontext = hodp_disassociate_ucontext,
 	.get_dma_mr = hodp_get_dma_mr,
+	.get_hw_stats = hodp_get_hw_stats,
 	.get_link_layer = hodp_get_link_layer,
 	.get_port_immutable = hodp_get_port_immutable,
 	.mmap = hodp_mmap,

@@ -2,8 +2,9 @@
 /*
  * hodp under injected failures, aimed at its own code: debugfs
  * hodp/fail_alloc (CONFIG_INFINIBAND_HODP_FAULT_INJECTION) fails hodp's
- * allocations for verbs and nothing else. For each verb (create CQ, QP,
- * SRQ; register MR; resize CQ) the k-th injection site it passes fails, for
+ * allocations for verbs and nothing else: every allocation a verb makes
+ * is an injection site (kernel/mlx5-odp-hmm/hodp.h). For each verb (create
+ * CQ, QP, SRQ, AH; register MR; resize CQ) the k-th site it passes fails, for
  * k = 1, 2, ... until the verb passes them all: each time the verb must
  * fail with ENOMEM and leave nothing behind (no resource in rdma res, no
  * pinned page, a resized CQ still usable), then work. At the end a connected
@@ -135,9 +136,20 @@ static void *make_mr(void)
 	return ibv_reg_mr(c.pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
 }
 
+static void *make_ah(void)
+{
+	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1,
+				  .grh = { .dgid = c.gid, .sgid_index = 1,
+					   .hop_limit = 1 } };
+
+	return ibv_create_ah(c.pd, &aa);
+}
+
 static void destroy(const char *what, void *obj)
 {
-	if (!strcmp(what, "CQ"))
+	if (!strcmp(what, "AH"))
+		ibv_destroy_ah(obj);
+	else if (!strcmp(what, "CQ"))
 		ibv_destroy_cq(obj);
 	else if (!strcmp(what, "QP"))
 		ibv_destroy_qp(obj);
@@ -165,6 +177,7 @@ static const struct verb verbs[] = {
 	{ "QP", make_qp },
 	{ "SRQ", make_srq },
 	{ "MR", make_mr },
+	{ "AH", make_ah },
 	{ "CQ resize", resize },
 };
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Data correctness of every operation over hodp0, through the stock rxe
- * provider: SEND and SEND with immediate, inline data, several SGEs on both
+ * Data correctness of every operation over hodp0, through the project's
+ * libibverbs provider (userspace/provider): SEND and SEND with immediate, inline data, several SGEs on both
  * sides, RDMA WRITE (signalled and not), WRITE with immediate, RDMA READ,
  * compare-and-swap and fetch-and-add, and a 1 MiB message at odd offsets.
  * Every check compares the bytes that arrived.
