@@ -40,6 +40,9 @@ static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_MIGRATED_TO_RAM] = "migrated_to_ram",
 	[HMM_STAT_DEVICE_CPU_FAULTS] = "device_cpu_faults",
 	[HMM_STAT_EXCLUSIVE_PAGES] = "exclusive_pages",
+	[HMM_STAT_REGISTER_FAILED] = "register_failed",
+	[HMM_STAT_LEAF_FAILED] = "leaf_failed",
+	[HMM_STAT_FAULT_NOMEM] = "fault_nomem",
 };
 
 static struct dentry *hmm_debugfs;

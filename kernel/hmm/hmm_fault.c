@@ -171,6 +171,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	kfree(pfns);
 out_leave:
 	hmm_mirror_leave(mirror);
+	if (ret == -ENOMEM)
+		hmm_stat_add(HMM_STAT_FAULT_NOMEM, 1);
 	return ret;
 }
 

@@ -50,6 +50,9 @@ enum hmm_stat {
 	HMM_STAT_MIGRATED_TO_RAM,	/* pages moved back to system memory */
 	HMM_STAT_DEVICE_CPU_FAULTS,	/* CPU faults on device pages */
 	HMM_STAT_EXCLUSIVE_PAGES,	/* pages given exclusive device access */
+	HMM_STAT_REGISTER_FAILED,	/* hmm_mirror_register() errors */
+	HMM_STAT_LEAF_FAILED,		/* leaves that could not be allocated */
+	HMM_STAT_FAULT_NOMEM,		/* faults that ran out of memory */
 	HMM_STAT_NR
 };
 

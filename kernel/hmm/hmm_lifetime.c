@@ -197,12 +197,15 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	mirror->nr_valid = 0;
 
 	hmm = hmm_get(mm);
-	if (IS_ERR(hmm))
+	if (IS_ERR(hmm)) {
+		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
 		return PTR_ERR(hmm);
+	}
 	ret = mmu_interval_notifier_insert(&mirror->notifier, mm, 0, ULONG_MAX,
 					   &hmm_mirror_notifier_ops);
 	if (ret) {
 		hmm_put(hmm);
+		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
 		return ret;
 	}
 	mirror->hmm = hmm;

@@ -38,13 +38,18 @@ static int install_leaf(struct xarray *xa, unsigned long index,
 	if (xa_load(xa, index))
 		return 0;
 	leaf = (void *)get_zeroed_page(GFP_KERNEL);
-	if (!leaf)
+	if (!leaf) {
+		hmm_stat_add(HMM_STAT_LEAF_FAILED, 1);
 		return -ENOMEM;
+	}
 	old = xa_cmpxchg(xa, index, NULL, leaf, GFP_KERNEL);
 	if (old) {
 		/* Lost a race with another fault, or out of memory. */
 		free_page((unsigned long)leaf);
-		return xa_is_err(old) ? xa_err(old) : 0;
+		if (!xa_is_err(old))
+			return 0;
+		hmm_stat_add(HMM_STAT_LEAF_FAILED, 1);
+		return xa_err(old);
 	}
 	hmm_stat_add(stat, PAGE_SIZE);
 	return 0;
