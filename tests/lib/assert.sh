@@ -43,3 +43,12 @@ run_cmd() {
 done_testing() {
 	[ "$_failures" -eq 0 ]
 }
+
+# guest_seconds START OUTPUT: seconds since START (a $SECONDS value), less
+# what tests/vm/run said it waited for another guest (OUTPUT: its stderr).
+# A time bound on a guest must not count another suite's guest.
+guest_seconds() {
+	local waited
+	waited=$(sed -n 's/^vm: waited \([0-9]*\)s for the guest lock$/\1/p' <<<"$2" | tail -n 1)
+	echo $((SECONDS - $1 - ${waited:-0}))
+}
