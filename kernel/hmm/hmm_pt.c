@@ -344,6 +344,75 @@ u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr)
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup, HMM_MIRROR);
 
 /**
+ * hmm_mirror_lookup_range() - the entries of a range, under one lock
+ * @mirror: the mirror, locked with hmm_mirror_lock()
+ * @start: first address, page aligned
+ * @npages: pages to look up
+ * @entries: out: one u64 per page, as hmm_mirror_lookup() returns it
+ *
+ * One leaf lookup per 512 pages, not one per page: for a driver building a
+ * translation table of a range. Valid entries stay valid until the lock is
+ * dropped.
+ *
+ * Return: how many pages from @start have valid entries, before the first
+ * that has none: the device can go that far without a fault. 0 also for a
+ * range that is not page aligned or wraps around (with a warning).
+ */
+unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
+				      unsigned long start,
+				      unsigned long npages, u64 *entries)
+{
+	unsigned long i = 0, valid = 0;
+	bool hole = false;
+
+	lockdep_assert_held(&mirror->lock);
+	if (WARN_ON_ONCE(!PAGE_ALIGNED(start) ||
+			 npages > (ULONG_MAX - start) >> PAGE_SHIFT))
+		return 0;
+	while (i < npages) {
+		unsigned long addr = start + (i << PAGE_SHIFT);
+		u64 *leaf = xa_load(&mirror->pt, leaf_index(addr));
+		unsigned int slot = leaf_slot(addr);
+
+		/* The rest of this leaf, or of the range. */
+		for (; slot < HMM_PT_LEAF_ENTRIES && i < npages; slot++, i++) {
+			entries[i] = leaf ? leaf[slot] : 0;
+			if (!(entries[i] & HMM_MPTE_VALID))
+				hole = true;
+			else if (!hole)
+				valid++;
+		}
+	}
+	return valid;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup_range, HMM_MIRROR);
+
+/**
+ * hmm_mirror_discard() - drop the entries of a range the device let go of
+ * @mirror: a mirror (registered or not), not locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ *
+ * For a driver that stops using a range by itself: deregistering a memory
+ * region, or reclaiming an idle part of an implicit one. The entries of
+ * [start, end) are cleared as an invalidation clears them (a dirty entry
+ * dirties its page, DMA mappings are undone, emptied leaves are freed), and
+ * ->invalidate is not called: the driver has already stopped using the
+ * range. Entries outside it are kept. Takes the mirror lock: never call it
+ * with the lock held, nor from a callback of @mirror.
+ */
+void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end)
+{
+	if (WARN_ON_ONCE(hmm_range_check(start, end, ULONG_MAX)))
+		return;
+	mutex_lock(&mirror->lock);
+	hmm_pt_clear(mirror, start, end);
+	mutex_unlock(&mirror->lock);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_discard, HMM_MIRROR);
+
+/**
  * hmm_mirror_dma_addr() - DMA address of a mirrored page
  * @mirror: the mirror of an hmm_device with a struct device, locked
  * @addr: an address with a valid entry

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit tests of the mirror page table (hmm_pt.c): entries from
- * hmm_range_fault() output, lookups, the dirty bit, clearing ranges across
- * leaves and the freeing of empty leaves, and the page-table budget. They
+ * hmm_range_fault() output, lookups (one page, and a range under one lock),
+ * the dirty bit, clearing and discarding ranges across leaves and the
+ * freeing of empty leaves, and the page-table budget. They
  * drive a mirror with no mm and no DMA device over pages of their own, so
  * they run where the module is loaded (make check-debug: KUnit runs a
  * module's suites at load).
@@ -247,6 +248,71 @@ static void pt_clear_frees_orphan_dma_leaf(struct kunit *test)
 	t->mirror.dma_dev = NULL;
 }
 
+/* A range read under one lock: entries, and how far it is valid. */
+static void pt_lookup_range(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	unsigned long second = BASE + HMM_PT_LEAF_SIZE - 2 * PAGE_SIZE;
+	u64 e[NPAGES + 2];
+	int i;
+
+	/* Valid pages 0, 1 and 3 of NPAGES + 2: two lead, then a hole. */
+	t->pfns[2] = 0;
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	memset(e, 0xff, sizeof(e));
+	mutex_lock(&t->mirror.lock);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup_range(&t->mirror, BASE,
+						      NPAGES + 2, e), 2UL);
+	for (i = 0; i < NPAGES + 2; i++)
+		KUNIT_EXPECT_EQ(test, e[i],
+				hmm_mirror_lookup(&t->mirror, BASE + i * PAGE_SIZE));
+	KUNIT_EXPECT_TRUE(test, e[3] & HMM_MPTE_VALID);
+	KUNIT_EXPECT_EQ(test, e[NPAGES], 0ULL);
+	/* Nothing mirrored at the start: 0 valid, all entries 0. */
+	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup_range(&t->mirror, BASE + 2 * PAGE_SIZE,
+						      1, e), 0UL);
+	KUNIT_EXPECT_EQ(test, e[0], 0ULL);
+	mutex_unlock(&t->mirror.lock);
+
+	/* Over a leaf boundary: 2 pages at the end of a leaf, 2 after it. */
+	t->pfns[2] = page_to_pfn(t->pages[2]) | HMM_PFN_VALID;
+	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror, second), 0);
+	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror,
+					     second + HMM_PT_LEAF_SIZE), 0);
+	mutex_lock(&t->mirror.lock);
+	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second,
+					  second + 2 * PAGE_SIZE, t->pfns, NULL), 0);
+	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second + 2 * PAGE_SIZE,
+					  second + 4 * PAGE_SIZE, t->pfns + 2,
+					  NULL), 0);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup_range(&t->mirror, second,
+						      NPAGES, e), 4UL);
+	for (i = 0; i < NPAGES; i++)
+		KUNIT_EXPECT_EQ(test, hmm_mpte_pfn(e[i]),
+				page_to_pfn(t->pages[i]));
+	mutex_unlock(&t->mirror.lock);
+}
+
+/* A discarded range loses its entries, and only it; emptied leaves go. */
+static void pt_discard(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	s64 before = atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]);
+
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	hmm_mirror_discard(&t->mirror, BASE + PAGE_SIZE, BASE + 3 * PAGE_SIZE);
+	KUNIT_EXPECT_NE(test, lookup(t, BASE), 0ULL);
+	KUNIT_EXPECT_EQ(test, lookup(t, BASE + PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_EQ(test, lookup(t, BASE + 2 * PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_NE(test, lookup(t, BASE + 3 * PAGE_SIZE), 0ULL);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 2UL);
+
+	hmm_mirror_discard(&t->mirror, BASE, BASE + NPAGES * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 0UL);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.pt));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]), before);
+}
+
 static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_fill_and_lookup),
 	KUNIT_CASE(pt_budget),
@@ -254,6 +320,8 @@ static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_dirty),
 	KUNIT_CASE(pt_refill_keeps_exclusive),
 	KUNIT_CASE(pt_clear_frees_orphan_dma_leaf),
+	KUNIT_CASE(pt_lookup_range),
+	KUNIT_CASE(pt_discard),
 	{}
 };
 

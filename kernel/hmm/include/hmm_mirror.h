@@ -66,6 +66,12 @@
  *
  *   Under the lock, never sleep for memory (no GFP_KERNEL) and never touch
  *   user memory (copy_*_user): reclaim may need to invalidate this mirror.
+ *   hmm_mirror_lookup_range() reads a whole range under one lock (to build
+ *   a translation table) and says how far it is valid.
+ *
+ *   A driver that stops using a range by itself (an MR deregistered, an
+ *   idle part of an implicit MR reclaimed) drops its entries with
+ *   hmm_mirror_discard(): as an invalidation would, without ->invalidate.
  *
  * Invalidation
  *
@@ -248,6 +254,11 @@ int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 void hmm_mirror_lock(struct hmm_mirror *mirror);
 void hmm_mirror_unlock(struct hmm_mirror *mirror);
 u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr);
+unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
+				      unsigned long start,
+				      unsigned long npages, u64 *entries);
+void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end);
 dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr);
 
