@@ -52,7 +52,9 @@ enum hmm_stat {
 	HMM_STAT_EXCLUSIVE_PAGES,	/* pages given exclusive device access */
 	HMM_STAT_REGISTER_FAILED,	/* hmm_mirror_register() errors */
 	HMM_STAT_LEAF_FAILED,		/* leaves that could not be allocated */
-	HMM_STAT_FAULT_NOMEM,		/* faults that ran out of memory */
+	HMM_STAT_FAULT_NOMEM,		/* faults failing for memory of ours
+					 * (leaves, buffers; a CPU fault that
+					 * ran out is -EFAULT, not counted) */
 	HMM_STAT_NR
 };
 

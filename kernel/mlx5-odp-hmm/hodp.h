@@ -271,7 +271,9 @@ static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
 extern struct workqueue_struct *hodp_wq;
 
 /* hodp_main.c */
+struct seq_file;
 void hodp_dealloc_driver(struct ib_device *ibdev);
+void hodp_show_objects(struct seq_file *m);
 struct hodp_qp *hodp_gsi_by_gid(const union ib_gid *gid);
 
 /* hodp_verbs.c */
@@ -393,7 +395,8 @@ static inline void hodp_fail_alloc_exit(void)
  * Every allocation hodp makes for a verb goes through one of these (or asks
  * hodp_should_fail_alloc() itself, before an allocation inside another
  * API): each is an injection site of hodp/fail_alloc, and a test fails
- * them one after the other (tests/faultinject/hodp.c).
+ * them one after the other (tests/faultinject/hodp.c). They allocate with
+ * GFP_KERNEL: the verbs that use them may sleep.
  */
 static inline void *hodp_kzalloc(size_t size)
 {

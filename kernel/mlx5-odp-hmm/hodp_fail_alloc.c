@@ -7,10 +7,13 @@
  * Documentation/fault-injection). Each place where hodp allocates for a
  * verb asks hodp_should_fail_alloc() first and, if told so, fails as if the
  * allocation had. Unlike failslab, which cannot be aimed at one module on
- * x86_64, this fails nothing but hodp's own allocations.
+ * x86_64, this fails nothing but hodp's own allocations. Beside it,
+ * hodp/objects counts what each device holds, so that a test sees what a
+ * failed verb left behind (the RDMA core does not track every object).
  */
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
+#include <linux/seq_file.h>
 
 #include "hodp.h"
 
@@ -28,10 +31,20 @@ bool hodp_should_fail_alloc(void)
 	return should_fail(&hodp_fail_alloc, 1);
 }
 
+/* debugfs hodp/objects: what each device holds, to compare around a failure. */
+static int hodp_objects_show(struct seq_file *m, void *unused)
+{
+	hodp_show_objects(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hodp_objects);
+
 void hodp_fail_alloc_init(void)
 {
 	hodp_debugfs = debugfs_create_dir("hodp", NULL);
 	fault_create_debugfs_attr("fail_alloc", hodp_debugfs, &hodp_fail_alloc);
+	debugfs_create_file("objects", 0400, hodp_debugfs, NULL,
+			    &hodp_objects_fops);
 }
 
 void hodp_fail_alloc_exit(void)

@@ -158,6 +158,27 @@ struct hodp_qp *hodp_gsi_by_gid(const union ib_gid *gid)
 	return qp;
 }
 
+/**
+ * hodp_show_objects() - each device's count of the objects it holds
+ * @m: where to print: a line per device, "NAME pd N cq N qp N mr N srq N ah N"
+ *
+ * For the fault-injection tests (debugfs hodp/objects): the RDMA core's
+ * resource tracking does not count AHs, and a failed verb must leave none.
+ */
+void hodp_show_objects(struct seq_file *m)
+{
+	struct hodp_dev *dev;
+
+	mutex_lock(&hodp_devices_lock);
+	list_for_each_entry(dev, &hodp_devices, list)
+		seq_printf(m, "%s pd %d cq %d qp %d mr %d srq %d ah %d\n",
+			   dev_name(&dev->ibdev.dev), atomic_read(&dev->nr_pd),
+			   atomic_read(&dev->nr_cq), atomic_read(&dev->nr_qp),
+			   atomic_read(&dev->nr_mr), atomic_read(&dev->nr_srq),
+			   atomic_read(&dev->nr_ah));
+	mutex_unlock(&hodp_devices_lock);
+}
+
 /* Queue the unregistration of every device matching @ndev (NULL: all). */
 static void hodp_unregister(struct net_device *ndev)
 {

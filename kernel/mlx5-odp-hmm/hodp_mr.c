@@ -67,8 +67,10 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr = hodp_kzalloc(sizeof(*mr));
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
-	mr->umem = hodp_should_fail_alloc() ? ERR_PTR(-ENOMEM) :
-		   ib_umem_get(ibpd->device, start, length, access);
+	if (hodp_should_fail_alloc())
+		mr->umem = ERR_PTR(-ENOMEM);
+	else
+		mr->umem = ib_umem_get(ibpd->device, start, length, access);
 	if (IS_ERR(mr->umem)) {
 		ret = PTR_ERR(mr->umem);
 		goto err_free;

@@ -116,9 +116,11 @@ int hodp_queue_map(struct hodp_queue *q, struct ib_ucontext *uctx,
 		return -ENOMEM;
 	entry->buf = q->buf;
 	kref_init(&entry->kref);
-	ret = hodp_should_fail_alloc() ? -ENOMEM :
-	      rdma_user_mmap_entry_insert(uctx, &entry->rdma,
-					  PAGE_ALIGN(q->buf_size));
+	if (hodp_should_fail_alloc())
+		ret = -ENOMEM;
+	else
+		ret = rdma_user_mmap_entry_insert(uctx, &entry->rdma,
+						  PAGE_ALIGN(q->buf_size));
 	if (ret) {
 		kfree(entry);
 		return ret;

@@ -261,7 +261,6 @@ static bool flush_sq(struct hodp_qp *qp, u32 budget)
 /* Decide what a WQE that must wait becomes: a retry, or its last error. */
 static enum ib_wc_status must_wait(struct hodp_qp *qp, bool rnr, u32 wait_us)
 {
-	hodp_count(qp->dev, rnr ? HODP_CNT_RNR_WAITS : HODP_CNT_RETRY_WAITS);
 	if (rnr) {
 		/* rnr_retry 7 means: retry for ever. */
 		if (qp->rnr_retry != 7 && !qp->rnr_left--)
@@ -270,7 +269,9 @@ static enum ib_wc_status must_wait(struct hodp_qp *qp, bool rnr, u32 wait_us)
 		return IB_WC_RETRY_EXC_ERR;
 	}
 	/* Not armed: the QP stopped sending, nothing more to do now. */
-	hodp_qp_arm_retry(qp, usecs_to_jiffies(wait_us));
+	if (hodp_qp_arm_retry(qp, usecs_to_jiffies(wait_us)))
+		hodp_count(qp->dev, rnr ? HODP_CNT_RNR_WAITS :
+					  HODP_CNT_RETRY_WAITS);
 	return IB_WC_SUCCESS;
 }
 
@@ -319,9 +320,10 @@ static void run_sq(struct hodp_qp *qp)
 		bytes += ctx->wqe.length;
 		hodp_queue_pop(qp->sq);
 		qp->head_started = false;
-		complete_send(qp, &ctx->wqe.wr, ctx->wqe.length, status, false);
+		/* Counted first: who polled its completion sees it counted. */
 		hodp_count_wqe(qp->dev, ctx->wqe.wr.opcode, ctx->wqe.length,
 			       status);
+		complete_send(qp, &ctx->wqe.wr, ctx->wqe.length, status, false);
 		if (status != IB_WC_SUCCESS) {
 			pr_debug("hodp: QP %u: WQE failed with %s\n", qp->qpn,
 				 ib_wc_status_msg(status));

@@ -39,8 +39,11 @@ int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = hodp_should_fail_alloc() ? -ENOMEM :
-	      xa_alloc_irq(&dev->srqs, &srq->srq_num, srq, xa_limit_31b,
+	if (hodp_should_fail_alloc()) {
+		ret = -ENOMEM;
+		goto err_queue;
+	}
+	ret = xa_alloc_irq(&dev->srqs, &srq->srq_num, srq, xa_limit_31b,
 			   GFP_KERNEL);
 	if (ret)
 		goto err_queue;

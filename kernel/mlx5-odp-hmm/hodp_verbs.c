@@ -171,10 +171,14 @@ static int hodp_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 		return -ENOMEM;
 	}
 	rdma_copy_ah_attr(&ah->attr, init->ah_attr);
+	/* An injection site for the number's allocation, outside the lock. */
+	if (hodp_should_fail_alloc()) {
+		ret = -ENOMEM;
+		goto err;
+	}
 	/* Not always sleepable: the caller's interrupt state is kept. */
 	xa_lock_irqsave(&dev->ahs, flags);
-	ret = hodp_should_fail_alloc() ? -ENOMEM :
-	      __xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
+	ret = __xa_alloc(&dev->ahs, &ah->ah_num, ah, xa_limit_31b, gfp);
 	xa_unlock_irqrestore(&dev->ahs, flags);
 	if (ret)
 		goto err;

@@ -73,19 +73,27 @@ static int disarm(void)
 	return left == 0;
 }
 
-/* hodp0's line of the rdma res summary (counts of each resource). */
+/*
+ * hodp0's line of the rdma res summary (counts of each resource), then its
+ * line of hodp/objects (the driver's own counts: AHs are not in rdma res).
+ */
 static void res_summary(char *out, size_t len)
 {
 	FILE *p = popen("rdma res show 2>&1", "r");
-	char line[512];
+	FILE *f = fopen("/sys/kernel/debug/hodp/objects", "r");
+	char line[512], res[512] = "", objs[512] = "";
 
-	out[0] = 0;
-	if (!p)
-		return;
-	while (fgets(line, sizeof(line), p))
+	while (p && fgets(line, sizeof(line), p))
 		if (strstr(line, "hodp0:"))
-			snprintf(out, len, "%s", line);
-	pclose(p);
+			snprintf(res, sizeof(res), "%s", line);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "hodp0 ", 6))
+			snprintf(objs, sizeof(objs), "%s", line);
+	if (p)
+		pclose(p);
+	if (f)
+		fclose(f);
+	snprintf(out, len, "%s| %s", res, objs);
 }
 
 /* kB of pinned memory of this process (VmPin). */
@@ -285,6 +293,15 @@ int main(void)
 		return 0;
 	}
 	open_dev(&c, "hodp0");
+	{
+		char summary[1024];
+
+		res_summary(summary, sizeof(summary));
+		/* Else "nothing behind" would compare two empty lines. */
+		check("rdma res and hodp/objects both count hodp0's objects",
+		      strstr(summary, "hodp0:") && strstr(summary, "| hodp0 pd "),
+		      "'%s'", summary);
+	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		run_verb(&verbs[i]);
 	still_works();

@@ -169,13 +169,55 @@ static void test_remote_keys(void)
 	ibv_dealloc_pd(pd2);
 }
 
+/* A hw counter of hodp0's port (hodp_stats.c), or -1. */
+static long long counter(const char *name)
+{
+	char path[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/hodp0/ports/1/hw_counters/%s", name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The port counters moved by exactly what one failed WQE did. */
+static void expect_counted(const char *name, const long long before[3],
+			   long long rnr, long long retry)
+{
+	long long d_rnr = counter("rnr_waits") - before[0];
+	long long d_retry = counter("retry_waits") - before[1];
+	long long d_err = counter("wqe_errors") - before[2];
+
+	check(name, before[0] >= 0 && d_rnr == rnr && d_retry == retry &&
+	      d_err == 1, "rnr_waits +%lld, retry_waits +%lld, wqe_errors +%lld",
+	      d_rnr, d_retry, d_err);
+}
+
+static void counters_now(long long v[3])
+{
+	v[0] = counter("rnr_waits");
+	v[1] = counter("retry_waits");
+	v[2] = counter("wqe_errors");
+}
+
 static void test_rnr(void)
 {
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 0);
+	long long before[3];
 
+	counters_now(before);
 	expect_status("send with no receive posted and rnr_retry 0: RNR retry exceeded",
 		      one_op(p, IBV_WR_SEND, mr->lkey, 0, 0, 64),
 		      IBV_WC_RNR_RETRY_EXC_ERR);
+	expect_counted("... counted: no RNR wait (none left), one WQE error",
+		       before, 0, 0);
 	destroy(p);
 }
 
@@ -206,12 +248,17 @@ static void test_no_peer(void)
 {
 	struct ibv_qp *a = rc_qp(&c, NULL, c.cq);
 	struct rc_pair p = { a, NULL };
+	long long before[3];
 
 	check_fatal("connect to nobody",
 		    !rc_connect(&c, a, 0xfffff0, ALL_ACCESS, 7), "");
+	counters_now(before);
 	expect_status("send to a QP that does not exist: retry exceeded",
 		      one_op(p, IBV_WR_SEND, mr->lkey, 0, 0, 64),
 		      IBV_WC_RETRY_EXC_ERR);
+	/* retry_cnt 2 (rc_connect): two waits for the transport timer. */
+	expect_counted("... counted: two transport retry waits, one WQE error",
+		       before, 0, 2);
 	ibv_destroy_qp(a);
 	drain();
 }

@@ -70,12 +70,13 @@ run_pair() {
 # other failure ends the tries and is left for the test to fail on.
 #
 # What the device moved is counted by the device, not by perftest's clock:
-# with PERFTEST_COUNTER naming a file (a hw counter of the port), COUNTED is
-# how much it grew over the last try.
+# with PERFTEST_COUNTER naming files (hw counters of the port, separated by
+# spaces), COUNTED is how much each grew over the last try, in that order.
 #
 # Leaves PORT_USED, COUNTED, and UNCALIBRATED=1 if the last try ran clean
 # except for the clock (and so has no timing report).
-PERFTEST_CLOCK_RE="Can't produce a report|[[:space:]]inf[[:space:]]|r\^2|calibrat"
+PERFTEST_INF_RE="(^|[[:space:]])inf([[:space:]]|$)"
+PERFTEST_CLOCK_RE="Can't produce a report|$PERFTEST_INF_RE|r\^2|calibrat"
 # What a side prints when its peer ended before the final handshake.
 PERFTEST_PEER_GONE_RE="Failed to close connection between server and client|Couldn't read reports|Failed to exchange data between server and clients"
 PERFTEST_ERROR_RE='error|fail|couldn|unable|cannot|timeout|refused|invalid'
@@ -86,7 +87,7 @@ perftest_clock_failed() {
 	if [ "$2" -ne 0 ]; then
 		grep -qE "Can't produce a report" <<<"$1" || return 1
 	else
-		grep -qE "[[:space:]]inf[[:space:]]" <<<"$1" || return 1
+		grep -qE "$PERFTEST_INF_RE" <<<"$1" || return 1
 	fi
 	! grep -vE "$PERFTEST_CLOCK_RE" <<<"$1" | grep -qiE "$PERFTEST_ERROR_RE"
 }
@@ -97,21 +98,37 @@ perftest_peer_gone() {
 	! grep -vE "$PERFTEST_PEER_GONE_RE" <<<"$1" | grep -qiE "$PERFTEST_ERROR_RE"
 }
 # perftest_clean_but_clock SERVER_OUT SERVER_RC CLIENT_OUT CLIENT_RC: the
-# pair failed, and only because of perftest's clock (see above).
+# pair failed, and only because of perftest's clock (see above). A side
+# that lost its peer at the end is excused only by a peer that left early,
+# i.e. exited 1 unable to report (not one that exited 0 reporting "inf").
 perftest_clean_but_clock() {
 	local s_clock=0 c_clock=0
 	perftest_clock_failed "$1" "$2" && s_clock=1
 	perftest_clock_failed "$3" "$4" && c_clock=1
 	[ $s_clock = 1 ] || [ $c_clock = 1 ] || return 1
 	[ "$2" -eq 0 ] || [ $s_clock = 1 ] ||
-		{ [ $c_clock = 1 ] && perftest_peer_gone "$1" "$2"; } || return 1
+		{ [ $c_clock = 1 ] && [ "$4" -ne 0 ] &&
+		  perftest_peer_gone "$1" "$2"; } || return 1
 	[ "$4" -eq 0 ] || [ $c_clock = 1 ] ||
-		{ [ $s_clock = 1 ] && perftest_peer_gone "$3" "$4"; } || return 1
+		{ [ $s_clock = 1 ] && [ "$2" -ne 0 ] &&
+		  perftest_peer_gone "$3" "$4"; } || return 1
 }
 perftest_counter() {
-	local v=0
-	[ -n "${PERFTEST_COUNTER:-}" ] && read -r v <"$PERFTEST_COUNTER"
-	echo "${v:-0}"
+	local f v out=()
+	for f in ${PERFTEST_COUNTER:-}; do
+		v=0
+		read -r v <"$f"
+		out+=("${v:-0}")
+	done
+	echo "${out[*]}"
+}
+# perftest_delta BEFORE AFTER: element-wise AFTER - BEFORE.
+perftest_delta() {
+	local b=($1) a=($2) i out=()
+	for i in "${!a[@]}"; do
+		out+=($((a[i] - ${b[i]:-0})))
+	done
+	echo "${out[*]}"
 }
 run_perftest() {
 	local port=$1 tool=$2 try tries=${PERFTEST_TRIES:-2} before
@@ -122,10 +139,10 @@ run_perftest() {
 		before=$(perftest_counter)
 		run_pair "$port" "$tool" "$@" -p "$port" -- \
 			"$tool" "$@" -p "$port" localhost
-		COUNTED=$(($(perftest_counter) - before))
+		COUNTED=$(perftest_delta "$before" "$(perftest_counter)")
 		UNCALIBRATED=0
 		[ "$SERVER_RC" -eq 0 ] && [ "$CLIENT_RC" -eq 0 ] &&
-			! grep -qE "[[:space:]]inf[[:space:]]" <<<"$SERVER_OUT$CLIENT_OUT" &&
+			! grep -qE "$PERFTEST_INF_RE" <<<"$SERVER_OUT"$'\n'"$CLIENT_OUT" &&
 			return
 		perftest_clean_but_clock "$SERVER_OUT" "$SERVER_RC" \
 			"$CLIENT_OUT" "$CLIENT_RC" || return
@@ -135,19 +152,25 @@ run_perftest() {
 	done
 }
 
-# wait_sending DEV COMM: wait (up to 20 s) until two QPs of processes named
-# COMM exist on DEV and one of them is in RTS: a pair is moving data. Not a
-# fixed sleep: the debug kernel takes seconds to set a pair up. Leaves
-# QP_RES, what rdma res said last.
+# wait_sending DEV COMM: wait (up to 60 s) until two QPs of processes named
+# COMM exist on DEV, one of them in RTS, and DEV's write_bytes counter
+# grows: a pair is moving data (RDMA writes). Not a fixed sleep: the debug
+# kernel takes seconds to set a pair up. Leaves QP_RES, what rdma res said
+# last.
 wait_sending() {
-	local qps sending
-	for _ in $(seq 1 100); do
+	local qps sending deadline=$((SECONDS + 60)) c0 c1
+	local counter=/sys/class/infiniband/$1/ports/1/hw_counters/write_bytes
+	read -r c0 <"$counter" || return 1
+	while [ $SECONDS -lt $deadline ]; do
 		QP_RES=$(rdma res show qp link "$1/1" 2>&1)
 		qps=$(grep -c "comm $2" <<<"$QP_RES")
 		sending=$(grep -c "state RTS.*comm $2" <<<"$QP_RES")
-		[ "$qps" -ge 2 ] && [ "$sending" -ge 1 ] && return 0
+		read -r c1 <"$counter"
+		[ "$qps" -ge 2 ] && [ "$sending" -ge 1 ] && [ "$c1" -gt "$c0" ] &&
+			return 0
 		sleep 0.2
 	done
+	QP_RES="$QP_RES (write_bytes $c0 -> $c1)"
 	return 1
 }
 
