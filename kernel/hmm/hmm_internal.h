@@ -52,9 +52,10 @@ enum hmm_stat {
 	HMM_STAT_EXCLUSIVE_PAGES,	/* pages given exclusive device access */
 	HMM_STAT_REGISTER_FAILED,	/* hmm_mirror_register() errors */
 	HMM_STAT_LEAF_FAILED,		/* leaves that could not be allocated */
-	HMM_STAT_FAULT_NOMEM,		/* faults failing for memory of ours
-					 * (leaves, buffers; a CPU fault that
-					 * ran out is -EFAULT, not counted) */
+	/* Faults failing for want of memory of the core's own (leaves,
+	 * buffers): a CPU fault that ran out is -EFAULT, not counted.
+	 */
+	HMM_STAT_FAULT_NOMEM,
 	HMM_STAT_NR
 };
 
