@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include "verbs.h"
 
 static struct ctx c;
@@ -169,12 +171,18 @@ static void test_remote_keys(void)
 	ibv_dealloc_pd(pd2);
 }
 
-/* A hw counter of hodp0's port (hodp_stats.c), or -1. */
+/*
+ * A hw counter of hodp0's port (hodp_stats.c), or -1. The RDMA core caches
+ * the port's counters for their lifespan (10 ms): a read sooner after the
+ * last one sees the old values, so wait that out first.
+ */
 static long long counter(const char *name)
 {
 	char path[128];
 	long long v = -1;
 	FILE *f;
+
+	usleep(50000);
 
 	snprintf(path, sizeof(path),
 		 "/sys/class/infiniband/hodp0/ports/1/hw_counters/%s", name);
