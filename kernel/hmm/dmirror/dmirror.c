@@ -482,6 +482,44 @@ static int dmirror_migrate(struct dmirror *dmirror,
 	return ret;
 }
 
+/*
+ * Copy what the device mirrors of the range into cmd->ptr, without a fault
+ * (a fault would take back exclusive access): -ENOENT for a page it does
+ * not mirror.
+ */
+static int dmirror_read_mirrored(struct dmirror *dmirror,
+				 struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next, done;
+	unsigned long end = dmirror_cmd_end(cmd);
+	char *bounce;
+	int ret = 0;
+
+	bounce = kvmalloc(min(cmd->npages, DMIRROR_STEP_PAGES) << PAGE_SHIFT,
+			  GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		hmm_mirror_lock(&dmirror->mirror);
+		done = dmirror_copy_locked(dmirror, addr, next, bounce, false);
+		hmm_mirror_unlock(&dmirror->mirror);
+		if (done != next) {
+			ret = -ENOENT;
+			break;
+		}
+		if (copy_to_user(u64_to_user_ptr(cmd->ptr + (addr - start)),
+				 bounce, next - addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		cond_resched();
+	}
+	kvfree(bounce);
+	return ret;
+}
+
+/* EXCLUSIVE, as test_hmm: with a cmd->ptr, the device reads the range back. */
 static int dmirror_exclusive(struct dmirror *dmirror,
 			     struct hmm_dmirror_cmd *cmd)
 {
@@ -492,6 +530,8 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 	ret = hmm_mirror_make_exclusive(&dmirror->mirror, start, end);
 	if (ret == -EOPNOTSUPP)
 		return dmirror_unsupported(dmirror, "exclusive device access");
+	if (!ret && cmd->ptr)
+		ret = dmirror_read_mirrored(dmirror, cmd);
 	if (!ret)
 		cmd->cpages = cmd->npages;
 	return ret;

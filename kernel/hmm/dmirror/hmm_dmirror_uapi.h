@@ -14,8 +14,8 @@
  * struct hmm_dmirror_cmd - one device operation
  * @addr: first virtual address of the range (page aligned)
  * @ptr: user buffer: data for READ/WRITE, one __u8 per page for SNAPSHOT;
- *	for MIGRATE_TO_DEV, if non-zero, where the device reads the range
- *	back after the migration (as test_hmm does, for verification)
+ *	for MIGRATE_TO_DEV and EXCLUSIVE, if non-zero, where the device
+ *	reads the range back afterwards (as test_hmm does, for verification)
  * @npages: pages in the range
  * @cpages: out: pages the operation completed
  * @faults: out: device faults it took (READ, WRITE)
