@@ -452,7 +452,8 @@ static int dmirror_migrate_read_back(struct dmirror *dmirror,
 
 /*
  * MIGRATE_TO_DEV and MIGRATE_TO_SYS: cpages says how many pages moved.
- * MIGRATE_TO_DEV with a cmd->ptr also reads the range back into it.
+ * MIGRATE_TO_DEV with a cmd->ptr also reads the range back into it, and
+ * then cpages says how many pages it read, as test_hmm's.
  */
 static int dmirror_migrate(struct dmirror *dmirror,
 			   struct hmm_dmirror_cmd *cmd, bool to_device)
@@ -472,8 +473,9 @@ static int dmirror_migrate(struct dmirror *dmirror,
 			ret = hmm_mirror_migrate_to_device(&dmirror->mirror,
 							   devmem, start, end,
 							   &moved);
+		/* Read back, cpages counts what was read, as test_hmm's. */
 		if (!ret && cmd->ptr)
-			ret = dmirror_migrate_read_back(dmirror, cmd);
+			return dmirror_migrate_read_back(dmirror, cmd);
 	} else {
 		ret = hmm_mirror_migrate_to_ram(&dmirror->mirror, start, end,
 						&moved);

@@ -17,7 +17,8 @@
  *	for MIGRATE_TO_DEV and EXCLUSIVE, if non-zero, where the device
  *	reads the range back afterwards (as test_hmm does, for verification)
  * @npages: pages in the range
- * @cpages: out: pages the operation completed
+ * @cpages: out: pages the operation completed: for MIGRATE_TO_DEV/SYS the
+ *	pages moved, or with a @ptr to read back into, the pages read
  * @faults: out: device faults it took (READ, WRITE)
  */
 struct hmm_dmirror_cmd {
