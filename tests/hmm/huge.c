@@ -37,8 +37,8 @@ static void test_thp(int fd)
 	      "ret %d word %ld", ret, differs(buf, 2 * NH, 21));
 	ret = dm_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, perm, 2 * NH, NULL);
 	check("thp: snapshot reports PMD-mapped read-write pages",
-	      !ret && all_perm(perm, 2 * NH, HMM_DMIRROR_PROT_READ |
-			       HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD),
+	      !ret && all_perm(perm, 2 * NH, HMM_DMIRROR_PROT_WRITE |
+			       HMM_DMIRROR_PROT_PMD),
 	      "ret %d perm[0] 0x%x (is THP enabled?)", ret, perm[0]);
 
 	fill(buf, 2 * NH, 22);
@@ -83,8 +83,8 @@ static void test_hugetlbfs(int fd)
 	      "ret %d word %ld", ret, differs(buf, NH, 24));
 	ret = dm_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, perm, NH, NULL);
 	check("hugetlbfs: snapshot reports the huge page as PMD-mapped",
-	      !ret && all_perm(perm, NH, HMM_DMIRROR_PROT_READ |
-			       HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD),
+	      !ret && all_perm(perm, NH, HMM_DMIRROR_PROT_WRITE |
+			       HMM_DMIRROR_PROT_PMD),
 	      "ret %d perm[0] 0x%x", ret, perm[0]);
 	munmap(p, HPAGE);
 	munmap(buf, NH * PAGE);

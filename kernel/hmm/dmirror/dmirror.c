@@ -7,7 +7,9 @@
  * look entries up under the mirror lock, fault what is missing, never touch
  * user memory with the lock held.
  *
- * /dev/hmm_dmirror0..3 speak the user ABI of the kernel's lib/test_hmm.
+ * /dev/hmm_dmirror0..3 speak the user ABI of the kernel's lib/test_hmm,
+ * mmap of the device file included: the kernel's own HMM selftests run on
+ * them.
  * Odd-numbered devices also DMA-map the pages they mirror, to exercise that
  * path of the core.
  *
@@ -325,9 +327,9 @@ static u8 dmirror_perm(struct dmirror *dmirror, u64 entry)
 		return HMM_DMIRROR_PROT_ERROR;
 	if (!(entry & HMM_MPTE_VALID))
 		return HMM_DMIRROR_PROT_NONE;
-	perm = HMM_DMIRROR_PROT_READ;
-	if (entry & HMM_MPTE_WRITE)
-		perm |= HMM_DMIRROR_PROT_WRITE;
+	/* A value, not bits: test_hmm reports a writable page as WRITE alone. */
+	perm = entry & HMM_MPTE_WRITE ? HMM_DMIRROR_PROT_WRITE :
+					HMM_DMIRROR_PROT_READ;
 	order = hmm_mpte_order(entry);
 	if (order == PMD_SHIFT - PAGE_SHIFT)
 		perm |= HMM_DMIRROR_PROT_PMD;
@@ -391,7 +393,68 @@ static int dmirror_unsupported(struct dmirror *dmirror, const char *what)
 	return -EOPNOTSUPP;
 }
 
-/* MIGRATE_TO_DEV and MIGRATE_TO_SYS: cpages says how many pages moved. */
+/*
+ * test_hmm refuses to migrate a range that readable VMAs do not cover with
+ * -EINVAL (the core says -EFAULT for a hole and moves nothing of a
+ * PROT_NONE mapping). Checked before migrating: the ioctl's caller is the
+ * mirror's mm (dmirror_ioctl() made sure).
+ */
+static int dmirror_migrate_vmas_ok(unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	int ret = 0;
+
+	mmap_read_lock(mm);
+	for (addr = start; addr < end; addr = vma->vm_end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma || !(vma->vm_flags & VM_READ)) {
+			ret = -EINVAL;
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * After MIGRATE_TO_DEV, as test_hmm does: the device reads the range into
+ * cmd->ptr for the caller to verify, but only if it can without moving
+ * anything: a page it does not see where it is (another owner's device
+ * memory, an unpopulated page) fails with -ENOENT.
+ */
+static int dmirror_migrate_read_back(struct dmirror *dmirror,
+				     struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next, n, i;
+	unsigned long end = dmirror_cmd_end(cmd);
+	u64 *entries;
+	int ret = 0;
+
+	n = min(cmd->npages, DMIRROR_STEP_PAGES);
+	entries = kvmalloc_array(n, sizeof(*entries), GFP_KERNEL);
+	if (!entries)
+		return -ENOMEM;
+	for (addr = start; addr < end && !ret; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		n = (next - addr) >> PAGE_SHIFT;
+		ret = hmm_mirror_snapshot(&dmirror->mirror, addr, next, entries);
+		for (i = 0; i < n && !ret; i++)
+			if (!(entries[i] & HMM_MPTE_VALID))
+				ret = -ENOENT;
+		cond_resched();
+	}
+	kvfree(entries);
+	/* What the snapshot saw, the read faults in (without a migration). */
+	return ret ? ret : dmirror_rw(dmirror, cmd, false);
+}
+
+/*
+ * MIGRATE_TO_DEV and MIGRATE_TO_SYS: cpages says how many pages moved.
+ * MIGRATE_TO_DEV with a cmd->ptr also reads the range back into it, and
+ * then cpages says how many pages it read, as test_hmm's.
+ */
 static int dmirror_migrate(struct dmirror *dmirror,
 			   struct hmm_dmirror_cmd *cmd, bool to_device)
 {
@@ -404,16 +467,61 @@ static int dmirror_migrate(struct dmirror *dmirror,
 	if (!devmem)
 		return dmirror_unsupported(dmirror,
 					   "migration to device memory");
-	if (to_device)
-		ret = hmm_mirror_migrate_to_device(&dmirror->mirror, devmem,
-						   start, end, &moved);
-	else
+	if (to_device) {
+		ret = dmirror_migrate_vmas_ok(start, end);
+		if (!ret)
+			ret = hmm_mirror_migrate_to_device(&dmirror->mirror,
+							   devmem, start, end,
+							   &moved);
+		/* Read back, cpages counts what was read, as test_hmm's. */
+		if (!ret && cmd->ptr)
+			return dmirror_migrate_read_back(dmirror, cmd);
+	} else {
 		ret = hmm_mirror_migrate_to_ram(&dmirror->mirror, start, end,
 						&moved);
+	}
 	cmd->cpages = moved;
 	return ret;
 }
 
+/*
+ * Copy what the device mirrors of the range into cmd->ptr, without a fault
+ * (a fault would take back exclusive access): -ENOENT for a page it does
+ * not mirror.
+ */
+static int dmirror_read_mirrored(struct dmirror *dmirror,
+				 struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, addr, next, done;
+	unsigned long end = dmirror_cmd_end(cmd);
+	char *bounce;
+	int ret = 0;
+
+	bounce = kvmalloc(min(cmd->npages, DMIRROR_STEP_PAGES) << PAGE_SHIFT,
+			  GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
+		hmm_mirror_lock(&dmirror->mirror);
+		done = dmirror_copy_locked(dmirror, addr, next, bounce, false);
+		hmm_mirror_unlock(&dmirror->mirror);
+		if (done != next) {
+			ret = -ENOENT;
+			break;
+		}
+		if (copy_to_user(u64_to_user_ptr(cmd->ptr + (addr - start)),
+				 bounce, next - addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		cond_resched();
+	}
+	kvfree(bounce);
+	return ret;
+}
+
+/* EXCLUSIVE, as test_hmm: with a cmd->ptr, the device reads the range back. */
 static int dmirror_exclusive(struct dmirror *dmirror,
 			     struct hmm_dmirror_cmd *cmd)
 {
@@ -424,6 +532,8 @@ static int dmirror_exclusive(struct dmirror *dmirror,
 	ret = hmm_mirror_make_exclusive(&dmirror->mirror, start, end);
 	if (ret == -EOPNOTSUPP)
 		return dmirror_unsupported(dmirror, "exclusive device access");
+	if (!ret && cmd->ptr)
+		ret = dmirror_read_mirrored(dmirror, cmd);
 	if (!ret)
 		cmd->cpages = cmd->npages;
 	return ret;
@@ -550,10 +660,46 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	return copy_to_user(uarg, &cmd, sizeof(cmd)) ? -EFAULT : 0;
 }
 
+/*
+ * mmap of the device file, as test_hmm: a mapping backed by zeroed driver
+ * pages (vm_insert_page() makes it VM_MIXEDMAP), a kind of memory the
+ * core mirrors but never migrates. Bounded like an ioctl's step: the
+ * pages are charged to the caller's memory cgroup.
+ */
+static int dmirror_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	struct dmirror *dmirror = filp->private_data;
+	unsigned long addr;
+	int ret;
+
+	if (vma_pages(vma) > DMIRROR_STEP_PAGES) {
+		dev_dbg(dmirror->mdevice->misc.this_device,
+			"mmap of %lu pages refused: %lu at most\n",
+			vma_pages(vma), DMIRROR_STEP_PAGES);
+		return -EINVAL;
+	}
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		struct page *page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+
+		if (!page)
+			return -ENOMEM;
+		ret = vm_insert_page(vma, addr, page);
+		/* The mapping holds its own reference; unmapping frees it. */
+		put_page(page);
+		if (ret)
+			return ret;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	return 0;
+}
+
 static const struct file_operations dmirror_fops = {
 	.owner = THIS_MODULE,
 	.open = dmirror_open,
 	.release = dmirror_release,
+	.mmap = dmirror_mmap,
 	.unlocked_ioctl = dmirror_ioctl,
 	.llseek = noop_llseek,
 };

@@ -13,9 +13,12 @@
 /**
  * struct hmm_dmirror_cmd - one device operation
  * @addr: first virtual address of the range (page aligned)
- * @ptr: user buffer: data for READ/WRITE, one __u8 per page for SNAPSHOT
+ * @ptr: user buffer: data for READ/WRITE, one __u8 per page for SNAPSHOT;
+ *	for MIGRATE_TO_DEV and EXCLUSIVE, if non-zero, where the device
+ *	reads the range back afterwards (as test_hmm does, for verification)
  * @npages: pages in the range
- * @cpages: out: pages the operation completed
+ * @cpages: out: pages the operation completed: for MIGRATE_TO_DEV/SYS the
+ *	pages moved, or with a @ptr to read back into, the pages read
  * @faults: out: device faults it took (READ, WRITE)
  */
 struct hmm_dmirror_cmd {
@@ -44,7 +47,11 @@ struct hmm_dmirror_cmd {
  */
 #define HMM_DMIRROR_PREFETCH		_IOWR('H', 0x40, struct hmm_dmirror_cmd)
 
-/* SNAPSHOT: what the device sees of each page. */
+/*
+ * SNAPSHOT: what the device sees of each page. The permission is a value,
+ * not bits: a writable page is WRITE alone, a read-only one READ; the
+ * other flags are or-ed to it.
+ */
 enum {
 	HMM_DMIRROR_PROT_ERROR			= 0xFF,
 	HMM_DMIRROR_PROT_NONE			= 0x00,
