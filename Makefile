@@ -27,6 +27,8 @@ export HODP_CONFIG KVER
 
 kconfig := $(BUILD)/kconfig
 # Userspace parts, each a directory with its own Makefile.
+# The phony target that builds them all is user-dirs: one of them is named
+# userspace itself.
 USER_DIRS := $(patsubst %/Makefile,%,$(wildcard userspace/Makefile \
 	tests/Makefile benchmarks/Makefile))
 
@@ -35,10 +37,10 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	HODP_CONFIG_H=$(kconfig)/hodp_config.h \
 	$$(cat $(kconfig)/hodp.mk)
 
-.PHONY: all modules userspace check bench deps install clean config olddefconfig \
-	kconfig debug-kernel debug-modules check-debug $(USER_DIRS)
+.PHONY: all modules check bench deps install clean config olddefconfig \
+	kconfig debug-kernel debug-modules check-debug user-dirs $(USER_DIRS)
 
-all: modules userspace
+all: modules user-dirs
 
 # Resolve the options; when the answers changed, rebuild the modules from
 # scratch so that a module switched off does not linger.
@@ -57,7 +59,7 @@ olddefconfig:
 modules: kconfig
 	+$(kbuild) modules
 
-userspace: $(USER_DIRS)
+user-dirs: $(USER_DIRS)
 $(USER_DIRS):
 	+$(MAKE) -C $@
 
@@ -92,7 +94,7 @@ debug-modules: debug-kernel
 		KDIR=$$DEBUG_BUILD KVER=$$DEBUG_KVER HODP_CONFIG=$(DEBUG_CONFIG)
 
 check-debug: deps debug-modules
-	+$(MAKE) userspace
+	+$(MAKE) user-dirs
 	HODP_VM_KERNEL=debug tests/run $(or $(SUITES),$(DEBUG_SUITES))
 
 bench: deps
