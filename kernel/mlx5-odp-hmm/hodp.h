@@ -16,6 +16,8 @@
 #include <rdma/rdma_user_rxe.h>
 #include <rdma/uverbs_ioctl.h>
 
+#include <hmm_mirror.h>
+
 #include "hodp_queue.h"
 
 #define HODP_VENDOR_ID		0xffffff
@@ -46,6 +48,7 @@ enum hodp_counter {
 	HODP_CNT_RNR_WAITS,		/* a WQE waited for an RNR timer */
 	HODP_CNT_RETRY_WAITS,		/* ... for the transport timer */
 	HODP_CNT_WQE_ERRORS,		/* WQEs completed with an error */
+	HODP_CNT_ODP_FAULTS,		/* page faults of ODP MRs resolved */
 	HODP_NR_COUNTERS
 };
 
@@ -61,6 +64,19 @@ struct hodp_dev {
 	u32 next_mr;
 	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah;
 	atomic64_t counters[HODP_NR_COUNTERS];
+	struct mutex odp_lock;		/* odp_mirrors and their users */
+	struct list_head odp_mirrors;	/* hodp_odp, one per mm */
+};
+
+/*
+ * The device's mirror of one process address space, shared by that
+ * process's ODP MRs (hodp_odp.c). Freed by the HMM core's ->free, after
+ * the last MR unregistered it.
+ */
+struct hodp_odp {
+	struct hmm_mirror mirror;
+	struct list_head list;		/* on hodp_dev.odp_mirrors */
+	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
 };
 
 struct hodp_ucontext {
@@ -106,6 +122,8 @@ struct hodp_mr {
 	u32 npages;
 	struct page **pages;		/* the translation table (pinned) */
 	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
+	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
+	u64 uaddr;			/* ODP: user address of iova */
 };
 
 struct hodp_srq {
@@ -144,6 +162,9 @@ struct hodp_seg {
 	u32 len;
 };
 
+/* Bytes of a copy between two ODP mirrors per lock (hodp_copy.c). */
+#define HODP_BOUNCE		1024
+
 /* The requester's working memory, per QP (too big for the stack). */
 struct hodp_req_ctx {
 	struct hodp_send_wqe wqe;
@@ -156,6 +177,7 @@ struct hodp_req_ctx {
 	u32 nrseg;
 	u8 net_type;				/* of a UD receive's header */
 	void *elem;				/* a ring element, copied */
+	u8 bounce[HODP_BOUNCE];			/* copies between two mirrors */
 };
 
 struct hodp_qp {
@@ -360,16 +382,33 @@ void hodp_retry_work(struct work_struct *work);
 bool hodp_flush_rq(struct hodp_qp *qp, u32 budget);
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr);
-void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
-		     const union ib_gid *sgid, const union ib_gid *dgid);
-void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
-		    u32 nsrc, u32 len);
-void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
-		       struct hodp_seg *src, u32 nsrc, u32 len);
+enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
+				  const union ib_gid *sgid,
+				  const union ib_gid *dgid);
 void hodp_put_segs(struct hodp_seg *seg, u32 n);
 int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      const struct rxe_sge *sge, u32 n, int access,
 		      struct hodp_seg *seg, u32 *total);
+
+/* hodp_copy.c: copies between segments; what a failed one returns */
+#define HODP_COPY_DST_FAULT	1	/* a destination page: no mirroring */
+#define HODP_COPY_SRC_FAULT	2	/* a source page */
+int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
+	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
+int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write);
+
+/* hodp_odp.c: ODP MRs on HMM mirrors */
+/* Faults one page access may take before giving up (invalidation storm). */
+#define HODP_FAULT_TRIES	64
+int hodp_odp_init(void);
+void hodp_odp_exit(void);
+int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start);
+void hodp_odp_dereg_mr(struct hodp_mr *mr);
+unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
+int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr, bool write);
+struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
+int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
+		    u64 compare_add, u64 swap, u64 *orig);
 
 /* Allocation-failure injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc. */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)

@@ -72,6 +72,8 @@ static int hodp_newlink(const char *name, struct net_device *ndev)
 		return -ENOMEM;
 	dev->ndev = ndev;
 	INIT_LIST_HEAD(&dev->list);
+	mutex_init(&dev->odp_lock);
+	INIT_LIST_HEAD(&dev->odp_mirrors);
 	xa_init_flags(&dev->mrs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 	/*
 	 * The lock types match how each table is taken: MRs and AHs are
@@ -218,14 +220,20 @@ static int __init hodp_init(void)
 	hodp_wq = alloc_workqueue("hodp", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!hodp_wq)
 		return -ENOMEM;
+	ret = hodp_odp_init();
+	if (ret)
+		goto err_wq;
 	ret = register_netdevice_notifier(&hodp_netdev_nb);
-	if (ret) {
-		destroy_workqueue(hodp_wq);
-		return ret;
-	}
+	if (ret)
+		goto err_odp;
 	hodp_fail_alloc_init();
 	rdma_link_register(&hodp_link_ops);
 	return 0;
+err_odp:
+	hodp_odp_exit();
+err_wq:
+	destroy_workqueue(hodp_wq);
+	return ret;
 }
 
 static void __exit hodp_exit(void)
@@ -252,6 +260,8 @@ static void __exit hodp_exit(void)
 		put_device(&dev->ibdev.dev);
 	}
 	hodp_reap();
+	/* Every ODP MR is gone with its device: this waits for their mirrors. */
+	hodp_odp_exit();
 	destroy_workqueue(hodp_wq);
 }
 

@@ -5,7 +5,9 @@
  * Every access of the HCA goes key -> MR -> translation table -> page. A key
  * is an index into the device's MR table and 8 random bits, so a stale or
  * guessed key does not find another MR. For a pinned MR (ib_umem_get) the
- * table holds every page from registration on and never misses. Lookups
+ * table holds every page from registration on and never misses; an ODP MR
+ * (IB_ACCESS_ON_DEMAND) pins nothing, its table is the process's HMM
+ * mirror (hodp_odp.c). Lookups
  * take a reference under the table's lock; deregistration removes the key
  * first, then waits for the accesses in flight.
  */
@@ -51,6 +53,38 @@ static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	return 0;
 }
 
+/* An ODP MR: no page pinned, the translation is the process's mirror. */
+static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
+				     u64 iova, int access)
+{
+	struct hodp_dev *dev = to_hdev(ibpd->device);
+	struct hodp_mr *mr;
+	int ret;
+
+	/* The range must be a user range (no wrap, below TASK_SIZE). */
+	if (start + length < start || start + length > TASK_SIZE)
+		return ERR_PTR(-EINVAL);
+	mr = hodp_kzalloc(sizeof(*mr));
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->dev = dev;
+	mr->iova = iova;
+	mr->length = length;
+	mr->offset = start & ~PAGE_MASK;
+	ret = hodp_odp_reg_mr(dev, mr, start);
+	if (ret)
+		goto err_free;
+	ret = hodp_mr_add(dev, mr, ibpd, access);
+	if (ret)
+		goto err_odp;
+	return &mr->ibmr;
+err_odp:
+	hodp_odp_dereg_mr(mr);
+err_free:
+	kfree(mr);
+	return ERR_PTR(ret);
+}
+
 struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 			       u64 iova, int access, struct ib_udata *udata)
 {
@@ -60,10 +94,10 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	u32 i = 0;
 	int ret;
 
-	if (access & IB_ACCESS_ON_DEMAND)
-		return ERR_PTR(-EOPNOTSUPP);
 	if (!length || length > HODP_MAX_MSG_SIZE)
 		return ERR_PTR(-EINVAL);
+	if (access & IB_ACCESS_ON_DEMAND)
+		return hodp_reg_odp_mr(ibpd, start, length, iova, access);
 	mr = hodp_kzalloc(sizeof(*mr));
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
@@ -132,6 +166,8 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
 	kref_put(&mr->ref, hodp_mr_release);
 	wait_for_completion(&mr->freed);
+	if (mr->odp)
+		hodp_odp_dereg_mr(mr);
 	if (mr->umem)
 		ib_umem_release(mr->umem);
 	kvfree(mr->pages);
@@ -188,7 +224,8 @@ bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len)
 
 /**
  * hodp_mr_kmap() - map the page of an address of the MR
- * @mr: a referenced MR
+ * @mr: a referenced MR, not ODP (hodp_copy() maps an ODP MR's pages under
+ *	its mirror lock)
  * @addr: an address in its range (checked by the caller)
  * @avail: in: bytes wanted; out: bytes mapped from @addr (to the page end)
  *
@@ -227,7 +264,8 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  * @orig: out: the value before
  *
  * Atomic against the CPU too: the operation is a locked instruction on the
- * page. Return: 0, -EFAULT outside the MR, -EINVAL if misaligned.
+ * page. Return: 0, -EFAULT outside the MR (or, ODP, a page that cannot be
+ * mirrored writable), -EINVAL if misaligned.
  */
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		   u64 compare_add, u64 swap, u64 *orig)
@@ -239,6 +277,9 @@ int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		return -EINVAL;
 	if (!hodp_mr_in_range(mr, addr, 8))
 		return -EFAULT;
+	if (mr->odp)
+		return hodp_odp_atomic(mr, addr, cmp_swap, compare_add, swap,
+				       orig);
 	if (mr->kernel_dma) {
 		p = (u64 *)(uintptr_t)addr;
 		va = NULL;

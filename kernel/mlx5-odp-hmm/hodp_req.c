@@ -103,6 +103,10 @@ static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
 	ctx->nlseg = n;
 	if (is_atomic(wqe->wr.opcode) && wqe->length != 8)
 		return IB_WC_LOC_LEN_ERR;
+	/* ODP: what the local buffers miss is faulted before the peer is. */
+	if (hodp_segs_prepare(ctx->lseg, n, wqe->wr.opcode == IB_WR_RDMA_READ ||
+			      is_atomic(wqe->wr.opcode)))
+		return IB_WC_LOC_PROT_ERR;
 	return IB_WC_SUCCESS;
 }
 
@@ -143,6 +147,7 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 	const struct rxe_send_wqe *raw = qp->ctx->elem;
 	u32 qkey = qp->ctx->wqe.wr.wr.ud.remote_qkey;
 	union ib_gid dgid, sgid;
+	enum ib_wc_status status = IB_WC_SUCCESS;
 	struct hodp_qp *peer;
 
 	/* Not ib_query_port(): it takes the RTNL, per datagram. */
@@ -161,11 +166,11 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 		return IB_WC_SUCCESS;
 	if (hodp_qp_is_ud(peer) && READ_ONCE(peer->qkey) == qkey &&
 	    hodp_qp_reaches(peer, &dgid) && hodp_resp_enter(peer)) {
-		hodp_respond_ud(qp, peer, &sgid, &dgid);
+		status = hodp_respond_ud(qp, peer, &sgid, &dgid);
 		hodp_resp_exit(peer);
 	}
 	hodp_qp_put(peer);
-	return IB_WC_SUCCESS;
+	return status;
 }
 
 /*

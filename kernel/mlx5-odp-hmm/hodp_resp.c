@@ -70,91 +70,6 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 	return k;
 }
 
-/* Bytes a copy moves between two chances for others to run. */
-#define HODP_COPY_CHUNK	SZ_256K
-
-static void *seg_map(struct hodp_seg *seg, u32 off, u32 *avail)
-{
-	if (!seg->mr)
-		return (void *)(uintptr_t)(seg->addr + off);
-	return hodp_mr_kmap(seg->mr, seg->addr + off, avail);
-}
-
-static void seg_unmap(struct hodp_seg *seg, void *va)
-{
-	if (seg->mr)
-		hodp_mr_kunmap(seg->mr, va);
-}
-
-/**
- * hodp_copy_segs() - copy @len bytes from one segment list to another
- * @dst: destination segments
- * @ndst: how many
- * @src: source segments
- * @nsrc: how many
- * @len: bytes; both lists hold at least that many
- *
- * Page to page, no bounce buffer.
- */
-void hodp_copy_segs(struct hodp_seg *dst, u32 ndst, struct hodp_seg *src,
-		    u32 nsrc, u32 len)
-{
-	hodp_copy_segs_at(dst, ndst, 0, src, nsrc, len);
-}
-
-/**
- * hodp_copy_segs_at() - hodp_copy_segs() starting @skip bytes into @dst
- * @dst: destination segments
- * @ndst: how many
- * @skip: bytes of @dst to leave alone first
- * @src: source segments
- * @nsrc: how many
- * @len: bytes to copy
- *
- * Process context: a copy may be 2 GiB, it yields the CPU every
- * HODP_COPY_CHUNK bytes.
- */
-void hodp_copy_segs_at(struct hodp_seg *dst, u32 ndst, u32 skip,
-		       struct hodp_seg *src, u32 nsrc, u32 len)
-{
-	u32 di = 0, si = 0, doff = skip, soff = 0, since_yield = 0;
-
-	while (di < ndst && doff >= dst[di].len) {
-		doff -= dst[di].len;
-		di++;
-	}
-
-	while (len && di < ndst && si < nsrc) {
-		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
-		u32 davail = n, savail;
-		void *d, *s;
-
-		d = seg_map(&dst[di], doff, &davail);
-		savail = davail;
-		s = seg_map(&src[si], soff, &savail);
-		n = min(savail, HODP_COPY_CHUNK);
-		memcpy(d, s, n);
-		seg_unmap(&src[si], s);
-		seg_unmap(&dst[di], d);
-		since_yield += n;
-		if (since_yield >= HODP_COPY_CHUNK) {
-			since_yield = 0;
-			cond_resched();
-		}
-		len -= n;
-		doff += n;
-		soff += n;
-		if (doff == dst[di].len) {
-			di++;
-			doff = 0;
-		}
-		if (soff == src[si].len) {
-			si++;
-			soff = 0;
-		}
-	}
-}
-
 /*
  * Take the responder's next receive WQE (from its SRQ or receive queue)
  * into ctx->rwqe. Return: 0, -EAGAIN if there is none (receiver not ready),
@@ -256,13 +171,40 @@ static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
 	return IB_WC_SUCCESS;
 }
 
+/*
+ * Complete the receive WQE a message into it (SEND, UD datagram) filled,
+ * after hodp_copy() returned @ret: a receive buffer that cannot be
+ * mirrored is the responder's local protection error (and the requester's
+ * remote operation error); a source page that cannot be (the requester's
+ * buffer unmapped after hodp_segs_prepare() saw it) aborts the message:
+ * the receive completes with a remote abort, the requester with a local
+ * protection error.
+ */
+static enum ib_wc_status copy_done(struct hodp_qp *req, struct hodp_qp *resp,
+				   struct hodp_req_ctx *ctx, int ret, u32 len)
+{
+	switch (ret) {
+	case 0:
+		recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV, len);
+		return IB_WC_SUCCESS;
+	case HODP_COPY_DST_FAULT:
+		recv_complete(resp, req, ctx, IB_WC_LOC_PROT_ERR, IB_WC_RECV, 0);
+		if (!hodp_qp_is_ud(resp))
+			hodp_qp_error(resp);
+		return IB_WC_REM_OP_ERR;
+	default:
+		recv_complete(resp, req, ctx, IB_WC_REM_ABORT_ERR, IB_WC_RECV, 0);
+		return IB_WC_LOC_PROT_ERR;
+	}
+}
+
 /* A SEND into the responder's next receive WQE. */
 static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 				 struct hodp_req_ctx *ctx, bool *rnr)
 {
 	u32 len = ctx->wqe.length, room;
 	enum ib_wc_status status;
-	int n;
+	int n, ret;
 
 	status = claim_recv(req, resp, ctx, IB_WC_RECV, rnr);
 	if (status != IB_WC_SUCCESS || *rnr)
@@ -278,10 +220,9 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 		hodp_qp_error(resp);
 		return IB_WC_REM_INV_REQ_ERR;
 	}
-	hodp_copy_segs(ctx->rseg, n, ctx->lseg, ctx->nlseg, len);
+	ret = hodp_copy(ctx, ctx->rseg, n, 0, ctx->lseg, ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
-	recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV, len);
-	return IB_WC_SUCCESS;
+	return copy_done(req, resp, ctx, ret, len);
 }
 
 /* Bytes after the network header of a RoCE v2 UD packet: UDP, BTH, DETH, ICRC. */
@@ -335,23 +276,28 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
  * The receive buffer starts with 40 bytes of GRH, then the payload. No
  * receive WQE: the datagram is dropped; one too small or malformed
  * completes with an error.
+ *
+ * Return: the requester's status: success whatever the receiver did with
+ * it, but a local protection error if its own buffer could not be read.
  */
-void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
-		     const union ib_gid *sgid, const union ib_gid *dgid)
+enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
+				  const union ib_gid *sgid,
+				  const union ib_gid *dgid)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
 	u32 len = ctx->wqe.length, room;
 	union rdma_network_hdr hdr;
+	enum ib_wc_status status;
 	struct hodp_seg src;
-	int n;
+	int n, ret;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
 	n = take_recv(resp, ctx);
 	if (n == -EAGAIN)
-		return;
+		return IB_WC_SUCCESS;
 	if (n) {
 		recv_complete(resp, req, ctx, IB_WC_LOC_QP_OP_ERR, IB_WC_RECV, 0);
-		return;
+		return IB_WC_SUCCESS;
 	}
 	ctx->net_type = build_ud_header(&hdr, sgid, dgid, len);
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
@@ -362,15 +308,18 @@ void hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 			hodp_put_segs(ctx->rseg, n);
 		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
-		return;
+		return IB_WC_SUCCESS;
 	}
 	src = (struct hodp_seg){ NULL, (uintptr_t)&hdr, sizeof(hdr) };
-	hodp_copy_segs(ctx->rseg, n, &src, 1, sizeof(hdr));
+	ret = hodp_copy(ctx, ctx->rseg, n, 0, &src, 1, sizeof(hdr));
 	/* Skip the header bytes in the destination, then the payload. */
-	hodp_copy_segs_at(ctx->rseg, n, sizeof(hdr), ctx->lseg, ctx->nlseg, len);
+	if (!ret)
+		ret = hodp_copy(ctx, ctx->rseg, n, sizeof(hdr), ctx->lseg,
+				ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
-	recv_complete(resp, req, ctx, IB_WC_SUCCESS, IB_WC_RECV,
-		      len + sizeof(hdr));
+	status = copy_done(req, resp, ctx, ret, len + sizeof(hdr));
+	/* Unreliable: the sender never hears of the receiver's trouble. */
+	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
 }
 
 /* The responder's memory named by an rkey, with the rights @need. */
@@ -441,27 +390,37 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 				return status;
 			}
 		}
+		ret = 0;
 		if (mr) {
 			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
-			hodp_copy_segs(&remote, 1, ctx->lseg, ctx->nlseg, len);
+			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
+					len);
 			hodp_mr_put(mr);
 		}
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM)
-			recv_complete(resp, req, ctx, IB_WC_SUCCESS,
-				      IB_WC_RECV_RDMA_WITH_IMM, len);
-		return IB_WC_SUCCESS;
+			recv_complete(resp, req, ctx, !ret ? IB_WC_SUCCESS :
+				      ret == HODP_COPY_DST_FAULT ?
+				      IB_WC_LOC_PROT_ERR : IB_WC_REM_ABORT_ERR,
+				      IB_WC_RECV_RDMA_WITH_IMM, ret ? 0 : len);
+		if (ret == HODP_COPY_DST_FAULT)
+			return access_error(resp);
+		return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;
 
 	case IB_WR_RDMA_READ:
 		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
 			       len, IB_ACCESS_REMOTE_READ);
 		if (!mr && len)
 			return access_error(resp);
+		ret = 0;
 		if (mr) {
 			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
-			hodp_copy_segs(ctx->lseg, ctx->nlseg, &remote, 1, len);
+			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
+					len);
 			hodp_mr_put(mr);
 		}
-		return IB_WC_SUCCESS;
+		if (ret == HODP_COPY_SRC_FAULT)
+			return access_error(resp);
+		return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;
 
 	case IB_WR_ATOMIC_CMP_AND_SWP:
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
@@ -475,12 +434,15 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 				     wr->wr.atomic.compare_add,
 				     wr->wr.atomic.swap, &orig);
 		hodp_mr_put(mr);
+		if (ret == -EFAULT)	/* ODP: the page cannot be mirrored */
+			return access_error(resp);
 		if (ret) {
 			hodp_qp_error(resp);
 			return IB_WC_REM_INV_REQ_ERR;	/* misaligned */
 		}
 		remote = (struct hodp_seg){ NULL, (uintptr_t)&orig, 8 };
-		hodp_copy_segs(ctx->lseg, ctx->nlseg, &remote, 1, 8);
+		if (hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1, 8))
+			return IB_WC_LOC_PROT_ERR;
 		return IB_WC_SUCCESS;
 	}
 	return IB_WC_REM_INV_REQ_ERR;

@@ -20,6 +20,7 @@ static const struct rdma_stat_desc hodp_stat_descs[HODP_NR_COUNTERS] = {
 	[HODP_CNT_RNR_WAITS]	= { .name = "rnr_waits" },
 	[HODP_CNT_RETRY_WAITS]	= { .name = "retry_waits" },
 	[HODP_CNT_WQE_ERRORS]	= { .name = "wqe_errors" },
+	[HODP_CNT_ODP_FAULTS]	= { .name = "odp_faults" },
 };
 
 /**

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: the HCA's copies between segments of MRs (and kernel memory).
+ * Page by page: a pinned MR's page comes from its table, an ODP MR's from
+ * its mirror under the mirror lock, held for the copy of that page so that
+ * no invalidation of it completes meanwhile; a miss unlocks, faults
+ * (hodp_odp_fault()) and tries again. Between two ODP MRs of different
+ * mirrors the copy goes through a bounce page, taking one mirror lock at a
+ * time: two copies in opposite directions cannot deadlock on them.
+ */
+#include <linux/highmem.h>
+#include <linux/slab.h>
+
+#include "hodp.h"
+
+/* Bytes a copy moves between two chances for others to run. */
+#define HODP_COPY_CHUNK	SZ_256K
+
+static bool seg_is_odp(const struct hodp_seg *seg)
+{
+	return seg->mr && seg->mr->odp;
+}
+
+static struct hmm_mirror *seg_mirror(const struct hodp_seg *seg)
+{
+	return seg_is_odp(seg) ? &seg->mr->odp->mirror : NULL;
+}
+
+/* Map *len bytes at @off of a segment that is not ODP (kernel or pinned). */
+static void *plain_map(struct hodp_seg *seg, u32 off, u32 *len)
+{
+	if (!seg->mr)
+		return (void *)(uintptr_t)(seg->addr + off);
+	return hodp_mr_kmap(seg->mr, seg->addr + off, len);
+}
+
+/* Under @seg's mirror lock: the kernel address of @addr, NULL on a miss. */
+static void *odp_map_locked(struct hodp_seg *seg, u64 addr, bool write)
+{
+	struct page *page = hodp_odp_page_locked(seg->mr, addr, write);
+
+	if (!page)
+		return NULL;
+	return kmap_local_page(page) +
+	       (hodp_odp_uaddr(seg->mr, addr) & ~PAGE_MASK);
+}
+
+/* Undo plain_map() or odp_map_locked(). */
+static void seg_unmap(struct hodp_seg *seg, void *va)
+{
+	if (seg_is_odp(seg))
+		kunmap_local(va);
+	else if (seg->mr)
+		hodp_mr_kunmap(seg->mr, va);
+}
+
+/* Resolve a miss at @addr of @seg: false if it cannot be, or *tries ran out. */
+static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
+{
+	return (*tries)-- > 0 &&
+	       !hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr), write);
+}
+
+static void odp_dirty_locked(struct hodp_seg *seg, u64 addr)
+{
+	hmm_mirror_set_dirty(seg_mirror(seg), hodp_odp_uaddr(seg->mr, addr));
+}
+
+/* At most the rest of the page @addr is in. */
+static u32 page_rest(const struct hodp_mr *mr, u64 addr, u32 len)
+{
+	u64 off = hodp_odp_uaddr(mr, addr) & ~PAGE_MASK;
+
+	return min_t(u64, len, PAGE_SIZE - off);
+}
+
+/* @n bytes (within a page of each side) between two ODP mirrors. */
+static int copy_bounced(struct hodp_seg *dst, u64 daddr, struct hodp_seg *src,
+			u64 saddr, u32 n, void *bounce)
+{
+	int tries = HODP_FAULT_TRIES;
+	void *va;
+
+	for (;;) {
+		hmm_mirror_lock(seg_mirror(src));
+		va = odp_map_locked(src, saddr, false);
+		if (va) {
+			memcpy(bounce, va, n);
+			kunmap_local(va);
+		}
+		hmm_mirror_unlock(seg_mirror(src));
+		if (va)
+			break;
+		if (!odp_resolve(src, saddr, false, &tries))
+			return HODP_COPY_SRC_FAULT;
+	}
+	tries = HODP_FAULT_TRIES;
+	for (;;) {
+		hmm_mirror_lock(seg_mirror(dst));
+		va = odp_map_locked(dst, daddr, true);
+		if (va) {
+			memcpy(va, bounce, n);
+			kunmap_local(va);
+			odp_dirty_locked(dst, daddr);
+		}
+		hmm_mirror_unlock(seg_mirror(dst));
+		if (va)
+			return 0;
+		if (!odp_resolve(dst, daddr, true, &tries))
+			return HODP_COPY_DST_FAULT;
+	}
+}
+
+/*
+ * One step of a copy: at most *len bytes from @src at @soff to @dst at
+ * @doff, within one page of each side; *len says how many were copied.
+ * @bounce (HODP_BOUNCE bytes) carries copies between two different
+ * mirrors, whose locks are never held together. Return: 0,
+ * HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT.
+ */
+static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
+		     u32 soff, u32 *len, void *bounce)
+{
+	struct hmm_mirror *dm = seg_mirror(dst), *sm = seg_mirror(src);
+	u64 daddr = dst->addr + doff, saddr = src->addr + soff;
+	struct hmm_mirror *m = dm ?: sm;
+	int tries = HODP_FAULT_TRIES;
+	u32 n = *len;
+	void *d, *s;
+
+	if (dm)
+		n = page_rest(dst->mr, daddr, n);
+	if (sm)
+		n = page_rest(src->mr, saddr, n);
+	if (dm && sm && dm != sm) {
+		*len = min_t(u32, n, HODP_BOUNCE);
+		return copy_bounced(dst, daddr, src, saddr, *len, bounce);
+	}
+
+	for (;;) {
+		/* One mirror (or none): its lock covers both sides. */
+		u32 dn = n, sn;
+
+		if (m)
+			hmm_mirror_lock(m);
+		d = dm ? odp_map_locked(dst, daddr, true) :
+			 plain_map(dst, doff, &dn);
+		if (!d) {
+			hmm_mirror_unlock(m);
+			if (!odp_resolve(dst, daddr, true, &tries))
+				return HODP_COPY_DST_FAULT;
+			continue;
+		}
+		sn = dn;
+		s = sm ? odp_map_locked(src, saddr, false) :
+			 plain_map(src, soff, &sn);
+		if (!s) {
+			seg_unmap(dst, d);
+			hmm_mirror_unlock(m);
+			if (!odp_resolve(src, saddr, false, &tries))
+				return HODP_COPY_SRC_FAULT;
+			continue;
+		}
+		memcpy(d, s, sn);
+		seg_unmap(src, s);
+		seg_unmap(dst, d);
+		if (dm)
+			odp_dirty_locked(dst, daddr);
+		if (m)
+			hmm_mirror_unlock(m);
+		*len = sn;
+		return 0;
+	}
+}
+
+/**
+ * hodp_copy() - copy bytes from one segment list to another
+ * @ctx: the requester's working memory (its bounce buffer is used)
+ * @dst: destination segments
+ * @ndst: how many
+ * @skip: bytes of @dst to leave alone first
+ * @src: source segments
+ * @nsrc: how many
+ * @len: bytes to copy; both lists hold at least that many
+ *
+ * Page by page; pages of ODP MRs are looked up in their mirror and faulted
+ * in when missing. Process context, no spinlock held: a copy may be 2 GiB
+ * and may fault, it yields the CPU every HODP_COPY_CHUNK bytes.
+ *
+ * Return: 0, or HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of
+ * that side could not be mirrored (unmapped, or a write to read-only
+ * memory): the copy stopped there.
+ */
+int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
+	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len)
+{
+	u32 di = 0, si = 0, doff = skip, soff = 0, since_yield = 0;
+	int ret;
+
+	while (di < ndst && doff >= dst[di].len) {
+		doff -= dst[di].len;
+		di++;
+	}
+
+	while (len && di < ndst && si < nsrc) {
+		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
+
+		n = min_t(u32, n, HODP_COPY_CHUNK);
+		ret = copy_step(&dst[di], doff, &src[si], soff, &n, ctx->bounce);
+		if (ret)
+			return ret;
+		since_yield += n;
+		if (since_yield >= HODP_COPY_CHUNK) {
+			since_yield = 0;
+			cond_resched();
+		}
+		len -= n;
+		doff += n;
+		soff += n;
+		if (doff == dst[di].len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].len) {
+			si++;
+			soff = 0;
+		}
+	}
+	return 0;
+}
+
+/**
+ * hodp_segs_prepare() - mirror what a WQE's local segments miss
+ * @seg: the requester's local segments
+ * @n: how many
+ * @write: the HCA will write them (RDMA READ, atomic results)
+ *
+ * Before the requester reaches its peer: a local buffer that cannot be
+ * mirrored is the requester's local protection error, and no responder
+ * state (a receive WQE) is used for it. Pages present already cost a
+ * lookup each; a miss faults from there (hodp_odp_fault() reaches ahead).
+ * An invalidation may still come before the copy, which then faults again.
+ *
+ * Return: 0, or the errno of the fault that failed.
+ */
+int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		struct hodp_mr *mr = seg[i].mr;
+		u64 addr = seg[i].addr, end = seg[i].addr + seg[i].len;
+		int tries = HODP_FAULT_TRIES;
+
+		if (!seg_is_odp(&seg[i]))
+			continue;
+		while (addr < end) {
+			struct page *page;
+			int ret;
+
+			hmm_mirror_lock(&mr->odp->mirror);
+			while (addr < end &&
+			       (page = hodp_odp_page_locked(mr, addr, write)))
+				addr += page_rest(mr, addr, end - addr);
+			hmm_mirror_unlock(&mr->odp->mirror);
+			if (addr >= end)
+				break;
+			ret = tries-- ? hodp_odp_fault(mr, hodp_odp_uaddr(mr, addr),
+						       write) : -EBUSY;
+			if (ret)
+				return ret;
+			cond_resched();
+		}
+	}
+	return 0;
+}

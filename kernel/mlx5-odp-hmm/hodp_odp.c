@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: on-demand paging on HMM mirrors. An ODP MR pins nothing: its
+ * translation is the HMM mirror of the registering process (one mirror per
+ * device and mm, shared by that process's ODP MRs). An access looks the
+ * page up under the mirror lock; a missing or read-only entry is a page
+ * fault, resolved through the mirror (hmm_mirror_fault(), faulting ahead
+ * up to the end of the segment, 2 MiB at most), and the access tries
+ * again. While the lock is held no invalidation of the mirror completes,
+ * so a CPU page-table change waits for the copy of the page in flight and
+ * the device touches none of its pages after.
+ *
+ * This first form resolves faults where the access happens (the QP's
+ * worker or the doorbell system call, never under a spinlock): the QP
+ * waits for its fault instead of raising a fault event and resuming.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "hodp.h"
+
+/* The core's device: its ->free is the last use of an hodp_odp. */
+static void hodp_odp_free(struct hmm_mirror *mirror)
+{
+	kfree(container_of(mirror, struct hodp_odp, mirror));
+}
+
+static const struct hmm_mirror_ops hodp_mirror_ops = {
+	.free = hodp_odp_free,
+};
+
+static struct hmm_device hodp_hmm_dev = {
+	.ops = &hodp_mirror_ops,
+};
+
+/* How far a fault reaches ahead of the page that missed. */
+#define HODP_FAULT_AHEAD	SZ_2M
+
+/**
+ * hodp_odp_init() - register hodp with the HMM core (module load)
+ *
+ * Return: 0 or a negative errno.
+ */
+int hodp_odp_init(void)
+{
+	return hmm_device_register(&hodp_hmm_dev);
+}
+
+/**
+ * hodp_odp_exit() - unregister from the HMM core (module unload)
+ *
+ * Waits until every mirror of hodp has been freed.
+ */
+void hodp_odp_exit(void)
+{
+	hmm_device_unregister(&hodp_hmm_dev);
+}
+
+/* The device's mirror of current->mm, with one more user. */
+static struct hodp_odp *odp_get(struct hodp_dev *dev)
+{
+	struct hodp_odp *odp;
+	int ret;
+
+	mutex_lock(&dev->odp_lock);
+	list_for_each_entry(odp, &dev->odp_mirrors, list) {
+		if (hmm_mirror_is_mm(&odp->mirror, current->mm)) {
+			odp->users++;
+			mutex_unlock(&dev->odp_lock);
+			return odp;
+		}
+	}
+	odp = hodp_kzalloc(sizeof(*odp));
+	if (!odp) {
+		mutex_unlock(&dev->odp_lock);
+		return ERR_PTR(-ENOMEM);
+	}
+	ret = hmm_mirror_register(&odp->mirror, &hodp_hmm_dev, current->mm);
+	if (ret) {
+		mutex_unlock(&dev->odp_lock);
+		kfree(odp);
+		pr_warn("hodp: %s: cannot mirror the address space of pid %d: %d\n",
+			dev_name(&dev->ibdev.dev), task_pid_nr(current), ret);
+		return ERR_PTR(ret);
+	}
+	odp->users = 1;
+	list_add(&odp->list, &dev->odp_mirrors);
+	mutex_unlock(&dev->odp_lock);
+	return odp;
+}
+
+/* Drop a user; the last one unregisters the mirror. */
+static void odp_put(struct hodp_dev *dev, struct hodp_odp *odp)
+{
+	bool last;
+
+	mutex_lock(&dev->odp_lock);
+	last = !--odp->users;
+	if (last)
+		list_del(&odp->list);
+	mutex_unlock(&dev->odp_lock);
+	if (last) {
+		hmm_mirror_unregister(&odp->mirror);
+		hmm_mirror_put(&odp->mirror);
+	}
+}
+
+/**
+ * hodp_odp_reg_mr() - make @mr an ODP MR of the calling process
+ * @dev: the device
+ * @mr: the MR being registered (its range set)
+ * @start: user address of the range
+ *
+ * Nothing is faulted or pinned: pages are mirrored when first accessed.
+ *
+ * Return: 0 or a negative errno.
+ */
+int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
+{
+	struct hodp_odp *odp;
+
+	if (!current->mm)
+		return -EINVAL;
+	odp = odp_get(dev);
+	if (IS_ERR(odp))
+		return PTR_ERR(odp);
+	mr->odp = odp;
+	mr->uaddr = start;
+	return 0;
+}
+
+/**
+ * hodp_odp_dereg_mr() - drop @mr's use of its mirror
+ * @mr: an ODP MR no access uses any more
+ */
+void hodp_odp_dereg_mr(struct hodp_mr *mr)
+{
+	odp_put(mr->dev, mr->odp);
+	mr->odp = NULL;
+}
+
+/**
+ * hodp_odp_uaddr() - the user address of an address of an ODP MR
+ * @mr: the MR
+ * @addr: an address in its range (checked by the caller)
+ */
+unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr)
+{
+	return mr->uaddr + (addr - mr->iova);
+}
+
+/* Does the entry give what the access needs? */
+static bool entry_ok(u64 entry, bool write)
+{
+	return (entry & HMM_MPTE_VALID) && !(entry & HMM_MPTE_DEVICE) &&
+	       (!write || (entry & HMM_MPTE_WRITE));
+}
+
+/**
+ * hodp_odp_fault() - resolve a page fault of an ODP MR
+ * @mr: the MR
+ * @uaddr: the user address that missed
+ * @write: the access writes
+ *
+ * Mirrors from its page to the end of the MR (HODP_FAULT_AHEAD at most),
+ * or that page alone if the longer range cannot be (part of it unmapped
+ * or read-only). Sleeps; no lock held.
+ *
+ * Return: 0, or the errno of hmm_mirror_fault().
+ */
+int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr, bool write)
+{
+	unsigned long start = uaddr & PAGE_MASK;
+	unsigned long mr_end = PAGE_ALIGN(mr->uaddr + mr->length);
+	unsigned long end = min(mr_end, start + HODP_FAULT_AHEAD);
+	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
+	int ret;
+
+	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
+	ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
+	if ((ret == -EFAULT || ret == -EPERM) && end > start + PAGE_SIZE)
+		ret = hmm_mirror_fault(&mr->odp->mirror, start,
+				       start + PAGE_SIZE, flags);
+	if (ret)
+		pr_debug("hodp: fault at 0x%lx (%s) failed: %d\n", uaddr,
+			 write ? "write" : "read", ret);
+	return ret;
+}
+
+/**
+ * hodp_odp_page_locked() - the page behind an address of an ODP MR
+ * @mr: the MR, its mirror locked (hmm_mirror_lock())
+ * @addr: an address in its range
+ * @write: the access writes
+ *
+ * Return: the page, valid while the lock is held, or NULL on a miss (the
+ * caller unlocks and calls hodp_odp_fault()).
+ */
+struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
+{
+	u64 entry = hmm_mirror_lookup(&mr->odp->mirror,
+				      hodp_odp_uaddr(mr, addr));
+
+	if (!entry_ok(entry, write))
+		return NULL;
+	return pfn_to_page(hmm_mpte_pfn(entry));
+}
+
+/**
+ * hodp_odp_atomic() - hodp_mr_atomic() on an ODP MR
+ * @mr: a referenced ODP MR
+ * @addr: an 8-byte aligned address in the MR
+ * @cmp_swap: compare-and-swap (else fetch-and-add)
+ * @compare_add: the compare value, or the addend
+ * @swap: the swap value
+ * @orig: out: the value before
+ *
+ * Return: 0, or -EFAULT if the page cannot be mirrored writable.
+ */
+int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
+		    u64 compare_add, u64 swap, u64 *orig)
+{
+	struct hmm_mirror *m = &mr->odp->mirror;
+	unsigned long uaddr = hodp_odp_uaddr(mr, addr);
+	int tries = HODP_FAULT_TRIES;
+
+	for (;;) {
+		struct page *page;
+		u64 *p;
+
+		hmm_mirror_lock(m);
+		page = hodp_odp_page_locked(mr, addr, true);
+		if (page) {
+			p = kmap_local_page(page) + (uaddr & ~PAGE_MASK);
+			if (cmp_swap)
+				*orig = cmpxchg64(p, compare_add, swap);
+			else
+				*orig = atomic64_fetch_add(compare_add,
+							   (atomic64_t *)p);
+			kunmap_local(p);
+			hmm_mirror_set_dirty(m, uaddr);
+			hmm_mirror_unlock(m);
+			return 0;
+		}
+		hmm_mirror_unlock(m);
+		if (!tries-- || hodp_odp_fault(mr, uaddr, true))
+			return -EFAULT;
+	}
+}
+
+MODULE_IMPORT_NS(HMM_MIRROR);

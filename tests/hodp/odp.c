@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ODP MRs on hodp0 (IBV_ACCESS_ON_DEMAND): nothing is pinned or faulted at
+ * registration; every operation works on memory the process never touched
+ * (its pages are faulted in through hodp's HMM mirror, a cold 1 MiB in a
+ * few faults, counted by the port counter odp_faults); the device sees
+ * what the CPU sees after munmap + mmap, MADV_DONTNEED and a write by the
+ * CPU; a write into read-only or unmapped memory, and a local buffer that
+ * is not mapped, complete with the IB error they deserve; the caps say so.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "verbs.h"
+
+#define BUF	(8UL << 20)
+#define MIB	(1UL << 20)
+#define ODP_ACCESS (ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
+
+static struct ctx c;
+
+/* A field of /proc/self/status, in kB. */
+static long status_kb(const char *field)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) &&
+		    line[strlen(field)] == ':')
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long long odp_faults(void)
+{
+	char buf[64] = "";
+	FILE *f;
+
+	/* The device's counters are cached for 10 ms: read after that. */
+	usleep(20000);
+	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
+		  "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] ? atoll(buf) : -1;
+}
+
+static void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
+	return p;
+}
+
+static struct ibv_mr *reg_odp(void *p, size_t len)
+{
+	struct ibv_mr *mr = ibv_reg_mr(c.pd, p, len, ODP_ACCESS);
+
+	check_fatal("ODP registration", mr, "%s", strerror(errno));
+	return mr;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	while (n--)
+		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
+}
+
+/* Post one signalled WR on @qp and wait for its completion: its status. */
+static int run(struct ibv_qp *qp, enum ibv_wr_opcode op, struct ibv_mr *lmr,
+	       void *laddr, uint32_t len, struct ibv_mr *rmr, void *raddr)
+{
+	struct ibv_sge sge = { (uintptr_t)laddr, len, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_wc wc;
+
+	if (op == IBV_WR_ATOMIC_FETCH_AND_ADD ||
+	    op == IBV_WR_ATOMIC_CMP_AND_SWP) {
+		wr.wr.atomic.remote_addr = (uintptr_t)raddr;
+		wr.wr.atomic.rkey = rmr->rkey;
+		wr.wr.atomic.compare_add = 5;
+		wr.wr.atomic.swap = 0x1122334455667788ULL;
+	} else if (rmr) {
+		wr.wr.rdma.remote_addr = (uintptr_t)raddr;
+		wr.wr.rdma.rkey = rmr->rkey;
+	}
+	if (post_send(qp, &wr))
+		return -2;
+	return poll_one(c.cq, &wc);
+}
+
+static void test_caps(void)
+{
+	struct ibv_device_attr_ex a;
+	uint32_t rc = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV |
+		      IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
+		      IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_SRQ_RECV;
+	uint32_t ud = IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV;
+
+	memset(&a, 0, sizeof(a));
+	check_fatal("query_device_ex", !ibv_query_device_ex(c.ctx, NULL, &a),
+		    "%s", strerror(errno));
+	check("caps: ODP supported", a.odp_caps.general_caps & IBV_ODP_SUPPORT,
+	      "general caps 0x%lx", (unsigned long)a.odp_caps.general_caps);
+	check("caps: RC send, receive, write, read, atomic, SRQ receive",
+	      (a.odp_caps.per_transport_caps.rc_odp_caps & rc) == rc,
+	      "rc 0x%x", a.odp_caps.per_transport_caps.rc_odp_caps);
+	check("caps: UD send, receive",
+	      (a.odp_caps.per_transport_caps.ud_odp_caps & ud) == ud,
+	      "ud 0x%x", a.odp_caps.per_transport_caps.ud_odp_caps);
+}
+
+/* Registration pins and faults nothing, whatever the size. */
+static void test_registration(void)
+{
+	size_t len = 256 * MIB;
+	long pin0 = status_kb("VmPin"), rss0 = status_kb("VmRSS");
+	long long f0 = odp_faults();
+	void *p = map(len);
+	struct ibv_mr *mr = reg_odp(p, len);
+	long pin = status_kb("VmPin"), rss = status_kb("VmRSS");
+
+	check("registration: 256 MiB ODP MR pins nothing", pin0 == 0 && pin == 0,
+	      "VmPin %ld kB -> %ld kB", pin0, pin);
+	check("registration: faults nothing in (RSS grew < 4 MiB)",
+	      rss >= 0 && rss - rss0 < 4096, "VmRSS %ld kB -> %ld kB", rss0, rss);
+	check("registration: takes no device fault", odp_faults() == f0,
+	      "odp_faults %lld -> %lld", f0, odp_faults());
+	check("registration: deregisters", !ibv_dereg_mr(mr), "%s",
+	      strerror(errno));
+	munmap(p, len);
+}
+
+/* Every operation, both sides ODP memory never touched by the CPU. */
+static void test_cold_ops(void)
+{
+	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(BUF), *b = map(BUF), *want = malloc(MIB);
+	struct ibv_mr *am = reg_odp(a, BUF), *bm = reg_odp(b, BUF);
+	long long f0, f1;
+	uint64_t *word;
+	int st;
+
+	/* WRITE: a (cold: zeros) -> b (cold), then data the CPU wrote. */
+	f0 = odp_faults();
+	st = run(qp.a, IBV_WR_RDMA_WRITE, am, a + 3, MIB, bm, b + 5);
+	f1 = odp_faults();
+	check("cold write: completes", st == IBV_WC_SUCCESS, "status %d", st);
+	memset(want, 0, MIB);
+	check("cold write: the target reads zeros from a cold source",
+	      !memcmp(b + 5, want, MIB), "");
+	check("cold write: a cold 1 MiB on both sides takes a few faults",
+	      f1 - f0 >= 1 && f1 - f0 <= 8, "%lld faults", f1 - f0);
+	fill(a + 3, MIB, 1);
+	st = run(qp.a, IBV_WR_RDMA_WRITE, am, a + 3, MIB, bm, b + 5);
+	check("write: the data arrives", st == IBV_WC_SUCCESS &&
+	      !memcmp(b + 5, a + 3, MIB), "status %d", st);
+	check("write: nothing pinned", status_kb("VmPin") == 0, "VmPin %ld kB",
+	      status_kb("VmPin"));
+
+	/* READ: b (CPU data, cold page past what was written) -> a. */
+	fill(b + 4 * MIB, MIB, 2);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a + 2 * MIB + 1, MIB, bm,
+		 b + 4 * MIB);
+	check("read: the data arrives", st == IBV_WC_SUCCESS &&
+	      !memcmp(a + 2 * MIB + 1, b + 4 * MIB, MIB), "status %d", st);
+
+	/* SEND into a cold receive buffer. */
+	check_fatal("send: post recv",
+		    !post_recv(qp.b, bm, b + 6 * MIB + 7, MIB, 9), "");
+	fill(a + 5 * MIB, MIB, 3);
+	{
+		struct ibv_sge sge = { (uintptr_t)a + 5 * MIB, MIB, am->lkey };
+		struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge,
+					  .num_sge = 1, .opcode = IBV_WR_SEND,
+					  .send_flags = IBV_SEND_SIGNALED };
+		struct ibv_wc wc[2];
+		int s0 = -2, s1 = -2;
+
+		if (!post_send(qp.a, &wr)) {
+			s0 = poll_one(c.cq, &wc[0]);
+			s1 = poll_one(c.cq, &wc[1]);
+		}
+		check("send: both sides complete", s0 == 0 && s1 == 0 &&
+		      wc[0].wr_id + wc[1].wr_id == 10, "status %d %d", s0, s1);
+	}
+	check("send: the data arrives",
+	      !memcmp(b + 6 * MIB + 7, a + 5 * MIB, MIB), "");
+
+	/* Atomics on a cold page, the result into a cold page. */
+	word = (uint64_t *)(b + 7 * MIB + 8192);	/* past the SEND's bytes */
+	st = run(qp.a, IBV_WR_ATOMIC_FETCH_AND_ADD, am, a + 7 * MIB, 8, bm,
+		 word);
+	check("fetch-and-add on a cold page", st == IBV_WC_SUCCESS &&
+	      *word == 5 && *(uint64_t *)(a + 7 * MIB) == 0,
+	      "status %d, word %llu, result %llu", st,
+	      (unsigned long long)*word,
+	      (unsigned long long)*(uint64_t *)(a + 7 * MIB));
+	st = run(qp.a, IBV_WR_ATOMIC_CMP_AND_SWP, am, a + 7 * MIB + 8, 8, bm,
+		 word);
+	check("compare-and-swap", st == IBV_WC_SUCCESS &&
+	      *word == 0x1122334455667788ULL &&
+	      *(uint64_t *)(a + 7 * MIB + 8) == 5, "status %d", st);
+
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, BUF);
+	munmap(b, BUF);
+	free(want);
+}
+
+/* The device sees what the CPU sees after each page-table change. */
+static void test_coherence(void)
+{
+	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(MIB), *b = map(MIB);
+	struct ibv_mr *am = reg_odp(a, MIB), *bm = reg_odp(b, MIB);
+	uint8_t *p;
+	int st;
+
+	fill(b, MIB, 4);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a, MIB, bm, b);
+	check("coherence: read before", st == 0 && !memcmp(a, b, MIB),
+	      "status %d", st);
+	/* The CPU writes: the device reads the new bytes. */
+	fill(b, 4096, 5);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a, 4096, bm, b);
+	check("coherence: a CPU write is seen", st == 0 && !memcmp(a, b, 4096),
+	      "status %d", st);
+	/* munmap + mmap of new pages at the same address. */
+	p = mmap(b, MIB, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	check_fatal("coherence: remap", p == b, "%s", strerror(errno));
+	fill(b, MIB, 6);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a, MIB, bm, b);
+	check("coherence: after munmap + mmap the new pages are read",
+	      st == 0 && !memcmp(a, b, MIB), "status %d", st);
+	/* MADV_DONTNEED: zeros again. */
+	madvise(b, MIB, MADV_DONTNEED);
+	memset(a, 0xff, MIB);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a, MIB, bm, b);
+	check("coherence: after MADV_DONTNEED the device reads zeros",
+	      st == 0 && !a[0] && !memcmp(a, a + 1, MIB - 1), "status %d", st);
+	/* A device write after the CPU's pages were replaced lands in them. */
+	fill(a, MIB, 7);
+	p = mmap(b, MIB, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	check_fatal("coherence: remap again", p == b, "%s", strerror(errno));
+	st = run(qp.a, IBV_WR_RDMA_WRITE, am, a, MIB, bm, b);
+	check("coherence: a device write lands in the new pages",
+	      st == 0 && !memcmp(a, b, MIB), "status %d", st);
+
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, MIB);
+	munmap(b, MIB);
+}
+
+/* What cannot be mirrored completes with an error, and changes nothing. */
+static void test_errors(void)
+{
+	uint8_t *a = map(MIB), *b = map(MIB);
+	struct ibv_mr *am = reg_odp(a, MIB), *bm = reg_odp(b, MIB);
+	struct rc_pair qp;
+	int st;
+
+	/* A remote write into read-only memory. */
+	qp = rc_pair(&c, ALL_ACCESS, 7);
+	fill(a, 4096, 8);
+	memset(b, 0x5a, 4096);
+	mprotect(b, 4096, PROT_READ);
+	st = run(qp.a, IBV_WR_RDMA_WRITE, am, a, 4096, bm, b);
+	check("errors: a write into read-only memory is a remote access error",
+	      st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	check("errors: the read-only page is unchanged",
+	      b[0] == 0x5a && !memcmp(b, b + 1, 4095), "");
+	mprotect(b, 4096, PROT_READ | PROT_WRITE);
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+
+	/* A remote read of unmapped memory inside the MR. */
+	qp = rc_pair(&c, ALL_ACCESS, 7);
+	munmap(b + 8192, 4096);
+	memset(a, 0x77, 4096);
+	st = run(qp.a, IBV_WR_RDMA_READ, am, a, 4096, bm, b + 8192);
+	check("errors: a read of unmapped memory is a remote access error",
+	      st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+
+	/* A local source that is not mapped: the requester's own error. */
+	qp = rc_pair(&c, ALL_ACCESS, 7);
+	munmap(a + 8192, 4096);
+	st = run(qp.a, IBV_WR_RDMA_WRITE, am, a + 8192, 4096, bm, b);
+	check("errors: an unmapped local buffer is a local protection error",
+	      st == IBV_WC_LOC_PROT_ERR, "status %d", st);
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, MIB);
+	munmap(b, MIB);
+}
+
+int main(void)
+{
+	open_dev(&c, "hodp0");
+	test_caps();
+	test_registration();
+	test_cold_ops();
+	test_coherence();
+	test_errors();
+	return check_done();
+}
