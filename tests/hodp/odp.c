@@ -7,10 +7,14 @@
  * what the CPU sees after munmap + mmap, MADV_DONTNEED and a write by the
  * CPU; a write into read-only or unmapped memory, and a local buffer that
  * is not mapped, complete with the IB error they deserve; the caps say so.
+ * Two processes (two mirrors) write and read each other's ODP memory at
+ * the same time, in opposite directions: the data is right, nothing
+ * deadlocks (on the debug kernel, lockdep watches the mirror locks).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "verbs.h"
 
@@ -320,13 +324,142 @@ static void test_errors(void)
 	munmap(b, MIB);
 }
 
+/*
+ * Two processes: each has a 6 MiB ODP buffer, its own data in the first
+ * 2 MiB; each writes its data into the other's second 2 MiB and reads the
+ * other's data into its own third 2 MiB, ROUNDS times, both at once.
+ */
+#define ROUNDS	4
+#define PIECE	(256UL << 10)
+
+struct peer {
+	uint32_t qpn, rkey;
+	uint64_t addr;
+};
+
+static int xfer(int fd, void *p, size_t n, int out)
+{
+	return (out ? write(fd, p, n) : read(fd, p, n)) == (ssize_t)n ? 0 : -1;
+}
+
+/* One side of the exchange; returns 0 if every byte it got is right. */
+static int cross_side(int in, int out, unsigned int mine, unsigned int theirs,
+		      const char **what)
+{
+	struct ctx me = { 0 };
+	uint8_t *buf = map(6 * MIB), *want = malloc(2 * MIB);
+	struct peer self, other;
+	struct ibv_mr *mr;
+	struct ibv_qp *qp;
+	unsigned long off;
+	char go = 'g';
+	int round, st;
+
+	open_dev(&me, "hodp0");
+	qp = rc_qp(&me, NULL, me.cq);
+	mr = ibv_reg_mr(me.pd, buf, 6 * MIB, ODP_ACCESS);
+	*what = "register";
+	if (!mr || !want)
+		return -1;
+	fill(buf, 2 * MIB, mine);
+	self = (struct peer){ qp->qp_num, mr->rkey, (uintptr_t)buf };
+	*what = "exchange";
+	if (xfer(out, &self, sizeof(self), 1) || xfer(in, &other, sizeof(other), 0))
+		return -1;
+	*what = "connect";
+	if (rc_connect(&me, qp, other.qpn, ALL_ACCESS, 7))
+		return -1;
+	*what = "start";
+	if (xfer(out, &go, 1, 1) || xfer(in, &go, 1, 0))
+		return -1;
+	for (round = 0; round < ROUNDS; round++) {
+		for (off = 0; off < 2 * MIB; off += PIECE) {
+			struct ibv_sge sge = { (uintptr_t)buf + off, PIECE,
+					       mr->lkey };
+			struct ibv_send_wr wr = {
+				.sg_list = &sge, .num_sge = 1,
+				.opcode = IBV_WR_RDMA_WRITE,
+				.send_flags = IBV_SEND_SIGNALED,
+				.wr.rdma = { other.addr + 2 * MIB + off,
+					     other.rkey },
+			};
+			struct ibv_wc wc;
+
+			*what = "write";
+			if (post_send(qp, &wr) || (st = poll_one(me.cq, &wc)))
+				return -1;
+			sge.addr = (uintptr_t)buf + 4 * MIB + off;
+			wr.opcode = IBV_WR_RDMA_READ;
+			wr.wr.rdma.remote_addr = other.addr + off;
+			*what = "read";
+			if (post_send(qp, &wr) || (st = poll_one(me.cq, &wc)))
+				return -1;
+		}
+	}
+	/* Both done writing before either looks. */
+	*what = "finish";
+	if (xfer(out, &go, 1, 1) || xfer(in, &go, 1, 0))
+		return -1;
+	fill(want, 2 * MIB, theirs);
+	*what = "the data written into this process";
+	if (memcmp(buf + 2 * MIB, want, 2 * MIB))
+		return -1;
+	*what = "the data read from the other process";
+	if (memcmp(buf + 4 * MIB, want, 2 * MIB))
+		return -1;
+	ibv_destroy_qp(qp);
+	ibv_dereg_mr(mr);
+	return 0;
+}
+
+/* Forked before this process opens the device. */
+static pid_t cross_child;
+static int cross_in, cross_out;
+
+static void start_cross_child(void)
+{
+	int down[2], up[2];
+	const char *what = "";
+
+	check_fatal("pipes", !pipe(down) && !pipe(up), "%s", strerror(errno));
+	cross_child = fork();
+	check_fatal("fork", cross_child >= 0, "%s", strerror(errno));
+	if (!cross_child) {
+		int ret = cross_side(down[0], up[1], 11, 21, &what);
+
+		if (ret)
+			fprintf(stderr, "odp child: %s failed\n", what);
+		_exit(ret ? 1 : 0);
+	}
+	cross_in = up[0];
+	cross_out = down[1];
+	close(down[0]);
+	close(up[1]);
+}
+
+static void test_two_processes(void)
+{
+	const char *what = "";
+	int ret = cross_side(cross_in, cross_out, 21, 11, &what), status = -1;
+
+	check("two processes: writes and reads both ways at once, data right",
+	      !ret, "%s failed", what);
+	close(cross_out);
+	waitpid(cross_child, &status, 0);
+	check("two processes: the other process saw its data right",
+	      WIFEXITED(status) && !WEXITSTATUS(status), "status 0x%x",
+	      status);
+}
+
 int main(void)
 {
+	start_cross_child();
 	open_dev(&c, "hodp0");
 	test_caps();
 	test_registration();
 	test_cold_ops();
 	test_coherence();
 	test_errors();
+	test_two_processes();
 	return check_done();
 }
