@@ -178,6 +178,8 @@ struct hodp_qp {
 	u32 qpn;
 	u32 dest_qpn;
 	u32 qkey;
+	u32 sq_psn;			/* kept for query_qp: in-host, no PSNs */
+	u32 rq_psn;
 	u8 min_rnr_timer;
 	u8 rnr_retry;
 	u8 retry_cnt;

@@ -402,6 +402,10 @@ static void apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
 		qp->retry_cnt = attr->retry_cnt;
 	if (mask & IB_QP_TIMEOUT)
 		qp->timeout = attr->timeout;
+	if (mask & IB_QP_SQ_PSN)
+		qp->sq_psn = attr->sq_psn & 0xffffff;
+	if (mask & IB_QP_RQ_PSN)
+		qp->rq_psn = attr->rq_psn & 0xffffff;
 	if (mask & IB_QP_AV) {
 		rdma_destroy_ah_attr(&qp->av);
 		rdma_copy_ah_attr(&qp->av, &attr->ah_attr);
@@ -484,6 +488,8 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	attr->rnr_retry = qp->rnr_retry;
 	attr->retry_cnt = qp->retry_cnt;
 	attr->timeout = qp->timeout;
+	attr->sq_psn = qp->sq_psn;
+	attr->rq_psn = qp->rq_psn;
 	attr->max_rd_atomic = HODP_MAX_RD_ATOMIC;
 	attr->max_dest_rd_atomic = HODP_MAX_RD_ATOMIC;
 	if (ibqp->qp_type == IB_QPT_RC && (qp->av.ah_flags & IB_AH_GRH)) {

@@ -48,6 +48,12 @@ struct hodp_qp {
 	struct hodp_ring sq, rq;	/* rq unmapped with an SRQ */
 	pthread_spinlock_t sq_lock, rq_lock;
 	uint32_t sq_max_sge, sq_max_inline, rq_max_sge;
+	/*
+	 * The state this process last set or queried (hodp_qp_state()): it
+	 * decides what may be posted. An error the kernel moved the QP to
+	 * meanwhile allows posting anyway (it flushes).
+	 */
+	int state;
 	/* The ibv_wr_*() batch between wr_start and wr_complete/abort. */
 	uint32_t batch_start;		/* producer index at wr_start */
 	uint32_t batch_prod;		/* producer index after the batch */
@@ -73,6 +79,25 @@ static inline struct hodp_qp *to_hqp(struct ibv_qp *qp)
 static inline struct hodp_qp *ex_to_hqp(struct ibv_qp_ex *qpx)
 {
 	return container_of(qpx, struct hodp_qp, vqp.qp_ex);
+}
+
+static inline enum ibv_qp_state hodp_qp_state(struct hodp_qp *qp)
+{
+	return __atomic_load_n(&qp->state, __ATOMIC_RELAXED);
+}
+
+static inline void hodp_qp_set_state(struct hodp_qp *qp,
+				     enum ibv_qp_state state)
+{
+	__atomic_store_n(&qp->state, state, __ATOMIC_RELAXED);
+}
+
+/* The IB spec: sends may be posted from RTS on (RESET, INIT, RTR refuse). */
+static inline int hodp_may_post_send(struct hodp_qp *qp)
+{
+	enum ibv_qp_state s = hodp_qp_state(qp);
+
+	return s != IBV_QPS_RESET && s != IBV_QPS_INIT && s != IBV_QPS_RTR;
 }
 
 static inline struct hodp_srq *to_hsrq(struct ibv_srq *srq)

@@ -186,6 +186,10 @@ int hodp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	uint32_t prod, start;
 	int ret = 0, db;
 
+	if (!hodp_may_post_send(qp)) {
+		*bad_wr = wr;
+		return EINVAL;
+	}
 	pthread_spin_lock(&qp->sq_lock);
 	prod = start = hodp_ring_prod(&qp->sq);
 	for (; wr; wr = wr->next) {
@@ -244,6 +248,8 @@ static int wr_complete(struct ibv_qp_ex *qpx)
 	struct hodp_qp *qp = ex_to_hqp(qpx);
 	int ret = qp->batch_err;
 
+	if (!ret && !hodp_may_post_send(qp))
+		ret = EINVAL;
 	/* All or nothing: a batch with an error is not published. */
 	if (!ret && qp->batch_prod != qp->batch_start) {
 		hodp_ring_publish(&qp->sq, qp->batch_prod);
