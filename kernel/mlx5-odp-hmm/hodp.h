@@ -228,6 +228,12 @@ static inline bool hodp_qp_is_ud(const struct hodp_qp *qp)
 	return qp->ibqp.qp_type == IB_QPT_UD || qp->ibqp.qp_type == IB_QPT_GSI;
 }
 
+/* Connected QPs: RC, and UC (no acknowledgements, no retries, no RNR). */
+static inline bool hodp_qp_is_connected(const struct hodp_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_RC || qp->ibqp.qp_type == IB_QPT_UC;
+}
+
 static inline struct hodp_dev *to_hdev(struct ib_device *ibdev)
 {
 	return container_of(ibdev, struct hodp_dev, ibdev);

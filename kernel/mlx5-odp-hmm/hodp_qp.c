@@ -103,8 +103,8 @@ static int check_caps(struct hodp_dev *dev, struct ib_qp_init_attr *init)
 				    init->create_flags);
 		return -EOPNOTSUPP;
 	}
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD &&
-	    init->qp_type != IB_QPT_GSI) {
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC &&
+	    init->qp_type != IB_QPT_UD && init->qp_type != IB_QPT_GSI) {
 		pr_warn_ratelimited("hodp: QP type %d not supported\n",
 				    init->qp_type);
 		return -EOPNOTSUPP;
@@ -492,7 +492,7 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	attr->rq_psn = qp->rq_psn;
 	attr->max_rd_atomic = HODP_MAX_RD_ATOMIC;
 	attr->max_dest_rd_atomic = HODP_MAX_RD_ATOMIC;
-	if (ibqp->qp_type == IB_QPT_RC && (qp->av.ah_flags & IB_AH_GRH)) {
+	if (hodp_qp_is_connected(qp) && (qp->av.ah_flags & IB_AH_GRH)) {
 		attr->ah_attr = qp->av;
 		attr->ah_attr.grh.sgid_attr = NULL;
 	}

@@ -142,7 +142,7 @@ int hodp_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 int hodp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		   struct ibv_send_wr **bad_wr);
 void hodp_init_qp_ex(struct hodp_qp *qp, uint64_t send_ops_flags);
-uint64_t hodp_supported_send_ops(void);
+uint64_t hodp_supported_send_ops(enum ibv_qp_type qp_type);
 
 /* srq.c */
 struct ibv_srq *hodp_create_srq(struct ibv_pd *pd,

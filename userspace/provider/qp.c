@@ -47,7 +47,8 @@ struct ibv_qp *hodp_create_qp_ex(struct ibv_context *ctx,
 	    ((attr->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
 	     attr->create_flags) ||
 	    ((attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) &&
-	     (attr->send_ops_flags & ~hodp_supported_send_ops()))) {
+	     (attr->send_ops_flags &
+	      ~hodp_supported_send_ops(attr->qp_type)))) {
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
