@@ -34,6 +34,10 @@ struct hodp_cq {
 	struct verbs_cq vcq;
 	struct hodp_ring ring;
 	pthread_spinlock_t lock;
+	/* ibv_start_poll() .. ibv_end_poll(), under lock: the current CQE. */
+	struct ib_uverbs_wc cur;
+	uint32_t cur_index;
+	bool cur_valid;
 };
 
 struct hodp_srq {
@@ -122,6 +126,8 @@ int hodp_destroy_ah(struct ibv_ah *ah);
 /* cq.c */
 struct ibv_cq *hodp_create_cq(struct ibv_context *ctx, int cqe,
 			      struct ibv_comp_channel *channel, int comp_vector);
+struct ibv_cq_ex *hodp_create_cq_ex(struct ibv_context *ctx,
+				    struct ibv_cq_init_attr_ex *attr);
 int hodp_poll_cq(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
 int hodp_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 int hodp_resize_cq(struct ibv_cq *cq, int cqe);
