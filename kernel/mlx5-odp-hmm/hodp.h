@@ -200,6 +200,8 @@ struct hodp_qp {
 	u32 qpn;
 	u32 dest_qpn;
 	u32 qkey;
+	u32 sq_psn;			/* kept for query_qp: in-host, no PSNs */
+	u32 rq_psn;
 	u8 min_rnr_timer;
 	u8 rnr_retry;
 	u8 retry_cnt;
@@ -246,6 +248,12 @@ static inline bool hodp_state_receives(enum ib_qp_state state)
 static inline bool hodp_qp_is_ud(const struct hodp_qp *qp)
 {
 	return qp->ibqp.qp_type == IB_QPT_UD || qp->ibqp.qp_type == IB_QPT_GSI;
+}
+
+/* Connected QPs: RC, and UC (no acknowledgements, no retries, no RNR). */
+static inline bool hodp_qp_is_connected(const struct hodp_qp *qp)
+{
+	return qp->ibqp.qp_type == IB_QPT_RC || qp->ibqp.qp_type == IB_QPT_UC;
 }
 
 static inline struct hodp_dev *to_hdev(struct ib_device *ibdev)

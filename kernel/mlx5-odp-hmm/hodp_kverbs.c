@@ -122,6 +122,9 @@ int hodp_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			*bad_wr = wr;
 			return -EINVAL;
 		}
+		/* As for kernel QPs: RESET, INIT and RTR forbid posting. */
+		if (!may_post_send(READ_ONCE(qp->state)))
+			return -EINVAL;
 		hodp_req_doorbell(qp);
 		return 0;
 	}

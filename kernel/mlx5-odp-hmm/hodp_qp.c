@@ -103,8 +103,8 @@ static int check_caps(struct hodp_dev *dev, struct ib_qp_init_attr *init)
 				    init->create_flags);
 		return -EOPNOTSUPP;
 	}
-	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UD &&
-	    init->qp_type != IB_QPT_GSI) {
+	if (init->qp_type != IB_QPT_RC && init->qp_type != IB_QPT_UC &&
+	    init->qp_type != IB_QPT_UD && init->qp_type != IB_QPT_GSI) {
 		pr_warn_ratelimited("hodp: QP type %d not supported\n",
 				    init->qp_type);
 		return -EOPNOTSUPP;
@@ -402,6 +402,10 @@ static void apply_attrs(struct hodp_qp *qp, struct ib_qp_attr *attr, int mask)
 		qp->retry_cnt = attr->retry_cnt;
 	if (mask & IB_QP_TIMEOUT)
 		qp->timeout = attr->timeout;
+	if (mask & IB_QP_SQ_PSN)
+		qp->sq_psn = attr->sq_psn & 0xffffff;
+	if (mask & IB_QP_RQ_PSN)
+		qp->rq_psn = attr->rq_psn & 0xffffff;
 	if (mask & IB_QP_AV) {
 		rdma_destroy_ah_attr(&qp->av);
 		rdma_copy_ah_attr(&qp->av, &attr->ah_attr);
@@ -484,9 +488,11 @@ int hodp_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	attr->rnr_retry = qp->rnr_retry;
 	attr->retry_cnt = qp->retry_cnt;
 	attr->timeout = qp->timeout;
+	attr->sq_psn = qp->sq_psn;
+	attr->rq_psn = qp->rq_psn;
 	attr->max_rd_atomic = HODP_MAX_RD_ATOMIC;
 	attr->max_dest_rd_atomic = HODP_MAX_RD_ATOMIC;
-	if (ibqp->qp_type == IB_QPT_RC && (qp->av.ah_flags & IB_AH_GRH)) {
+	if (hodp_qp_is_connected(qp) && (qp->av.ah_flags & IB_AH_GRH)) {
 		attr->ah_attr = qp->av;
 		attr->ah_attr.grh.sgid_attr = NULL;
 	}

@@ -43,6 +43,8 @@ static bool opcode_ok(const struct hodp_qp *qp, u32 opcode)
 		return true;
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return hodp_qp_is_connected(qp);
+	/* UC has no responses: no READ, no atomics (IB spec, table 39). */
 	case IB_WR_RDMA_READ:
 	case IB_WR_ATOMIC_CMP_AND_SWP:
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
@@ -177,30 +179,42 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
  * Execute the head WQE against the peer. Sets *wait_us (and returns
  * IB_WC_SUCCESS) when it must be tried again later: *rnr says whether the
  * peer answered RNR or did not answer at all.
+ *
+ * UC: nothing comes back to the requester (no ACK, NAK or RNR NAK), so
+ * nothing is tried again and every sent WQE completes successfully;
+ * a message the responder cannot take (no peer, not receiving, no receive
+ * WQE, a bad rkey) is lost, as on the wire.
  */
 static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 {
+	bool uc = qp->ibqp.qp_type == IB_QPT_UC;
 	enum ib_wc_status status;
 	struct hodp_qp *peer;
 
 	if (hodp_qp_is_ud(qp))
 		return execute_ud(qp);
 	peer = hodp_qp_get(qp->dest_qpn);
-	if (!peer || peer->ibqp.qp_type != IB_QPT_RC ||
+	if (!peer || peer->ibqp.qp_type != qp->ibqp.qp_type ||
 	    READ_ONCE(peer->dest_qpn) != qp->qpn ||
 	    !hodp_qp_reaches(peer, &qp->av.grh.dgid) ||
 	    !hodp_resp_enter(peer)) {
-		/* Nobody acknowledges: the transport timer runs out. */
 		if (peer)
 			hodp_qp_put(peer);
+		if (uc)
+			return IB_WC_SUCCESS;
+		/* Nobody acknowledges: the transport timer runs out. */
 		*wait_us = qp->timeout ? min(4U << min_t(u8, qp->timeout, 20),
 					     1000000U) : 10000;
 		*wait_us = max(*wait_us, 1000U);
 		return IB_WC_SUCCESS;
 	}
 	status = hodp_respond(qp, peer, rnr);
-	if (*rnr)
+	if (uc) {
+		*rnr = false;
+		status = IB_WC_SUCCESS;
+	} else if (*rnr) {
 		*wait_us = rnr_timer_us[READ_ONCE(peer->min_rnr_timer) & 31];
+	}
 	hodp_resp_exit(peer);
 	hodp_qp_put(peer);
 	return status;

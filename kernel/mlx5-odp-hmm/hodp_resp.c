@@ -340,6 +340,9 @@ static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 
 static enum ib_wc_status access_error(struct hodp_qp *resp)
 {
+	/* UC: the packet is dropped silently, the responder goes on. */
+	if (resp->ibqp.qp_type == IB_QPT_UC)
+		return IB_WC_SUCCESS;
 	/* RC: a NAK-remote access error, and the responder is in error. */
 	hodp_qp_error(resp);
 	return IB_WC_REM_ACCESS_ERR;
@@ -352,7 +355,8 @@ static enum ib_wc_status access_error(struct hodp_qp *resp)
  * @resp: the responder QP, referenced, in a state that receives
  * @rnr: out: the responder had no receive WQE (RNR NAK): try again later
  *
- * Return: the status of the requester's completion.
+ * Return: the status of the requester's completion (a UC requester gets
+ * none: it completes successfully whatever happened here).
  */
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Completion queues: a ring of struct ib_uverbs_wc the kernel produces and
- * the provider consumes in place. Arming goes to the kernel.
+ * the provider consumes in place. Arming goes to the kernel. An extended
+ * CQ (ibv_create_cq_ex) is the same ring, also read one completion at a
+ * time through ibv_start_poll() .. ibv_end_poll().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,9 +56,22 @@ err:
 }
 
 /*
- * The kernel's completion in libibverbs' terms. Status, opcode and the
- * GRH and immediate flags have the same values in both; the kernel's
- * "with invalidate" bit is not libibverbs'.
+ * The kernel's completion flags in libibverbs' terms: the GRH and
+ * immediate flags have the same values in both; the kernel's "with
+ * invalidate" bit is not libibverbs'.
+ */
+static unsigned int wc_flags_of(const struct ib_uverbs_wc *u)
+{
+	unsigned int flags = u->wc_flags & (IBV_WC_GRH | IBV_WC_WITH_IMM);
+
+	if (u->wc_flags & (1 << 2))	/* IB_WC_WITH_INVALIDATE */
+		flags |= IBV_WC_WITH_INV;
+	return flags;
+}
+
+/*
+ * The kernel's completion in libibverbs' terms. Status and opcode have the
+ * same values in both.
  */
 static void to_ibv_wc(struct ibv_wc *wc, const struct ib_uverbs_wc *u)
 {
@@ -69,9 +84,7 @@ static void to_ibv_wc(struct ibv_wc *wc, const struct ib_uverbs_wc *u)
 	wc->imm_data = u->ex.imm_data;
 	wc->qp_num = u->qp_num;
 	wc->src_qp = u->src_qp;
-	wc->wc_flags = u->wc_flags & (IBV_WC_GRH | IBV_WC_WITH_IMM);
-	if (u->wc_flags & (1 << 2))	/* IB_WC_WITH_INVALIDATE */
-		wc->wc_flags |= IBV_WC_WITH_INV;
+	wc->wc_flags = wc_flags_of(u);
 	wc->pkey_index = u->pkey_index;
 	wc->slid = u->slid;
 	wc->sl = u->sl;
@@ -96,6 +109,177 @@ int hodp_poll_cq(struct ibv_cq *ibcq, int num_entries, struct ibv_wc *wc)
 	}
 	pthread_spin_unlock(&cq->lock);
 	return n;
+}
+
+/* ---- The extended CQ: one completion at a time ---- */
+
+static inline struct hodp_cq *ex_to_hcq(struct ibv_cq_ex *cqx)
+{
+	return container_of(cqx, struct hodp_cq, vcq.cq_ex);
+}
+
+/* The CQE at the consumer index, if any, becomes the current one. */
+static int load_cur(struct hodp_cq *cq)
+{
+	uint32_t cons = hodp_ring_cons(&cq->ring);
+
+	cq->cur_valid = false;
+	if (hodp_ring_empty_at(&cq->ring, cons))
+		return ENOENT;
+	memcpy(&cq->cur, hodp_ring_elem(&cq->ring, cons), sizeof(cq->cur));
+	cq->cur_index = cons;
+	cq->cur_valid = true;
+	cq->vcq.cq_ex.wr_id = cq->cur.wr_id;
+	cq->vcq.cq_ex.status = cq->cur.status;
+	return 0;
+}
+
+static void consume_cur(struct hodp_cq *cq)
+{
+	if (cq->cur_valid)
+		hodp_ring_consume(&cq->ring, cq->cur_index);
+	cq->cur_valid = false;
+}
+
+/* The lock is held from a successful start to the end (ibv_end_poll). */
+static int cq_start_poll(struct ibv_cq_ex *cqx, struct ibv_poll_cq_attr *attr)
+{
+	struct hodp_cq *cq = ex_to_hcq(cqx);
+	int ret;
+
+	if (attr->comp_mask)
+		return EINVAL;
+	pthread_spin_lock(&cq->lock);
+	ret = load_cur(cq);
+	if (ret)
+		pthread_spin_unlock(&cq->lock);
+	return ret;
+}
+
+static int cq_next_poll(struct ibv_cq_ex *cqx)
+{
+	struct hodp_cq *cq = ex_to_hcq(cqx);
+
+	consume_cur(cq);
+	return load_cur(cq);
+}
+
+static void cq_end_poll(struct ibv_cq_ex *cqx)
+{
+	struct hodp_cq *cq = ex_to_hcq(cqx);
+
+	consume_cur(cq);
+	pthread_spin_unlock(&cq->lock);
+}
+
+static enum ibv_wc_opcode cq_read_opcode(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.opcode;
+}
+
+static uint32_t cq_read_vendor_err(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.vendor_err;
+}
+
+static uint32_t cq_read_byte_len(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.byte_len;
+}
+
+static __be32 cq_read_imm_data(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.ex.imm_data;
+}
+
+static uint32_t cq_read_qp_num(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.qp_num;
+}
+
+static uint32_t cq_read_src_qp(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.src_qp;
+}
+
+static unsigned int cq_read_wc_flags(struct ibv_cq_ex *cqx)
+{
+	return wc_flags_of(&ex_to_hcq(cqx)->cur);
+}
+
+static uint32_t cq_read_slid(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.slid;
+}
+
+static uint8_t cq_read_sl(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.sl;
+}
+
+static uint8_t cq_read_dlid_path_bits(struct ibv_cq_ex *cqx)
+{
+	return ex_to_hcq(cqx)->cur.dlid_path_bits;
+}
+
+struct hodp_create_cq_ex_resp {
+	struct ib_uverbs_ex_create_cq_resp core;
+	struct rxe_create_cq_resp drv;
+};
+_Static_assert(offsetof(struct hodp_create_cq_ex_resp, drv) ==
+	       sizeof(struct ib_uverbs_ex_create_cq_resp),
+	       "hodp's part of the response follows the core's");
+
+/*
+ * What a completion of hodp carries: the standard fields, no timestamps,
+ * VLAN or flow tags; and no creation flags.
+ */
+struct ibv_cq_ex *hodp_create_cq_ex(struct ibv_context *ctx,
+				    struct ibv_cq_init_attr_ex *attr)
+{
+	struct hodp_create_cq_ex_resp resp = {};
+	struct ibv_cq_ex *x;
+	struct hodp_cq *cq;
+	int ret;
+
+	if ((attr->wc_flags & ~(uint64_t)IBV_WC_STANDARD_FLAGS) ||
+	    (attr->comp_mask & ~(uint32_t)IBV_CQ_INIT_ATTR_MASK_FLAGS) ||
+	    ((attr->comp_mask & IBV_CQ_INIT_ATTR_MASK_FLAGS) && attr->flags)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	cq = calloc(1, sizeof(*cq));
+	if (!cq)
+		return NULL;
+	ret = ibv_cmd_create_cq_ex(ctx, attr, &cq->vcq, NULL, 0, &resp.core,
+				   sizeof(resp), 0);
+	if (ret)
+		goto err;
+	ret = hodp_ring_map(&cq->ring, ctx->cmd_fd, &resp.drv.mi);
+	if (ret) {
+		ibv_cmd_destroy_cq(&cq->vcq.cq);
+		goto err;
+	}
+	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
+	x = &cq->vcq.cq_ex;
+	x->start_poll = cq_start_poll;
+	x->next_poll = cq_next_poll;
+	x->end_poll = cq_end_poll;
+	x->read_opcode = cq_read_opcode;
+	x->read_vendor_err = cq_read_vendor_err;
+	x->read_wc_flags = cq_read_wc_flags;
+	x->read_byte_len = cq_read_byte_len;
+	x->read_imm_data = cq_read_imm_data;
+	x->read_qp_num = cq_read_qp_num;
+	x->read_src_qp = cq_read_src_qp;
+	x->read_slid = cq_read_slid;
+	x->read_sl = cq_read_sl;
+	x->read_dlid_path_bits = cq_read_dlid_path_bits;
+	return x;
+err:
+	free(cq);
+	errno = ret;
+	return NULL;
 }
 
 int hodp_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)

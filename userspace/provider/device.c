@@ -86,6 +86,7 @@ static const struct verbs_context_ops hodp_ctx_ops = {
 	.alloc_pd = hodp_alloc_pd,
 	.create_ah = hodp_create_ah,
 	.create_cq = hodp_create_cq,
+	.create_cq_ex = hodp_create_cq_ex,
 	.create_qp = hodp_create_qp,
 	.create_qp_ex = hodp_create_qp_ex,
 	.create_srq = hodp_create_srq,

@@ -34,6 +34,10 @@ struct hodp_cq {
 	struct verbs_cq vcq;
 	struct hodp_ring ring;
 	pthread_spinlock_t lock;
+	/* ibv_start_poll() .. ibv_end_poll(), under lock: the current CQE. */
+	struct ib_uverbs_wc cur;
+	uint32_t cur_index;
+	bool cur_valid;
 };
 
 struct hodp_srq {
@@ -48,6 +52,12 @@ struct hodp_qp {
 	struct hodp_ring sq, rq;	/* rq unmapped with an SRQ */
 	pthread_spinlock_t sq_lock, rq_lock;
 	uint32_t sq_max_sge, sq_max_inline, rq_max_sge;
+	/*
+	 * The state this process last set or queried (hodp_qp_state()): it
+	 * decides what may be posted. An error the kernel moved the QP to
+	 * meanwhile allows posting anyway (it flushes).
+	 */
+	int state;
 	/* The ibv_wr_*() batch between wr_start and wr_complete/abort. */
 	uint32_t batch_start;		/* producer index at wr_start */
 	uint32_t batch_prod;		/* producer index after the batch */
@@ -75,6 +85,25 @@ static inline struct hodp_qp *ex_to_hqp(struct ibv_qp_ex *qpx)
 	return container_of(qpx, struct hodp_qp, vqp.qp_ex);
 }
 
+static inline enum ibv_qp_state hodp_qp_state(struct hodp_qp *qp)
+{
+	return __atomic_load_n(&qp->state, __ATOMIC_RELAXED);
+}
+
+static inline void hodp_qp_set_state(struct hodp_qp *qp,
+				     enum ibv_qp_state state)
+{
+	__atomic_store_n(&qp->state, state, __ATOMIC_RELAXED);
+}
+
+/* The IB spec: sends may be posted from RTS on (RESET, INIT, RTR refuse). */
+static inline int hodp_may_post_send(struct hodp_qp *qp)
+{
+	enum ibv_qp_state s = hodp_qp_state(qp);
+
+	return s != IBV_QPS_RESET && s != IBV_QPS_INIT && s != IBV_QPS_RTR;
+}
+
 static inline struct hodp_srq *to_hsrq(struct ibv_srq *srq)
 {
 	return container_of(srq, struct hodp_srq, vsrq.srq);
@@ -97,6 +126,8 @@ int hodp_destroy_ah(struct ibv_ah *ah);
 /* cq.c */
 struct ibv_cq *hodp_create_cq(struct ibv_context *ctx, int cqe,
 			      struct ibv_comp_channel *channel, int comp_vector);
+struct ibv_cq_ex *hodp_create_cq_ex(struct ibv_context *ctx,
+				    struct ibv_cq_init_attr_ex *attr);
 int hodp_poll_cq(struct ibv_cq *cq, int num_entries, struct ibv_wc *wc);
 int hodp_req_notify_cq(struct ibv_cq *cq, int solicited_only);
 int hodp_resize_cq(struct ibv_cq *cq, int cqe);
@@ -117,7 +148,7 @@ int hodp_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr,
 int hodp_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr,
 		   struct ibv_send_wr **bad_wr);
 void hodp_init_qp_ex(struct hodp_qp *qp, uint64_t send_ops_flags);
-uint64_t hodp_supported_send_ops(void);
+uint64_t hodp_supported_send_ops(enum ibv_qp_type qp_type);
 
 /* srq.c */
 struct ibv_srq *hodp_create_srq(struct ibv_pd *pd,

@@ -33,24 +33,37 @@ struct ibv_qp *hodp_create_qp_ex(struct ibv_context *ctx,
 				 struct ibv_qp_init_attr_ex *attr)
 {
 	const uint32_t supported = IBV_QP_INIT_ATTR_PD |
+				   IBV_QP_INIT_ATTR_CREATE_FLAGS |
 				   IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
 	struct hodp_create_qp_resp resp = {};
 	struct ibv_create_qp cmd;
+	uint32_t comp_mask;
 	struct hodp_qp *qp;
 	size_t fixed;
 	int ret;
 
+	/* Creation flags are accepted when there are none. */
 	if ((attr->comp_mask & ~supported) ||
+	    ((attr->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) &&
+	     attr->create_flags) ||
 	    ((attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) &&
-	     (attr->send_ops_flags & ~hodp_supported_send_ops()))) {
+	     (attr->send_ops_flags &
+	      ~hodp_supported_send_ops(attr->qp_type)))) {
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
 	qp = calloc(1, sizeof(*qp));
 	if (!qp)
 		return NULL;
+	/*
+	 * The command takes no creation flags (EINVAL): there are none, so
+	 * it goes without the bit, which the caller gets back.
+	 */
+	comp_mask = attr->comp_mask;
+	attr->comp_mask &= ~IBV_QP_INIT_ATTR_CREATE_FLAGS;
 	ret = ibv_cmd_create_qp_ex(ctx, &qp->vqp, attr, &cmd, sizeof(cmd),
 				   &resp.core, sizeof(resp));
+	attr->comp_mask = comp_mask;
 	if (ret)
 		goto err;
 	ret = hodp_ring_map(&qp->sq, ctx->cmd_fd, &resp.drv.sq_mi);
@@ -69,6 +82,7 @@ struct ibv_qp *hodp_create_qp_ex(struct ibv_context *ctx,
 		qp->rq_max_sge = min_u32(attr->cap.max_recv_sge,
 					 sges_fitting(&qp->rq,
 						      offsetof(struct rxe_recv_wqe, dma.sge)));
+	hodp_qp_set_state(qp, IBV_QPS_RESET);
 	pthread_spin_init(&qp->sq_lock, PTHREAD_PROCESS_PRIVATE);
 	pthread_spin_init(&qp->rq_lock, PTHREAD_PROCESS_PRIVATE);
 	if (attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS)
@@ -108,16 +122,22 @@ int hodp_query_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask,
 		  struct ibv_qp_init_attr *init_attr)
 {
 	struct ibv_query_qp cmd;
+	int ret = ibv_cmd_query_qp(qp, attr, attr_mask, init_attr, &cmd,
+				   sizeof(cmd));
 
-	return ibv_cmd_query_qp(qp, attr, attr_mask, init_attr, &cmd,
-				sizeof(cmd));
+	if (!ret)
+		hodp_qp_set_state(to_hqp(qp), attr->qp_state);
+	return ret;
 }
 
 int hodp_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 {
 	struct ibv_modify_qp cmd;
+	int ret = ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
 
-	return ibv_cmd_modify_qp(qp, attr, attr_mask, &cmd, sizeof(cmd));
+	if (!ret && (attr_mask & IBV_QP_STATE))
+		hodp_qp_set_state(to_hqp(qp), attr->qp_state);
+	return ret;
 }
 
 int hodp_destroy_qp(struct ibv_qp *ibqp)
@@ -141,7 +161,8 @@ int hodp_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	struct hodp_qp *qp = to_hqp(ibqp);
 	int ret = 0;
 
-	if (!qp->rq.buf) {	/* receives go to the SRQ */
+	/* Receives go to the SRQ; a QP in RESET takes none (IB spec). */
+	if (!qp->rq.buf || hodp_qp_state(qp) == IBV_QPS_RESET) {
 		*bad_wr = wr;
 		return EINVAL;
 	}

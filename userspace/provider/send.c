@@ -130,13 +130,26 @@ static int set_inline(struct hodp_qp *qp, struct rxe_send_wqe *wqe,
 
 /* ---- ibv_post_send() ---- */
 
+/*
+ * UC has no responses (IB spec): a READ or an atomic is refused when
+ * posted. What else a QP type cannot do the kernel completes with an error.
+ */
+static bool hodp_opcode_allowed(struct hodp_qp *qp, enum ibv_wr_opcode opcode)
+{
+	if (qp->vqp.qp.qp_type != IBV_QPT_UC)
+		return true;
+	return opcode != IBV_WR_RDMA_READ &&
+	       opcode != IBV_WR_ATOMIC_CMP_AND_SWP &&
+	       opcode != IBV_WR_ATOMIC_FETCH_AND_ADD;
+}
+
 static int post_one_send(struct hodp_qp *qp, uint32_t prod,
 			 const struct ibv_send_wr *wr)
 {
 	struct rxe_send_wqe *wqe;
 	int i, ret;
 
-	if (wr->num_sge < 0)
+	if (wr->num_sge < 0 || !hodp_opcode_allowed(qp, wr->opcode))
 		return EINVAL;
 	wqe = start_wqe(qp, prod, wr->wr_id, wr->opcode, wr->send_flags);
 	switch (wr->opcode) {
@@ -186,6 +199,10 @@ int hodp_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
 	uint32_t prod, start;
 	int ret = 0, db;
 
+	if (!hodp_may_post_send(qp)) {
+		*bad_wr = wr;
+		return EINVAL;
+	}
 	pthread_spin_lock(&qp->sq_lock);
 	prod = start = hodp_ring_prod(&qp->sq);
 	for (; wr; wr = wr->next) {
@@ -244,6 +261,8 @@ static int wr_complete(struct ibv_qp_ex *qpx)
 	struct hodp_qp *qp = ex_to_hqp(qpx);
 	int ret = qp->batch_err;
 
+	if (!ret && !hodp_may_post_send(qp))
+		ret = EINVAL;
 	/* All or nothing: a batch with an error is not published. */
 	if (!ret && qp->batch_prod != qp->batch_start) {
 		hodp_ring_publish(&qp->sq, qp->batch_prod);
@@ -375,12 +394,19 @@ static void wr_set_inline_data_list(struct ibv_qp_ex *qpx, size_t n,
 
 /**
  * hodp_supported_send_ops() - the IBV_QP_EX_WITH_* operations hodp executes
+ *	on a QP of a type
+ * @qp_type: the QP's type (UC: no READ, no atomics)
  */
-uint64_t hodp_supported_send_ops(void)
+uint64_t hodp_supported_send_ops(enum ibv_qp_type qp_type)
 {
-	return IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
-	       IBV_QP_EX_WITH_RDMA_WRITE | IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM |
-	       IBV_QP_EX_WITH_RDMA_READ | IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
+	uint64_t ops = IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_SEND_WITH_IMM |
+		       IBV_QP_EX_WITH_RDMA_WRITE |
+		       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM;
+
+	if (qp_type == IBV_QPT_UC)
+		return ops;
+	return ops | IBV_QP_EX_WITH_RDMA_READ |
+	       IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP |
 	       IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD;
 }
 
