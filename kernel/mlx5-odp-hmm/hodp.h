@@ -48,7 +48,7 @@ enum hodp_counter {
 	HODP_CNT_RNR_WAITS,		/* a WQE waited for an RNR timer */
 	HODP_CNT_RETRY_WAITS,		/* ... for the transport timer */
 	HODP_CNT_WQE_ERRORS,		/* WQEs completed with an error */
-	HODP_CNT_ODP_FAULTS,		/* page faults of ODP MRs resolved */
+	HODP_CNT_ODP_FAULTS,		/* page faults of ODP MRs handled */
 	HODP_NR_COUNTERS
 };
 
@@ -413,7 +413,8 @@ void hodp_odp_exit(void);
 int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start);
 void hodp_odp_dereg_mr(struct hodp_mr *mr);
 unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
-int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr, bool write);
+int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
+		   unsigned long limit, bool write);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);

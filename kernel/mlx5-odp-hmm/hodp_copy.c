@@ -13,6 +13,8 @@
 
 #include "hodp.h"
 
+/* Pages hodp_segs_prepare() looks up per hold of the mirror lock. */
+#define HODP_PREPARE_BATCH	512
 /* Bytes a copy moves between two chances for others to run. */
 #define HODP_COPY_CHUNK	SZ_256K
 
@@ -58,7 +60,9 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
 {
 	return (*tries)-- > 0 &&
-	       !hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr), write);
+	       !hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
+			       hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
+			       write);
 }
 
 static void odp_dirty_locked(struct hodp_seg *seg, u64 addr)
@@ -255,21 +259,29 @@ int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
 		if (!seg_is_odp(&seg[i]))
 			continue;
 		while (addr < end) {
-			struct page *page;
-			int ret;
+			u64 from = addr;
+			int ret, pages = 0;
 
+			/* A leaf's worth of lookups per lock hold. */
 			hmm_mirror_lock(&mr->odp->mirror);
-			while (addr < end &&
-			       (page = hodp_odp_page_locked(mr, addr, write)))
+			while (addr < end && pages++ < HODP_PREPARE_BATCH &&
+			       hodp_odp_page_locked(mr, addr, write))
 				addr += page_rest(mr, addr, end - addr);
 			hmm_mirror_unlock(&mr->odp->mirror);
+			cond_resched();
 			if (addr >= end)
 				break;
-			ret = tries-- ? hodp_odp_fault(mr, hodp_odp_uaddr(mr, addr),
-						       write) : -EBUSY;
-			if (ret)
-				return ret;
-			cond_resched();
+			if (pages <= HODP_PREPARE_BATCH) {
+				/* A miss at addr: only misses in a row count. */
+				if (addr != from)
+					tries = HODP_FAULT_TRIES;
+				ret = tries-- ? hodp_odp_fault(mr,
+						hodp_odp_uaddr(mr, addr),
+						hodp_odp_uaddr(mr, end), write) :
+					-EBUSY;
+				if (ret)
+					return ret;
+			}
 		}
 	}
 	return 0;

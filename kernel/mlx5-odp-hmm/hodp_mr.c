@@ -61,8 +61,13 @@ static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	struct hodp_mr *mr;
 	int ret;
 
-	/* The range must be a user range (no wrap, below TASK_SIZE). */
-	if (start + length < start || start + length > TASK_SIZE)
+	/*
+	 * A user range (no wrap, below TASK_SIZE), and iova at the same
+	 * offset in its page as start: accesses split at page boundaries of
+	 * the user address, and an aligned atomic must not cross one.
+	 */
+	if (start + length < start || start + length > TASK_SIZE ||
+	    (start ^ iova) & ~PAGE_MASK)
 		return ERR_PTR(-EINVAL);
 	mr = hodp_kzalloc(sizeof(*mr));
 	if (!mr)

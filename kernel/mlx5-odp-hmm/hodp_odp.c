@@ -58,36 +58,60 @@ void hodp_odp_exit(void)
 	hmm_device_unregister(&hodp_hmm_dev);
 }
 
-/* The device's mirror of current->mm, with one more user. */
-static struct hodp_odp *odp_get(struct hodp_dev *dev)
+/* A user more of @dev's mirror of current->mm, if it has one. */
+static struct hodp_odp *odp_find_locked(struct hodp_dev *dev)
 {
 	struct hodp_odp *odp;
-	int ret;
 
-	mutex_lock(&dev->odp_lock);
+	lockdep_assert_held(&dev->odp_lock);
 	list_for_each_entry(odp, &dev->odp_mirrors, list) {
 		if (hmm_mirror_is_mm(&odp->mirror, current->mm)) {
 			odp->users++;
-			mutex_unlock(&dev->odp_lock);
 			return odp;
 		}
 	}
+	return NULL;
+}
+
+/*
+ * The device's mirror of current->mm, with one more user. A new mirror is
+ * registered outside odp_lock: registration takes the mm's mmap lock, which
+ * its process may hold for long, and the lock is the whole device's.
+ */
+static struct hodp_odp *odp_get(struct hodp_dev *dev)
+{
+	struct hodp_odp *odp, *found;
+	int ret;
+
+	mutex_lock(&dev->odp_lock);
+	found = odp_find_locked(dev);
+	mutex_unlock(&dev->odp_lock);
+	if (found)
+		return found;
 	odp = hodp_kzalloc(sizeof(*odp));
-	if (!odp) {
-		mutex_unlock(&dev->odp_lock);
+	if (!odp)
 		return ERR_PTR(-ENOMEM);
-	}
 	ret = hmm_mirror_register(&odp->mirror, &hodp_hmm_dev, current->mm);
 	if (ret) {
-		mutex_unlock(&dev->odp_lock);
 		kfree(odp);
-		pr_warn("hodp: %s: cannot mirror the address space of pid %d: %d\n",
-			dev_name(&dev->ibdev.dev), task_pid_nr(current), ret);
+		pr_warn_ratelimited("hodp: %s: cannot mirror the address space of pid %d: %d\n",
+				    dev_name(&dev->ibdev.dev),
+				    task_pid_nr(current), ret);
 		return ERR_PTR(ret);
 	}
-	odp->users = 1;
-	list_add(&odp->list, &dev->odp_mirrors);
+	mutex_lock(&dev->odp_lock);
+	/* Another thread of the process may have been first. */
+	found = odp_find_locked(dev);
+	if (!found) {
+		odp->users = 1;
+		list_add(&odp->list, &dev->odp_mirrors);
+	}
 	mutex_unlock(&dev->odp_lock);
+	if (found) {
+		hmm_mirror_unregister(&odp->mirror);
+		hmm_mirror_put(&odp->mirror);
+		return found;
+	}
 	return odp;
 }
 
@@ -162,22 +186,25 @@ static bool entry_ok(u64 entry, bool write)
  * hodp_odp_fault() - resolve a page fault of an ODP MR
  * @mr: the MR
  * @uaddr: the user address that missed
+ * @limit: the end of the access (user address, exclusive)
  * @write: the access writes
  *
- * Mirrors from its page to the end of the MR (HODP_FAULT_AHEAD at most),
- * or that page alone if the longer range cannot be (part of it unmapped
- * or read-only). Sleeps; no lock held.
+ * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
+ * most (never further: a write fault allocates pages and breaks COW), or
+ * that page alone if the longer range cannot be (part of it unmapped or
+ * read-only). Sleeps; no lock held. Counted in odp_faults, failed or not.
  *
  * Return: 0, or the errno of hmm_mirror_fault().
  */
-int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr, bool write)
+int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
+		   unsigned long limit, bool write)
 {
 	unsigned long start = uaddr & PAGE_MASK;
-	unsigned long mr_end = PAGE_ALIGN(mr->uaddr + mr->length);
-	unsigned long end = min(mr_end, start + HODP_FAULT_AHEAD);
+	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
 	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
 	int ret;
 
+	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
 	ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
 	if ((ret == -EFAULT || ret == -EPERM) && end > start + PAGE_SIZE)
@@ -245,7 +272,7 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 			return 0;
 		}
 		hmm_mirror_unlock(m);
-		if (!tries-- || hodp_odp_fault(mr, uaddr, true))
+		if (!tries-- || hodp_odp_fault(mr, uaddr, uaddr + 8, true))
 			return -EFAULT;
 	}
 }

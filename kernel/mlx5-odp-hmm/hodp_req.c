@@ -210,8 +210,10 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	}
 	status = hodp_respond(qp, peer, rnr);
 	if (uc) {
+		/* The responder's troubles stay its own; the sender's do not. */
 		*rnr = false;
-		status = IB_WC_SUCCESS;
+		if (status != IB_WC_LOC_PROT_ERR)
+			status = IB_WC_SUCCESS;
 	} else if (*rnr) {
 		*wait_us = rnr_timer_us[READ_ONCE(peer->min_rnr_timer) & 31];
 	}

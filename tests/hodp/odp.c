@@ -228,6 +228,46 @@ static void test_cold_ops(void)
 	free(want);
 }
 
+/*
+ * A cold source larger than 128 MiB: its pages are faulted before the
+ * peer is reached, 2 MiB a fault; only misses in a row may give up.
+ */
+static void test_large(void)
+{
+	size_t len = 136 * MIB;
+	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(len), *b = map(len);
+	struct ibv_mr *am = reg_odp(a, len), *bm = reg_odp(b, len);
+	struct ibv_sge sge = { (uintptr_t)a, len, am->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { (uintptr_t)b, bm->rkey } };
+	struct ibv_wc wc;
+	int n = 0, i, st = -1;
+
+	fill(a + len - 4096, 4096, 9);	/* the rest stays untouched */
+	if (!post_send(qp.a, &wr)) {
+		/* Slow under TCG (and the debug kernel): up to a minute. */
+		for (i = 0; i < 600 && !n; i++) {
+			n = ibv_poll_cq(c.cq, 1, &wc);
+			if (!n)
+				usleep(100000);
+		}
+		st = n == 1 ? (int)wc.status : -1;
+	}
+	check("large: a cold 136 MiB source is written", st == IBV_WC_SUCCESS,
+	      "status %d", st);
+	check("large: its last page arrives",
+	      !memcmp(b + len - 4096, a + len - 4096, 4096), "");
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, len);
+	munmap(b, len);
+}
+
 /* The device sees what the CPU sees after each page-table change. */
 static void test_coherence(void)
 {
@@ -458,6 +498,7 @@ int main(void)
 	test_caps();
 	test_registration();
 	test_cold_ops();
+	test_large();
 	test_coherence();
 	test_errors();
 	test_two_processes();
