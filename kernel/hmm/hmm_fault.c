@@ -33,6 +33,12 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	};
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	/*
+	 * A snapshot of a leaf that has no table yet looks first: where
+	 * nothing is present it allocates nothing, so snapshotting a large,
+	 * mostly cold range costs page-table walks, not mirror memory.
+	 */
+	bool prepare = !(flags & HMM_MIRROR_SNAPSHOT);
 	int ret;
 
 	if (!(flags & HMM_MIRROR_SNAPSHOT))
@@ -43,9 +49,11 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	for (;;) {
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
-		ret = hmm_pt_prepare(mirror, start);
-		if (ret)
-			return ret;
+		if (prepare) {
+			ret = hmm_pt_prepare(mirror, start);
+			if (ret)
+				return ret;
+		}
 		range.notifier_seq = mmu_interval_read_begin(&mirror->notifier);
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
@@ -66,10 +74,15 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 			continue;
 		}
 		ret = hmm_pt_fill(mirror, start, end, pfns, out);
+		if (ret == -EAGAIN && !prepare &&
+		    hmm_pt_report_absent(start, end, pfns, out))
+			ret = 0;
 		mutex_unlock(&mirror->lock);
 		if (ret != -EAGAIN)
 			break;
-		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+		if (prepare)
+			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+		prepare = true;
 	}
 	if (!ret)
 		hmm_stat_add(HMM_STAT_FAULT_PAGES, (end - start) >> PAGE_SHIFT);

@@ -137,6 +137,30 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 }
 
 /**
+ * hmm_pt_report_absent() - report a range in which nothing is present
+ * @start: first address, page aligned
+ * @end: end address, in the same leaf as @start
+ * @hmm_pfns: hmm_range_fault() output, one per page from @start
+ * @out: optional: each page's entry as hmm_pt_fill() would report it
+ *
+ * For a snapshot that found no leaf: if no page of the range is present
+ * there is nothing to store, and no leaf is needed. Returns true, with
+ * @out filled, in that case; false if some page is present.
+ */
+bool hmm_pt_report_absent(unsigned long start, unsigned long end,
+			  const unsigned long *hmm_pfns, u64 *out)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT;
+
+	for (i = 0; i < n; i++)
+		if (hmm_pfns[i] & HMM_PFN_VALID)
+			return false;
+	for (i = 0; out && i < n; i++)
+		out[i] = hmm_pfn_to_mpte(hmm_pfns[i]);
+	return true;
+}
+
+/**
  * hmm_pt_fill() - store what hmm_range_fault() found for [start, end)
  * @mirror: the mirror, locked, its notifier sequence checked
  * @start: first address, page aligned

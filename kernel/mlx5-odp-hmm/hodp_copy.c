@@ -254,12 +254,12 @@ int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
 	for (i = 0; i < n; i++) {
 		struct hodp_mr *mr = seg[i].mr;
 		u64 addr = seg[i].addr, end = seg[i].addr + seg[i].len;
+		u64 missed = end;	/* where the last miss was */
 		int tries = HODP_FAULT_TRIES;
 
 		if (!seg_is_odp(&seg[i]))
 			continue;
 		while (addr < end) {
-			u64 from = addr;
 			int ret, pages = 0;
 
 			/* A leaf's worth of lookups per lock hold. */
@@ -272,9 +272,14 @@ int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
 			if (addr >= end)
 				break;
 			if (pages <= HODP_PREPARE_BATCH) {
-				/* A miss at addr: only misses in a row count. */
-				if (addr != from)
+				/*
+				 * A miss at addr: only misses at the same
+				 * address count (addr only grows, so the
+				 * faults are bounded by the pages).
+				 */
+				if (addr != missed)
 					tries = HODP_FAULT_TRIES;
+				missed = addr;
 				ret = tries-- ? hodp_odp_fault(mr,
 						hodp_odp_uaddr(mr, addr),
 						hodp_odp_uaddr(mr, end), write) :

@@ -38,6 +38,9 @@ static struct hmm_device hodp_hmm_dev = {
 /* How far a fault reaches ahead of the page that missed. */
 #define HODP_FAULT_AHEAD	SZ_2M
 
+/* How much of a new ODP MR's range registration looks at (odp_snapshot). */
+#define HODP_REG_SNAPSHOT_MAX	SZ_1G
+
 /**
  * hodp_odp_init() - register hodp with the HMM core (module load)
  *
@@ -131,13 +134,37 @@ static void odp_put(struct hodp_dev *dev, struct hodp_odp *odp)
 	}
 }
 
+/*
+ * Record what the process has mapped in the MR's range already, faulting
+ * nothing, so warm memory takes no fault on first use (the core allocates
+ * no table where nothing is present). Bounded, so that a registration's
+ * cost does not grow with its size: past HODP_REG_SNAPSHOT_MAX, first use
+ * faults. Best effort: a failed snapshot only means faults later.
+ */
+static void odp_snapshot(struct hodp_mr *mr)
+{
+	unsigned long start = mr->uaddr & PAGE_MASK;
+	unsigned long end = PAGE_ALIGN(mr->uaddr + mr->length);
+	int ret;
+
+	end = min(end, start + HODP_REG_SNAPSHOT_MAX);
+	if (end <= start)
+		return;
+	ret = hmm_mirror_fault(&mr->odp->mirror, start, end,
+			       HMM_MIRROR_SNAPSHOT);
+	if (ret)
+		pr_debug("hodp: snapshot of 0x%lx-0x%lx failed: %d\n", start,
+			 end, ret);
+}
+
 /**
  * hodp_odp_reg_mr() - make @mr an ODP MR of the calling process
  * @dev: the device
  * @mr: the MR being registered (its range set)
  * @start: user address of the range
  *
- * Nothing is faulted or pinned: pages are mirrored when first accessed.
+ * Nothing is faulted or pinned: the pages present now are recorded (up to
+ * HODP_REG_SNAPSHOT_MAX), the others are mirrored when first accessed.
  *
  * Return: 0 or a negative errno.
  */
@@ -152,6 +179,7 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
 		return PTR_ERR(odp);
 	mr->odp = odp;
 	mr->uaddr = start;
+	odp_snapshot(mr);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "counters.h"
 #include "hmm_dmirror_uapi.h"
 
 #define PAGE 4096UL
@@ -48,31 +49,6 @@ static inline int dm_cmd(int fd, unsigned long req, void *addr, void *ptr,
 	if (out)
 		*out = cmd;
 	return ret;
-}
-
-/*
- * A counter in a file of "name value" lines (debugfs stats, /proc/vmstat),
- * -1 if the file or the name is not there.
- */
-static inline long long file_counter(const char *file, const char *name)
-{
-	char key[64];
-	long long v, found = -1;
-	FILE *f = fopen(file, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
-}
-
-/* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
-static inline long long hmm_stat(const char *name)
-{
-	return file_counter("/sys/kernel/debug/hmm_mirror/stats", name);
 }
 
 /* Write @value to the file @path (a sysfs knob, a cgroup file): 0 or -1. */

@@ -68,6 +68,8 @@ run_pair() {
 # itself. A pair like that runs again, on the next port, up to
 # $PERFTEST_TRIES times (default 2) for a chance at a timing report; any
 # other failure ends the tries and is left for the test to fail on.
+# $PERFTEST_WRAP, if set, are words put before TOOL on both sides (e.g.
+# to run them as another user, under other limits).
 #
 # What the device moved is counted by the device, not by perftest's clock:
 # with PERFTEST_COUNTER naming files (hw counters of the port, separated by
@@ -78,7 +80,7 @@ run_pair() {
 PERFTEST_INF_RE="(^|[[:space:]])inf([[:space:]]|$)"
 PERFTEST_CLOCK_RE="Can't produce a report|$PERFTEST_INF_RE|r\^2|calibrat"
 # What a side prints when its peer ended before the final handshake.
-PERFTEST_PEER_GONE_RE="Failed to close connection between server and client|Couldn't read reports|Failed to exchange data between server and clients"
+PERFTEST_PEER_GONE_RE="Failed to close connection between server and client|Unable to read to socket/rdma_cm|Couldn't read reports|Failed to exchange data between server and clients"
 PERFTEST_ERROR_RE='error|fail|couldn|unable|cannot|timeout|refused|invalid'
 # perftest_clock_failed OUT RC: this side failed at timing itself, only:
 # it exited 1 saying it could not report, or 0 with a report of infinite
@@ -137,8 +139,9 @@ run_perftest() {
 	for ((try = 1; try <= tries; try++)); do
 		PORT_USED=$port
 		before=$(perftest_counter)
-		run_pair "$port" "$tool" "$@" -p "$port" -- \
-			"$tool" "$@" -p "$port" localhost
+		# shellcheck disable=SC2086 # PERFTEST_WRAP: words
+		run_pair "$port" ${PERFTEST_WRAP:-} "$tool" "$@" -p "$port" -- \
+			${PERFTEST_WRAP:-} "$tool" "$@" -p "$port" localhost
 		COUNTED=$(perftest_delta "$before" "$(perftest_counter)")
 		UNCALIBRATED=0
 		[ "$SERVER_RC" -eq 0 ] && [ "$CLIENT_RC" -eq 0 ] &&

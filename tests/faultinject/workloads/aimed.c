@@ -21,11 +21,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "hmm_dmirror_uapi.h"
 
 #define ROUNDS	3000
 #define SIZE	(4UL << 20)
-#define STATS	"/sys/kernel/debug/hmm_mirror/stats"
 
 static int failfd;
 
@@ -34,21 +34,6 @@ static void inject(int on)
 	/* pwrite on an fd opened beforehand: nothing to allocate. */
 	if (pwrite(failfd, on ? "1" : "0", 1, 0) != 1)
 		_exit(2);
-}
-
-static long long stat_of(const char *name)
-{
-	char key[64];
-	long long v, found = -1;
-	FILE *f = fopen(STATS, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
 }
 
 int main(void)
@@ -70,7 +55,7 @@ int main(void)
 	memset(buf, 0x5a, SIZE);
 	memset(bounce, 0, SIZE);
 	for (i = 0; i < 3; i++)
-		base[i] = stat_of(names[i]);
+		base[i] = hmm_stat(names[i]);
 	for (round = 0; round < ROUNDS && !done; round++) {
 		struct hmm_dmirror_cmd cmd = {
 			.addr = (unsigned long)buf,
@@ -92,11 +77,11 @@ int main(void)
 		close(fd);
 		done = 1;
 		for (i = 0; i < 3; i++)
-			done &= stat_of(names[i]) > base[i];
+			done &= hmm_stat(names[i]) > base[i];
 	}
 	printf("aimed: %d rounds, %d opens, %d whole reads;", round, opens, reads);
 	for (i = 0; i < 3; i++)
-		printf(" %s +%lld", names[i], stat_of(names[i]) - base[i]);
+		printf(" %s +%lld", names[i], hmm_stat(names[i]) - base[i]);
 	printf("\n");
 	return done ? 0 : 1;
 }
