@@ -66,6 +66,7 @@ struct hodp_dev {
 	atomic64_t counters[HODP_NR_COUNTERS];
 	struct mutex odp_lock;		/* odp_mirrors and their users */
 	struct list_head odp_mirrors;	/* hodp_odp, one per mm */
+	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 };
 
 /*
@@ -418,6 +419,11 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);
+
+/* hodp_prefetch.c: ibv_advise_mr() */
+int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
+		   u32 flags, struct ib_sge *sg_list, u32 num_sge,
+		   struct uverbs_attr_bundle *attrs);
 
 /* Allocation-failure injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc. */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)

@@ -233,6 +233,7 @@ const struct ib_device_ops hodp_dev_ops = {
 	.driver_id = RDMA_DRIVER_UNKNOWN,
 	.uverbs_abi_ver = HODP_UVERBS_ABI_VERSION,
 
+	.advise_mr = hodp_advise_mr,
 	.alloc_hw_port_stats = hodp_alloc_hw_port_stats,
 	.alloc_pd = hodp_alloc_pd,
 	.alloc_ucontext = hodp_alloc_ucontext,

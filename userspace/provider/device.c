@@ -83,6 +83,7 @@ static void hodp_free_context(struct ibv_context *ibctx)
 }
 
 static const struct verbs_context_ops hodp_ctx_ops = {
+	.advise_mr = hodp_advise_mr,
 	.alloc_pd = hodp_alloc_pd,
 	.create_ah = hodp_create_ah,
 	.create_cq = hodp_create_cq,

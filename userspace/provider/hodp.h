@@ -120,6 +120,8 @@ int hodp_dealloc_pd(struct ibv_pd *pd);
 struct ibv_mr *hodp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 			   uint64_t hca_va, int access);
 int hodp_dereg_mr(struct verbs_mr *vmr);
+int hodp_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
+		   uint32_t flags, struct ibv_sge *sg_list, uint32_t num_sge);
 struct ibv_ah *hodp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int hodp_destroy_ah(struct ibv_ah *ah);
 

@@ -65,6 +65,13 @@ int hodp_dereg_mr(struct verbs_mr *vmr)
 	return ret;
 }
 
+/* Prefetch of ODP MRs: the kernel does it all (hodp_prefetch.c). */
+int hodp_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
+		   uint32_t flags, struct ibv_sge *sg_list, uint32_t num_sge)
+{
+	return ibv_cmd_advise_mr(pd, advice, flags, sg_list, num_sge);
+}
+
 /* The kernel's answer: its own, then hodp's (the AH's number). */
 struct hodp_create_ah_resp {
 	struct ib_uverbs_create_ah_resp core;
