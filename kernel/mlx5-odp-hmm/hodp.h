@@ -7,6 +7,7 @@
 #ifndef _HODP_H
 #define _HODP_H
 
+#include <linux/interval_tree.h>
 #include <linux/kref.h>
 #include <linux/netdevice.h>
 #include <linux/vmalloc.h>
@@ -69,6 +70,9 @@ struct hodp_dev {
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 };
 
+/* Mirror entries ->invalidate reads per lookup (hodp_odp_stats.c). */
+#define HODP_INVAL_BATCH	64
+
 /*
  * The device's mirror of one process address space, shared by that
  * process's ODP MRs (hodp_odp.c). Freed by the HMM core's ->free, after
@@ -78,6 +82,9 @@ struct hodp_odp {
 	struct hmm_mirror mirror;
 	struct list_head list;		/* on hodp_dev.odp_mirrors */
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
+	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
+	struct rb_root_cached mrs;	/* its MRs by user range */
+	u64 entries[HODP_INVAL_BATCH];	/* ->invalidate's lookups */
 };
 
 struct hodp_ucontext {
@@ -125,6 +132,9 @@ struct hodp_mr {
 	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
+	/* ODP: on odp->mrs, [uaddr, uaddr + length - 1], page aligned */
+	struct interval_tree_node odp_node;
+	struct ib_odp_counters odp_stats; /* ODP: rdma stat show mr */
 };
 
 struct hodp_srq {
@@ -365,6 +375,13 @@ static inline void hodp_count(struct hodp_dev *dev, enum hodp_counter c)
 {
 	atomic64_inc(&dev->counters[c]);
 }
+
+/* hodp_odp_stats.c: per-MR ODP counters */
+void hodp_odp_stats_add(struct hodp_mr *mr);
+void hodp_odp_stats_del(struct hodp_mr *mr);
+int hodp_odp_invalidate(struct hmm_mirror *mirror,
+			const struct hmm_update *update);
+int hodp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 
 /* hodp_srq.c */
 int hodp_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,

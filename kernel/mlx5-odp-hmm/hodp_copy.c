@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 
 #include "hodp.h"
+#include "hodp_trace.h"
 
 /* Pages hodp_segs_prepare() looks up per hold of the mirror lock. */
 #define HODP_PREPARE_BATCH	512
@@ -59,10 +60,13 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 /* Resolve a miss at @addr of @seg: false if it cannot be, or *tries ran out. */
 static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
 {
-	return (*tries)-- > 0 &&
-	       !hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
-			       hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
-			       write);
+	if ((*tries)-- <= 0 ||
+	    hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
+			   hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
+			   write))
+		return false;
+	trace_hodp_odp_resume(seg->mr, addr, write);
+	return true;
 }
 
 static void odp_dirty_locked(struct hodp_seg *seg, u64 addr)
@@ -286,6 +290,7 @@ int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
 					-EBUSY;
 				if (ret)
 					return ret;
+				trace_hodp_odp_resume(mr, addr, write);
 			}
 		}
 	}

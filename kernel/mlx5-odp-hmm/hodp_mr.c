@@ -82,6 +82,7 @@ static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	ret = hodp_mr_add(dev, mr, ibpd, access);
 	if (ret)
 		goto err_odp;
+	hodp_odp_stats_add(mr);
 	return &mr->ibmr;
 err_odp:
 	hodp_odp_dereg_mr(mr);
@@ -171,8 +172,10 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
 	kref_put(&mr->ref, hodp_mr_release);
 	wait_for_completion(&mr->freed);
-	if (mr->odp)
+	if (mr->odp) {
+		hodp_odp_stats_del(mr);
 		hodp_odp_dereg_mr(mr);
+	}
 	if (mr->umem)
 		ib_umem_release(mr->umem);
 	kvfree(mr->pages);

@@ -20,6 +20,7 @@
 #include <linux/slab.h>
 
 #include "hodp.h"
+#include "hodp_trace.h"
 
 /* The core's device: its ->free is the last use of an hodp_odp. */
 static void hodp_odp_free(struct hmm_mirror *mirror)
@@ -28,6 +29,7 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 }
 
 static const struct hmm_mirror_ops hodp_mirror_ops = {
+	.invalidate = hodp_odp_invalidate,	/* counts (hodp_odp_stats.c) */
 	.free = hodp_odp_free,
 };
 
@@ -220,7 +222,8 @@ static bool entry_ok(u64 entry, bool write)
  * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
  * most (never further: a write fault allocates pages and breaks COW), or
  * that page alone if the longer range cannot be (part of it unmapped or
- * read-only). Sleeps; no lock held. Counted in odp_faults, failed or not.
+ * read-only). Sleeps; no lock held. Counted in odp_faults, failed or not,
+ * and the pages it mirrored in the MR's page_faults.
  *
  * Return: 0, or the errno of hmm_mirror_fault().
  */
@@ -235,9 +238,14 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
 	ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
-	if ((ret == -EFAULT || ret == -EPERM) && end > start + PAGE_SIZE)
-		ret = hmm_mirror_fault(&mr->odp->mirror, start,
-				       start + PAGE_SIZE, flags);
+	if ((ret == -EFAULT || ret == -EPERM) && end > start + PAGE_SIZE) {
+		end = start + PAGE_SIZE;
+		ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
+	}
+	trace_hodp_odp_fault(mr, uaddr, start, end, write, ret);
+	if (!ret)	/* pages, as mlx5 counts them (hodp_odp_stats.c) */
+		atomic64_add((end - start) >> PAGE_SHIFT,
+			     &mr->odp_stats.faults);
 	if (ret)
 		pr_debug("hodp: fault at 0x%lx (%s) failed: %d\n", uaddr,
 			 write ? "write" : "read", ret);
@@ -302,6 +310,7 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		hmm_mirror_unlock(m);
 		if (!tries-- || hodp_odp_fault(mr, uaddr, uaddr + 8, true))
 			return -EFAULT;
+		trace_hodp_odp_resume(mr, addr, true);
 	}
 }
 

@@ -63,6 +63,9 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 		if (async ? !mr_live(mr) : fatal_signal_pending(current))
 			return -EINTR;
 		ret = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
+		if (!ret)	/* pages asked for, as mlx5 counts them */
+			atomic64_add((next - start) >> PAGE_SHIFT,
+				     &mr->odp_stats.prefetch);
 		cond_resched();
 	}
 	return ret;

@@ -251,6 +251,7 @@ const struct ib_device_ops hodp_dev_ops = {
 	.destroy_qp = hodp_destroy_qp,
 	.destroy_srq = hodp_destroy_srq,
 	.disassociate_ucontext = hodp_disassociate_ucontext,
+	.fill_stat_mr_entry = hodp_fill_stat_mr_entry,
 	.get_dma_mr = hodp_get_dma_mr,
 	.get_hw_stats = hodp_get_hw_stats,
 	.get_link_layer = hodp_get_link_layer,

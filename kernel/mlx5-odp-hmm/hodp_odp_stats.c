@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hodp: the per-MR counters of ODP MRs, under the names mlx5 gives them
+ * (rdma statistic show mr):
+ *
+ *   page_faults         pages mirrored by the faults resolved for the MR
+ *                       (hodp_odp_fault() that succeeded): pages, not
+ *                       fault events, as mlx5 adds the pages its fault
+ *                       handler mapped for the MR. The port counter
+ *                       odp_faults counts the events.
+ *   page_invalidations  pages of the MR that had a mirror entry when an
+ *                       invalidation of the mirror took it away: as mlx5
+ *                       counts the translations its invalidation zaps. A
+ *                       page of two overlapping MRs counts for each.
+ *   page_prefetch       pages prefetched (ibv_advise_mr, hodp_prefetch.c)
+ *
+ * A pinned MR reports no counters, as on mlx5: it never faults and is
+ * never invalidated, and a row of zeros would read as an ODP MR that was
+ * never used.
+ *
+ * The mirror's ->invalidate is one for all ODP MRs of a device and mm,
+ * and sees every page-table change of the process, most of them outside
+ * any MR. So the MRs of a mirror are kept in an interval tree by user
+ * range: finding those an invalidation overlaps is one tree descent plus
+ * one step per MR found, however many MRs the process has. The tree is
+ * under the mirror lock, which ->invalidate is called with: it takes no
+ * lock of its own (faults hold none of hodp's locks that it would need),
+ * and registration and deregistration hold the mirror lock only around
+ * the insert or remove, allocating nothing. The pages of an MR still
+ * mirrored in the range are read from the mirror in batches of
+ * HODP_INVAL_BATCH entries (one leaf lookup each), one read per page: the
+ * order of what the core does right after, clearing those entries.
+ */
+#include <net/netlink.h>
+#include <rdma/restrack.h>
+#include <uapi/rdma/rdma_netlink.h>
+
+#include "hodp.h"
+#include "hodp_trace.h"
+
+/**
+ * hodp_odp_stats_add() - make an ODP MR's pages countable by invalidations
+ * @mr: a registered ODP MR
+ *
+ * Called once its key exists, before the key is returned to anyone: every
+ * access through the key is then counted.
+ */
+void hodp_odp_stats_add(struct hodp_mr *mr)
+{
+	struct hmm_mirror *m = &mr->odp->mirror;
+
+	mr->odp_node.start = mr->uaddr & PAGE_MASK;
+	mr->odp_node.last = PAGE_ALIGN(mr->uaddr + mr->length) - 1;
+	hmm_mirror_lock(m);
+	interval_tree_insert(&mr->odp_node, &mr->odp->mrs);
+	hmm_mirror_unlock(m);
+}
+
+/**
+ * hodp_odp_stats_del() - undo hodp_odp_stats_add()
+ * @mr: an ODP MR no access uses any more, still holding its mirror
+ */
+void hodp_odp_stats_del(struct hodp_mr *mr)
+{
+	struct hmm_mirror *m = &mr->odp->mirror;
+
+	hmm_mirror_lock(m);
+	interval_tree_remove(&mr->odp_node, &mr->odp->mrs);
+	hmm_mirror_unlock(m);
+}
+
+/* Valid entries of the mirror in [start, end), page aligned; locked. */
+static u64 mirrored_pages_locked(struct hodp_odp *odp, unsigned long start,
+				 unsigned long end)
+{
+	u64 pages = 0;
+
+	while (start < end) {
+		unsigned long i, n = min_t(unsigned long,
+					   (end - start) >> PAGE_SHIFT,
+					   HODP_INVAL_BATCH);
+
+		hmm_mirror_lookup_range(&odp->mirror, start, n, odp->entries);
+		for (i = 0; i < n; i++)
+			pages += !!(odp->entries[i] & HMM_MPTE_VALID);
+		start += n << PAGE_SHIFT;
+	}
+	return pages;
+}
+
+/**
+ * hodp_odp_invalidate() - the mirror's ->invalidate: count what it takes
+ * @mirror: the mirror of an hodp_odp, locked by the core
+ * @update: the range being invalidated
+ *
+ * Device access needs nothing from here: every access holds the mirror
+ * lock around its use of a page, so none is in flight while this runs,
+ * and the entries it would use are cleared before the lock is dropped.
+ * Never sleeps (also called where it must not, by the OOM reaper).
+ *
+ * Return: 0.
+ */
+int hodp_odp_invalidate(struct hmm_mirror *mirror,
+			const struct hmm_update *update)
+{
+	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
+	unsigned long first = update->start & PAGE_MASK, last;
+	struct interval_tree_node *node;
+
+	if (update->end <= update->start)
+		return 0;
+	last = update->end - 1;
+	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
+	     node = interval_tree_iter_next(node, first, last)) {
+		struct hodp_mr *mr = container_of(node, struct hodp_mr,
+						  odp_node);
+		/* Within the MR's pages, so below TASK_SIZE: no overflow. */
+		unsigned long s = max(first, node->start);
+		unsigned long e = PAGE_ALIGN(min(last, node->last) + 1);
+		u64 pages = mirrored_pages_locked(odp, s, e);
+
+		atomic64_add(pages, &mr->odp_stats.invalidations);
+		trace_hodp_odp_invalidate(mr, s, e, pages, update->event);
+	}
+	return 0;
+}
+
+/**
+ * hodp_fill_stat_mr_entry() - ib_device_ops.fill_stat_mr_entry
+ * @msg: the netlink message of rdma statistic show mr
+ * @ibmr: an MR of the device
+ *
+ * Return: 0, or -EMSGSIZE if the counters do not fit in @msg.
+ */
+int hodp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct hodp_mr *mr = to_hmr(ibmr);
+	struct nlattr *table;
+
+	if (!mr->odp)
+		return 0;
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
+	if (!table)
+		return -EMSGSIZE;
+	if (rdma_nl_stat_hwcounter_entry(msg, "page_faults",
+					 atomic64_read(&mr->odp_stats.faults)) ||
+	    rdma_nl_stat_hwcounter_entry(msg, "page_invalidations",
+					 atomic64_read(&mr->odp_stats.invalidations)) ||
+	    rdma_nl_stat_hwcounter_entry(msg, "page_prefetch",
+					 atomic64_read(&mr->odp_stats.prefetch))) {
+		nla_nest_cancel(msg, table);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(msg, table);
+	return 0;
+}

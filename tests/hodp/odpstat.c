@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-MR ODP counters and trace events of hodp0, as an operator reads
+ * them: `rdma statistic show mr` (page_faults, page_invalidations,
+ * page_prefetch, as mlx5 names them) and tracefs events/hodp/.
+ *
+ * An RDMA WRITE into a cold ODP MR counts the pages it faulted in on that
+ * MR (page_faults: pages, as mlx5 counts them); MADV_DONTNEED and a
+ * partial munmap of what was faulted count on it as page_invalidations;
+ * an ODP MR never touched stays at zero, also when its memory is
+ * invalidated (only mirrored pages count); a pinned MR reports no
+ * counters at all; page_prefetch counts what ibv_advise_mr() prefetched.
+ * The events hodp_odp_fault, hodp_odp_resume and hodp_odp_invalidate
+ * exist and fire for such a transfer (tracefs is mounted if it is not).
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "verbs.h"
+
+#define MIB		(1UL << 20)
+#define PAGE		4096UL
+#define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
+#define TRACING		"/sys/kernel/tracing"
+
+static struct ctx c;
+static struct rc_pair qp;
+
+struct mr_stat {
+	int found;		/* the MR has a line in rdma stat show mr */
+	long long faults, invals, prefetch;	/* -1: not reported */
+};
+
+static void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
+	/* Base pages: a THP split would invalidate more than was asked. */
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static struct ibv_mr *reg(void *p, size_t len, int access)
+{
+	struct ibv_mr *mr = ibv_reg_mr(c.pd, p, len, access);
+
+	check_fatal("register MR", mr, "%s", strerror(errno));
+	return mr;
+}
+
+/* The value after " NAME " in @line, or -1. */
+static long long field(const char *line, const char *name)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), " %s ", name);
+	p = strstr(line, key);
+	return p ? strtoll(p + strlen(key), NULL, 0) : -1;
+}
+
+/* hodp0's restrack id of the MR with @lkey (rdma resource show mr). */
+static int mrn_of(uint32_t lkey)
+{
+	char line[1024];
+	int mrn = -1;
+	FILE *f = popen("rdma resource show mr", "r");
+
+	check_fatal("rdma resource show mr", f, "%s", strerror(errno));
+	while (fgets(line, sizeof(line) - 1, f)) {
+		line[strcspn(line, "\n")] = 0;
+		strcat(line, " ");	/* every value is followed by a blank */
+		if (!strncmp(line, "dev hodp0 ", 10) &&
+		    field(line, "lkey") == lkey)
+			mrn = field(line, "mrn");
+	}
+	pclose(f);
+	return mrn;
+}
+
+/* The MR's counters as rdma statistic show mr prints them. */
+static struct mr_stat stat_of(int mrn)
+{
+	struct mr_stat s = { 0, -1, -1, -1 };
+	char line[1024];
+	FILE *f = popen("rdma statistic show mr", "r");
+
+	check_fatal("rdma statistic show mr", f, "%s", strerror(errno));
+	while (fgets(line, sizeof(line) - 1, f)) {
+		line[strcspn(line, "\n")] = 0;
+		strcat(line, " ");	/* every value is followed by a blank */
+		if (strncmp(line, "dev hodp0 ", 10) ||
+		    field(line, "mrn") != mrn)
+			continue;
+		s.found = 1;
+		s.faults = field(line, "page_faults");
+		s.invals = field(line, "page_invalidations");
+		s.prefetch = field(line, "page_prefetch");
+	}
+	pclose(f);
+	return s;
+}
+
+/* One signalled RDMA WRITE of @len bytes: its completion status. */
+static int rdma_write(struct ibv_mr *lmr, void *laddr, uint32_t len,
+		      struct ibv_mr *rmr, void *raddr)
+{
+	struct ibv_sge sge = { (uintptr_t)laddr, len, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_wc wc;
+
+	wr.wr.rdma.remote_addr = (uintptr_t)raddr;
+	wr.wr.rdma.rkey = rmr->rkey;
+	if (post_send(qp.a, &wr))
+		return -2;
+	return poll_one(c.cq, &wc);
+}
+
+static void test_counters(void)
+{
+	uint8_t *src = map(MIB), *t = map(4 * MIB), *u = map(4 * MIB);
+	struct ibv_mr *pm, *tm, *um;
+	struct mr_stat ts0, ts1, ts2, ts3, us, ps;
+	int pn, tn, un, st;
+
+	memset(src, 0x5a, MIB);
+	pm = reg(src, MIB, ALL_ACCESS);
+	tm = reg(t, 4 * MIB, ODP_ACCESS);
+	um = reg(u, 4 * MIB, ODP_ACCESS);
+	pn = mrn_of(pm->lkey);
+	tn = mrn_of(tm->lkey);
+	un = mrn_of(um->lkey);
+	check_fatal("rdma resource show mr lists the three MRs",
+		    pn >= 0 && tn >= 0 && un >= 0, "mrn %d %d %d", pn, tn, un);
+
+	ts0 = stat_of(tn);
+	check("stat mr: an ODP MR has page_faults, page_invalidations, page_prefetch",
+	      ts0.found && ts0.faults >= 0 && ts0.invals >= 0 &&
+	      ts0.prefetch >= 0, "found %d: %lld %lld %lld", ts0.found,
+	      ts0.faults, ts0.invals, ts0.prefetch);
+	check("stat mr: a new ODP MR has faulted nothing", ts0.faults == 0,
+	      "page_faults %lld", ts0.faults);
+
+	/* 1 MiB from the pinned MR into the cold ODP MR: 256 pages. */
+	st = rdma_write(pm, src, MIB, tm, t);
+	check_fatal("write into a cold ODP MR completes", st == IBV_WC_SUCCESS,
+		    "status %d", st);
+	check("write into a cold ODP MR: the data arrived",
+	      t[0] == 0x5a && t[MIB - 1] == 0x5a && t[MIB] == 0, "");
+	ts1 = stat_of(tn);
+	check("stat mr: page_faults counts the 256 pages the write faulted in",
+	      ts1.faults - ts0.faults >= 256 && ts1.faults - ts0.faults <= 512,
+	      "page_faults %lld -> %lld", ts0.faults, ts1.faults);
+
+	ps = stat_of(pn);
+	check("stat mr: a pinned MR (the write's source) reports no counters",
+	      ps.found && ps.faults < 0 && ps.invals < 0 && ps.prefetch < 0,
+	      "found %d: %lld %lld %lld", ps.found, ps.faults, ps.invals,
+	      ps.prefetch);
+
+	/* The CPU drops 128 of those pages, then unmaps 64 more. */
+	check_fatal("MADV_DONTNEED", !madvise(t, 128 * PAGE, MADV_DONTNEED),
+		    "%s", strerror(errno));
+	ts2 = stat_of(tn);
+	check("stat mr: MADV_DONTNEED counts page_invalidations",
+	      ts2.invals > ts1.invals, "page_invalidations %lld -> %lld",
+	      ts1.invals, ts2.invals);
+	check_fatal("munmap", !munmap(t + 192 * PAGE, 64 * PAGE), "%s",
+		    strerror(errno));
+	ts3 = stat_of(tn);
+	check("stat mr: a partial munmap counts page_invalidations",
+	      ts3.invals > ts2.invals, "page_invalidations %lld -> %lld",
+	      ts2.invals, ts3.invals);
+	/*
+	 * Only mirrored pages count: no more than the faults brought in.
+	 * (The munmap may count more than its 64 pages: splitting the VMA
+	 * invalidates the 2 MiB around the split, mirrored pages included.)
+	 */
+	check("stat mr: no more invalidations than pages faulted in",
+	      ts3.invals >= 0 && ts3.invals <= ts3.faults,
+	      "page_invalidations %lld, page_faults %lld",
+	      ts3.invals, ts3.faults);
+	check("stat mr: page_prefetch is 0 (nothing prefetched)", ts3.prefetch == 0,
+	      "page_prefetch %lld", ts3.prefetch);
+
+	/* The untouched ODP MR: nothing, also when its memory goes away. */
+	madvise(u, 4 * MIB, MADV_DONTNEED);
+	munmap(u + MIB, MIB);
+	us = stat_of(un);
+	check("stat mr: an ODP MR never accessed stays at 0",
+	      us.found && us.faults == 0 && us.invals == 0 && us.prefetch == 0,
+	      "found %d: %lld %lld %lld", us.found, us.faults, us.invals,
+	      us.prefetch);
+
+	/* A synchronous prefetch of 1 MiB of it: 256 pages prefetched. */
+	{
+		struct ibv_sge sge = { (uintptr_t)u + 2 * MIB, MIB, um->lkey };
+		int ret = ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+					IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
+
+		us = stat_of(un);
+		check("stat mr: page_prefetch counts the 256 pages prefetched",
+		      ret == 0 && us.prefetch == 256 && us.faults == 0,
+		      "advise %d, page_prefetch %lld, page_faults %lld", ret,
+		      us.prefetch, us.faults);
+	}
+
+	/* For the log: what an operator sees. */
+	printf("# page_faults %lld %lld %lld %lld, page_invalidations %lld %lld %lld %lld\n",
+	       ts0.faults, ts1.faults, ts2.faults, ts3.faults, ts0.invals,
+	       ts1.invals, ts2.invals, ts3.invals);
+	printf("# ODP mrn %d, untouched ODP mrn %d, pinned mrn %d:\n", tn, un,
+	       pn);
+	fflush(stdout);
+	if (system("rdma statistic show mr"))
+		printf("# rdma statistic show mr failed\n");
+
+	ibv_dereg_mr(um);
+	ibv_dereg_mr(tm);
+	ibv_dereg_mr(pm);
+	munmap(src, MIB);
+	munmap(t, 192 * PAGE);
+	munmap(t + 256 * PAGE, 4 * MIB - 256 * PAGE);
+	munmap(u, MIB);
+	munmap(u + 2 * MIB, 2 * MIB);
+}
+
+static int write_str(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fputs(s, f) < 0 ? -1 : 0;
+	return fclose(f) ? -1 : ret;
+}
+
+/* The whole trace buffer, NUL-terminated (free it), or NULL. */
+static char *read_trace(void)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	FILE *f = fopen(TRACING "/trace", "r");
+	size_t n;
+
+	if (!f || !buf) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b)
+				break;
+			buf = b;
+			cap *= 2;
+		}
+	}
+	buf[len] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void test_trace(void)
+{
+	static const char *const ev[] = {
+		"hodp_odp_fault", "hodp_odp_resume", "hodp_odp_invalidate",
+	};
+	uint8_t *src = map(MIB), *t = map(MIB);
+	struct ibv_mr *pm = reg(src, MIB, ALL_ACCESS);
+	struct ibv_mr *tm = reg(t, MIB, ODP_ACCESS);
+	char path[256], want[160], *trace;
+	struct stat sb;
+	size_t i;
+	int st;
+
+	if (stat(TRACING "/events", &sb))
+		mount("nodev", TRACING, "tracefs", 0, NULL);
+	check_fatal("tracefs is mounted", !stat(TRACING "/events", &sb),
+		    "no %s/events: %s", TRACING, strerror(errno));
+	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		snprintf(path, sizeof(path), TRACING "/events/hodp/%s/enable",
+			 ev[i]);
+		snprintf(want, sizeof(want), "trace event %s exists", ev[i]);
+		check(want, !stat(path, &sb), "no %s", path);
+	}
+	check_fatal("enable the hodp events",
+		    !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/enable", "1"),
+		    "%s", strerror(errno));
+
+	memset(src, 0xa5, MIB);
+	st = rdma_write(pm, src, MIB, tm, t);
+	madvise(t, 16 * PAGE, MADV_DONTNEED);
+	write_str(TRACING "/events/hodp/enable", "0");
+	check("traced write completes", st == IBV_WC_SUCCESS, "status %d", st);
+
+	trace = read_trace();
+	check_fatal("read the trace", trace, "%s", strerror(errno));
+	snprintf(want, sizeof(want),
+		 "hodp_odp_fault: hodp0 lkey 0x%x uaddr 0x%lx write", tm->lkey,
+		 (unsigned long)t);
+	check("trace: hodp_odp_fault at the write's first page of the MR",
+	      strstr(trace, want), "no '%s' in the trace", want);
+	snprintf(want, sizeof(want), "hodp_odp_resume: hodp0 lkey 0x%x addr ",
+		 tm->lkey);
+	check("trace: hodp_odp_resume after it", strstr(trace, want),
+	      "no '%s' in the trace", want);
+	snprintf(want, sizeof(want),
+		 "hodp_odp_invalidate: hodp0 lkey 0x%x range 0x%lx-0x%lx ",
+		 tm->lkey, (unsigned long)t, (unsigned long)t + 16 * PAGE);
+	check("trace: hodp_odp_invalidate for the MADV_DONTNEED range",
+	      strstr(trace, want), "no '%s' in the trace", want);
+	/* For the log: the first lines of the trace. */
+	printf("# trace:\n%.2000s\n", trace);
+	free(trace);
+
+	ibv_dereg_mr(tm);
+	ibv_dereg_mr(pm);
+	munmap(src, MIB);
+	munmap(t, MIB);
+}
+
+int main(void)
+{
+	int kmsg = kmsg_open();
+
+	open_dev(&c, "hodp0");
+	qp = rc_pair(&c, ALL_ACCESS, 7);
+	test_counters();
+	test_trace();
+	kmsg_check(kmsg, "the kernel logged no bug");
+	return check_done();
+}
