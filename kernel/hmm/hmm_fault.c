@@ -11,6 +11,7 @@
  */
 #include <linux/hmm.h>
 #include <linux/jiffies.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -75,7 +76,7 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		}
 		ret = hmm_pt_fill(mirror, start, end, pfns, out);
 		if (ret == -EAGAIN && !prepare &&
-		    hmm_pt_report_absent(start, end, pfns, out))
+		    hmm_pt_report_absent(mirror, start, end, pfns, out))
 			ret = 0;
 		mutex_unlock(&mirror->lock);
 		if (ret != -EAGAIN)
@@ -155,6 +156,7 @@ void hmm_mirror_leave(struct hmm_mirror *mirror)
 static int populate(struct hmm_mirror *mirror, unsigned long start,
 		    unsigned long end, unsigned int flags, u64 *out)
 {
+	struct mem_cgroup *memcg, *old_memcg;
 	unsigned long addr, next, *pfns;
 	int ret = 0;
 
@@ -169,6 +171,13 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		goto out_leave;
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
+	/*
+	 * The leaves it allocates are charged to the mirrored process's
+	 * memory cgroup, whoever faults (a driver's worker included): the
+	 * mirror is that process's memory.
+	 */
+	memcg = get_mem_cgroup_from_mm(mirror->mm);
+	old_memcg = set_active_memcg(memcg);
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
 		ret = fault_leaf(mirror, addr, next, flags, pfns, out);
@@ -181,6 +190,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 			break;
 		}
 	}
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 	kfree(pfns);
 out_leave:
 	hmm_mirror_leave(mirror);

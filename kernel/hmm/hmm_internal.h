@@ -116,8 +116,9 @@ int hmm_mirror_call_invalidate(struct hmm_mirror *mirror,
 bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
-bool hmm_pt_report_absent(unsigned long start, unsigned long end,
-			  const unsigned long *hmm_pfns, u64 *out);
+bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
+			  unsigned long end, const unsigned long *hmm_pfns,
+			  u64 *out);
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out);
 void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,

@@ -37,7 +37,8 @@ static int install_leaf(struct xarray *xa, unsigned long index,
 
 	if (xa_load(xa, index))
 		return 0;
-	leaf = (void *)get_zeroed_page(GFP_KERNEL);
+	/* Charged to the memory cgroup of whoever faults (the driver's). */
+	leaf = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	if (!leaf) {
 		hmm_stat_add(HMM_STAT_LEAF_FAILED, 1);
 		return -ENOMEM;
@@ -138,20 +139,26 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 
 /**
  * hmm_pt_report_absent() - report a range in which nothing is present
+ * @mirror: the mirror, locked, its notifier sequence checked
  * @start: first address, page aligned
  * @end: end address, in the same leaf as @start
  * @hmm_pfns: hmm_range_fault() output, one per page from @start
  * @out: optional: each page's entry as hmm_pt_fill() would report it
  *
- * For a snapshot that found no leaf: if no page of the range is present
+ * For a snapshot: if the range has no leaf and no page of it is present,
  * there is nothing to store, and no leaf is needed. Returns true, with
- * @out filled, in that case; false if some page is present.
+ * @out filled, in that case; false if a leaf exists or a page is present.
  */
-bool hmm_pt_report_absent(unsigned long start, unsigned long end,
-			  const unsigned long *hmm_pfns, u64 *out)
+bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
+			  unsigned long end, const unsigned long *hmm_pfns,
+			  u64 *out)
 {
 	unsigned long i, n = (end - start) >> PAGE_SHIFT;
 
+	lockdep_assert_held(&mirror->lock);
+	/* A leaf may keep entries the walk does not show (exclusive ones). */
+	if (xa_load(&mirror->pt, leaf_index(start)))
+		return false;
 	for (i = 0; i < n; i++)
 		if (hmm_pfns[i] & HMM_PFN_VALID)
 			return false;

@@ -67,7 +67,6 @@ struct hodp_dev {
 	atomic64_t counters[HODP_NR_COUNTERS];
 	struct mutex odp_lock;		/* odp_mirrors and their users */
 	struct list_head odp_mirrors;	/* hodp_odp, one per mm */
-	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 };
 
 /* Mirror entries ->invalidate reads per lookup (hodp_odp_stats.c). */
@@ -82,6 +81,7 @@ struct hodp_odp {
 	struct hmm_mirror mirror;
 	struct list_head list;		/* on hodp_dev.odp_mirrors */
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
+	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
 	struct rb_root_cached mrs;	/* its MRs by user range */
 	u64 entries[HODP_INVAL_BATCH];	/* ->invalidate's lookups */

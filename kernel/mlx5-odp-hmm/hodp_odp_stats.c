@@ -69,12 +69,26 @@ void hodp_odp_stats_del(struct hodp_mr *mr)
 	hmm_mirror_unlock(m);
 }
 
-/* Valid entries of the mirror in [start, end), page aligned; locked. */
+/*
+ * Entries one invalidation reads at most, over all the MRs it overlaps: a
+ * process may own thousands of overlapping ODP MRs, and each munmap, fork
+ * or OOM reap of their range must not become a walk of them all under the
+ * mirror lock. Past the budget the rest of that invalidation goes
+ * uncounted (the counters are statistics, the invalidation is not).
+ */
+#define HODP_INVAL_COUNT_BUDGET	SZ_64K
+
+/*
+ * Valid entries of the mirror in [start, end), page aligned; locked.
+ * Reads *budget entries at most, and takes them from it.
+ */
 static u64 mirrored_pages_locked(struct hodp_odp *odp, unsigned long start,
-				 unsigned long end)
+				 unsigned long end, unsigned long *budget)
 {
 	u64 pages = 0;
 
+	end = min(end, start + (*budget << PAGE_SHIFT));
+	*budget -= (end - start) >> PAGE_SHIFT;
 	while (start < end) {
 		unsigned long i, n = min_t(unsigned long,
 					   (end - start) >> PAGE_SHIFT,
@@ -105,19 +119,22 @@ int hodp_odp_invalidate(struct hmm_mirror *mirror,
 {
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
 	unsigned long first = update->start & PAGE_MASK, last;
+	unsigned long budget = HODP_INVAL_COUNT_BUDGET;
 	struct interval_tree_node *node;
 
-	if (update->end <= update->start)
+	/* The end of the mirror (exit, unregister): nobody reads them after. */
+	if (update->end <= update->start ||
+	    update->event == MMU_NOTIFY_RELEASE)
 		return 0;
 	last = update->end - 1;
-	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
-	     node = interval_tree_iter_next(node, first, last)) {
+	for (node = interval_tree_iter_first(&odp->mrs, first, last);
+	     node && budget; node = interval_tree_iter_next(node, first, last)) {
 		struct hodp_mr *mr = container_of(node, struct hodp_mr,
 						  odp_node);
 		/* Within the MR's pages, so below TASK_SIZE: no overflow. */
 		unsigned long s = max(first, node->start);
 		unsigned long e = PAGE_ALIGN(min(last, node->last) + 1);
-		u64 pages = mirrored_pages_locked(odp, s, e);
+		u64 pages = mirrored_pages_locked(odp, s, e, &budget);
 
 		atomic64_add(pages, &mr->odp_stats.invalidations);
 		trace_hodp_odp_invalidate(mr, s, e, pages, update->event);

@@ -10,17 +10,19 @@
  * workqueue does it and errors are dropped, as mlx5 does. Such a work
  * item holds a reference on each MR it prefetches (the MR, so its PD and
  * device, outlive it), checks between chunks whether the MR is being
- * deregistered (then it stops: dereg waits for it no longer than a chunk),
- * and hodp's module exit waits for it with the workqueue. A device has at
- * most HODP_PREFETCH_INFLIGHT of them; past that, prefetch runs in the
- * caller, which bounds what one process can queue.
+ * deregistered (then it stops: dereg waits for it no longer than a chunk;
+ * a synchronous prefetch stops there too), and hodp's module exit waits
+ * for it with the workqueue. A mirror (a process's ODP memory on the
+ * device) has at most HODP_PREFETCH_INFLIGHT of them; past that, prefetch
+ * runs in the caller: what one process queues is bounded, and it cannot
+ * make another process's prefetch run in that process.
  */
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "hodp.h"
 
-/* Asynchronous prefetches a device keeps queued or running, at most. */
+/* Asynchronous prefetches of one mirror queued or running, at most. */
 #define HODP_PREFETCH_INFLIGHT	64
 /* Bytes mirrored between two checks for a dereg, a signal, a yield. */
 #define HODP_PREFETCH_CHUNK	SZ_2M
@@ -33,7 +35,7 @@ struct hodp_prefetch_seg {
 
 struct hodp_prefetch {
 	struct work_struct work;
-	struct hodp_dev *dev;
+	struct hodp_odp *odp;		/* charged: the first range's mirror */
 	unsigned int flags;		/* HMM_MIRROR_* */
 	u32 n;
 	struct hodp_prefetch_seg seg[];
@@ -46,9 +48,8 @@ static bool mr_live(struct hodp_mr *mr)
 }
 
 /*
- * Mirror [addr, addr + len) of @mr, a chunk at a time. In the caller
- * (@async false) a fatal signal stops it; in the work item, a dereg of
- * the MR does.
+ * Mirror [addr, addr + len) of @mr, a chunk at a time, until done, the
+ * MR's dereg (-ENOENT) or, in the caller (@async false), a fatal signal.
  */
 static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 			unsigned int flags, bool async)
@@ -60,7 +61,9 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 
 	for (; start < end && !ret; start = next) {
 		next = min(end, ALIGN(start + 1, HODP_PREFETCH_CHUNK));
-		if (async ? !mr_live(mr) : fatal_signal_pending(current))
+		if (!mr_live(mr))
+			return -ENOENT;
+		if (!async && fatal_signal_pending(current))
 			return -EINTR;
 		ret = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
 		if (!ret)	/* pages asked for, as mlx5 counts them */
@@ -81,12 +84,12 @@ static void hodp_prefetch_work(struct work_struct *work)
 		int ret = prefetch_seg(pf->seg[i].mr, pf->seg[i].addr,
 				       pf->seg[i].len, pf->flags, true);
 
-		if (ret && ret != -EINTR)
+		if (ret && ret != -ENOENT)
 			pr_debug("hodp: asynchronous prefetch of 0x%llx+%u failed: %d\n",
 				 pf->seg[i].addr, pf->seg[i].len, ret);
 	}
-	/* Before the MRs go: they keep the device alive. */
-	atomic_dec(&pf->dev->prefetch_inflight);
+	/* Before the MRs go: they keep the mirror alive. */
+	atomic_dec(&pf->odp->prefetch_inflight);
 	for (i = 0; i < pf->n; i++)
 		hodp_mr_put(pf->seg[i].mr);
 	kfree(pf);
@@ -131,7 +134,8 @@ static int get_seg(struct ib_pd *pd, const struct ib_sge *sge, bool write,
  * a key that is no MR of @pd; -EPERM for PREFETCH_WRITE of an MR without
  * local write access; -ENOMEM; with FLUSH, the first fault's error
  * (-EFAULT for memory that is not mapped, -EPERM for a write to memory
- * that may not be written, -EINTR on a fatal signal).
+ * that may not be written, -EINTR on a fatal signal, -ENOENT if an MR was
+ * deregistered meanwhile).
  */
 int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 		   u32 flags, struct ib_sge *sg_list, u32 num_sge,
@@ -167,17 +171,17 @@ int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 			pf->n++;
 	}
 	if (!ret && !(flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH) &&
-	    atomic_inc_return(&dev->prefetch_inflight) <=
+	    atomic_inc_return(&pf->seg[0].mr->odp->prefetch_inflight) <=
 	    HODP_PREFETCH_INFLIGHT) {
 		INIT_WORK(&pf->work, hodp_prefetch_work);
-		pf->dev = dev;
+		pf->odp = pf->seg[0].mr->odp;
 		pf->flags = mflags;
 		queue_work(hodp_wq, &pf->work);
 		return 0;
 	}
 	if (!ret && !(flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {
 		/* Too many queued: done here, its errors dropped all the same. */
-		atomic_dec(&dev->prefetch_inflight);
+		atomic_dec(&pf->seg[0].mr->odp->prefetch_inflight);
 		for (i = 0; i < pf->n; i++)
 			prefetch_seg(pf->seg[i].mr, pf->seg[i].addr,
 				     pf->seg[i].len, mflags, false);
