@@ -178,6 +178,9 @@ struct hodp_seg {
 
 /* The requester's working memory, per QP (too big for the stack). */
 struct hodp_req_ctx {
+	struct hodp_qp *qp;			/* its requester */
+	struct hodp_qp *peer;			/* the responder while executing */
+	bool peer_closed;			/* the responder closed meanwhile */
 	struct hodp_send_wqe wqe;
 	struct hodp_seg lseg[HODP_MAX_SGE];	/* local buffers of the WQE */
 	u32 nlseg;
@@ -253,6 +256,29 @@ static inline bool hodp_state_receives(enum ib_qp_state state)
 {
 	return state == IB_QPS_RTR || state == IB_QPS_RTS ||
 	       state == IB_QPS_SQD || state == IB_QPS_SQE;
+}
+
+/*
+ * A requester closing: destroy began, or RESET or ERR came; the WQE it
+ * runs stops (hodp_copy() and hodp_segs_prepare() look at every yield).
+ */
+static inline bool hodp_req_closing(const struct hodp_qp *qp)
+{
+	enum ib_qp_state state = READ_ONCE(qp->state);
+
+	return READ_ONCE(qp->stopping) || state == IB_QPS_RESET ||
+	       state == IB_QPS_ERR;
+}
+
+/*
+ * A responder closing: destroy began or it left the receiving states.
+ * RESET and destroy wait for the peers executing against it: a long copy
+ * stops at its next yield instead of making them wait for all of it.
+ */
+static inline bool hodp_resp_closing(const struct hodp_qp *qp)
+{
+	return READ_ONCE(qp->stopping) ||
+	       !hodp_state_receives(READ_ONCE(qp->state));
 }
 
 /* Datagram QPs: UD, and the GSI QP (QP1) that carries CM MADs. */
@@ -419,9 +445,11 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 /* hodp_copy.c: copies between segments; what a failed one returns */
 #define HODP_COPY_DST_FAULT	1	/* a destination page: no mirroring */
 #define HODP_COPY_SRC_FAULT	2	/* a source page */
+#define HODP_COPY_STOPPED	3	/* requester or responder closing */
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
-int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write);
+int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
+		      bool write);
 
 /* hodp_odp.c: ODP MRs on HMM mirrors */
 /* Faults one page access may take before giving up (invalidation storm). */

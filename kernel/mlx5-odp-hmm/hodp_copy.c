@@ -57,6 +57,20 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 		hodp_mr_kunmap(seg->mr, va);
 }
 
+/*
+ * At a yield: should the copy stop? The requester's RESET, ERR or destroy
+ * ends its WQE; the responder's RESET or destroy waits for this copy, and
+ * need not wait for all of it (ctx->peer_closed tells the two apart).
+ */
+static bool copy_must_stop(struct hodp_req_ctx *ctx)
+{
+	if (ctx->peer && hodp_resp_closing(ctx->peer)) {
+		ctx->peer_closed = true;
+		return true;
+	}
+	return hodp_req_closing(ctx->qp);
+}
+
 /* Resolve a miss at @addr of @seg: false if it cannot be, or *tries ran out. */
 static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
 {
@@ -193,11 +207,12 @@ static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
  *
  * Page by page; pages of ODP MRs are looked up in their mirror and faulted
  * in when missing. Process context, no spinlock held: a copy may be 2 GiB
- * and may fault, it yields the CPU every HODP_COPY_CHUNK bytes.
+ * and may fault, it yields the CPU every HODP_COPY_CHUNK bytes, and stops
+ * there if its requester or responder (ctx->peer) is closing.
  *
  * Return: 0, or HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of
  * that side could not be mirrored (unmapped, or a write to read-only
- * memory): the copy stopped there.
+ * memory), or HODP_COPY_STOPPED if a QP closed: the copy stopped there.
  */
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len)
@@ -218,11 +233,13 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 		if (ret)
 			return ret;
 		since_yield += n;
-		if (since_yield >= HODP_COPY_CHUNK) {
+		len -= n;
+		if (since_yield >= HODP_COPY_CHUNK && len) {
 			since_yield = 0;
 			cond_resched();
+			if (copy_must_stop(ctx))
+				return HODP_COPY_STOPPED;
 		}
-		len -= n;
 		doff += n;
 		soff += n;
 		if (doff == dst[di].len) {
@@ -239,7 +256,8 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 
 /**
  * hodp_segs_prepare() - mirror what a WQE's local segments miss
- * @seg: the requester's local segments
+ * @qp: the requester
+ * @seg: its local segments
  * @n: how many
  * @write: the HCA will write them (RDMA READ, atomic results)
  *
@@ -248,10 +266,13 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
  * state (a receive WQE) is used for it. Pages present already cost a
  * lookup each; a miss faults from there (hodp_odp_fault() reaches ahead).
  * An invalidation may still come before the copy, which then faults again.
+ * It stops when @qp is closing (a 2 GiB buffer may take many faults).
  *
- * Return: 0, or the errno of the fault that failed.
+ * Return: 0, -EINTR if @qp is closing, or the errno of the fault that
+ * failed.
  */
-int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
+int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
+		      bool write)
 {
 	u32 i;
 
@@ -273,6 +294,8 @@ int hodp_segs_prepare(struct hodp_seg *seg, u32 n, bool write)
 				addr += page_rest(mr, addr, end - addr);
 			hmm_mirror_unlock(&mr->odp->mirror);
 			cond_resched();
+			if (hodp_req_closing(qp))
+				return -EINTR;
 			if (addr >= end)
 				break;
 			if (pages <= HODP_PREPARE_BATCH) {

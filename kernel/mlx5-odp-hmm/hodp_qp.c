@@ -205,6 +205,8 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
 
 	qp->ctx = hodp_kzalloc(sizeof(*qp->ctx));
+	if (qp->ctx)
+		qp->ctx->qp = qp;
 	ret = qp->ctx ? create_queues(qp, init, udata) : -ENOMEM;
 	if (ret)
 		goto err;

@@ -106,8 +106,12 @@ static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
 	if (is_atomic(wqe->wr.opcode) && wqe->length != 8)
 		return IB_WC_LOC_LEN_ERR;
 	/* ODP: what the local buffers miss is faulted before the peer is. */
-	if (hodp_segs_prepare(ctx->lseg, n, wqe->wr.opcode == IB_WR_RDMA_READ ||
-			      is_atomic(wqe->wr.opcode)))
+	n = hodp_segs_prepare(qp, ctx->lseg, n,
+			      wqe->wr.opcode == IB_WR_RDMA_READ ||
+			      is_atomic(wqe->wr.opcode));
+	if (n == -EINTR)	/* the QP is closing */
+		return IB_WC_WR_FLUSH_ERR;
+	if (n)
 		return IB_WC_LOC_PROT_ERR;
 	return IB_WC_SUCCESS;
 }
@@ -168,11 +172,23 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 		return IB_WC_SUCCESS;
 	if (hodp_qp_is_ud(peer) && READ_ONCE(peer->qkey) == qkey &&
 	    hodp_qp_reaches(peer, &dgid) && hodp_resp_enter(peer)) {
+		qp->ctx->peer = peer;
+		qp->ctx->peer_closed = false;
 		status = hodp_respond_ud(qp, peer, &sgid, &dgid);
+		qp->ctx->peer = NULL;
 		hodp_resp_exit(peer);
 	}
 	hodp_qp_put(peer);
 	return status;
+}
+
+/* How long a requester waits for an answer that does not come. */
+static u32 transport_wait_us(const struct hodp_qp *qp)
+{
+	u32 us = qp->timeout ? min(4U << min_t(u8, qp->timeout, 20),
+				   1000000U) : 10000;
+
+	return max(us, 1000U);
 }
 
 /*
@@ -203,17 +219,22 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 		if (uc)
 			return IB_WC_SUCCESS;
 		/* Nobody acknowledges: the transport timer runs out. */
-		*wait_us = qp->timeout ? min(4U << min_t(u8, qp->timeout, 20),
-					     1000000U) : 10000;
-		*wait_us = max(*wait_us, 1000U);
+		*wait_us = transport_wait_us(qp);
 		return IB_WC_SUCCESS;
 	}
+	qp->ctx->peer = peer;
+	qp->ctx->peer_closed = false;
 	status = hodp_respond(qp, peer, rnr);
+	qp->ctx->peer = NULL;
 	if (uc) {
 		/* The responder's troubles stay its own; the sender's do not. */
 		*rnr = false;
-		if (status != IB_WC_LOC_PROT_ERR)
+		if (status != IB_WC_LOC_PROT_ERR &&
+		    status != IB_WC_WR_FLUSH_ERR)
 			status = IB_WC_SUCCESS;
+	} else if (qp->ctx->peer_closed) {
+		/* It closed during the message: no answer comes. */
+		*wait_us = transport_wait_us(qp);
 	} else if (*rnr) {
 		*wait_us = rnr_timer_us[READ_ONCE(peer->min_rnr_timer) & 31];
 	}
@@ -329,6 +350,13 @@ static void run_sq(struct hodp_qp *qp)
 		status = fetch_wqe(qp);
 		if (status == IB_WC_SUCCESS)
 			status = execute(qp, &wait_us, &rnr);
+		if (READ_ONCE(qp->stopping) ||
+		    READ_ONCE(qp->state) == IB_QPS_RESET) {
+			/* RESET or destroy discards the WQE: no completion. */
+			hodp_put_segs(ctx->lseg, ctx->nlseg);
+			ctx->nlseg = 0;
+			return;
+		}
 		if (status == IB_WC_SUCCESS && wait_us) {
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			status = must_wait(qp, rnr, wait_us);

@@ -198,6 +198,32 @@ static enum ib_wc_status copy_done(struct hodp_qp *req, struct hodp_qp *resp,
 	}
 }
 
+/*
+ * A copy that stopped because a QP closed (HODP_COPY_STOPPED), after the
+ * message claimed a receive WQE if @claimed. The requester closed: its WQE
+ * ends with a flush error, and the receive with a remote abort (the rest
+ * of the message never comes). The responder closed (ctx->peer_closed):
+ * the requester hears nothing, as from a responder gone (its transport
+ * timer runs, or a UC or UD message is lost), and the receive is flushed
+ * if the responder is in error; RESET and destroy discard it.
+ */
+static enum ib_wc_status copy_stopped(struct hodp_qp *req,
+				      struct hodp_qp *resp,
+				      struct hodp_req_ctx *ctx, bool claimed,
+				      enum ib_wc_opcode opcode)
+{
+	if (ctx->peer_closed) {
+		if (claimed && !READ_ONCE(resp->stopping) &&
+		    READ_ONCE(resp->state) == IB_QPS_ERR)
+			recv_complete(resp, req, ctx, IB_WC_WR_FLUSH_ERR,
+				      opcode, 0);
+		return IB_WC_SUCCESS;
+	}
+	if (claimed)
+		recv_complete(resp, req, ctx, IB_WC_REM_ABORT_ERR, opcode, 0);
+	return IB_WC_WR_FLUSH_ERR;
+}
+
 /* A SEND into the responder's next receive WQE. */
 static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 				 struct hodp_req_ctx *ctx, bool *rnr)
@@ -222,6 +248,8 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	}
 	ret = hodp_copy(ctx, ctx->rseg, n, 0, ctx->lseg, ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
+	if (ret == HODP_COPY_STOPPED)
+		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
 	return copy_done(req, resp, ctx, ret, len);
 }
 
@@ -317,6 +345,8 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 		ret = hodp_copy(ctx, ctx->rseg, n, sizeof(hdr), ctx->lseg,
 				ctx->nlseg, len);
 	hodp_put_segs(ctx->rseg, n);
+	if (ret == HODP_COPY_STOPPED)
+		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
 	status = copy_done(req, resp, ctx, ret, len + sizeof(hdr));
 	/* Unreliable: the sender never hears of the receiver's trouble. */
 	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
@@ -401,6 +431,10 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 					len);
 			hodp_mr_put(mr);
 		}
+		if (ret == HODP_COPY_STOPPED)
+			return copy_stopped(req, resp, ctx, wr->opcode ==
+					    IB_WR_RDMA_WRITE_WITH_IMM,
+					    IB_WC_RECV_RDMA_WITH_IMM);
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM)
 			recv_complete(resp, req, ctx, !ret ? IB_WC_SUCCESS :
 				      ret == HODP_COPY_DST_FAULT ?
@@ -422,6 +456,8 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 					len);
 			hodp_mr_put(mr);
 		}
+		if (ret == HODP_COPY_STOPPED)
+			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 		if (ret == HODP_COPY_SRC_FAULT)
 			return access_error(resp);
 		return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;

@@ -13,7 +13,13 @@
  *    SCHED_FIFO spinners keep the workers off both CPUs until destroy
  *    returned (or SPIN_MS passed);
  *  - reset: the responder is moved to RESET: once RESET has returned,
- *    nothing may land in it (no byte, no completion);
+ *    nothing may land in it (no byte, no completion); the copy stops there
+ *    (RESET does not wait for all of it), and the requester, whose
+ *    responder vanished mid-message, does not complete successfully;
+ *  - requester reset: the requester is moved to RESET during its copy:
+ *    the copy stops, the rest of the message never lands, the responder's
+ *    receive completes with a remote abort, the requester's WQE with
+ *    nothing;
  *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
  *    QP of the SRQ takes the only WQE: the write must own its WQE before
  *    writing, so it completes, and the other QP waits (RNR) for the next.
@@ -240,7 +246,7 @@ static void case_reset(void)
 	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
 	uint8_t last_at_reset, last_after;
-	int racing, ret, n_after;
+	int racing, ret, n_after, st;
 	struct poster p;
 
 	check_fatal("CQ", rcq, "%s", strerror(errno));
@@ -254,7 +260,7 @@ static void case_reset(void)
 	last_at_reset = dst[SZ - 1];
 	drain(rcq);
 	pthread_join(p.t, NULL);
-	wait_wr(c.cq, 3);
+	st = wait_wr(c.cq, 3);
 	last_after = dst[SZ - 1];
 	n_after = drain(rcq);
 	check("reset: the responder was reset during the copy", racing,
@@ -265,6 +271,46 @@ static void case_reset(void)
 	      last_at_reset, last_after);
 	check("reset: no completion arrives for it after RESET returned",
 	      !n_after, "%d completions", n_after);
+	check("reset: the copy stopped at RESET (the last byte never landed)",
+	      !last_after, "last byte 0x%x at RESET, 0x%x after",
+	      last_at_reset, last_after);
+	check("reset: the requester's SEND ran out of transport retries",
+	      st == IBV_WC_RETRY_EXC_ERR, "status %d", st);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
+static void case_req_reset(void)
+{
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_qp *a = qp_on(c.cq, c.cq, NULL), *b = qp_on(c.cq, rcq, NULL);
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	int racing, ret, st, n_req;
+	struct poster p;
+
+	check_fatal("CQ", rcq, "%s", strerror(errno));
+	connect2(a, b);
+	memset(dst, 0, SZ);
+	check_fatal("receive", !post_recv(b, dmr, dst, SZ, 30), "%s",
+		    strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 4, 0);
+	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
+	ret = ibv_modify_qp(a, &attr, IBV_QP_STATE);
+	pthread_join(p.t, NULL);
+	st = wait_wr(rcq, 30);
+	usleep(100000);
+	n_req = drain(c.cq);
+	check("requester reset: RESET came during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("requester reset: returns 0", !ret, "%s", strerror(ret));
+	check("requester reset: the rest of the message never lands",
+	      !dst[SZ - 1], "last byte 0x%x", dst[SZ - 1]);
+	check("requester reset: the receive completes with a remote abort",
+	      st == IBV_WC_REM_ABORT_ERR, "status %d", st);
+	check("requester reset: its WQE leaves no completion", !n_req,
+	      "%d completions", n_req);
 	ibv_destroy_qp(a);
 	ibv_destroy_qp(b);
 	ibv_destroy_cq(rcq);
@@ -356,6 +402,7 @@ int main(void)
 	kmsg_check(kmsg, "destroy: the kernel reported nothing");
 	kmsg = kmsg_open();
 	case_reset();
+	case_req_reset();
 	case_srq();
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();

@@ -12,8 +12,12 @@
  * Two processes (two mirrors) write and read each other's ODP memory at
  * the same time, in opposite directions: the data is right, nothing
  * deadlocks (on the debug kernel, lockdep watches the mirror locks).
+ * A requester moved to RESET while it faults in a cold 1 GiB source stops
+ * faulting there, and its WQE leaves no completion.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -477,6 +481,78 @@ static void test_large(void)
 	munmap(b, 4096);
 }
 
+struct poster {
+	struct ibv_qp *qp;
+	struct ibv_send_wr *wr;
+	atomic_int state;	/* 1 in post_send, 2 returned */
+	int ret;
+};
+
+static void *post_thread(void *arg)
+{
+	struct poster *p = arg;
+
+	atomic_store(&p->state, 1);
+	p->ret = post_send(p->qp, p->wr);
+	atomic_store(&p->state, 2);
+	return NULL;
+}
+
+/*
+ * RESET of a requester that is faulting in its WQE's cold 1 GiB source (512
+ * faults of 2 MiB, in the doorbell system call of another thread): the
+ * faults stop at RESET, not at the end of the buffer, and nothing completes.
+ */
+static void test_reset_during_prepare(void)
+{
+	size_t len = 1024 * MIB;
+	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(len), *b = map(4096);
+	struct ibv_mr *am = reg_odp(a, len), *bm = reg_odp(b, 4096);
+	struct ibv_sge sge = { (uintptr_t)a, len, am->lkey };
+	struct ibv_send_wr wr = { .wr_id = 7, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	struct poster p = { .qp = qp.a, .wr = &wr };
+	long long f0 = odp_faults(), f1, f2;
+	struct ibv_wc wc;
+	pthread_t t;
+	int racing, ret, n;
+
+	wr.wr.rdma.remote_addr = (uintptr_t)b;
+	wr.wr.rdma.rkey = bm->rkey;
+	memset(b, 0x44, 4096);
+	pthread_create(&t, NULL, post_thread, &p);
+	/* Until the faults began (each read waits out the counters' cache). */
+	for (n = 0; n < 250 && (f1 = odp_faults()) == f0; n++)
+		;
+	racing = f1 > f0 && atomic_load(&p.state) == 1;
+	ret = ibv_modify_qp(qp.a, &attr, IBV_QP_STATE);
+	f1 = odp_faults();
+	pthread_join(t, NULL);
+	usleep(100000);
+	f2 = odp_faults();
+	n = ibv_poll_cq(c.cq, 1, &wc);
+	check("reset in prepare: RESET came while the source was faulted in",
+	      racing, "faults +%lld, poster state %d (make the source larger)",
+	      f1 - f0, atomic_load(&p.state));
+	check("reset in prepare: RESET returns 0", !ret, "%s", strerror(ret));
+	check("reset in prepare: the faults stop at RESET, not at the end",
+	      f1 - f0 < 512 && f2 == f1, "odp_faults +%lld at RESET, +%lld after",
+	      f1 - f0, f2 - f0);
+	check("reset in prepare: the WQE leaves no completion", n == 0,
+	      "%d completions (status %d)", n, n > 0 ? (int)wc.status : 0);
+	check("reset in prepare: the target is unchanged",
+	      b[0] == 0x44 && b[4095] == 0x44, "%#x %#x", b[0], b[4095]);
+	ibv_destroy_qp(qp.a);
+	ibv_destroy_qp(qp.b);
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, len);
+	munmap(b, 4096);
+}
+
 /* The device sees what the CPU sees after each page-table change. */
 static void test_coherence(void)
 {
@@ -710,6 +786,7 @@ int main(void)
 	test_prefetch();
 	test_cold_ops();
 	test_large();
+	test_reset_during_prepare();
 	test_coherence();
 	test_errors();
 	test_two_processes();
