@@ -132,6 +132,7 @@ struct hodp_mr {
 	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
+	bool implicit;			/* ODP: the whole address space */
 	/* ODP: on odp->mrs, [uaddr, uaddr + length - 1], page aligned */
 	struct interval_tree_node odp_node;
 	struct ib_odp_counters odp_stats; /* ODP: rdma stat show mr */

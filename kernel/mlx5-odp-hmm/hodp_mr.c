@@ -53,20 +53,34 @@ static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	return 0;
 }
 
-/* An ODP MR: no page pinned, the translation is the process's mirror. */
+/*
+ * An ODP MR: no page pinned, the translation is the process's mirror.
+ * Start 0 and length U64_MAX (ibv_reg_mr(pd, NULL, SIZE_MAX, ...)) is an
+ * implicit MR: the whole user address space, at iova 0. Its memory is the
+ * mirror's tables, which grow with what the device touched and shrink
+ * when the process unmaps it (the core frees emptied leaves): mlx5's
+ * child MRs are those leaves here. Neither kind is bound by the message
+ * size: nothing is allocated per page of the range.
+ */
 static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				     u64 iova, int access)
 {
 	struct hodp_dev *dev = to_hdev(ibpd->device);
+	bool implicit = !start && length == U64_MAX;
 	struct hodp_mr *mr;
 	int ret;
 
+	if (implicit) {
+		if (iova)
+			return ERR_PTR(-EINVAL);
+		length = TASK_SIZE;
+	}
 	/*
 	 * A user range (no wrap, below TASK_SIZE), and iova at the same
 	 * offset in its page as start: accesses split at page boundaries of
 	 * the user address, and an aligned atomic must not cross one.
 	 */
-	if (start + length < start || start + length > TASK_SIZE ||
+	if (!length || start + length < start || start + length > TASK_SIZE ||
 	    (start ^ iova) & ~PAGE_MASK)
 		return ERR_PTR(-EINVAL);
 	mr = hodp_kzalloc(sizeof(*mr));
@@ -75,6 +89,7 @@ static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->dev = dev;
 	mr->iova = iova;
 	mr->length = length;
+	mr->implicit = implicit;
 	mr->offset = start & ~PAGE_MASK;
 	ret = hodp_odp_reg_mr(dev, mr, start);
 	if (ret)
@@ -100,10 +115,10 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	u32 i = 0;
 	int ret;
 
-	if (!length || length > HODP_MAX_MSG_SIZE)
-		return ERR_PTR(-EINVAL);
 	if (access & IB_ACCESS_ON_DEMAND)
 		return hodp_reg_odp_mr(ibpd, start, length, iova, access);
+	if (!length || length > HODP_MAX_MSG_SIZE)
+		return ERR_PTR(-EINVAL);
 	mr = hodp_kzalloc(sizeof(*mr));
 	if (!mr)
 		return ERR_PTR(-ENOMEM);

@@ -181,7 +181,9 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
 		return PTR_ERR(odp);
 	mr->odp = odp;
 	mr->uaddr = start;
-	odp_snapshot(mr);
+	/* An implicit MR's cost stays constant: its first uses fault. */
+	if (!mr->implicit)
+		odp_snapshot(mr);
 	return 0;
 }
 

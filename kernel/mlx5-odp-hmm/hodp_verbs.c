@@ -41,7 +41,7 @@ void hodp_init_attrs(struct hodp_dev *dev)
 			      IB_DEVICE_PORT_ACTIVE_EVENT;
 	a->kernel_cap_flags = IBK_ALLOW_USER_UNREG | IBK_ON_DEMAND_PAGING;
 	/* ODP MRs (hodp_odp.c) serve every access of these transports. */
-	a->odp_caps.general_caps = IB_ODP_SUPPORT;
+	a->odp_caps.general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
 	a->odp_caps.per_transport_caps.rc_odp_caps = IB_ODP_SUPPORT_SEND |
 		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE |
 		IB_ODP_SUPPORT_READ | IB_ODP_SUPPORT_ATOMIC |
