@@ -130,6 +130,7 @@ struct hodp_mr {
 	u32 npages;
 	struct page **pages;		/* the translation table (pinned) */
 	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
+	bool dying;			/* dereg began: copies stop using it */
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
 	bool implicit;			/* ODP: the whole address space */

@@ -71,6 +71,12 @@ static bool copy_must_stop(struct hodp_req_ctx *ctx)
 	return hodp_req_closing(ctx->qp);
 }
 
+/* Is @seg's MR being deregistered? (A kernel segment has no MR.) */
+static bool seg_dying(const struct hodp_seg *seg)
+{
+	return seg->mr && READ_ONCE(seg->mr->dying);
+}
+
 /* Resolve a miss at @addr of @seg: false if it cannot be, or *tries ran out. */
 static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
 {
@@ -208,11 +214,14 @@ static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
  * Page by page; pages of ODP MRs are looked up in their mirror and faulted
  * in when missing. Process context, no spinlock held: a copy may be 2 GiB
  * and may fault, it yields the CPU every HODP_COPY_CHUNK bytes, and stops
- * there if its requester or responder (ctx->peer) is closing.
+ * there if its requester or responder (ctx->peer) is closing, or if an MR
+ * it is copying from or to is being deregistered (its key became invalid
+ * during the message).
  *
  * Return: 0, or HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of
  * that side could not be mirrored (unmapped, or a write to read-only
- * memory), or HODP_COPY_STOPPED if a QP closed: the copy stopped there.
+ * memory) or its MR is being deregistered, or HODP_COPY_STOPPED if a QP
+ * closed: the copy stopped there.
  */
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len)
@@ -239,6 +248,10 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 			cond_resched();
 			if (copy_must_stop(ctx))
 				return HODP_COPY_STOPPED;
+			if (seg_dying(&dst[di]))
+				return HODP_COPY_DST_FAULT;
+			if (seg_dying(&src[si]))
+				return HODP_COPY_SRC_FAULT;
 		}
 		doff += n;
 		soff += n;
@@ -296,6 +309,8 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 			cond_resched();
 			if (hodp_req_closing(qp))
 				return -EINTR;
+			if (seg_dying(&seg[i]))
+				return -EFAULT;
 			if (addr >= end)
 				break;
 			if (pages <= HODP_PREPARE_BATCH) {

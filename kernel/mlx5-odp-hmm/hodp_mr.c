@@ -183,7 +183,12 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	struct hodp_mr *mr = to_hmr(ibmr);
 	struct hodp_dev *dev = mr->dev;
 
-	/* Lookups hold the xarray lock until they have a reference. */
+	/*
+	 * A copy in flight stops using it at its next yield (hodp_copy()),
+	 * so this waits for 256 KiB of copy, not for a 2 GiB message.
+	 * Lookups hold the xarray lock until they have a reference.
+	 */
+	WRITE_ONCE(mr->dying, true);
 	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
 	kref_put(&mr->ref, hodp_mr_release);
 	wait_for_completion(&mr->freed);

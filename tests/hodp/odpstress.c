@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ODP under concurrency (bounded rounds, data checked):
+ *
+ *  - storm: four threads, each with its own QP pair and CQ, fault their
+ *    own cold ODP buffers (dropped with MADV_DONTNEED every round) and
+ *    write into and read from one ODP MR they share, while another thread
+ *    munmaps and re-mmaps, mprotects read-only and back, and drops pages
+ *    of that shared MR. Every work request completes; a private transfer
+ *    is always right; one into or out of the shared MR either succeeds or
+ *    is a remote access error (its QP is then replaced); once the storm
+ *    is over, the shared MR is coherent again;
+ *  - exit: a process killed while its QPs fault in 256 MiB transfers goes
+ *    away whole (its HMM mirror too), and the device works after;
+ *  - dereg: an MR deregistered during a cold 128 MiB write into it: the
+ *    write stops (a remote access error: its key died mid-message), and
+ *    once ibv_dereg_mr() returned, nothing more lands in its memory;
+ *  - destroy: a requester destroyed during a cold 128 MiB write: once
+ *    destroy returned, nothing more lands, and no completion comes.
+ *
+ * The kernel must log nothing (on the debug kernel: KASAN, lockdep).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "counters.h"
+#include "verbs.h"
+
+#define MIB		(1UL << 20)
+#define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
+#define WORKERS		4
+#define CHUNK		(64 * 1024)
+#define SHARED		(WORKERS * MIB)	/* 1 MiB of it per worker */
+#define BIG		(128 * MIB)
+
+static struct ctx c;
+static int rounds = 60;
+static uint8_t *shared;
+static struct ibv_mr *shared_mr;
+static atomic_int storm_over;
+
+static void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
+	return p;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	while (n--)
+		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
+}
+
+/* A connected pair on @cq (rnr_retry 7: a send waits for its receive). */
+static struct rc_pair pair_on(struct ibv_cq *cq)
+{
+	struct rc_pair p = { rc_qp(&c, NULL, cq), rc_qp(&c, NULL, cq) };
+
+	check_fatal("connect",
+		    !rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7),
+		    "%s", strerror(errno));
+	return p;
+}
+
+/* One signalled WR from @qp; its status, -1 if none came in 5 s. */
+static int run(struct ibv_qp *qp, struct ibv_cq *cq, enum ibv_wr_opcode op,
+	       struct ibv_mr *lmr, void *laddr, uint32_t len, uint32_t rkey,
+	       void *raddr)
+{
+	struct ibv_sge sge = { (uintptr_t)laddr, len, lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_wc wc;
+
+	wr.wr.rdma.remote_addr = (uintptr_t)raddr;
+	wr.wr.rdma.rkey = rkey;
+	if (post_send(qp, &wr))
+		return -2;
+	return poll_one(cq, &wc);
+}
+
+struct worker {
+	int id;
+	pthread_t t;
+	/* What it saw */
+	int lost;		/* WRs without a completion (or not posted) */
+	int private_bad;	/* private transfers failed or wrong */
+	int other_status;	/* shared transfers neither right nor REM_ACCESS */
+	int shared_ok, shared_err;
+	int last_status;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	struct ibv_cq *cq = ibv_create_cq(c.ctx, 16, NULL, NULL, 0);
+	uint8_t *src = map(CHUNK), *dst = map(CHUNK);
+	struct ibv_mr *smr = ibv_reg_mr(c.pd, src, CHUNK, ODP_ACCESS);
+	struct ibv_mr *dmr = ibv_reg_mr(c.pd, dst, CHUNK, ODP_ACCESS);
+	uint8_t *mine = shared + w->id * MIB;
+	struct rc_pair p;
+	int r, st;
+
+	if (!cq || !smr || !dmr) {
+		w->lost = -1;
+		return NULL;
+	}
+	p = pair_on(cq);
+	for (r = 0; r < rounds; r++) {
+		uint8_t *at = mine + (r % (MIB / CHUNK)) * CHUNK;
+
+		/* Private: cold on both sides every round, always right. */
+		madvise(src, CHUNK, MADV_DONTNEED);
+		madvise(dst, CHUNK, MADV_DONTNEED);
+		fill(src, CHUNK, w->id * 1000 + r);
+		st = run(p.a, cq, IBV_WR_RDMA_WRITE, smr, src, CHUNK,
+			 dmr->rkey, dst);
+		if (st < 0)
+			w->lost++;
+		if (st || memcmp(src, dst, CHUNK)) {
+			w->private_bad++;
+			w->last_status = st;
+		}
+		/* Shared: the mutator may have changed the pages under it. */
+		st = run(p.a, cq, r & 1 ? IBV_WR_RDMA_READ : IBV_WR_RDMA_WRITE,
+			 smr, src, CHUNK, shared_mr->rkey, at);
+		if (st < 0)
+			w->lost++;
+		if (st == IBV_WC_SUCCESS) {
+			w->shared_ok++;
+		} else if (st == IBV_WC_REM_ACCESS_ERR) {
+			w->shared_err++;
+		} else {
+			w->other_status++;
+			w->last_status = st;
+		}
+		if (st != IBV_WC_SUCCESS) {
+			/* The pair is in error: a new one. */
+			ibv_destroy_qp(p.a);
+			ibv_destroy_qp(p.b);
+			while (ibv_poll_cq(cq, 1, &(struct ibv_wc){}) > 0)
+				;
+			p = pair_on(cq);
+		}
+	}
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(smr);
+	ibv_dereg_mr(dmr);
+	ibv_destroy_cq(cq);
+	munmap(src, CHUNK);
+	munmap(dst, CHUNK);
+	return NULL;
+}
+
+/* Changes the CPU's page tables of the shared MR until the storm is over. */
+static void *mutator(void *arg)
+{
+	unsigned int seed = 7, n = 0;
+	int *changes = arg;
+
+	while (!atomic_load(&storm_over)) {
+		uint8_t *at = shared + (rand_r(&seed) % (SHARED / CHUNK)) * CHUNK;
+
+		switch (n++ % 3) {
+		case 0:
+			if (mmap(at, CHUNK, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+				 0) == MAP_FAILED)
+				return NULL;
+			break;
+		case 1:
+			mprotect(at, CHUNK, PROT_READ);
+			usleep(500);
+			mprotect(at, CHUNK, PROT_READ | PROT_WRITE);
+			break;
+		default:
+			madvise(at, CHUNK, MADV_DONTNEED);
+			break;
+		}
+		(*changes)++;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void test_storm(void)
+{
+	struct worker w[WORKERS];
+	int i, changes = 0, lost = 0, bad = 0, other = 0, ok = 0, err = 0;
+	int last = 0, st;
+	struct rc_pair p;
+	uint8_t *src;
+	struct ibv_mr *smr;
+	pthread_t m;
+
+	shared = map(SHARED);
+	shared_mr = ibv_reg_mr(c.pd, shared, SHARED, ODP_ACCESS);
+	check_fatal("shared ODP MR", shared_mr, "%s", strerror(errno));
+	pthread_create(&m, NULL, mutator, &changes);
+	for (i = 0; i < WORKERS; i++) {
+		w[i] = (struct worker){ .id = i };
+		pthread_create(&w[i].t, NULL, worker, &w[i]);
+	}
+	for (i = 0; i < WORKERS; i++) {
+		pthread_join(w[i].t, NULL);
+		check_fatal("storm: worker set up", w[i].lost >= 0, "%s",
+			    strerror(errno));
+		lost += w[i].lost;
+		bad += w[i].private_bad;
+		other += w[i].other_status;
+		ok += w[i].shared_ok;
+		err += w[i].shared_err;
+		if (w[i].last_status)
+			last = w[i].last_status;
+	}
+	atomic_store(&storm_over, 1);
+	pthread_join(m, NULL);
+	printf("# storm: %d page-table changes; shared transfers: %d right, "
+	       "%d remote access errors\n", changes, ok, err);
+	check("storm: every work request completed", !lost, "%d lost", lost);
+	check("storm: private cold transfers all right", !bad,
+	      "%d wrong (last status %d)", bad, last);
+	check("storm: shared transfers right or remote access errors only",
+	      !other, "%d others (last status %d)", other, last);
+	check("storm: the CPU changed the shared MR's pages meanwhile",
+	      changes > 0, "no change made");
+
+	/* Quiet again: the whole shared MR is coherent. */
+	src = map(SHARED);
+	smr = ibv_reg_mr(c.pd, src, SHARED, ODP_ACCESS);
+	check_fatal("source MR", smr, "%s", strerror(errno));
+	p = pair_on(c.cq);
+	fill(src, SHARED, 99);
+	st = run(p.a, c.cq, IBV_WR_RDMA_WRITE, smr, src, SHARED,
+		 shared_mr->rkey, shared);
+	check("storm: after it, a write of the shared MR lands whole",
+	      st == IBV_WC_SUCCESS && !memcmp(src, shared, SHARED),
+	      "status %d", st);
+	memset(shared, 0x6b, SHARED);
+	st = run(p.a, c.cq, IBV_WR_RDMA_READ, smr, src, SHARED,
+		 shared_mr->rkey, shared);
+	check("storm: and a read of it sees what the CPU wrote",
+	      st == IBV_WC_SUCCESS && src[0] == 0x6b &&
+	      src[SHARED - 1] == 0x6b, "status %d", st);
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(smr);
+	ibv_dereg_mr(shared_mr);
+	munmap(src, SHARED);
+	munmap(shared, SHARED);
+}
+
+/* In a child: keep 256 MiB cold writes going until killed. */
+static void exit_child(int ready)
+{
+	struct ctx cc;
+	uint8_t *a, *b;
+	struct ibv_mr *am, *bm;
+	struct rc_pair p;
+	size_t len = 256 * MIB;
+
+	open_dev(&cc, "hodp0");
+	a = map(len);
+	b = map(len);
+	am = ibv_reg_mr(cc.pd, a, len, ODP_ACCESS);
+	bm = ibv_reg_mr(cc.pd, b, len, ODP_ACCESS);
+	if (!am || !bm)
+		_exit(2);
+	p = rc_pair(&cc, ALL_ACCESS, 7);
+	if (write(ready, "x", 1) != 1)
+		_exit(3);
+	for (;;) {
+		struct ibv_sge sge = { (uintptr_t)a, len, am->lkey };
+		struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1,
+					  .opcode = IBV_WR_RDMA_WRITE,
+					  .send_flags = IBV_SEND_SIGNALED };
+		struct ibv_wc wc;
+
+		wr.wr.rdma.remote_addr = (uintptr_t)b;
+		wr.wr.rdma.rkey = bm->rkey;
+		if (post_send(p.a, &wr))
+			_exit(4);
+		poll_one(cc.cq, &wc);
+		madvise(a, len, MADV_DONTNEED);
+		madvise(b, len, MADV_DONTNEED);
+	}
+}
+
+static void test_exit(void)
+{
+	long long mirrors0 = hmm_stat("mirrors"), mirrors = -1;
+	long long f0 = -1;
+	int fd[2], status = 0, i, st;
+	struct rc_pair p;
+	uint8_t *a, *b;
+	struct ibv_mr *am, *bm;
+	pid_t pid;
+	char x;
+
+	check_fatal("pipe", !pipe(fd), "%s", strerror(errno));
+	pid = fork();
+	if (!pid) {
+		close(fd[0]);
+		exit_child(fd[1]);
+	}
+	close(fd[1]);
+	check_fatal("exit: the child set up", read(fd[0], &x, 1) == 1,
+		    "it exited first");
+	close(fd[0]);
+	f0 = file_counter("/sys/kernel/debug/hmm_mirror/stats", "faults");
+	/* Until it faults (each read is cheap), then a little more. */
+	for (i = 0; i < 500 && file_counter("/sys/kernel/debug/hmm_mirror/stats",
+					    "faults") == f0; i++)
+		usleep(10000);
+	usleep(50000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	check("exit: the child was killed while faulting",
+	      i < 500 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	      "%d polls, status 0x%x", i, status);
+	/* Its mirror goes with its mm (and its device context). */
+	for (i = 0; i < 500; i++) {
+		mirrors = hmm_stat("mirrors");
+		if (mirrors == mirrors0)
+			break;
+		usleep(10000);
+	}
+	check("exit: its HMM mirror is gone", mirrors0 >= 0 &&
+	      mirrors == mirrors0, "mirrors %lld before, %lld after",
+	      mirrors0, mirrors);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	a = map(MIB);
+	b = map(MIB);
+	am = ibv_reg_mr(c.pd, a, MIB, ODP_ACCESS);
+	bm = ibv_reg_mr(c.pd, b, MIB, ODP_ACCESS);
+	check_fatal("MRs", am && bm, "%s", strerror(errno));
+	fill(a, MIB, 5);
+	st = run(p.a, c.cq, IBV_WR_RDMA_WRITE, am, a, MIB, bm->rkey, b);
+	check("exit: the device works after", st == IBV_WC_SUCCESS &&
+	      !memcmp(a, b, MIB), "status %d", st);
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(am);
+	ibv_dereg_mr(bm);
+	munmap(a, MIB);
+	munmap(b, MIB);
+}
+
+struct poster {
+	struct ibv_qp *qp;
+	struct ibv_send_wr *wr;
+	atomic_int state;
+	int ret;
+};
+
+static void *post_thread(void *arg)
+{
+	struct poster *p = arg;
+
+	atomic_store(&p->state, 1);
+	p->ret = post_send(p->qp, p->wr);
+	atomic_store(&p->state, 2);
+	return NULL;
+}
+
+/* Wait until the HMM core's fault count moved (the transfer faults). */
+static int faults_began(long long f0)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (hmm_stat("faults") != f0)
+			return 1;
+		usleep(2000);
+	}
+	return 0;
+}
+
+/*
+ * A BIG write into cold memory; during its faults the target MR is
+ * deregistered (the write posted from another thread: its doorbell copies
+ * in that system call) or the requester destroyed (the write runs in the
+ * QP's worker: uverbs refuses to destroy a QP inside a post_send, EBUSY;
+ * an 8 MiB write chained before it uses up the doorbell's run, which
+ * leaves the rest to the worker). Once that returned, the target is
+ * refilled with a guard pattern, which must stay.
+ */
+static void during_write(const char *what, int destroy_requester)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(BIG), *b = map(BIG), *d = map(8 * MIB);
+	struct ibv_mr *am, *bm, *dm;
+	struct ibv_sge sge = { (uintptr_t)a, BIG, 0 }, sge1;
+	struct ibv_send_wr wr = { .wr_id = 3, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED }, wr1;
+	struct poster ps = { .wr = &wr };
+	long long f0;
+	char name[128];
+	pthread_t t;
+	size_t i, changed = 0;
+	int racing, ret, n;
+	struct ibv_wc wc;
+
+	/* Written before registration: the source never faults. */
+	memset(a, 0x3c, BIG);
+	am = ibv_reg_mr(c.pd, a, BIG, ODP_ACCESS);
+	bm = ibv_reg_mr(c.pd, b, BIG, ODP_ACCESS);
+	dm = ibv_reg_mr(c.pd, d, 8 * MIB, ALL_ACCESS);
+	check_fatal("MRs", am && bm && dm, "%s", strerror(errno));
+	sge.lkey = am->lkey;
+	wr.wr.rdma.remote_addr = (uintptr_t)b;
+	wr.wr.rdma.rkey = bm->rkey;
+	f0 = hmm_stat("faults");
+	if (destroy_requester) {
+		sge1 = (struct ibv_sge){ (uintptr_t)a, 8 * MIB, am->lkey };
+		wr1 = (struct ibv_send_wr){ .wr_id = 2, .sg_list = &sge1,
+					    .num_sge = 1, .next = &wr,
+					    .opcode = IBV_WR_RDMA_WRITE };
+		wr1.wr.rdma.remote_addr = (uintptr_t)d;
+		wr1.wr.rdma.rkey = dm->rkey;
+		ret = post_send(p.a, &wr1);
+		check_fatal("post", !ret, "%s", strerror(ret));
+		racing = faults_began(f0);
+		ret = ibv_destroy_qp(p.a);
+	} else {
+		ps.qp = p.a;
+		pthread_create(&t, NULL, post_thread, &ps);
+		racing = faults_began(f0) && atomic_load(&ps.state) == 1;
+		ret = ibv_dereg_mr(bm);
+	}
+	memset(b, 0x5c, BIG);
+	if (!destroy_requester)
+		pthread_join(t, NULL);
+	usleep(100000);
+	n = ibv_poll_cq(c.cq, 1, &wc);
+	for (i = 0; i < BIG; i += 4096)
+		changed += b[i] != 0x5c || b[i + 4095] != 0x5c;
+	snprintf(name, sizeof(name), "%s: during the cold write's faults",
+		 what);
+	check(name, racing, "the write was over before");
+	snprintf(name, sizeof(name), "%s: returns 0", what);
+	check(name, !ret, "%s", strerror(ret));
+	snprintf(name, sizeof(name), "%s: nothing lands after it returned",
+		 what);
+	check(name, !changed, "%zu pages written after", changed);
+	if (destroy_requester) {
+		snprintf(name, sizeof(name), "%s: the WQE leaves no completion",
+			 what);
+		check(name, n == 0, "%d completions (status %d)", n,
+		      n > 0 ? (int)wc.status : 0);
+	} else {
+		snprintf(name, sizeof(name),
+			 "%s: the write stops with a remote access error", what);
+		check(name, n == 1 && wc.status == IBV_WC_REM_ACCESS_ERR,
+		      "%d completions, status %d", n, n > 0 ? (int)wc.status : -1);
+	}
+	if (!destroy_requester) {
+		ibv_destroy_qp(p.a);
+		ibv_dereg_mr(am);
+	} else {
+		ibv_dereg_mr(am);
+		ibv_dereg_mr(bm);
+	}
+	ibv_dereg_mr(dm);
+	ibv_destroy_qp(p.b);
+	while (ibv_poll_cq(c.cq, 1, &(struct ibv_wc){}) > 0)
+		;
+	munmap(a, BIG);
+	munmap(b, BIG);
+	munmap(d, 8 * MIB);
+}
+
+int main(void)
+{
+	int kmsg = kmsg_open();
+	struct utsname u;
+
+	/* KASAN and lockdep make the debug kernel a few times slower. */
+	if (!uname(&u) && strstr(u.release, "debug"))
+		rounds = 20;
+	open_dev(&c, "hodp0");
+	test_storm();
+	test_exit();
+	during_write("dereg", 0);
+	during_write("destroy", 1);
+	kmsg_check(kmsg, "the kernel reported nothing");
+	return check_done();
+}
