@@ -419,6 +419,48 @@ unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup_range, HMM_MIRROR);
 
 /**
+ * hmm_mirror_count_valid() - how many pages of a range have valid entries
+ * @mirror: the mirror, locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ * @budget: in: leaves it may read at most; out: what is left of it
+ *
+ * Reads only the leaves that exist: a range the device never touched
+ * costs nothing however large it is (an implicit memory region overlaps
+ * every invalidation of its process). For statistics; a range cut short
+ * by the budget counts only the leaves read.
+ *
+ * Return: the number of valid entries counted.
+ */
+unsigned long hmm_mirror_count_valid(struct hmm_mirror *mirror,
+				     unsigned long start, unsigned long end,
+				     unsigned long *budget)
+{
+	unsigned long index, count = 0;
+	u64 *leaf;
+
+	lockdep_assert_held(&mirror->lock);
+	if (WARN_ON_ONCE(!PAGE_ALIGNED(start) || !PAGE_ALIGNED(end)) ||
+	    end <= start)
+		return 0;
+	xa_for_each_range(&mirror->pt, index, leaf, leaf_index(start),
+			  leaf_index(end - 1)) {
+		unsigned long lstart = index << HMM_PT_LEAF_SHIFT;
+		unsigned long from = max(start, lstart);
+		unsigned long to = min(end - 1, lstart + HMM_PT_LEAF_SIZE - 1);
+		unsigned int slot;
+
+		if (!*budget)
+			break;
+		(*budget)--;
+		for (slot = leaf_slot(from); slot <= leaf_slot(to); slot++)
+			count += !!(leaf[slot] & HMM_MPTE_VALID);
+	}
+	return count;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
+
+/**
  * hmm_mirror_discard() - drop the entries of a range the device let go of
  * @mirror: a mirror (registered or not), not locked
  * @start: first address, page aligned

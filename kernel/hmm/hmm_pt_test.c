@@ -313,6 +313,31 @@ static void pt_discard(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]), before);
 }
 
+/* Counting reads only leaves that exist, each against the budget. */
+static void pt_count_valid(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	struct hmm_mirror *m = &t->mirror;
+	unsigned long budget = 4, n;
+
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	mutex_lock(&m->lock);
+	n = hmm_mirror_count_valid(m, BASE, BASE + SZ_1G, &budget);
+	KUNIT_EXPECT_EQ(test, n, m->nr_valid);
+	KUNIT_EXPECT_EQ(test, budget, 3UL);
+	n = hmm_mirror_count_valid(m, BASE + PAGE_SIZE, BASE + 2 * PAGE_SIZE,
+				   &budget);
+	KUNIT_EXPECT_EQ(test, n, 1UL);
+	/* No leaf there: nothing read, nothing taken from the budget. */
+	n = hmm_mirror_count_valid(m, BASE + SZ_1G, BASE + SZ_2G, &budget);
+	KUNIT_EXPECT_EQ(test, n, 0UL);
+	KUNIT_EXPECT_EQ(test, budget, 2UL);
+	budget = 0;
+	n = hmm_mirror_count_valid(m, BASE, BASE + SZ_1G, &budget);
+	KUNIT_EXPECT_EQ(test, n, 0UL);
+	mutex_unlock(&m->lock);
+}
+
 static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_fill_and_lookup),
 	KUNIT_CASE(pt_budget),
@@ -322,6 +347,7 @@ static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_clear_frees_orphan_dma_leaf),
 	KUNIT_CASE(pt_lookup_range),
 	KUNIT_CASE(pt_discard),
+	KUNIT_CASE(pt_count_valid),
 	{}
 };
 

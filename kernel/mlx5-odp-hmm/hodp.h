@@ -69,9 +69,6 @@ struct hodp_dev {
 	struct list_head odp_mirrors;	/* hodp_odp, one per mm */
 };
 
-/* Mirror entries ->invalidate reads per lookup (hodp_odp_stats.c). */
-#define HODP_INVAL_BATCH	64
-
 /*
  * The device's mirror of one process address space, shared by that
  * process's ODP MRs (hodp_odp.c). Freed by the HMM core's ->free, after
@@ -84,7 +81,6 @@ struct hodp_odp {
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
 	struct rb_root_cached mrs;	/* its MRs by user range */
-	u64 entries[HODP_INVAL_BATCH];	/* ->invalidate's lookups */
 };
 
 struct hodp_ucontext {

@@ -58,17 +58,21 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 }
 
 /*
- * At a yield: should the copy stop? The requester's RESET, ERR or destroy
- * ends its WQE; the responder's RESET or destroy waits for this copy, and
- * need not wait for all of it (ctx->peer_closed tells the two apart).
+ * At a yield or before a fault: should the copy stop? The requester's
+ * RESET, ERR or destroy ends its WQE (that comes first: a WQE of a closing
+ * requester is flushed or discarded, whatever its peer does); the
+ * responder's RESET or destroy waits for this copy, and need not wait for
+ * all of it (ctx->peer_closed: to the requester, no answer came).
  */
 static bool copy_must_stop(struct hodp_req_ctx *ctx)
 {
+	if (hodp_req_closing(ctx->qp))
+		return true;
 	if (ctx->peer && hodp_resp_closing(ctx->peer)) {
 		ctx->peer_closed = true;
 		return true;
 	}
-	return hodp_req_closing(ctx->qp);
+	return false;
 }
 
 /* Is @seg's MR being deregistered? (A kernel segment has no MR.) */
@@ -77,16 +81,30 @@ static bool seg_dying(const struct hodp_seg *seg)
 	return seg->mr && READ_ONCE(seg->mr->dying);
 }
 
-/* Resolve a miss at @addr of @seg: false if it cannot be, or *tries ran out. */
-static bool odp_resolve(struct hodp_seg *seg, u64 addr, bool write, int *tries)
+/*
+ * Resolve a miss at @addr of @seg. Return: 0, HODP_COPY_STOPPED if a QP
+ * closed (looked at before each fault: a fault may take a while) or the
+ * caller was killed during it (-EINTR: its work is over, not the peer's
+ * fault), else @fail: the page cannot be mirrored or *tries ran out.
+ */
+static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		       u64 addr, bool write, int *tries, int fail)
 {
-	if ((*tries)-- <= 0 ||
-	    hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
-			   hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
-			   write))
-		return false;
+	int ret;
+
+	if (copy_must_stop(ctx))
+		return HODP_COPY_STOPPED;
+	if ((*tries)-- <= 0)
+		return fail;
+	ret = hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
+			     hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
+			     write);
+	if (ret == -EINTR)
+		return HODP_COPY_STOPPED;
+	if (ret)
+		return fail;
 	trace_hodp_odp_resume(seg->mr, addr, write);
-	return true;
+	return 0;
 }
 
 static void odp_dirty_locked(struct hodp_seg *seg, u64 addr)
@@ -103,10 +121,11 @@ static u32 page_rest(const struct hodp_mr *mr, u64 addr, u32 len)
 }
 
 /* @n bytes (within a page of each side) between two ODP mirrors. */
-static int copy_bounced(struct hodp_seg *dst, u64 daddr, struct hodp_seg *src,
-			u64 saddr, u32 n, void *bounce)
+static int copy_bounced(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+			u64 daddr, struct hodp_seg *src, u64 saddr, u32 n)
 {
-	int tries = HODP_FAULT_TRIES;
+	int tries = HODP_FAULT_TRIES, ret;
+	void *bounce = ctx->bounce;
 	void *va;
 
 	for (;;) {
@@ -119,8 +138,10 @@ static int copy_bounced(struct hodp_seg *dst, u64 daddr, struct hodp_seg *src,
 		hmm_mirror_unlock(seg_mirror(src));
 		if (va)
 			break;
-		if (!odp_resolve(src, saddr, false, &tries))
-			return HODP_COPY_SRC_FAULT;
+		ret = odp_resolve(ctx, src, saddr, false, &tries,
+				  HODP_COPY_SRC_FAULT);
+		if (ret)
+			return ret;
 	}
 	tries = HODP_FAULT_TRIES;
 	for (;;) {
@@ -134,25 +155,27 @@ static int copy_bounced(struct hodp_seg *dst, u64 daddr, struct hodp_seg *src,
 		hmm_mirror_unlock(seg_mirror(dst));
 		if (va)
 			return 0;
-		if (!odp_resolve(dst, daddr, true, &tries))
-			return HODP_COPY_DST_FAULT;
+		ret = odp_resolve(ctx, dst, daddr, true, &tries,
+				  HODP_COPY_DST_FAULT);
+		if (ret)
+			return ret;
 	}
 }
 
 /*
  * One step of a copy: at most *len bytes from @src at @soff to @dst at
  * @doff, within one page of each side; *len says how many were copied.
- * @bounce (HODP_BOUNCE bytes) carries copies between two different
+ * ctx->bounce (HODP_BOUNCE bytes) carries copies between two different
  * mirrors, whose locks are never held together. Return: 0,
- * HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT.
+ * HODP_COPY_DST_FAULT, HODP_COPY_SRC_FAULT or HODP_COPY_STOPPED.
  */
-static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
-		     u32 soff, u32 *len, void *bounce)
+static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
+		     struct hodp_seg *src, u32 soff, u32 *len)
 {
 	struct hmm_mirror *dm = seg_mirror(dst), *sm = seg_mirror(src);
 	u64 daddr = dst->addr + doff, saddr = src->addr + soff;
 	struct hmm_mirror *m = dm ?: sm;
-	int tries = HODP_FAULT_TRIES;
+	int tries = HODP_FAULT_TRIES, ret;
 	u32 n = *len;
 	void *d, *s;
 
@@ -162,7 +185,7 @@ static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
 		n = page_rest(src->mr, saddr, n);
 	if (dm && sm && dm != sm) {
 		*len = min_t(u32, n, HODP_BOUNCE);
-		return copy_bounced(dst, daddr, src, saddr, *len, bounce);
+		return copy_bounced(ctx, dst, daddr, src, saddr, *len);
 	}
 
 	for (;;) {
@@ -175,8 +198,10 @@ static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
 			 plain_map(dst, doff, &dn);
 		if (!d) {
 			hmm_mirror_unlock(m);
-			if (!odp_resolve(dst, daddr, true, &tries))
-				return HODP_COPY_DST_FAULT;
+			ret = odp_resolve(ctx, dst, daddr, true, &tries,
+					  HODP_COPY_DST_FAULT);
+			if (ret)
+				return ret;
 			continue;
 		}
 		sn = dn;
@@ -185,8 +210,10 @@ static int copy_step(struct hodp_seg *dst, u32 doff, struct hodp_seg *src,
 		if (!s) {
 			seg_unmap(dst, d);
 			hmm_mirror_unlock(m);
-			if (!odp_resolve(src, saddr, false, &tries))
-				return HODP_COPY_SRC_FAULT;
+			ret = odp_resolve(ctx, src, saddr, false, &tries,
+					  HODP_COPY_SRC_FAULT);
+			if (ret)
+				return ret;
 			continue;
 		}
 		memcpy(d, s, sn);
@@ -238,7 +265,7 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
 
 		n = min_t(u32, n, HODP_COPY_CHUNK);
-		ret = copy_step(&dst[di], doff, &src[si], soff, &n, ctx->bounce);
+		ret = copy_step(ctx, &dst[di], doff, &src[si], soff, &n);
 		if (ret)
 			return ret;
 		since_yield += n;

@@ -115,6 +115,9 @@ struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	u32 i = 0;
 	int ret;
 
+	/* The MR's iova range must not wrap (an implicit one: iova 0). */
+	if (iova > U64_MAX - length)
+		return ERR_PTR(-EINVAL);
 	if (access & IB_ACCESS_ON_DEMAND)
 		return hodp_reg_odp_mr(ibpd, start, length, iova, access);
 	if (!length || length > HODP_MAX_MSG_SIZE)

@@ -27,9 +27,10 @@
  * lock of its own (faults hold none of hodp's locks that it would need),
  * and registration and deregistration hold the mirror lock only around
  * the insert or remove, allocating nothing. The pages of an MR still
- * mirrored in the range are read from the mirror in batches of
- * HODP_INVAL_BATCH entries (one leaf lookup each), one read per page: the
- * order of what the core does right after, clearing those entries.
+ * mirrored in the range are counted by the core over the leaves that
+ * exist (hmm_mirror_count_valid()): an implicit MR overlaps every
+ * invalidation of its process, and a range the device never touched
+ * costs nothing to count.
  */
 #include <net/netlink.h>
 #include <rdma/restrack.h>
@@ -70,37 +71,14 @@ void hodp_odp_stats_del(struct hodp_mr *mr)
 }
 
 /*
- * Entries one invalidation reads at most, over all the MRs it overlaps: a
- * process may own thousands of overlapping ODP MRs, and each munmap, fork
- * or OOM reap of their range must not become a walk of them all under the
- * mirror lock. Past the budget the rest of that invalidation goes
- * uncounted (the counters are statistics, the invalidation is not).
+ * Mirror leaves (512 entries each) one invalidation reads at most, over
+ * all the MRs it overlaps: a process may own thousands of overlapping ODP
+ * MRs, and each munmap, fork or OOM reap of their range must not become a
+ * walk of them all under the mirror lock. Past the budget the rest of
+ * that invalidation goes uncounted (the counters are statistics, the
+ * invalidation is not).
  */
-#define HODP_INVAL_COUNT_BUDGET	SZ_64K
-
-/*
- * Valid entries of the mirror in [start, end), page aligned; locked.
- * Reads *budget entries at most, and takes them from it.
- */
-static u64 mirrored_pages_locked(struct hodp_odp *odp, unsigned long start,
-				 unsigned long end, unsigned long *budget)
-{
-	u64 pages = 0;
-
-	end = min(end, start + (*budget << PAGE_SHIFT));
-	*budget -= (end - start) >> PAGE_SHIFT;
-	while (start < end) {
-		unsigned long i, n = min_t(unsigned long,
-					   (end - start) >> PAGE_SHIFT,
-					   HODP_INVAL_BATCH);
-
-		hmm_mirror_lookup_range(&odp->mirror, start, n, odp->entries);
-		for (i = 0; i < n; i++)
-			pages += !!(odp->entries[i] & HMM_MPTE_VALID);
-		start += n << PAGE_SHIFT;
-	}
-	return pages;
-}
+#define HODP_INVAL_COUNT_BUDGET	128
 
 /**
  * hodp_odp_invalidate() - the mirror's ->invalidate: count what it takes
@@ -134,7 +112,7 @@ int hodp_odp_invalidate(struct hmm_mirror *mirror,
 		/* Within the MR's pages, so below TASK_SIZE: no overflow. */
 		unsigned long s = max(first, node->start);
 		unsigned long e = PAGE_ALIGN(min(last, node->last) + 1);
-		u64 pages = mirrored_pages_locked(odp, s, e, &budget);
+		u64 pages = hmm_mirror_count_valid(mirror, s, e, &budget);
 
 		atomic64_add(pages, &mr->odp_stats.invalidations);
 		trace_hodp_odp_invalidate(mr, s, e, pages, update->event);

@@ -480,10 +480,17 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			hodp_qp_error(resp);
 			return IB_WC_REM_INV_REQ_ERR;	/* misaligned */
 		}
+		/*
+		 * Executed: whatever the responder does now, the result is
+		 * the requester's (a retry would execute it twice). Only the
+		 * requester's own closing stops its copy.
+		 */
+		ctx->peer = NULL;
 		remote = (struct hodp_seg){ NULL, (uintptr_t)&orig, 8 };
-		if (hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1, 8))
-			return IB_WC_LOC_PROT_ERR;
-		return IB_WC_SUCCESS;
+		ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1, 8);
+		if (ret == HODP_COPY_STOPPED)
+			return IB_WC_WR_FLUSH_ERR;
+		return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;
 	}
 	return IB_WC_REM_INV_REQ_ERR;
 }

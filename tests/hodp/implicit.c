@@ -144,6 +144,26 @@ static void test_registration(void)
 	      strerror(errno));
 	if (bad)
 		ibv_dereg_mr(bad);
+	{
+		/* Page offset as the buffer's, 2 pages before 2^64. */
+		uint64_t iova = UINT64_MAX - 8191;
+		void *buf = mmap(NULL, 16384, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		bad = ibv_reg_mr_iova(c.pd, buf, 16384, iova, ODP_ACCESS);
+		check("registration: an ODP MR whose iova range wraps is refused",
+		      !bad && errno == EINVAL, "%s", bad ? "registered" :
+		      strerror(errno));
+		if (bad)
+			ibv_dereg_mr(bad);
+		bad = ibv_reg_mr_iova(c.pd, buf, 16384, iova, ALL_ACCESS);
+		check("registration: a pinned MR whose iova range wraps is refused",
+		      !bad && errno == EINVAL, "%s", bad ? "registered" :
+		      strerror(errno));
+		if (bad)
+			ibv_dereg_mr(bad);
+		munmap(buf, 16384);
+	}
 	bad = ibv_reg_mr(c.pd, NULL, SIZE_MAX, ALL_ACCESS);
 	check("registration: the whole address space pinned is refused", !bad,
 	      "registered");

@@ -257,6 +257,9 @@ u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr);
 unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 				      unsigned long start,
 				      unsigned long npages, u64 *entries);
+unsigned long hmm_mirror_count_valid(struct hmm_mirror *mirror,
+				     unsigned long start, unsigned long end,
+				     unsigned long *budget);
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr);
