@@ -4,8 +4,10 @@
  * tables: after each change below, RDMA sees exactly what the CPU sees,
  * checked both ways (an RDMA WRITE is read back by the CPU; what the CPU
  * wrote is what an RDMA READ returns), and what is no longer mapped is an
- * error, never the old pages. mremap; fork and copy-on-write both ways;
- * mprotect read-only; THP split; KSM merging; tmpfs and ext4 shared file
+ * error, never the old pages. mremap (away from the MR, and inside it);
+ * fork and copy-on-write both ways (and a device write straight after
+ * fork, into pages it had mapped writable); mprotect read-only; THP split
+ * and collapse (MADV_COLLAPSE); KSM merging; tmpfs and ext4 shared file
  * mappings with truncate and hole punch; hugetlbfs; a read-only
  * registration of read-only memory; and no page pinned: an unprivileged
  * process under RLIMIT_MEMLOCK 64 KiB registers 2 GiB on demand.
@@ -203,6 +205,37 @@ static void test_mremap(void)
 	munmap(n, MIB);
 }
 
+/* 1b. mremap inside one MR: its first half moved over its second half. */
+static void test_mremap_inside(void)
+{
+	uint8_t *a = map(2 * MIB), *p;
+	struct ibv_mr *m = reg_odp(a, 2 * MIB);
+	int st;
+
+	fill(a, MIB, 6);
+	memset(a + MIB, 0x5a, MIB);
+	st = wr(m, a + MIB, MIB, 7);	/* the device maps both halves */
+	st = st ?: rd(m, a, MIB);
+	check("mremap inside an MR: before, both halves mirrored",
+	      st == 0 && is_filled(loc, MIB, 6) && is_filled(a + MIB, MIB, 7),
+	      "status %d", st);
+	p = mremap(a, MIB, MIB, MREMAP_MAYMOVE | MREMAP_FIXED, a + MIB);
+	check_fatal("mremap inside an MR: moves", p == a + MIB, "%s",
+		    strerror(errno));
+	st = rd(m, a + MIB, MIB);
+	check("mremap inside an MR: RDMA READ at the target returns the moved pages",
+	      st == 0 && is_filled(loc, MIB, 6), "status %d", st);
+	st = wr(m, a + MIB + PAGE, PAGE, 8);
+	check("mremap inside an MR: an RDMA WRITE there is seen by the CPU",
+	      st == 0 && is_filled(a + MIB + PAGE, PAGE, 8) &&
+	      is_filled(a + MIB, PAGE, 6), "status %d", st);
+	st = rd(m, a, PAGE);
+	check("mremap inside an MR: the vacated half is an error",
+	      st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	ibv_dereg_mr(m);
+	munmap(a, 2 * MIB);
+}
+
 /* Tell the other side one byte; wait for one. */
 static void say(int fd, char v)
 {
@@ -329,6 +362,28 @@ static void test_fork(void)
 	check("fork: the child's copy is unchanged by the parent's writes",
 	      hear(from) == '1', "the child sees other bytes");
 	end_child(pid, to, from);
+
+	/*
+	 * The device had the pages writable before fork; right after fork
+	 * (nothing touches them in between), an RDMA WRITE must break the
+	 * sharing, not write into the child's copy.
+	 */
+	fill(p, h, 10);
+	fill(p + h, h, 11);
+	st = wr(m, p, len, 15);
+	check("fork: before the third fork, the device writes the pages",
+	      st == 0 && is_filled(p, len, 15), "status %d", st);
+	fill(p, h, 10);
+	fill(p + h, h, 11);
+	pid = cow_child(p, len, 10, &to, &from);
+	st = wr(m, p + h, h, 16);
+	check("fork: an RDMA WRITE straight after fork is seen by the parent's CPU",
+	      st == 0 && is_filled(p + h, h, 16) && is_filled(p, h, 10),
+	      "status %d", st);
+	say(to, 'c');
+	check("fork: it did not land in the child's copy", hear(from) == '1',
+	      "the child sees other bytes");
+	end_child(pid, to, from);
 	ibv_dereg_mr(m);
 	munmap(p, len);
 }
@@ -343,8 +398,9 @@ static void test_mprotect(void)
 	int st;
 
 	fill(p, len, 30);
-	st = rd(m, p, len);
-	check("mprotect: before, RDMA READ returns the CPU's data",
+	st = wr(m, p, len, 30);		/* the device maps them writable */
+	st = st ?: rd(m, p, len);
+	check("mprotect: before, RDMA WRITE and READ of the same data",
 	      st == 0 && is_filled(loc, len, 30), "status %d", st);
 	mprotect(p, len, PROT_READ);
 	f0 = odp_faults();
@@ -459,6 +515,38 @@ static void test_thp(void)
 	munmap(raw, 2 * HUGE);
 }
 
+/* 4b. Small pages mirrored writable, collapsed into a THP (MADV_COLLAPSE). */
+static void test_collapse(void)
+{
+	uint8_t *raw = map(2 * HUGE), *p;
+	struct ibv_mr *m;
+	int st;
+
+	p = (uint8_t *)(((uintptr_t)raw + HUGE - 1) & ~(HUGE - 1));
+	madvise(p, HUGE, MADV_NOHUGEPAGE);
+	fill(p, HUGE, 45);
+	m = reg_odp(p, HUGE);
+	st = wr(m, p, HUGE, 45);	/* same bytes, mapped writable */
+	check("THP collapse: small pages, written by RDMA",
+	      st == 0 && is_filled(p, HUGE, 45) && anon_huge_kb(p) == 0,
+	      "status %d, AnonHugePages %ld kB", st, anon_huge_kb(p));
+	madvise(p, HUGE, MADV_HUGEPAGE);
+	st = madvise(p, HUGE, 25 /* MADV_COLLAPSE */);
+	check("THP collapse: MADV_COLLAPSE makes one huge page",
+	      !st && anon_huge_kb(p) >= 2048, "%s, AnonHugePages %ld kB",
+	      st ? strerror(errno) : "ok", anon_huge_kb(p));
+	st = wr(m, p + MIB + 5 * PAGE, 2 * PAGE, 46);
+	check("THP collapse: an RDMA WRITE lands in the huge page the CPU sees",
+	      st == 0 && is_filled(p + MIB + 5 * PAGE, 2 * PAGE, 46) &&
+	      is_filled(p, MIB, 45), "status %d", st);
+	fill(p + 9 * PAGE, PAGE, 47);
+	st = rd(m, p + 9 * PAGE, PAGE);
+	check("THP collapse: a CPU write into the huge page is read by RDMA",
+	      st == 0 && is_filled(loc, PAGE, 47), "status %d", st);
+	ibv_dereg_mr(m);
+	munmap(raw, 2 * HUGE);
+}
+
 static int write_file(const char *path, const char *v)
 {
 	int fd = open(path, O_WRONLY), ok;
@@ -487,7 +575,13 @@ static void test_ksm(void)
 	for (i = 0; i < n; i++)
 		fill(p + i * PAGE, PAGE, 50);
 	m = reg_odp(p, len);
-	st = rd(m, p, len);
+	/* The device maps them writable, same content (they still merge). */
+	st = 0;
+	for (i = 0; i < n && !st; i++) {
+		fill(loc, PAGE, 50);
+		st = rdma(IBV_WR_RDMA_WRITE, PAGE, m, p + i * PAGE);
+	}
+	st = st ?: rd(m, p, len);
 	check("KSM: before, RDMA READ returns the CPU's data",
 	      st == 0 && is_filled(loc, PAGE, 50) &&
 	      !memcmp(loc, p, len), "status %d", st);
@@ -796,9 +890,11 @@ int main(void)
 	check_fatal("local MR", locmr, "%s", strerror(errno));
 	new_qps();
 	test_mremap();
+	test_mremap_inside();
 	test_fork();
 	test_mprotect();
 	test_thp();
+	test_collapse();
 	test_ksm();
 	test_files();
 	test_hugetlb();
