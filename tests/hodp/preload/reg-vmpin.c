@@ -12,14 +12,60 @@
  *
  * With IOVA_SHIFT, a failed registration of the destination is reported
  * ("ibv_reg_mr_iova(dst) N: error") and the second is tried all the same.
+ *
+ * With REG_VMPIN_FAIL_ALLOC=1 in the environment (the faultinject suite:
+ * hodp built with CONFIG_INFINIBAND_HODP_FAULT_INJECTION), hodp's first
+ * allocation after the QPs are set up fails, once: that of the first
+ * registration. The helper says whether it was injected ("injected: 1").
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "loopback.h"
+
+#define FAIL_ALLOC "/sys/kernel/debug/hodp/fail_alloc/"
+
+static int fail_alloc_set(const char *file, const char *value)
+{
+	FILE *f = fopen(file, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fputs(value, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Fail hodp's next allocation, once. */
+static void fail_alloc_arm(void)
+{
+	if (fail_alloc_set(FAIL_ALLOC "verbose", "0") ||
+	    fail_alloc_set(FAIL_ALLOC "interval", "1") ||
+	    fail_alloc_set(FAIL_ALLOC "space", "1") ||
+	    fail_alloc_set(FAIL_ALLOC "times", "1") ||
+	    fail_alloc_set(FAIL_ALLOC "probability", "100"))
+		die("arming " FAIL_ALLOC ": %s", strerror(errno));
+}
+
+/* Disarm; print whether the failure was injected (times went to 0). */
+static void fail_alloc_disarm(void)
+{
+	FILE *f = fopen(FAIL_ALLOC "times", "r");
+	long left = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &left) != 1)
+			left = -1;
+		fclose(f);
+	}
+	fail_alloc_set(FAIL_ALLOC "probability", "0");
+	fail_alloc_set(FAIL_ALLOC "space", "0");
+	printf("injected: %d\n", left == 0);
+}
 
 static void print_vmpin(void)
 {
@@ -41,6 +87,7 @@ int main(int argc, char **argv)
 	unsigned char *src, *dst;
 	struct loopback lb;
 	uint64_t iova;
+	bool inject;
 	int status;
 
 	if (argc < 2)
@@ -57,7 +104,13 @@ int main(int argc, char **argv)
 	for (i = 0; i < size; i++)
 		src[i] = (unsigned char)(i * 3 + 11);
 
+	inject = getenv("REG_VMPIN_FAIL_ALLOC") &&
+		 !strcmp(getenv("REG_VMPIN_FAIL_ALLOC"), "1");
+	if (inject)
+		fail_alloc_arm();
 	src_mr = ibv_reg_mr(lb.pd, src, size, IBV_ACCESS_LOCAL_WRITE);
+	if (inject)
+		fail_alloc_disarm();
 	if (!src_mr)
 		die("ibv_reg_mr(src): %s", strerror(errno));
 	iova = (uintptr_t)dst + shift;
