@@ -21,8 +21,8 @@
  *  registration   ibv_reg_mr time, pinned and ODP, of 4 KiB, 1 MiB,
  *                 64 MiB, BIG_MIB (default 1024), and 2 GiB for ODP, on
  *                 fresh untouched memory and on memory the CPU wrote first;
- *                 pinned_over_odp. The device's max_mr_size is 2 GiB: an
- *                 8 GiB ODP registration is refused (reported).
+ *                 pinned_over_odp. And whether an 8 GiB ODP registration
+ *                 (past the 2 GiB max_mr_size of pinned MRs) is taken.
  *  munmap         of BIG_MIB written by the CPU and registered ODP (every
  *                 page mirrored by the registration's snapshot) against the
  *                 same unregistered: registered_over_unregistered.
@@ -438,7 +438,7 @@ static void bench_registration(size_t big)
 						z == n - 1 && !k ? 0 :
 						reg_time(size[z], k, touched) * 1e6;
 
-	/* Past the device's max_mr_size: refused. */
+	/* Past the pinned MRs' max_mr_size: ODP MRs are not bound by it. */
 	p = map(huge, MAP_NORESERVE);
 	mr = ibv_reg_mr(pd, p, huge, ACCESS | ODP);
 	if (mr)
