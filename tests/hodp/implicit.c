@@ -14,64 +14,14 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "counters.h"
+#include "odp.h"
 #include "verbs.h"
 
-#define MIB	(1UL << 20)
-#define ODP_ACCESS (ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
 /* A page table leaf of the mirror: 512 entries of 8 bytes. */
 #define LEAF_BYTES	4096
 
 static struct ctx c;
 static struct ibv_mr *imr;	/* the implicit MR */
-
-static long status_kb(const char *field)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) &&
-		    line[strlen(field)] == ':')
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static long long odp_faults(void)
-{
-	long long v = -1;
-	FILE *f;
-
-	/* The device's counters are cached for 10 ms: read after that. */
-	usleep(20000);
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-static void *map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
-	return p;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned int seed)
-{
-	while (n--)
-		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
-}
 
 /* One signalled WR from @qp, local and remote through @lmr / @rmr. */
 static int run(struct ibv_qp *qp, enum ibv_wr_opcode op, struct ibv_mr *lmr,

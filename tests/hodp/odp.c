@@ -22,57 +22,12 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#include "counters.h"
+#include "odp.h"
 #include "verbs.h"
 
 #define BUF	(8UL << 20)
-#define MIB	(1UL << 20)
-#define ODP_ACCESS (ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
 
 static struct ctx c;
-
-/* A field of /proc/self/status, in kB. */
-static long status_kb(const char *field)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) &&
-		    line[strlen(field)] == ':')
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static long long odp_faults(void)
-{
-	char buf[64] = "";
-	FILE *f;
-
-	/* The device's counters are cached for 10 ms: read after that. */
-	usleep(20000);
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? atoll(buf) : -1;
-}
-
-static void *map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
-	return p;
-}
 
 static struct ibv_mr *reg_odp(void *p, size_t len)
 {
@@ -80,12 +35,6 @@ static struct ibv_mr *reg_odp(void *p, size_t len)
 
 	check_fatal("ODP registration", mr, "%s", strerror(errno));
 	return mr;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned int seed)
-{
-	while (n--)
-		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
 }
 
 /* Post one signalled WR on @qp and wait for its completion: its status. */

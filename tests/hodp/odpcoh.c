@@ -23,14 +23,12 @@
 #include <sys/statfs.h>
 #include <sys/wait.h>
 
-#include "counters.h"
+#include "odp.h"
 #include "verbs.h"
 
-#define MIB		(1UL << 20)
 #define PAGE		4096UL
 #define HUGE		(2UL * MIB)
 #define LOC		(4 * MIB)
-#define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
 #define EXT4_DIR	"/mnt/hodp-ext4"
 #define EXT4_MAGIC	0xEF53
 
@@ -39,67 +37,12 @@ static struct rc_pair qp;
 static uint8_t *loc;		/* the requester's buffer, pinned */
 static struct ibv_mr *locmr;
 
-static long status_kb(const char *field)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field)) &&
-		    line[strlen(field)] == ':')
-			v = strtol(line + strlen(field) + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
-
-static long long odp_faults(void)
-{
-	char buf[64] = "";
-	FILE *f;
-
-	usleep(20000);	/* the device's counters are cached for 10 ms */
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] ? atoll(buf) : -1;
-}
-
-static void *map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
-	return p;
-}
-
 static struct ibv_mr *reg_odp(void *p, size_t len)
 {
 	struct ibv_mr *mr = ibv_reg_mr(c.pd, p, len, ODP_ACCESS);
 
 	check_fatal("ODP registration", mr, "%s", strerror(errno));
 	return mr;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned int seed)
-{
-	while (n--)
-		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
-}
-
-static int is_filled(const uint8_t *p, size_t n, unsigned int seed)
-{
-	while (n--)
-		if (*p++ != (uint8_t)((seed = seed * 1103515245 + 12345) >> 16))
-			return 0;
-	return 1;
 }
 
 static int all(const uint8_t *p, size_t n, uint8_t v)

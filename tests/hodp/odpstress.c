@@ -29,11 +29,9 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-#include "counters.h"
+#include "odp.h"
 #include "verbs.h"
 
-#define MIB		(1UL << 20)
-#define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
 #define WORKERS		4
 #define CHUNK		(64 * 1024)
 #define SHARED		(WORKERS * MIB)	/* 1 MiB of it per worker */
@@ -44,21 +42,6 @@ static int rounds = 60;
 static uint8_t *shared;
 static struct ibv_mr *shared_mr;
 static atomic_int storm_over;
-
-static void *map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
-	return p;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned int seed)
-{
-	while (n--)
-		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
-}
 
 /* A connected pair on @cq (rnr_retry 7: a send waits for its receive). */
 static struct rc_pair pair_on(struct ibv_cq *cq)

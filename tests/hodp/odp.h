@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers of the ODP tests on hodp0: anonymous mappings, the process's
+ * pinned memory, the device's fault counter, and patterns to fill and
+ * check buffers with.
+ */
+#ifndef _TESTS_HODP_ODP_H
+#define _TESTS_HODP_ODP_H
+
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "counters.h"
+#include "verbs.h"
+
+#define MIB		(1UL << 20)
+#define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
+
+/* A field of /proc/self/status, in kB; -1 if absent. */
+static inline long status_kb(const char *field)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)) &&
+		    line[strlen(field)] == ':')
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* hodp0's port counter of device page faults (events); -1 if unreadable. */
+static inline long long odp_faults(void)
+{
+	long long v = -1;
+	FILE *f;
+
+	/* The device's counters are cached for 10 ms: read after that. */
+	usleep(20000);
+	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
+		  "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Fresh anonymous memory, nothing touched (no swap reserved for it). */
+static inline void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	check_fatal("mmap", p != MAP_FAILED, "%s", strerror(errno));
+	return p;
+}
+
+/* A pseudo-random pattern of @seed, and whether @p holds it. */
+static inline void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	while (n--)
+		*p++ = (seed = seed * 1103515245 + 12345) >> 16;
+}
+
+static inline int is_filled(const uint8_t *p, size_t n, unsigned int seed)
+{
+	while (n--)
+		if (*p++ != (uint8_t)((seed = seed * 1103515245 + 12345) >> 16))
+			return 0;
+	return 1;
+}
+
+#endif /* _TESTS_HODP_ODP_H */
