@@ -60,7 +60,9 @@ modules: kconfig
 	+$(kbuild) modules
 
 user-dirs: $(USER_DIRS)
-$(USER_DIRS):
+# After kconfig: when its answers change it runs kbuild's clean, which
+# deletes every .o under the checkout, build/ included (make -j raced it).
+$(USER_DIRS): | kconfig
 	+$(MAKE) -C $@
 
 deps:
