@@ -37,7 +37,7 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	HODP_CONFIG_H=$(kconfig)/hodp_config.h \
 	$$(cat $(kconfig)/hodp.mk)
 
-.PHONY: all modules check bench deps install clean config olddefconfig \
+.PHONY: all modules check demo bench deps install clean config olddefconfig \
 	kconfig debug-kernel debug-modules check-debug user-dirs $(USER_DIRS)
 
 all: modules user-dirs
@@ -98,6 +98,12 @@ debug-modules: debug-kernel
 check-debug: deps debug-modules
 	+$(MAKE) user-dirs
 	HODP_VM_KERNEL=debug tests/run $(or $(SUITES),$(DEBUG_SUITES))
+
+# The newcomer's first command: hodp doing on-demand paging in the test
+# guest, step by step (demo/guest).
+demo: deps
+	+$(MAKE) all
+	demo/run
 
 bench: deps
 	+$(MAKE) all
