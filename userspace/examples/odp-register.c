@@ -81,13 +81,13 @@ int main(int argc, char **argv)
 	if (!mr) {
 		int err = errno;
 
-		printf("%s registration of %s bytes: refused: %s (VmPin %s)\n",
+		printf("%s registration of %s: refused: %s (VmPin %s)\n",
 		       argv[2], argv[1], strerror(err),
 		       status("VmPin", pin, sizeof(pin)));
 		loopback_close(&lb);
 		return 1;
 	}
-	printf("%s registration of %s bytes: done, VmPin %s\n", argv[2],
+	printf("%s registration of %s: done, VmPin %s\n", argv[2],
 	       argv[1], status("VmPin", pin, sizeof(pin)));
 	ibv_dereg_mr(mr);
 	munmap(p, size);
