@@ -430,23 +430,6 @@ static void test_large(void)
 	munmap(b, 4096);
 }
 
-struct poster {
-	struct ibv_qp *qp;
-	struct ibv_send_wr *wr;
-	atomic_int state;	/* 1 in post_send, 2 returned */
-	int ret;
-};
-
-static void *post_thread(void *arg)
-{
-	struct poster *p = arg;
-
-	atomic_store(&p->state, 1);
-	p->ret = post_send(p->qp, p->wr);
-	atomic_store(&p->state, 2);
-	return NULL;
-}
-
 /*
  * RESET of a requester that is faulting in its WQE's cold 1 GiB source (512
  * faults of 2 MiB, in the doorbell system call of another thread): the

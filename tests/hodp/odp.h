@@ -7,6 +7,7 @@
 #ifndef _TESTS_HODP_ODP_H
 #define _TESTS_HODP_ODP_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -74,6 +75,28 @@ static inline int is_filled(const uint8_t *p, size_t n, unsigned int seed)
 		if (*p++ != (uint8_t)((seed = seed * 1103515245 + 12345) >> 16))
 			return 0;
 	return 1;
+}
+
+/*
+ * A work request posted from another thread (pthread_create(post_thread)),
+ * so that its doorbell, which copies in the system call, runs while the
+ * test does something else: state 1 while in ibv_post_send(), 2 after.
+ */
+struct poster {
+	struct ibv_qp *qp;
+	struct ibv_send_wr *wr;
+	atomic_int state;
+	int ret;
+};
+
+static inline void *post_thread(void *arg)
+{
+	struct poster *p = arg;
+
+	atomic_store(&p->state, 1);
+	p->ret = post_send(p->qp, p->wr);
+	atomic_store(&p->state, 2);
+	return NULL;
 }
 
 #endif /* _TESTS_HODP_ODP_H */

@@ -341,23 +341,6 @@ static void test_exit(void)
 	munmap(b, MIB);
 }
 
-struct poster {
-	struct ibv_qp *qp;
-	struct ibv_send_wr *wr;
-	atomic_int state;
-	int ret;
-};
-
-static void *post_thread(void *arg)
-{
-	struct poster *p = arg;
-
-	atomic_store(&p->state, 1);
-	p->ret = post_send(p->qp, p->wr);
-	atomic_store(&p->state, 2);
-	return NULL;
-}
-
 /* Wait until the HMM core's fault count moved (the transfer faults). */
 static int faults_began(long long f0)
 {
