@@ -20,6 +20,30 @@
 
 #include "hmm_internal.h"
 
+/* The page faults @t has taken (hmm_range_fault() counts its own there). */
+static unsigned long task_faults(struct task_struct *t)
+{
+	return t->min_flt + t->maj_flt;
+}
+
+/*
+ * An invalidation raced the fault: it starts over. If the attempt faulted
+ * pages in (@faulted: task_faults() before it), it made progress, which
+ * the next attempt keeps (a fault under memory pressure, reclaiming as it
+ * goes, may take longer than the timeout and be raced by its own
+ * reclaim): the timeout starts again, never beyond @limit.
+ */
+static void retry_after(unsigned long *timeout, unsigned long limit,
+			unsigned long faulted)
+{
+	hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+	if (task_faults(current) == faulted)
+		return;
+	*timeout = jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	if (time_after(*timeout, limit))
+		*timeout = limit;
+}
+
 static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		      unsigned long end, unsigned int flags,
 		      unsigned long *pfns, u64 *out)
@@ -32,8 +56,11 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		.hmm_pfns = pfns,
 		.dev_private_owner = mirror->hdev->owner,
 	};
+	unsigned long limit =
+		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS);
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	unsigned long faulted;
 	/*
 	 * A snapshot of a leaf that has no table yet looks first: where
 	 * nothing is present it allocates nothing, so snapshotting a large,
@@ -58,10 +85,11 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		range.notifier_seq = mmu_interval_read_begin(&mirror->notifier);
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
+		faulted = task_faults(current);
 		ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
-			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+			retry_after(&timeout, limit, faulted);
 			continue;
 		}
 		if (ret)
@@ -71,7 +99,7 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		if (mmu_interval_read_retry(&mirror->notifier,
 					    range.notifier_seq)) {
 			mutex_unlock(&mirror->lock);
-			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+			retry_after(&timeout, limit, faulted);
 			continue;
 		}
 		ret = hmm_pt_fill(mirror, start, end, pfns, out);
@@ -217,7 +245,8 @@ out_leave:
  * Return: 0; -EFAULT if part of the range has no mapping or cannot be
  * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
  * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
- * fault for HMM_MIRROR_FAULT_TIMEOUT_MS; -EINTR on a fatal signal; -ESRCH if
+ * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or for
+ * HMM_MIRROR_FAULT_MAX_MS in all; -EINTR on a fatal signal; -ESRCH if
  * the mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a
  * bad range or flags.
  */

@@ -232,8 +232,14 @@ struct hmm_mirror {
 #define HMM_MIRROR_WRITE	BIT(0)	/* make pages writable (breaks COW) */
 #define HMM_MIRROR_SNAPSHOT	BIT(1)	/* fault nothing: record what is there */
 
-/* How long a fault keeps retrying while invalidations keep racing it. */
+/*
+ * How long a fault keeps retrying while invalidations keep racing it and
+ * it makes no progress (faults no page in); however much progress it makes,
+ * it gives up after HMM_MIRROR_FAULT_MAX_MS (another thread of the process
+ * can invalidate what it has just faulted, over and over).
+ */
 #define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
+#define HMM_MIRROR_FAULT_MAX_MS		10000
 
 int hmm_device_register(struct hmm_device *hdev);
 void hmm_device_unregister(struct hmm_device *hdev);
