@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * What the README says hodp does beyond the common paths, each shown here:
+ * What docs/design.md says hodp does beyond the common paths, each shown here:
  * an SRQ limit event, a CQ resized with completions pending, a CQ that
  * overflows, the 40-byte header of a UD receive (IPv4 and IPv6 GIDs), an
  * RC connection over an IPv6 GID, an RNR retry that succeeds, a QP taken
