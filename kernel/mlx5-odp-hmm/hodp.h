@@ -29,6 +29,10 @@
 #define HODP_MAX_CQ		4096
 #define HODP_MAX_CQE		32767
 #define HODP_MAX_MR		65536
+/* MW keys have indices above every MR's (hodp_mw.c). */
+#define HODP_MAX_MW		65536
+#define HODP_MW_INDEX_MIN	(HODP_MAX_MR + 1)
+#define HODP_MW_INDEX_MAX	(HODP_MAX_MR + HODP_MAX_MW)
 #define HODP_MAX_PD		4096
 #define HODP_MAX_SRQ		1024
 #define HODP_MAX_SRQ_WR		4096
@@ -61,9 +65,18 @@ struct hodp_dev {
 	struct xarray mrs;		/* key >> 8 -> hodp_mr */
 	struct xarray srqs;		/* srq number -> hodp_srq */
 	struct xarray ahs;		/* ah number -> hodp_ah */
+	/*
+	 * key >> 8 -> hodp_mw. Its lock (irqsave) is also the lock of every
+	 * window's binding and of hodp_mr.nr_mw. No spinlock of hodp is held
+	 * when it is taken and none is taken under it (an MR's last kref_put
+	 * under it completes a completion, a leaf lock): its order cannot be
+	 * turned around by anyone.
+	 */
+	struct xarray mws;
 	struct hodp_qp *gsi;		/* QP1, under the QP table's lock */
 	u32 next_mr;
-	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah;
+	u32 next_mw;
+	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah, nr_mw;
 	atomic64_t counters[HODP_NR_COUNTERS];
 	struct mutex odp_lock;		/* odp_mirrors and their users */
 	struct list_head odp_mirrors;	/* hodp_odp, one per mm */
@@ -127,12 +140,32 @@ struct hodp_mr {
 	struct page **pages;		/* the translation table (pinned) */
 	bool kernel_dma;		/* get_dma_mr: kernel virtual addresses */
 	bool dying;			/* dereg began: copies stop using it */
+	/* Windows bound to it (dereg refuses then), under the mws lock. */
+	unsigned int nr_mw;
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
 	bool implicit;			/* ODP: the whole address space */
 	/* ODP: on odp->mrs, [uaddr, uaddr + length - 1], page aligned */
 	struct interval_tree_node odp_node;
 	struct ib_odp_counters odp_stats; /* ODP: rdma stat show mr */
+};
+
+/*
+ * A memory window: a range of an MR (its rkey's only reach) with rights of
+ * its own. Every field below the ib_mw is under the device's mws lock.
+ * Bound, it holds a reference of its MR; the responder resolves the
+ * window's rkey to that MR and range (hodp_mw_remote_mr()), then accesses
+ * it as the MR's own rkey would: one translation path, pinned or ODP.
+ */
+struct hodp_mw {
+	struct ib_mw ibmw;
+	u32 rkey;			/* the current one (its low byte moves) */
+	bool bound;			/* valid with a non-empty range */
+	struct hodp_mr *mr;		/* bound: referenced */
+	u64 addr;
+	u64 length;
+	int access;
+	u64 qp_serial;			/* type 2, bound: the QP it serves */
 };
 
 struct hodp_srq {
@@ -210,6 +243,7 @@ struct hodp_qp {
 	bool user;
 	bool sq_sig_all;
 	u32 qpn;
+	u64 serial;			/* unique for the module's life */
 	u32 dest_qpn;
 	u32 qkey;
 	u32 sq_psn;			/* kept for query_qp: in-host, no PSNs */
@@ -323,6 +357,11 @@ static inline struct hodp_mr *to_hmr(struct ib_mr *ibmr)
 	return container_of(ibmr, struct hodp_mr, ibmr);
 }
 
+static inline struct hodp_mw *to_hmw(struct ib_mw *ibmw)
+{
+	return container_of(ibmw, struct hodp_mw, ibmw);
+}
+
 static inline struct hodp_srq *to_hsrq(struct ib_srq *ibsrq)
 {
 	return container_of(ibsrq, struct hodp_srq, ibsrq);
@@ -368,6 +407,21 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		   u64 compare_add, u64 swap, u64 *orig);
+
+/* hodp_mw.c: memory windows */
+u64 hodp_qp_next_serial(void);
+int hodp_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata);
+int hodp_dealloc_mw(struct ib_mw *ibmw);
+enum ib_wc_status hodp_mw_bind(struct hodp_qp *qp,
+			       const struct rxe_send_wr *wr);
+int hodp_mw_invalidate(struct hodp_qp *qp, u32 rkey);
+struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
+				  u32 len, int need);
+
+static inline bool hodp_key_is_mw(u32 key)
+{
+	return key >> 8 >= HODP_MW_INDEX_MIN;
+}
 
 /* hodp_qp.c */
 int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,

@@ -187,7 +187,8 @@ int hodp_cq_post(struct hodp_cq *cq, const struct ib_wc *wc, bool solicited)
 		uwc.qp_num = wc->qp->qp_num;
 		uwc.src_qp = wc->src_qp;
 		/* The user ABI has no network header type. */
-		uwc.wc_flags = wc->wc_flags & (IB_WC_GRH | IB_WC_WITH_IMM);
+		uwc.wc_flags = wc->wc_flags & (IB_WC_GRH | IB_WC_WITH_IMM |
+					       IB_WC_WITH_INVALIDATE);
 		uwc.pkey_index = wc->pkey_index;
 		uwc.port_num = wc->port_num;
 		hodp_queue_push(cq->queue, &uwc, sizeof(uwc));

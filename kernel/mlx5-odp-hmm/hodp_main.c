@@ -81,6 +81,7 @@ static int hodp_newlink(const char *name, struct net_device *ndev)
 	 */
 	xa_init_flags(&dev->srqs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 	xa_init_flags(&dev->ahs, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
+	xa_init_flags(&dev->mws, XA_FLAGS_ALLOC | XA_FLAGS_LOCK_IRQ);
 	dev->ibdev.node_type = RDMA_NODE_IB_CA;
 	dev->ibdev.phys_port_cnt = 1;
 	dev->ibdev.num_comp_vectors = 1;
@@ -124,10 +125,11 @@ void hodp_dealloc_driver(struct ib_device *ibdev)
 	struct hodp_dev *dev = to_hdev(ibdev);
 
 	WARN_ON(!xa_empty(&dev->mrs) || !xa_empty(&dev->srqs) ||
-		!xa_empty(&dev->ahs));
+		!xa_empty(&dev->ahs) || !xa_empty(&dev->mws));
 	xa_destroy(&dev->mrs);
 	xa_destroy(&dev->srqs);
 	xa_destroy(&dev->ahs);
+	xa_destroy(&dev->mws);
 	/* Held until hodp_reap() knows the core has returned from here. */
 	get_device(&ibdev->dev);
 	mutex_lock(&hodp_devices_lock);

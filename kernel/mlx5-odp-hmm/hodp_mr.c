@@ -185,13 +185,25 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 {
 	struct hodp_mr *mr = to_hmr(ibmr);
 	struct hodp_dev *dev = mr->dev;
+	unsigned long flags;
 
+	/*
+	 * Not while memory windows are bound to it (IBA 10.6.7.2.6, as rxe):
+	 * the user invalidates or deallocates them first. Dying is set under
+	 * the windows' lock, where a bind looks at it: none binds after.
+	 */
+	xa_lock_irqsave(&dev->mws, flags);
+	if (mr->nr_mw) {
+		xa_unlock_irqrestore(&dev->mws, flags);
+		return -EINVAL;
+	}
 	/*
 	 * A copy in flight stops using it at its next yield (hodp_copy()),
 	 * so this waits for 256 KiB of copy, not for a 2 GiB message.
 	 * Lookups hold the xarray lock until they have a reference.
 	 */
 	WRITE_ONCE(mr->dying, true);
+	xa_unlock_irqrestore(&dev->mws, flags);
 	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
 	kref_put(&mr->ref, hodp_mr_release);
 	wait_for_completion(&mr->freed);

@@ -187,6 +187,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		return -ENOMEM;
 	}
 	qp->dev = dev;
+	qp->serial = hodp_qp_next_serial();
 	qp->user = !!udata;
 	qp->state = IB_QPS_RESET;
 	qp->sq_sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;

@@ -41,6 +41,10 @@ static bool opcode_ok(const struct hodp_qp *qp, u32 opcode)
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
 		return true;
+	/* Memory windows (hodp_mw.c): connected QPs, as rxe binds. */
+	case IB_WR_SEND_WITH_INV:
+	case IB_WR_LOCAL_INV:
+	case IB_WR_BIND_MW:
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
 		return hodp_qp_is_connected(qp);
@@ -51,6 +55,12 @@ static bool opcode_ok(const struct hodp_qp *qp, u32 opcode)
 		return qp->ibqp.qp_type == IB_QPT_RC;
 	}
 	return false;
+}
+
+/* Work requests the requester executes alone: no peer, no buffers. */
+static bool is_local(u32 opcode)
+{
+	return opcode == IB_WR_LOCAL_INV || opcode == IB_WR_BIND_MW;
 }
 
 static bool is_atomic(u32 opcode)
@@ -74,6 +84,9 @@ static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
 	flags = wqe->wr.send_flags;
 	if ((flags & ~HODP_SEND_FLAGS) || !opcode_ok(qp, wqe->wr.opcode))
 		return IB_WC_LOC_QP_OP_ERR;
+	wqe->length = 0;
+	if (is_local(wqe->wr.opcode))
+		return IB_WC_SUCCESS;	/* what it names: execute_local() */
 
 	if (flags & IB_SEND_INLINE) {
 		len = raw->dma.length;
@@ -182,6 +195,23 @@ static enum ib_wc_status execute_ud(struct hodp_qp *qp)
 	return status;
 }
 
+/*
+ * A local work request: a window bound (hodp_mw_bind()) or invalidated,
+ * in the order of the send queue, as an HCA does (what follows it sees it
+ * done). The WQE was copied out of the ring: its fields are read once.
+ */
+static enum ib_wc_status execute_local(struct hodp_qp *qp)
+{
+	const struct rxe_send_wr *wr = &qp->ctx->wqe.wr;
+
+	if (wr->opcode == IB_WR_BIND_MW)
+		return hodp_mw_bind(qp, wr);
+	/* LOCAL_INV: rxe's status for a key it cannot invalidate. */
+	if (hodp_mw_invalidate(qp, wr->ex.invalidate_rkey))
+		return IB_WC_LOC_QP_OP_ERR;
+	return IB_WC_SUCCESS;
+}
+
 /* How long a requester waits for an answer that does not come. */
 static u32 transport_wait_us(const struct hodp_qp *qp)
 {
@@ -255,6 +285,10 @@ static enum ib_wc_opcode wc_opcode(u32 wr_opcode)
 		return IB_WC_COMP_SWAP;
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
 		return IB_WC_FETCH_ADD;
+	case IB_WR_BIND_MW:
+		return IB_WC_BIND_MW;
+	case IB_WR_LOCAL_INV:
+		return IB_WC_LOCAL_INV;
 	default:
 		return IB_WC_SEND;
 	}
@@ -348,7 +382,9 @@ static void run_sq(struct hodp_qp *qp)
 			qp->head_started = true;
 		}
 		status = fetch_wqe(qp);
-		if (status == IB_WC_SUCCESS)
+		if (status == IB_WC_SUCCESS && is_local(ctx->wqe.wr.opcode))
+			status = execute_local(qp);
+		else if (status == IB_WC_SUCCESS)
 			status = execute(qp, &wait_us, &rnr);
 		if (READ_ONCE(qp->stopping) ||
 		    READ_ONCE(qp->state) == IB_QPS_RESET) {

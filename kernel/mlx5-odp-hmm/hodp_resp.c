@@ -141,6 +141,10 @@ static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
 	    wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 		wc.wc_flags |= IB_WC_WITH_IMM;
 		wc.ex.imm_data = wr->ex.imm_data;
+	} else if (wr->opcode == IB_WR_SEND_WITH_INV &&
+		   status == IB_WC_SUCCESS) {
+		wc.wc_flags |= IB_WC_WITH_INVALIDATE;
+		wc.ex.invalidate_rkey = wr->ex.invalidate_rkey;
 	}
 	if (hodp_cq_post(resp->rcq, &wc, wr->send_flags & IB_SEND_SOLICITED))
 		hodp_qp_error(resp);
@@ -250,6 +254,19 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	hodp_put_segs(ctx->rseg, n);
 	if (ret == HODP_COPY_STOPPED)
 		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
+	/*
+	 * SEND with invalidate: the responder's window goes once the data is
+	 * in (as rxe); one it cannot invalidate (key, type, PD, or bound
+	 * through another QP) is an invalid request (IB class J).
+	 */
+	if (!ret && ctx->wqe.wr.opcode == IB_WR_SEND_WITH_INV &&
+	    hodp_mw_invalidate(resp, ctx->wqe.wr.ex.invalidate_rkey)) {
+		recv_complete(resp, req, ctx, IB_WC_REM_INV_REQ_ERR,
+			      IB_WC_RECV, 0);
+		if (resp->ibqp.qp_type == IB_QPT_RC)
+			hodp_qp_error(resp);
+		return IB_WC_REM_INV_REQ_ERR;
+	}
 	return copy_done(req, resp, ctx, ret, len);
 }
 
@@ -352,7 +369,10 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
 }
 
-/* The responder's memory named by an rkey, with the rights @need. */
+/*
+ * The responder's memory named by an rkey, with the rights @need: an MR's
+ * own rkey, or a memory window's (its range of an MR, its rights).
+ */
 static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 				 u32 len, int need)
 {
@@ -360,6 +380,8 @@ static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 
 	if (!(resp->access & need))
 		return NULL;
+	if (hodp_key_is_mw(rkey))
+		return hodp_mw_remote_mr(resp, rkey, addr, len, need);
 	mr = hodp_mr_get(resp->dev, rkey, resp->ibqp.pd, true);
 	if (mr && (!(mr->access & need) || !hodp_mr_in_range(mr, addr, len))) {
 		hodp_mr_put(mr);
@@ -403,6 +425,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	switch (wr->opcode) {
 	case IB_WR_SEND:
 	case IB_WR_SEND_WITH_IMM:
+	case IB_WR_SEND_WITH_INV:
 		return deliver(req, resp, ctx, rnr);
 
 	case IB_WR_RDMA_WRITE:

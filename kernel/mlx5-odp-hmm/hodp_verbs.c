@@ -38,7 +38,9 @@ void hodp_init_attrs(struct hodp_dev *dev)
 	a->page_size_cap = PAGE_SIZE;
 	a->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
 			      IB_DEVICE_SYS_IMAGE_GUID |
-			      IB_DEVICE_PORT_ACTIVE_EVENT;
+			      IB_DEVICE_PORT_ACTIVE_EVENT |
+			      IB_DEVICE_MEM_WINDOW |
+			      IB_DEVICE_MEM_WINDOW_TYPE_2B;
 	a->kernel_cap_flags = IBK_ALLOW_USER_UNREG | IBK_ON_DEMAND_PAGING;
 	/* ODP MRs (hodp_odp.c) serve every access of these transports. */
 	a->odp_caps.general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
@@ -56,6 +58,7 @@ void hodp_init_attrs(struct hodp_dev *dev)
 	a->max_cq = HODP_MAX_CQ;
 	a->max_cqe = HODP_MAX_CQE;
 	a->max_mr = HODP_MAX_MR;
+	a->max_mw = HODP_MAX_MW;
 	a->max_pd = HODP_MAX_PD;
 	a->max_qp_rd_atom = HODP_MAX_RD_ATOMIC;
 	a->max_qp_init_rd_atom = HODP_MAX_RD_ATOMIC;
@@ -235,6 +238,7 @@ const struct ib_device_ops hodp_dev_ops = {
 
 	.advise_mr = hodp_advise_mr,
 	.alloc_hw_port_stats = hodp_alloc_hw_port_stats,
+	.alloc_mw = hodp_alloc_mw,
 	.alloc_pd = hodp_alloc_pd,
 	.alloc_ucontext = hodp_alloc_ucontext,
 	.create_ah = hodp_create_ah,
@@ -243,6 +247,7 @@ const struct ib_device_ops hodp_dev_ops = {
 	.create_srq = hodp_create_srq,
 	.create_user_ah = hodp_create_ah,
 	.dealloc_driver = hodp_dealloc_driver,
+	.dealloc_mw = hodp_dealloc_mw,
 	.dealloc_pd = hodp_dealloc_pd,
 	.dealloc_ucontext = hodp_dealloc_ucontext,
 	.dereg_mr = hodp_dereg_mr,
@@ -276,6 +281,7 @@ const struct ib_device_ops hodp_dev_ops = {
 
 	INIT_RDMA_OBJ_SIZE(ib_ah, hodp_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, hodp_cq, ibcq),
+	INIT_RDMA_OBJ_SIZE(ib_mw, hodp_mw, ibmw),
 	INIT_RDMA_OBJ_SIZE(ib_pd, hodp_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_qp, hodp_qp, ibqp),
 	INIT_RDMA_OBJ_SIZE(ib_srq, hodp_srq, ibsrq),

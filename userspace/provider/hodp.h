@@ -114,7 +114,7 @@ static inline struct hodp_ah *to_hah(struct ibv_ah *ah)
 	return container_of(ah, struct hodp_ah, ibah);
 }
 
-/* verbs.c: PD, MR, AH */
+/* verbs.c: PD, MR, MW, AH */
 struct ibv_pd *hodp_alloc_pd(struct ibv_context *ctx);
 int hodp_dealloc_pd(struct ibv_pd *pd);
 struct ibv_mr *hodp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
@@ -122,6 +122,10 @@ struct ibv_mr *hodp_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 int hodp_dereg_mr(struct verbs_mr *vmr);
 int hodp_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
 		   uint32_t flags, struct ibv_sge *sg_list, uint32_t num_sge);
+struct ibv_mw *hodp_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type);
+int hodp_dealloc_mw(struct ibv_mw *mw);
+int hodp_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw,
+		 struct ibv_mw_bind *mw_bind);
 struct ibv_ah *hodp_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int hodp_destroy_ah(struct ibv_ah *ah);
 

@@ -4,8 +4,9 @@
  * ring, then one doorbell per batch (a POST_SEND command with no work
  * request) tells the kernel to look. Two interfaces fill it: ibv_post_send()
  * and the ibv_wr_*() builders of an extended QP. hodp executes sends,
- * RDMA writes and reads and atomics; it judges every WQE itself, so this
- * side only keeps a WQE within its ring element.
+ * RDMA writes and reads, atomics, and binds and invalidations of memory
+ * windows; it judges every WQE itself, so this side only keeps a WQE
+ * within its ring element.
  */
 #include <errno.h>
 #include <string.h>
@@ -67,6 +68,21 @@ static void set_atomic(struct rxe_send_wqe *wqe, uint32_t rkey, uint64_t addr,
 	wqe->wr.wr.atomic.compare_add = compare_add;
 	wqe->wr.wr.atomic.swap = swap;
 	wqe->iova = addr;
+}
+
+/*
+ * A window's binding. A bind of length 0 (type 1: invalidation) may name
+ * no MR.
+ */
+static void set_bind(struct rxe_send_wqe *wqe, struct ibv_mw *mw,
+		     uint32_t rkey, const struct ibv_mw_bind_info *info)
+{
+	wqe->wr.wr.mw.addr = info->addr;
+	wqe->wr.wr.mw.length = info->length;
+	wqe->wr.wr.mw.mr_lkey = info->mr ? info->mr->lkey : 0;
+	wqe->wr.wr.mw.mw_rkey = mw ? mw->rkey : 0;
+	wqe->wr.wr.mw.rkey = rkey;
+	wqe->wr.wr.mw.access = info->mw_access_flags;
 }
 
 static void set_ud(struct rxe_send_wqe *wqe, struct ibv_ah *ah, uint32_t qpn,
@@ -168,6 +184,14 @@ static int post_one_send(struct hodp_qp *qp, uint32_t prod,
 	case IBV_WR_SEND_WITH_IMM:
 		wqe->wr.ex.imm_data = wr->imm_data;
 		break;
+	case IBV_WR_SEND_WITH_INV:
+	case IBV_WR_LOCAL_INV:
+		wqe->wr.ex.invalidate_rkey = wr->invalidate_rkey;
+		break;
+	case IBV_WR_BIND_MW:
+		set_bind(wqe, wr->bind_mw.mw, wr->bind_mw.rkey,
+			 &wr->bind_mw.bind_info);
+		return 0;	/* no gather list */
 	default:
 		break;	/* the kernel completes what it cannot do with an error */
 	}
@@ -339,6 +363,31 @@ static void wr_atomic_fetch_add(struct ibv_qp_ex *qpx, uint32_t rkey,
 		set_atomic(wqe, rkey, addr, add, 0);
 }
 
+static void wr_send_inv(struct ibv_qp_ex *qpx, uint32_t rkey)
+{
+	struct rxe_send_wqe *wqe = batch_next(qpx, IBV_WR_SEND_WITH_INV);
+
+	if (wqe)
+		wqe->wr.ex.invalidate_rkey = rkey;
+}
+
+static void wr_local_inv(struct ibv_qp_ex *qpx, uint32_t rkey)
+{
+	struct rxe_send_wqe *wqe = batch_next(qpx, IBV_WR_LOCAL_INV);
+
+	if (wqe)
+		wqe->wr.ex.invalidate_rkey = rkey;
+}
+
+static void wr_bind_mw(struct ibv_qp_ex *qpx, struct ibv_mw *mw, uint32_t rkey,
+		       const struct ibv_mw_bind_info *info)
+{
+	struct rxe_send_wqe *wqe = batch_next(qpx, IBV_WR_BIND_MW);
+
+	if (wqe)
+		set_bind(wqe, mw, rkey, info);
+}
+
 static void wr_set_ud_addr(struct ibv_qp_ex *qpx, struct ibv_ah *ah,
 			   uint32_t qpn, uint32_t qkey)
 {
@@ -403,6 +452,10 @@ uint64_t hodp_supported_send_ops(enum ibv_qp_type qp_type)
 		       IBV_QP_EX_WITH_RDMA_WRITE |
 		       IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM;
 
+	/* Memory windows: connected QPs (as rxe binds). */
+	if (qp_type == IBV_QPT_RC || qp_type == IBV_QPT_UC)
+		ops |= IBV_QP_EX_WITH_SEND_WITH_INV | IBV_QP_EX_WITH_LOCAL_INV |
+		       IBV_QP_EX_WITH_BIND_MW;
 	if (qp_type == IBV_QPT_UC)
 		return ops;
 	return ops | IBV_QP_EX_WITH_RDMA_READ |
@@ -436,6 +489,12 @@ void hodp_init_qp_ex(struct hodp_qp *qp, uint64_t ops)
 		x->wr_atomic_cmp_swp = wr_atomic_cmp_swp;
 	if (ops & IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
 		x->wr_atomic_fetch_add = wr_atomic_fetch_add;
+	if (ops & IBV_QP_EX_WITH_SEND_WITH_INV)
+		x->wr_send_inv = wr_send_inv;
+	if (ops & IBV_QP_EX_WITH_LOCAL_INV)
+		x->wr_local_inv = wr_local_inv;
+	if (ops & IBV_QP_EX_WITH_BIND_MW)
+		x->wr_bind_mw = wr_bind_mw;
 	x->wr_set_sge = wr_set_sge;
 	x->wr_set_sge_list = wr_set_sge_list;
 	x->wr_set_inline_data = wr_set_inline_data;

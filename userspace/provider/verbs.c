@@ -65,6 +65,69 @@ int hodp_dereg_mr(struct verbs_mr *vmr)
 	return ret;
 }
 
+/*
+ * Memory windows: the kernel keeps them (and judges every bind); a window
+ * of either type is bound by a BIND_MW work request in the send queue.
+ */
+struct ibv_mw *hodp_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
+{
+	struct ib_uverbs_alloc_mw_resp resp;
+	struct ibv_alloc_mw cmd;
+	struct ibv_mw *mw = calloc(1, sizeof(*mw));
+	int ret;
+
+	if (!mw)
+		return NULL;
+	ret = ibv_cmd_alloc_mw(pd, type, mw, &cmd, sizeof(cmd), &resp,
+			       sizeof(resp));
+	if (ret) {
+		free(mw);
+		errno = ret;
+		return NULL;
+	}
+	return mw;
+}
+
+int hodp_dealloc_mw(struct ibv_mw *mw)
+{
+	int ret = ibv_cmd_dealloc_mw(mw);
+
+	if (!ret)
+		free(mw);
+	return ret;
+}
+
+/*
+ * ibv_bind_mw(): a type 1 window, bound by a BIND_MW work request with the
+ * next rkey, which the window takes at once (libibverbs' contract: the
+ * user undoes it if the bind completes in error).
+ */
+int hodp_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw,
+		 struct ibv_mw_bind *mw_bind)
+{
+	struct ibv_send_wr wr = {
+		.wr_id = mw_bind->wr_id,
+		.opcode = IBV_WR_BIND_MW,
+		.send_flags = mw_bind->send_flags,
+		.bind_mw = {
+			.mw = mw,
+			.rkey = ibv_inc_rkey(mw->rkey),
+			.bind_info = mw_bind->bind_info,
+		},
+	};
+	struct ibv_send_wr *bad;
+	int ret;
+
+	if (mw->type != IBV_MW_TYPE_1 ||
+	    (mw_bind->bind_info.mw_access_flags & IBV_ACCESS_ZERO_BASED))
+		return EINVAL;
+	ret = hodp_post_send(qp, &wr, &bad);
+	if (ret)
+		return ret;
+	mw->rkey = wr.bind_mw.rkey;
+	return 0;
+}
+
 /* Prefetch of ODP MRs: the kernel does it all (hodp_prefetch.c). */
 int hodp_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
 		   uint32_t flags, struct ibv_sge *sg_list, uint32_t num_sge)

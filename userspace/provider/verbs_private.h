@@ -296,6 +296,7 @@ HODP_CMD(ibv_get_context, ib_uverbs_get_context);
 HODP_CMD(ibv_query_port, ib_uverbs_query_port);
 HODP_CMD(ibv_alloc_pd, ib_uverbs_alloc_pd);
 HODP_CMD(ibv_reg_mr, ib_uverbs_reg_mr);
+HODP_CMD(ibv_alloc_mw, ib_uverbs_alloc_mw);
 HODP_CMD(ibv_create_cq, ib_uverbs_create_cq);
 HODP_CMD(ibv_resize_cq, ib_uverbs_resize_cq);
 HODP_CMD(ibv_create_qp, ib_uverbs_create_qp);
@@ -344,6 +345,11 @@ int ibv_cmd_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 int ibv_cmd_advise_mr(struct ibv_pd *pd, enum ibv_advise_mr_advice advice,
 		      uint32_t flags, struct ibv_sge *sg_list, uint32_t num_sge);
 int ibv_cmd_dereg_mr(struct verbs_mr *vmr);
+int ibv_cmd_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type,
+		     struct ibv_mw *mw, struct ibv_alloc_mw *cmd,
+		     size_t cmd_size,
+		     struct ib_uverbs_alloc_mw_resp *resp, size_t resp_size);
+int ibv_cmd_dealloc_mw(struct ibv_mw *mw);
 int ibv_cmd_create_cq(struct ibv_context *context, int cqe,
 		      struct ibv_comp_channel *channel, int comp_vector,
 		      struct ibv_cq *cq, struct ibv_create_cq *cmd,
