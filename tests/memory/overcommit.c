@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Overcommit: RDMA through one implicit ODP MR over a working set larger
- * than the guest's RAM, with swap on zram (tests/overcommit/setup). A
+ * than the guest's RAM, with swap on zram (tests/memory/setup). A
  * loopback RC pair writes the whole working set chunk by chunk (RDMA
  * WRITE, both sides through the implicit MR), the kernel swaps what no
  * longer fits out, the device's mirror is told and drops it; then RDMA
@@ -14,31 +14,12 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "../hodp/odp.h"
-#include "../hodp/verbs.h"
+#include "mem.h"
 
 #define CHUNK	(4 * MIB)
 
 static struct ctx c;
 static struct ibv_mr *imr;
-
-/* A field of /proc/meminfo or /proc/vmstat (same "name value" idea). */
-static long long sys_value(const char *file, const char *name)
-{
-	char line[256];
-	long long v = -1;
-	size_t n = strlen(name);
-	FILE *f = fopen(file, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) &&
-		    (line[n] == ':' || line[n] == ' '))
-			v = strtoll(line + n + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
 
 /*
  * The pattern of chunk @k: each 64-bit word says which chunk and word it
@@ -71,28 +52,10 @@ static long chunk_mismatch(const uint64_t *p, size_t k)
 	return -1;
 }
 
-/* One signalled RDMA @op of CHUNK bytes, both sides through the implicit MR. */
 static int rdma(struct ibv_qp *qp, enum ibv_wr_opcode op, void *local,
 		void *remote)
 {
-	struct ibv_sge sge = { (uintptr_t)local, CHUNK, imr->lkey };
-	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
-				  .opcode = op,
-				  .send_flags = IBV_SEND_SIGNALED };
-	struct ibv_wc wc;
-	int st, tries;
-
-	wr.wr.rdma.remote_addr = (uintptr_t)remote;
-	wr.wr.rdma.rkey = imr->rkey;
-	if (post_send(qp, &wr))
-		return -2;
-	/* poll_one waits 5 s; swapping in under TCG may take longer. */
-	for (tries = 0; tries < 24; tries++) {
-		st = poll_one(c.cq, &wc);
-		if (st != -1)
-			return st;
-	}
-	return -1;
+	return rdma_op(qp, c.cq, op, imr, local, CHUNK, imr, remote);
 }
 
 int main(void)
