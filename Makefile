@@ -7,7 +7,8 @@
 #   make check        everything, then every test suite (host and guest)
 #   make check-debug  the guest suites on the debug kernel (KASAN, lockdep,
 #                     kmemleak...), which make debug-kernel builds once
-#   make bench        everything, then the benchmarks (JSON in build/bench/)
+#   make bench        everything, then the benchmarks (JSON, report.md and
+#                     plots in build/bench/)
 #   make deps         install the Debian packages the project needs
 #   make install      modules_install + depmod + userspace
 #   make config       answer the Kconfig questions (build/.config)

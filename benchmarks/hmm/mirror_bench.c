@@ -173,6 +173,9 @@ int main(int argc, char **argv)
 	munmap(p, pages * PAGE);
 
 	for (r = 0; r < ROUNDS; r++) {
+		/* Progress on stderr (the JSON goes to stdout). */
+		fprintf(stderr, "mirror_bench: round %d/%d, %lu MiB\n", r + 1,
+			ROUNDS, mib);
 		p = map_anon(pages);
 		first[r] = touch(p, pages, 1) * ns;
 		present[r] = fault_cost(p, pages) * ns;
