@@ -19,8 +19,9 @@
 #
 # Variables: KVER (default: what linux-headers-amd64 resolves to), KDIR,
 # HODP_CONFIG (the Kconfig answers, default build/.config), C=1 (sparse),
-# INSTALL_MOD_PATH, DESTDIR, PREFIX, DKMS_SRC (dkms-source), SUITES (for check: which suites),
-# BENCHMARKS (for bench: which ones), DEBUG_SUITES (for check-debug).
+# INSTALL_MOD_PATH, DESTDIR, PREFIX, DKMS_SRC (for dkms-source), SUITES (for
+# check: which suites), BENCHMARKS (for bench: which ones), DEBUG_SUITES
+# (for check-debug).
 
 KVER ?= $(shell tests/vm/kver)
 KDIR ?= /usr/src/linux-headers-$(KVER)
@@ -45,7 +46,8 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	$$(cat $(kconfig)/hodp.mk)
 
 .PHONY: all modules check demo bench deps install install-modules \
-	install-user dkms-source clean config olddefconfig kconfig debug-kernel debug-modules check-debug user-dirs $(USER_DIRS)
+	install-user dkms-source clean config olddefconfig kconfig debug-kernel \
+	debug-modules check-debug user-dirs $(USER_DIRS)
 
 all: modules user-dirs
 
@@ -134,8 +136,8 @@ install-user:
 		$(DESTDIR)$(PREFIX)/include/hodp/hmm_dmirror_uapi.h
 
 # DKMS's source: what 'make modules' reads, and dkms.conf, copied to
-# DKMS_SRC (/usr/src/hodp-VERSION, under DESTDIR); then
-# 'dkms install hodp/VERSION'. Replaces an older copy of the same version.
+# DKMS_SRC (/usr/src/hodp-VERSION, under DESTDIR), for 'dkms add', 'build'
+# and 'install hodp/VERSION'. Replaces an older copy of the same version.
 dkms-source:
 	rm -rf $(DESTDIR)$(DKMS_SRC)
 	mkdir -p $(DESTDIR)$(DKMS_SRC)
