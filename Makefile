@@ -148,5 +148,5 @@ dkms-source:
 
 clean:
 	+$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null
-	$(foreach d,$(USER_DIRS),+$(MAKE) -C $(d) clean;)
+	+$(foreach d,$(USER_DIRS),$(MAKE) -C $(d) clean &&) true
 	rm -rf $(BUILD)
