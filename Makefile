@@ -10,14 +10,19 @@
 #   make bench        everything, then the benchmarks (JSON, report.md and
 #                     plots in build/bench/)
 #   make deps         install the Debian packages the project needs
-#   make install      modules_install + depmod + userspace
+#   make install      modules_install + depmod, then install-user
+#   make install-user the userspace parts only: hodp's libibverbs provider,
+#                     libhodp-odp.so, the dmirror uapi header, the examples
+#   make dkms-source  the module sources and dkms.conf into
+#                     /usr/src/hodp-VERSION, for dkms add/build/install
 #   make config       answer the Kconfig questions (build/.config)
 #   make clean
 #
 # Variables: KVER (default: what linux-headers-amd64 resolves to), KDIR,
 # HODP_CONFIG (the Kconfig answers, default build/.config), C=1 (sparse),
-# INSTALL_MOD_PATH, DESTDIR, PREFIX, SUITES (for check: which suites),
-# BENCHMARKS (for bench: which ones), DEBUG_SUITES (for check-debug).
+# INSTALL_MOD_PATH, DESTDIR, PREFIX, DKMS_SRC (for dkms-source), SUITES (for
+# check: which suites), BENCHMARKS (for bench: which ones), DEBUG_SUITES
+# (for check-debug).
 
 KVER ?= $(shell tests/vm/kver)
 KDIR ?= /usr/src/linux-headers-$(KVER)
@@ -25,6 +30,9 @@ BUILD := $(CURDIR)/build
 HODP_CONFIG ?= $(BUILD)/.config
 PREFIX ?= /usr/local
 export HODP_CONFIG KVER
+# The version is dkms.conf's (no git: DKMS builds from a copy of the tree).
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+DKMS_SRC ?= /usr/src/hodp-$(VERSION)
 
 kconfig := $(BUILD)/kconfig
 # Userspace parts, each a directory with its own Makefile.
@@ -38,8 +46,9 @@ kbuild = $(MAKE) -C $(KDIR) M=$(CURDIR) CONFIG_DEBUG_INFO_BTF_MODULES= \
 	HODP_CONFIG_H=$(kconfig)/hodp_config.h \
 	$$(cat $(kconfig)/hodp.mk)
 
-.PHONY: all modules check demo bench deps install clean config olddefconfig \
-	kconfig debug-kernel debug-modules check-debug user-dirs $(USER_DIRS)
+.PHONY: all modules check demo bench deps install install-modules \
+	install-user dkms-source clean config olddefconfig kconfig debug-kernel \
+	debug-modules check-debug user-dirs $(USER_DIRS)
 
 all: modules user-dirs
 
@@ -110,12 +119,35 @@ bench: deps
 	+$(MAKE) all
 	benchmarks/run $(BENCHMARKS)
 
-install: all
+# The modules, then the userspace (one after the other: kconfig's clean
+# deletes every .o under the checkout, userspace's included).
+install: install-modules
+	+$(MAKE) install-user
+
+install-modules: modules
 	+$(kbuild) INSTALL_MOD_PATH=$(INSTALL_MOD_PATH) modules_install
 	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
-	$(foreach d,$(USER_DIRS),+$(MAKE) -C $(d) install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX);)
+
+# What a machine running the modules needs from userspace (DKMS installs
+# the modules): userspace/'s parts (see its Makefile), and the uapi header
+# of /dev/hmm_dmirror*, under DESTDIR and PREFIX.
+install-user:
+	+$(MAKE) -C userspace install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+	install -D -m 0644 kernel/hmm/dmirror/hmm_dmirror_uapi.h \
+		$(DESTDIR)$(PREFIX)/include/hodp/hmm_dmirror_uapi.h
+
+# DKMS's source: what 'make modules' reads, and dkms.conf, copied to
+# DKMS_SRC (/usr/src/hodp-VERSION, under DESTDIR), for 'dkms add', 'build'
+# and 'install hodp/VERSION'. Replaces an older copy of the same version.
+dkms-source:
+	rm -rf $(DESTDIR)$(DKMS_SRC)
+	mkdir -p $(DESTDIR)$(DKMS_SRC)
+	{ echo Makefile; echo Kbuild; echo Kconfig; echo dkms.conf; \
+	  echo scripts/kconfig; find kernel -type f \( -name '*.[ch]' \
+		-o -name Kbuild -o -name Kconfig \) ! -name '*.mod.c'; } | \
+		tar -cf - --no-recursion -T - | tar -xf - -C $(DESTDIR)$(DKMS_SRC)
 
 clean:
 	+$(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null
-	$(foreach d,$(USER_DIRS),+$(MAKE) -C $(d) clean;)
+	+$(foreach d,$(USER_DIRS),$(MAKE) -C $(d) clean &&) true
 	rm -rf $(BUILD)

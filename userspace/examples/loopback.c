@@ -19,6 +19,14 @@ void die(const char *fmt, ...)
 	exit(1);
 }
 
+void help(int argc, char **argv, const char *usage)
+{
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(usage, stdout);
+		exit(0);
+	}
+}
+
 static struct ibv_context *open_device(const char *name)
 {
 	struct ibv_device **list = ibv_get_device_list(NULL);

@@ -33,6 +33,13 @@ void loopback_close(struct loopback *lb);
 int loopback_write(struct loopback *lb, void *src, uint32_t lkey,
 		   uint64_t dst, uint32_t rkey, uint32_t len);
 
+/*
+ * The examples' --help: if the first argument is -h or --help, print
+ * @usage (what the program does, its arguments, its exit status) on
+ * stdout and exit 0.
+ */
+void help(int argc, char **argv, const char *usage);
+
 /* Exit with a message: the examples' error path. */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

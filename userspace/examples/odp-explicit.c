@@ -19,6 +19,13 @@
 
 #define SIZE (4u << 20)	/* 4 MiB */
 
+static const char usage[] =
+	"usage: odp-explicit [DEVICE [GID_INDEX]]     (default hodp0 1)\n"
+	"Explicit ODP: two buffers registered with IBV_ACCESS_ON_DEMAND, nothing\n"
+	"pinned; an RDMA write between two QPs of this process into a destination\n"
+	"the CPU never touched, faulted in by the device.\n"
+	"Exits 0 if the written data arrived intact.\n";
+
 int main(int argc, char **argv)
 {
 	struct ibv_device_attr_ex attr = {};
@@ -27,6 +34,8 @@ int main(int argc, char **argv)
 	unsigned char *src, *dst;
 	int status;
 	size_t i;
+
+	help(argc, argv, usage);
 
 	loopback_open(&lb, argc > 1 ? argv[1] : NULL,
 		      argc > 2 ? atoi(argv[2]) : 1);

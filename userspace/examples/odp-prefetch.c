@@ -38,6 +38,13 @@ static void prefetch(struct ibv_pd *pd, struct ibv_mr *mr, void *addr,
 		    strerror(ret));
 }
 
+static const char usage[] =
+	"usage: odp-prefetch [DEVICE [GID_INDEX]]     (default hodp0 1)\n"
+	"Prefetch: ibv_advise_mr() faults in an ODP MR's pages before the RDMA\n"
+	"write that uses them (PREFETCH asynchronous, PREFETCH_WRITE synchronous\n"
+	"with IBV_ADVISE_MR_FLAG_FLUSH).\n"
+	"Exits 0 if both prefetches were accepted and the data arrived intact.\n";
+
 int main(int argc, char **argv)
 {
 	struct ibv_mr *src_mr, *dst_mr;
@@ -45,6 +52,8 @@ int main(int argc, char **argv)
 	struct loopback lb;
 	int status;
 	size_t i;
+
+	help(argc, argv, usage);
 
 	loopback_open(&lb, argc > 1 ? argv[1] : NULL,
 		      argc > 2 ? atoi(argv[2]) : 1);

@@ -52,6 +52,14 @@ static const char *status(const char *field, char *buf, size_t len)
 	return buf;
 }
 
+static const char usage[] =
+	"usage: odp-register SIZE odp|pinned [DEVICE [GID_INDEX]]\n"
+	"  SIZE in bytes, or with k, m or g (e.g. 8g)\n"
+	"Registers SIZE bytes of fresh anonymous memory on demand or pinned and\n"
+	"says what VmPin is while the MR exists: an ODP MR pins nothing, so it may\n"
+	"be larger than RLIMIT_MEMLOCK, or than the machine.\n"
+	"Exits 0 if the registration succeeded, 1 if it was refused.\n";
+
 int main(int argc, char **argv)
 {
 	int odp, access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
@@ -60,6 +68,8 @@ int main(int argc, char **argv)
 	char pin[64];
 	size_t size;
 	void *p;
+
+	help(argc, argv, usage);
 
 	if (argc < 3)
 		die("usage: odp-register SIZE odp|pinned [DEVICE [GID_INDEX]]");

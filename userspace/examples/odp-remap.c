@@ -50,6 +50,14 @@ static void write_and_check(struct loopback *lb, struct ibv_mr *smr,
 			die("byte %zu: '%c', the CPU wrote '%c'", i, dst[i], v);
 }
 
+static const char usage[] =
+	"usage: odp-remap [--pause] [DEVICE [GID_INDEX]]     (default hodp0 1)\n"
+	"  --pause: before deregistering, say \"paused\" and wait for a line on stdin\n"
+	"An ODP MR follows the page tables: a registered buffer is RDMA-written,\n"
+	"unmapped, new memory mapped at its address and filled with something\n"
+	"else, and the same MR carries the new data.\n"
+	"Exits 0 if both writes carried what the CPU had written.\n";
+
 int main(int argc, char **argv)
 {
 	int pause = argc > 1 && !strcmp(argv[1], "--pause");
@@ -58,6 +66,8 @@ int main(int argc, char **argv)
 	struct loopback lb;
 	unsigned char *buf;
 	char line[16];
+
+	help(argc, argv, usage);
 
 	argv += pause;
 	argc -= pause;
