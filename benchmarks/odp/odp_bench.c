@@ -532,24 +532,6 @@ static void prefetch(struct ibv_mr *mr, char *p, size_t len, uint32_t flags)
 		die("ibv_advise_mr", strerror(ret == -1 ? errno : ret));
 }
 
-/* The device's fault counter (hw_counters/odp_faults), -1 if unreadable. */
-static long long odp_faults(void)
-{
-	long long v = -1;
-	FILE *f;
-
-	/* The device's counters are cached for 10 ms: read after that. */
-	usleep(20000);
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 enum { FT_PINNED, FT_WARM, FT_COLD, FT_SYNC, FT_SYNC_XFER, FT_ASYNC,
        FT_SYNC_WARM, FT_ASYNC_WARM, FT_NR };
 

@@ -34,24 +34,6 @@ static inline long status_kb(const char *field)
 	return v;
 }
 
-/* hodp0's port counter of device page faults (events); -1 if unreadable. */
-static inline long long odp_faults(void)
-{
-	long long v = -1;
-	FILE *f;
-
-	/* The device's counters are cached for 10 ms: read after that. */
-	usleep(20000);
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* Fresh anonymous memory, nothing touched (no swap reserved for it). */
 static inline void *map(size_t len)
 {

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The value of @name in the "name value" lines of @file, -1 if absent. */
 static inline long long file_counter(const char *file, const char *name)
@@ -23,6 +24,27 @@ static inline long long file_counter(const char *file, const char *name)
 			found = v;
 	fclose(f);
 	return found;
+}
+
+/*
+ * hodp0's port counter of device page faults (hw_counters/odp_faults,
+ * events); -1 if unreadable.
+ */
+static inline long long odp_faults(void)
+{
+	long long v = -1;
+	FILE *f;
+
+	/* The device's counters are cached for 10 ms: read after that. */
+	usleep(20000);
+	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
+		  "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
 }
 
 /* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
