@@ -224,8 +224,10 @@ static bool entry_ok(u64 entry, bool write)
  * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
  * most (never further: a write fault allocates pages and breaks COW), or
  * that page alone if the longer range cannot be (part of it unmapped or
- * read-only). Sleeps; no lock held. Counted in odp_faults, failed or not,
- * and the pages it mirrored in the MR's page_faults.
+ * read-only, or invalidations elsewhere in the process kept racing its
+ * fault: one page is a shorter window for them). Sleeps; no lock held.
+ * Counted in odp_faults, failed or not, and the pages it mirrored in the
+ * MR's page_faults.
  *
  * Return: 0, or the errno of hmm_mirror_fault().
  */
@@ -240,7 +242,13 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
 	ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
-	if ((ret == -EFAULT || ret == -EPERM) && end > start + PAGE_SIZE) {
+	/*
+	 * Unmapped or read-only further on, or raced by invalidations for
+	 * the whole timeout (memory pressure: the process's own pages being
+	 * reclaimed): the page the access needs alone, a shorter fault.
+	 */
+	if ((ret == -EFAULT || ret == -EPERM || ret == -EBUSY) &&
+	    end > start + PAGE_SIZE) {
 		end = start + PAGE_SIZE;
 		ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
 	}
