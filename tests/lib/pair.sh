@@ -80,7 +80,7 @@ run_pair() {
 PERFTEST_INF_RE="(^|[[:space:]])inf([[:space:]]|$)"
 PERFTEST_CLOCK_RE="Can't produce a report|$PERFTEST_INF_RE|r\^2|calibrat"
 # What a side prints when its peer ended before the final handshake.
-PERFTEST_PEER_GONE_RE="Failed to close connection between server and client|Unable to read to socket/rdma_cm|Couldn't read reports|Failed to exchange data between server and clients"
+PERFTEST_PEER_GONE_RE="Failed to close connection between server and client|Unable to read to socket/rdma_cm|Couldn't read reports|Failed to exchange data between server and clients|ethernet_read_keys: Couldn't read remote address"
 PERFTEST_ERROR_RE='error|fail|couldn|unable|cannot|timeout|refused|invalid'
 # perftest_clock_failed OUT RC: this side failed at timing itself, only:
 # it exited 1 saying it could not report, or 0 with a report of infinite
