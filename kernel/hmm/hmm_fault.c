@@ -246,7 +246,7 @@ out_leave:
  * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
  * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
  * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or for
- * HMM_MIRROR_FAULT_MAX_MS in all; -EINTR on a fatal signal; -ESRCH if
+ * HMM_MIRROR_FAULT_MAX_MS on one 2 MiB leaf; -EINTR on a fatal signal; -ESRCH if
  * the mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a
  * bad range or flags.
  */

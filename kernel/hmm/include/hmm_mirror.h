@@ -235,8 +235,9 @@ struct hmm_mirror {
 /*
  * How long a fault keeps retrying while invalidations keep racing it and
  * it makes no progress (faults no page in); however much progress it makes,
- * it gives up after HMM_MIRROR_FAULT_MAX_MS (another thread of the process
- * can invalidate what it has just faulted, over and over).
+ * it gives up after HMM_MIRROR_FAULT_MAX_MS per 2 MiB leaf of the range
+ * (another thread of the process can invalidate what it has just faulted,
+ * over and over).
  */
 #define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
 #define HMM_MIRROR_FAULT_MAX_MS		10000
