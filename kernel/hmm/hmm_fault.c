@@ -26,27 +26,35 @@ static unsigned long task_faults(struct task_struct *t)
 	return t->min_flt + t->maj_flt;
 }
 
+/* What bounds one call's retries: its time, and the caller's stop. */
+struct fault_ctl {
+	unsigned long limit;	/* jiffies: HMM_MIRROR_FAULT_MAX_MS in all */
+	bool (*stop)(void *arg);
+	void *arg;
+};
+
 /*
  * An invalidation raced the fault: it starts over. If the attempt faulted
  * pages in (@faulted: task_faults() before it), it made progress, which
  * the next attempt keeps (a fault under memory pressure, reclaiming as it
  * goes, may take longer than the timeout and be raced by its own
- * reclaim): the timeout starts again, never beyond @limit.
+ * reclaim): the timeout starts again, never beyond the call's limit.
  */
-static void retry_after(unsigned long *timeout, unsigned long limit,
+static void retry_after(unsigned long *timeout, const struct fault_ctl *ctl,
 			unsigned long faulted)
 {
 	hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
 	if (task_faults(current) == faulted)
 		return;
 	*timeout = jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
-	if (time_after(*timeout, limit))
-		*timeout = limit;
+	if (time_after(*timeout, ctl->limit))
+		*timeout = ctl->limit;
 }
 
 static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		      unsigned long end, unsigned int flags,
-		      unsigned long *pfns, u64 *out)
+		      const struct fault_ctl *ctl, unsigned long *pfns,
+		      u64 *out)
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_range range = {
@@ -56,8 +64,6 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		.hmm_pfns = pfns,
 		.dev_private_owner = mirror->hdev->owner,
 	};
-	unsigned long limit =
-		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS);
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
 	unsigned long faulted;
@@ -74,9 +80,14 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	if (flags & HMM_MIRROR_WRITE)
 		range.default_flags |= HMM_PFN_REQ_WRITE;
 
+	if (time_after(timeout, ctl->limit))
+		timeout = ctl->limit;
 	for (;;) {
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
+		/* Between attempts: the caller may be done waiting. */
+		if (ctl->stop && ctl->stop(ctl->arg))
+			return -EINTR;
 		if (prepare) {
 			ret = hmm_pt_prepare(mirror, start);
 			if (ret)
@@ -89,7 +100,8 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
-			retry_after(&timeout, limit, faulted);
+			retry_after(&timeout, ctl, faulted);
+			cond_resched();
 			continue;
 		}
 		if (ret)
@@ -99,7 +111,8 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		if (mmu_interval_read_retry(&mirror->notifier,
 					    range.notifier_seq)) {
 			mutex_unlock(&mirror->lock);
-			retry_after(&timeout, limit, faulted);
+			retry_after(&timeout, ctl, faulted);
+			cond_resched();
 			continue;
 		}
 		ret = hmm_pt_fill(mirror, start, end, pfns, out);
@@ -182,8 +195,14 @@ void hmm_mirror_leave(struct hmm_mirror *mirror)
 }
 
 static int populate(struct hmm_mirror *mirror, unsigned long start,
-		    unsigned long end, unsigned int flags, u64 *out)
+		    unsigned long end, unsigned int flags,
+		    bool (*stop)(void *arg), void *arg, u64 *out)
 {
+	struct fault_ctl ctl = {
+		.limit = jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS),
+		.stop = stop,
+		.arg = arg,
+	};
 	struct mem_cgroup *memcg, *old_memcg;
 	unsigned long addr, next, *pfns;
 	int ret = 0;
@@ -208,7 +227,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	old_memcg = set_active_memcg(memcg);
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
-		ret = fault_leaf(mirror, addr, next, flags, pfns, out);
+		ret = fault_leaf(mirror, addr, next, flags, &ctl, pfns, out);
 		if (ret)
 			break;
 		if (out)
@@ -246,16 +265,41 @@ out_leave:
  * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
  * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
  * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or for
- * HMM_MIRROR_FAULT_MAX_MS on one 2 MiB leaf; -EINTR on a fatal signal; -ESRCH if
- * the mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a
- * bad range or flags.
+ * HMM_MIRROR_FAULT_MAX_MS in all; -EINTR on a fatal signal; -ESRCH if the
+ * mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a bad
+ * range or flags.
  */
 int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
 		     unsigned long end, unsigned int flags)
 {
-	return populate(mirror, start, end, flags, NULL);
+	return populate(mirror, start, end, flags, NULL, NULL, NULL);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
+
+/**
+ * hmm_mirror_fault_stoppable() - hmm_mirror_fault() that its caller can end
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ * @flags: as for hmm_mirror_fault()
+ * @stop: called before each attempt (invalidations racing the fault make
+ *	it start over, for up to HMM_MIRROR_FAULT_MAX_MS): true ends the fault
+ *	with -EINTR. Called with no lock of the core held; may not sleep long.
+ * @arg: its argument
+ *
+ * For a driver whose access may stop waiting while the fault retries (its
+ * queue closed, its memory key being destroyed): the fault ends at the next
+ * attempt instead of at its time limit.
+ *
+ * Return: as hmm_mirror_fault(); -EINTR also when @stop said so.
+ */
+int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
+			       unsigned long end, unsigned int flags,
+			       bool (*stop)(void *arg), void *arg)
+{
+	return populate(mirror, start, end, flags, stop, arg, NULL);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 
 /**
  * hmm_mirror_snapshot() - record and report what is mapped, faulting nothing
@@ -274,6 +318,7 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries)
 {
-	return populate(mirror, start, end, HMM_MIRROR_SNAPSHOT, entries);
+	return populate(mirror, start, end, HMM_MIRROR_SNAPSHOT, NULL, NULL,
+			entries);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_snapshot, HMM_MIRROR);

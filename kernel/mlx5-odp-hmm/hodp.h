@@ -202,6 +202,8 @@ struct hodp_seg {
 	struct hodp_mr *mr;
 	u64 addr;
 	u32 len;
+	bool via_mw;			/* a peer's, through a memory window: */
+	u32 mw_rkey;			/* ... its rkey, looked at again */
 };
 
 /* Bytes of a copy between two ODP mirrors per lock (hodp_copy.c). */
@@ -415,6 +417,8 @@ int hodp_dealloc_mw(struct ib_mw *ibmw);
 enum ib_wc_status hodp_mw_bind(struct hodp_qp *qp,
 			       const struct rxe_send_wr *wr);
 int hodp_mw_invalidate(struct hodp_qp *qp, u32 rkey);
+bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey,
+			 const struct hodp_mr *mr);
 struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 				  u32 len, int need);
 
@@ -512,7 +516,8 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start);
 void hodp_odp_dereg_mr(struct hodp_mr *mr);
 unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
-		   unsigned long limit, bool write);
+		   unsigned long limit, bool write,
+		   bool (*stop)(void *arg), void *arg);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);

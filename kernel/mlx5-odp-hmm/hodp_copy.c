@@ -75,32 +75,56 @@ static bool copy_must_stop(struct hodp_req_ctx *ctx)
 	return false;
 }
 
-/* Is @seg's MR being deregistered? (A kernel segment has no MR.) */
+/*
+ * Has @seg lost its access: its MR being deregistered, or the memory
+ * window it came through invalidated? (A kernel segment has no MR.)
+ */
 static bool seg_dying(const struct hodp_seg *seg)
 {
-	return seg->mr && READ_ONCE(seg->mr->dying);
+	if (!seg->mr)
+		return false;
+	return READ_ONCE(seg->mr->dying) ||
+	       (seg->via_mw &&
+		!hodp_mw_still_bound(seg->mr->dev, seg->mw_rkey, seg->mr));
+}
+
+/* A copy's fault, to hmm_mirror_fault_stoppable() through hodp_odp_fault(). */
+struct copy_fault {
+	struct hodp_req_ctx *ctx;
+	struct hodp_seg *seg;
+};
+
+/* Between the attempts of a fault: is the copy over, or its MR dying? */
+static bool copy_fault_stop(void *arg)
+{
+	struct copy_fault *cf = arg;
+
+	return copy_must_stop(cf->ctx) || seg_dying(cf->seg);
 }
 
 /*
  * Resolve a miss at @addr of @seg. Return: 0, HODP_COPY_STOPPED if a QP
- * closed (looked at before each fault: a fault may take a while) or the
- * caller was killed during it (-EINTR: its work is over, not the peer's
- * fault), else @fail: the page cannot be mirrored or *tries ran out.
+ * closed (looked at before the fault and between its attempts: a fault
+ * may take a while) or the caller was killed during it (-EINTR: its work
+ * is over, not the peer's fault), else @fail: the page cannot be
+ * mirrored, its MR is being deregistered, or *tries ran out.
  */
 static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		       u64 addr, bool write, int *tries, int fail)
 {
+	struct copy_fault cf = { .ctx = ctx, .seg = seg };
 	int ret;
 
 	if (copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
-	if ((*tries)-- <= 0)
+	if (seg_dying(seg) || (*tries)-- <= 0)
 		return fail;
 	ret = hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
 			     hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
-			     write);
+			     write, copy_fault_stop, &cf);
 	if (ret == -EINTR)
-		return HODP_COPY_STOPPED;
+		return seg_dying(seg) && !copy_must_stop(ctx) ?
+			fail : HODP_COPY_STOPPED;
 	if (ret)
 		return fail;
 	trace_hodp_odp_resume(seg->mr, addr, write);
@@ -294,6 +318,20 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	return 0;
 }
 
+/* A fault of hodp_segs_prepare(): its requester and the segment. */
+struct prepare_fault {
+	struct hodp_qp *qp;
+	struct hodp_seg *seg;
+};
+
+/* Between the attempts of that fault: requester closing, or MR dying? */
+static bool prepare_fault_stop(void *arg)
+{
+	struct prepare_fault *pf = arg;
+
+	return hodp_req_closing(pf->qp) || seg_dying(pf->seg);
+}
+
 /**
  * hodp_segs_prepare() - mirror what a WQE's local segments miss
  * @qp: the requester
@@ -317,6 +355,7 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 	u32 i;
 
 	for (i = 0; i < n; i++) {
+		struct prepare_fault pf = { .qp = qp, .seg = &seg[i] };
 		struct hodp_mr *mr = seg[i].mr;
 		u64 addr = seg[i].addr, end = seg[i].addr + seg[i].len;
 		u64 missed = end;	/* where the last miss was */
@@ -351,8 +390,12 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 				missed = addr;
 				ret = tries-- ? hodp_odp_fault(mr,
 						hodp_odp_uaddr(mr, addr),
-						hodp_odp_uaddr(mr, end), write) :
+						hodp_odp_uaddr(mr, end), write,
+						prepare_fault_stop, &pf) :
 					-EBUSY;
+				if (ret == -EINTR && seg_dying(&seg[i]) &&
+				    !hodp_req_closing(qp))
+					return -EFAULT;
 				if (ret)
 					return ret;
 				trace_hodp_odp_resume(mr, addr, write);

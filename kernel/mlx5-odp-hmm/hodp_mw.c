@@ -16,8 +16,10 @@
  * a lookup (the responder's, hodp_mw_remote_mr()) checks key, PD, QP,
  * rights and range and takes its MR reference under it, so what the
  * responder then accesses is the MR itself through its own translation
- * path, pinned or ODP, and an invalidation or deallocation stops every
- * access that begins after it.
+ * path, pinned or ODP. An invalidation or deallocation stops every access
+ * that begins after it, and one in progress at its copy's next yield
+ * (hodp_mw_still_bound(), every 256 KiB): the rest of that message is a
+ * remote access error.
  */
 #include <linux/random.h>
 
@@ -255,4 +257,30 @@ struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 		mr = mw->mr;
 	xa_unlock_irqrestore(&dev->mws, flags);
 	return mr;
+}
+
+/**
+ * hodp_mw_still_bound() - does a window's rkey still give access to an MR?
+ * @dev: the device
+ * @rkey: the window's rkey that a message in progress came with
+ * @mr: the MR hodp_mw_remote_mr() gave for it
+ *
+ * A long message through a window looks again at every yield of its copy:
+ * once the window is invalidated, rebound (a new rkey) or deallocated, the
+ * rest of the message has no access (as rxe looks again at each packet).
+ *
+ * Return: true if the window still has @rkey and is bound to @mr.
+ */
+bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey,
+			 const struct hodp_mr *mr)
+{
+	unsigned long flags;
+	struct hodp_mw *mw;
+	bool ok;
+
+	xa_lock_irqsave(&dev->mws, flags);
+	mw = xa_load(&dev->mws, rkey >> 8);
+	ok = mw && mw->rkey == rkey && mw->bound && mw->mr == mr;
+	xa_unlock_irqrestore(&dev->mws, flags);
+	return ok;
 }

@@ -220,6 +220,11 @@ static bool entry_ok(u64 entry, bool write)
  * @uaddr: the user address that missed
  * @limit: the end of the access (user address, exclusive)
  * @write: the access writes
+ * @stop: NULL, or what says the access no longer waits for the fault (its
+ *	QP closing, its MR being deregistered): asked before each attempt of
+ *	the mirror's fault (hmm_mirror_fault_stoppable()), which then ends
+ *	with -EINTR
+ * @arg: its argument
  *
  * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
  * most (never further: a write fault allocates pages and breaks COW), or
@@ -232,7 +237,8 @@ static bool entry_ok(u64 entry, bool write)
  * Return: 0, or the errno of hmm_mirror_fault().
  */
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
-		   unsigned long limit, bool write)
+		   unsigned long limit, bool write,
+		   bool (*stop)(void *arg), void *arg)
 {
 	unsigned long start = uaddr & PAGE_MASK;
 	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
@@ -241,7 +247,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 
 	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
-	ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
+	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
+					 stop, arg);
 	/*
 	 * Unmapped or read-only further on, or raced by invalidations for
 	 * the whole timeout (memory pressure: the process's own pages being
@@ -250,7 +257,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	if ((ret == -EFAULT || ret == -EPERM || ret == -EBUSY) &&
 	    end > start + PAGE_SIZE) {
 		end = start + PAGE_SIZE;
-		ret = hmm_mirror_fault(&mr->odp->mirror, start, end, flags);
+		ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end,
+						 flags, stop, arg);
 	}
 	trace_hodp_odp_fault(mr, uaddr, start, end, write, ret);
 	if (!ret)	/* pages, as mlx5 counts them (hodp_odp_stats.c) */
@@ -318,7 +326,8 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 			return 0;
 		}
 		hmm_mirror_unlock(m);
-		if (!tries-- || hodp_odp_fault(mr, uaddr, uaddr + 8, true))
+		if (!tries-- ||
+		    hodp_odp_fault(mr, uaddr, uaddr + 8, true, NULL, NULL))
 			return -EFAULT;
 		trace_hodp_odp_resume(mr, addr, true);
 	}

@@ -390,6 +390,18 @@ static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 	return mr;
 }
 
+/*
+ * The responder's segment of an RDMA WRITE or READ; through a window, the
+ * copy looks at the window again as it goes (hodp_mw_still_bound()).
+ */
+static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u64 addr,
+				  u32 len)
+{
+	return (struct hodp_seg){ .mr = mr, .addr = addr, .len = len,
+				  .via_mw = hodp_key_is_mw(rkey),
+				  .mw_rkey = rkey };
+}
+
 static enum ib_wc_status access_error(struct hodp_qp *resp)
 {
 	/* UC: the packet is dropped silently, the responder goes on. */
@@ -449,7 +461,8 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		}
 		ret = 0;
 		if (mr) {
-			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
+			remote = remote_seg(mr, wr->wr.rdma.rkey,
+					    wr->wr.rdma.remote_addr, len);
 			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
 					len);
 			hodp_mr_put(mr);
@@ -474,7 +487,8 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			return access_error(resp);
 		ret = 0;
 		if (mr) {
-			remote = (struct hodp_seg){ mr, wr->wr.rdma.remote_addr, len };
+			remote = remote_seg(mr, wr->wr.rdma.rkey,
+					    wr->wr.rdma.remote_addr, len);
 			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
 					len);
 			hodp_mr_put(mr);

@@ -12,13 +12,17 @@
  * IBV_ACCESS_MW_BIND, outside the MR, and remote write on an MR without
  * local write; an MR with bound windows refuses deregistration (EINVAL, as
  * rxe: IBA 10.6.7.2.6) until they are invalidated. A window over an ODP MR
- * goes through the MR's own (on-demand) translation.
+ * goes through the MR's own (on-demand) translation. A window deallocated
+ * while a long RDMA READ through it is being copied stops the rest of it:
+ * a remote access error, not a success.
  *
  * A remote access error moves both QPs of the RC pair to the error state:
  * each such case gets a pair of its own, and windows of its own (a type 2
  * window serves the QP it was bound through).
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -536,6 +540,77 @@ static void test_odp(void)
 	munmap(obuf, RBUF);
 }
 
+/* A long RDMA READ through a window, posted from a thread of its own. */
+struct long_read {
+	struct ibv_qp *qp;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	atomic_int state;	/* 1 in ibv_post_send (copying), 2 returned */
+};
+
+static void *long_read_thread(void *arg)
+{
+	struct long_read *r = arg;
+
+	atomic_store(&r->state, 1);
+	post_send(r->qp, &r->wr);
+	atomic_store(&r->state, 2);
+	return NULL;
+}
+
+#define LONG	(64u << 20)
+
+static void test_revoked_mid_message(void)
+{
+	uint8_t *big = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
+	struct ibv_mr *bmr, *dmr;
+	struct long_read r = { 0 };
+	struct ibv_mw *mw;
+	struct rc_pair p;
+	struct ibv_wc wc;
+	pthread_t t;
+	uint32_t rkey;
+	int racing, st;
+
+	check_fatal("buffers", big && dst, "");
+	memset(big, 0x2e, LONG);
+	bmr = ibv_reg_mr(c.pd, big, LONG, IBV_ACCESS_LOCAL_WRITE |
+			 IBV_ACCESS_MW_BIND);
+	dmr = ibv_reg_mr(c.pd, dst, LONG, IBV_ACCESS_LOCAL_WRITE);
+	check_fatal("register MRs", bmr && dmr, "%s", strerror(errno));
+	p = new_pair();
+	mw = alloc_mw(IBV_MW_TYPE_2);
+	rkey = mw->rkey;
+	check_fatal("bind a window over 64 MiB",
+		    bind2(p.b, mw, &rkey, bmr, big, LONG,
+			  IBV_ACCESS_REMOTE_READ) == IBV_WC_SUCCESS, "");
+	r.qp = p.a;
+	r.sge = (struct ibv_sge){ (uintptr_t)dst, LONG, dmr->lkey };
+	r.wr = (struct ibv_send_wr){ .wr_id = 0x10c, .sg_list = &r.sge,
+				     .num_sge = 1, .opcode = IBV_WR_RDMA_READ,
+				     .send_flags = IBV_SEND_SIGNALED };
+	r.wr.wr.rdma.remote_addr = (uintptr_t)big;
+	r.wr.wr.rdma.rkey = rkey;
+	pthread_create(&t, NULL, long_read_thread, &r);
+	while (!atomic_load(&r.state))
+		;
+	usleep(10000);
+	racing = atomic_load(&r.state) == 1;
+	check_fatal("deallocate the window", !ibv_dealloc_mw(mw), "%s",
+		    strerror(errno));
+	pthread_join(t, NULL);
+	st = poll_one(c.cq, &wc);
+	check("revoked mid-message: the window went while the read was copied",
+	      racing, "the 64 MiB read was over before (make LONG larger)");
+	check("revoked mid-message: the rest of the read is a remote access "
+	      "error", st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	free_pair(p);
+	ibv_dereg_mr(dmr);
+	ibv_dereg_mr(bmr);
+	free(big);
+	free(dst);
+}
+
 int main(void)
 {
 	int kmsg = kmsg_open();
@@ -560,6 +635,7 @@ int main(void)
 	test_type1();
 	test_bind_refused();
 	test_odp();
+	test_revoked_mid_message();
 	kmsg_check(kmsg, "no kernel report");
 	return check_done();
 }

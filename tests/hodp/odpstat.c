@@ -18,12 +18,12 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "trace.h"
 #include "verbs.h"
 
 #define MIB		(1UL << 20)
 #define PAGE		4096UL
 #define ODP_ACCESS	(ALL_ACCESS | IBV_ACCESS_ON_DEMAND)
-#define TRACING		"/sys/kernel/tracing"
 
 static struct ctx c;
 static struct rc_pair qp;
@@ -231,47 +231,6 @@ static void test_counters(void)
 	munmap(u + 2 * MIB, 2 * MIB);
 }
 
-static int write_str(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f)
-		return -1;
-	ret = fputs(s, f) < 0 ? -1 : 0;
-	return fclose(f) ? -1 : ret;
-}
-
-/* The whole trace buffer, NUL-terminated (free it), or NULL. */
-static char *read_trace(void)
-{
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	FILE *f = fopen(TRACING "/trace", "r");
-	size_t n;
-
-	if (!f || !buf) {
-		if (f)
-			fclose(f);
-		free(buf);
-		return NULL;
-	}
-	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += n;
-		if (cap - len < 4096) {
-			char *b = realloc(buf, cap * 2);
-
-			if (!b)
-				break;
-			buf = b;
-			cap *= 2;
-		}
-	}
-	buf[len] = 0;
-	fclose(f);
-	return buf;
-}
-
 static void test_trace(void)
 {
 	static const char *const ev[] = {
@@ -285,10 +244,7 @@ static void test_trace(void)
 	size_t i;
 	int st;
 
-	if (stat(TRACING "/events", &sb))
-		mount("nodev", TRACING, "tracefs", 0, NULL);
-	check_fatal("tracefs is mounted", !stat(TRACING "/events", &sb),
-		    "no %s/events: %s", TRACING, strerror(errno));
+	trace_mount();
 	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
 		snprintf(path, sizeof(path), TRACING "/events/hodp/%s/enable",
 			 ev[i]);

@@ -16,7 +16,15 @@
  *    write stops (a remote access error: its key died mid-message), and
  *    once ibv_dereg_mr() returned, nothing more lands in its memory;
  *  - destroy: a requester destroyed during a cold 128 MiB write: once
- *    destroy returned, nothing more lands, and no completion comes.
+ *    destroy returned, nothing more lands, and no completion comes;
+ *  - stopped faults: a cold write into memory another thread keeps
+ *    dropping (MADV_DONTNEED), so that each attempt of the device's fault
+ *    is raced and starts over (up to the HMM core's 10 s); the requester's
+ *    RESET, or the target MR's dereg, ends the fault at its next attempt:
+ *    while it runs, the core retries a fault a few times at most (its
+ *    fault_retries), and no fault runs out of time (-EBUSY, trace
+ *    hodp_odp_fault). Before, they waited for the raced fault to succeed
+ *    or time out: thousands of retries.
  *
  * The kernel must log nothing (on the debug kernel: KASAN, lockdep).
  */
@@ -30,6 +38,7 @@
 #include <sys/wait.h>
 
 #include "odp.h"
+#include "trace.h"
 #include "verbs.h"
 
 #define WORKERS		4
@@ -449,6 +458,115 @@ static void during_write(const char *what, int destroy_requester)
 	munmap(d, 8 * MIB);
 }
 
+static uint8_t *drop_at;
+static atomic_int drop_over;
+
+/*
+ * Drop one page of each 2 MiB of the target, over and over, until told:
+ * many short invalidations, so that every attempt of a 2 MiB fault is
+ * raced by one (the mirror's notifier sees each) while it still faults
+ * pages in (progress, which restarts the core's timeout, up to its cap).
+ */
+static void *dropper(void *arg)
+{
+	int i;
+
+	(void)arg;
+	while (!atomic_load(&drop_over))
+		for (i = 0; i < 8; i++)
+			madvise(drop_at + i * 2 * MIB, 4096, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * A cold 16 MiB write into memory the dropper keeps dropping, posted from
+ * another thread (its doorbell copies in that system call); during its
+ * faults, the requester is reset (@reset) or the target MR deregistered.
+ */
+static void stopped_fault(const char *what, int reset)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	uint8_t *a = map(16 * MIB), *b = map(16 * MIB);
+	struct ibv_mr *am, *bm;
+	struct ibv_sge sge = { (uintptr_t)a, 16 * MIB, 0 };
+	struct ibv_send_wr wr = { .wr_id = 4, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	struct poster ps = { .wr = &wr };
+	char name[128], *trace, *busy;
+	long long f0, r0, retries;
+	struct timespec t0, t1;
+	pthread_t t, d;
+	int racing, ret;
+
+	memset(a, 0x4d, 16 * MIB);
+	am = ibv_reg_mr(c.pd, a, 16 * MIB, ODP_ACCESS);
+	bm = ibv_reg_mr(c.pd, b, 16 * MIB, ODP_ACCESS);
+	check_fatal("MRs", am && bm, "%s", strerror(errno));
+	sge.lkey = am->lkey;
+	wr.wr.rdma.remote_addr = (uintptr_t)b;
+	wr.wr.rdma.rkey = bm->rkey;
+	check_fatal("trace the faults that run out of time (-EBUSY)",
+		    !write_str(TRACING "/events/hodp/hodp_odp_fault/filter",
+			       "ret == -16") &&
+		    !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/hodp_odp_fault/enable",
+			       "1"), "%s", strerror(errno));
+	drop_at = b;
+	atomic_store(&drop_over, 0);
+	pthread_create(&d, NULL, dropper, NULL);
+	f0 = hmm_stat("faults");
+	ps.qp = p.a;
+	pthread_create(&t, NULL, post_thread, &ps);
+	faults_began(f0);
+	usleep(300000);		/* well into the storm of retries */
+	racing = atomic_load(&ps.state) == 1;
+	r0 = hmm_stat("fault_retries");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (reset)
+		ret = ibv_modify_qp(p.a, &attr, IBV_QP_STATE);
+	else
+		ret = ibv_dereg_mr(bm);
+	retries = hmm_stat("fault_retries") - r0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* For the log only (TCG's speed varies): how long it waited. */
+	printf("# %s: returned after %.3f s, %lld retries meanwhile\n", what,
+	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+	       retries);
+	pthread_join(t, NULL);
+	atomic_store(&drop_over, 1);
+	pthread_join(d, NULL);
+	write_str(TRACING "/events/hodp/hodp_odp_fault/enable", "0");
+	write_str(TRACING "/events/hodp/hodp_odp_fault/filter", "0");
+	trace = read_trace();
+	snprintf(name, sizeof(name), "%s: during the write's faults", what);
+	check(name, racing, "the write was over before");
+	snprintf(name, sizeof(name), "%s: returns 0", what);
+	check(name, !ret, "%s", strerror(ret));
+	/* The attempt in progress, and hodp's retry of one page at most. */
+	snprintf(name, sizeof(name),
+		 "%s: waits for the fault's attempt in progress, not the fault",
+		 what);
+	check(name, retries <= 4, "the core retried faults %lld times "
+	      "meanwhile", retries);
+	snprintf(name, sizeof(name), "%s: no fault ran out of time (-EBUSY)",
+		 what);
+	busy = trace ? strstr(trace, " ret -16") : NULL;
+	check(name, trace && !busy, "%.200s",
+	      trace ? busy - trace > 160 ? busy - 160 : trace : "unreadable");
+	free(trace);
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(am);
+	if (reset)
+		ibv_dereg_mr(bm);
+	while (ibv_poll_cq(c.cq, 1, &(struct ibv_wc){}) > 0)
+		;
+	munmap(a, 16 * MIB);
+	munmap(b, 16 * MIB);
+}
+
 int main(void)
 {
 	int kmsg = kmsg_open();
@@ -462,6 +580,9 @@ int main(void)
 	test_exit();
 	during_write("dereg", 0);
 	during_write("destroy", 1);
+	trace_mount();
+	stopped_fault("requester RESET", 1);
+	stopped_fault("target MR dereg", 0);
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();
 }

@@ -235,9 +235,9 @@ struct hmm_mirror {
 /*
  * How long a fault keeps retrying while invalidations keep racing it and
  * it makes no progress (faults no page in); however much progress it makes,
- * it gives up after HMM_MIRROR_FAULT_MAX_MS per 2 MiB leaf of the range
- * (another thread of the process can invalidate what it has just faulted,
- * over and over).
+ * one call gives up after HMM_MIRROR_FAULT_MAX_MS in all (another thread of
+ * the process can invalidate what it has just faulted, over and over; a
+ * caller that may stop waiting sooner uses hmm_mirror_fault_stoppable()).
  */
 #define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
 #define HMM_MIRROR_FAULT_MAX_MS		10000
@@ -255,6 +255,9 @@ bool hmm_mirror_is_mm(const struct hmm_mirror *mirror,
 
 int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
 		     unsigned long end, unsigned int flags);
+int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
+			       unsigned long end, unsigned int flags,
+			       bool (*stop)(void *arg), void *arg);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries);
 
