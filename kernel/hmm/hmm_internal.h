@@ -67,7 +67,7 @@ static inline void hmm_stat_add(enum hmm_stat stat, long delta)
 }
 
 /* The mirror page table (hmm_pt.c); callers hold mirror->lock. */
-#define HMM_PT_LEAF_SHIFT	(PAGE_SHIFT + 9)
+#define HMM_PT_LEAF_SHIFT	HMM_MIRROR_LEAF_SHIFT
 #define HMM_PT_LEAF_ENTRIES	BIT(9)
 #define HMM_PT_LEAF_SIZE	BIT(HMM_PT_LEAF_SHIFT)
 

@@ -94,6 +94,8 @@ struct hodp_odp {
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
 	struct rb_root_cached mrs;	/* its MRs by user range */
+	/* Leaves its implicit MRs keep (hodp_odp.c), set by the first one. */
+	struct hodp_leaves *leaves;
 };
 
 struct hodp_ucontext {
@@ -519,6 +521,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
 		   bool (*stop)(void *arg), void *arg);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
+void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
+			     unsigned long end);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);
 

@@ -15,17 +15,214 @@
  * waits for its fault instead of raising a fault event and resuming.
  */
 #include <linux/highmem.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "hodp.h"
 #include "hodp_trace.h"
 
+/*
+ * The leaves of implicit MRs. An implicit MR's translation is its mirror,
+ * whose 2 MiB leaves play mlx5's child MRs: allocated by the fault that
+ * first touches them, freed when an invalidation empties them (the
+ * process unmapped the memory). The leaves a mirror's implicit MRs fault
+ * in are also kept to a bound while the memory stays mapped: past
+ * implicit_leaves of them, a fault first drops an idle one with
+ * hmm_mirror_discard(), and a later access to it only faults it in again
+ * (ODP semantics: an entry may go at any time). So the tables grow with
+ * the memory the device touched, up to the bound, never with the size
+ * registered, and a long run through memory it keeps mapped stays under
+ * it.
+ *
+ * The default, 128 leaves, is 512 KiB of table per mirror and covers
+ * 256 MiB: the buffers a process would otherwise have registered
+ * explicitly (MPI, storage) fit, and take no refault; past it, a refault
+ * costs one walk of a 2 MiB range whose pages are still present. Each
+ * mirror reads the parameter once, when its first implicit MR registers.
+ *
+ * Which to drop is a clock: slot[] holds the leaves faulted through an
+ * implicit MR in the order they came, the hand the oldest. An access
+ * through an implicit MR marks its leaf's byte in hot[] (a store, under
+ * the mirror lock it holds anyway; hot[] is a hash of the leaf index,
+ * so two leaves may share a byte: one is then kept once too often), and
+ * so does a fault of a leaf already kept. The hand skips a hot leaf once,
+ * clearing its byte, and takes the first one that is not, at most one
+ * turn on. A slot whose leaf an invalidation freed is not hot and goes
+ * first (discarding it costs a lookup).
+ *
+ * A leaf that an explicit ODP MR of the mirror overlaps is dropped from
+ * the clock but not discarded: the explicit MR's table is bounded by its
+ * size, and its entries are left alone. An explicit MR registered
+ * between that check and the discard may lose entries of its snapshot:
+ * a refault, nothing else.
+ *
+ * Lock: hodp_leaves.lock, a spinlock, is a leaf: taken with no lock of
+ * hodp or of the mirror held (faults hold qp->req_lock at most), never
+ * held across hmm_mirror_discard() or a fault. hot[] is read and written
+ * with READ_ONCE/WRITE_ONCE, without it.
+ */
+static unsigned int implicit_leaves = 128;
+module_param(implicit_leaves, uint, 0644);
+MODULE_PARM_DESC(implicit_leaves,
+		 "2 MiB leaves of mirror table a process's implicit ODP MRs keep at most (16-8192, default 128); read when its first implicit MR registers");
+
+#define HODP_LEAVES_MIN		16
+#define HODP_LEAVES_MAX		8192
+
+struct hodp_leaves {
+	spinlock_t lock;		/* nr, hand, slot[] */
+	unsigned int cap;		/* slots */
+	unsigned int nr;		/* slots in use */
+	unsigned int hand;		/* the next to look at, when full */
+	unsigned int hot_mask;		/* hot[] has hot_mask + 1 bytes */
+	u8 *hot;			/* after slot[] */
+	unsigned long slot[];		/* leaf indices */
+};
+
+static unsigned long leaf_of(unsigned long addr)
+{
+	return addr >> HMM_MIRROR_LEAF_SHIFT;
+}
+
+static struct hodp_leaves *leaves_alloc(void)
+{
+	unsigned int cap = clamp(READ_ONCE(implicit_leaves), HODP_LEAVES_MIN,
+				 HODP_LEAVES_MAX);
+	unsigned int nhot = roundup_pow_of_two(2 * cap);
+	struct hodp_leaves *l;
+
+	l = hodp_kzalloc(struct_size(l, slot, cap) + nhot);
+	if (!l)
+		return NULL;
+	spin_lock_init(&l->lock);
+	l->cap = cap;
+	l->hot_mask = nhot - 1;
+	l->hot = (u8 *)&l->slot[cap];
+	return l;
+}
+
+static void leaf_mark_hot(struct hodp_leaves *l, unsigned long leaf)
+{
+	u8 *hot = &l->hot[leaf & l->hot_mask];
+
+	if (!READ_ONCE(*hot))
+		WRITE_ONCE(*hot, 1);
+}
+
+/*
+ * Is @leaf on the clock? The latest first (the slots before the hand,
+ * back, then the rest): a fault is most often in a leaf just faulted.
+ */
+static bool leaves_find(struct hodp_leaves *l, unsigned long leaf)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&l->lock);
+	for (i = l->hand; i-- > 0;)
+		if (l->slot[i] == leaf)
+			return true;
+	for (i = l->nr; i-- > l->hand;)
+		if (l->slot[i] == leaf)
+			return true;
+	return false;
+}
+
+/*
+ * Keep @leaf: already kept, it is marked hot; else it takes a free slot,
+ * or the slot of the leaf the hand drops, which is returned in @victim
+ * (true then).
+ */
+static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
+		       unsigned long *victim)
+{
+	unsigned int steps;
+
+	spin_lock(&l->lock);
+	if (leaves_find(l, leaf)) {
+		spin_unlock(&l->lock);
+		leaf_mark_hot(l, leaf);
+		return false;
+	}
+	if (l->nr < l->cap) {
+		l->slot[l->nr++] = leaf;
+		spin_unlock(&l->lock);
+		return false;
+	}
+	for (steps = 0; steps < l->cap; steps++) {
+		u8 *hot = &l->hot[l->slot[l->hand] & l->hot_mask];
+
+		if (!READ_ONCE(*hot))
+			break;
+		WRITE_ONCE(*hot, 0);
+		l->hand = (l->hand + 1) % l->cap;
+	}
+	*victim = l->slot[l->hand];
+	l->slot[l->hand] = leaf;
+	l->hand = (l->hand + 1) % l->cap;
+	spin_unlock(&l->lock);
+	return true;
+}
+
+/* Does an explicit ODP MR of @odp overlap leaf @leaf? */
+static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
+{
+	unsigned long first = leaf << HMM_MIRROR_LEAF_SHIFT;
+	unsigned long last = first + HMM_MIRROR_LEAF_SIZE - 1;
+	struct interval_tree_node *node;
+	bool found = false;
+
+	hmm_mirror_lock(&odp->mirror);
+	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
+	     node = interval_tree_iter_next(node, first, last)) {
+		if (!container_of(node, struct hodp_mr, odp_node)->implicit) {
+			found = true;
+			break;
+		}
+	}
+	hmm_mirror_unlock(&odp->mirror);
+	return found;
+}
+
+/**
+ * hodp_odp_implicit_touch() - an implicit MR is about to fault a range
+ * @mr: an implicit ODP MR
+ * @start: first user address of the range, page aligned
+ * @end: end of the range (exclusive), page aligned
+ *
+ * Keeps the leaves of [start, end) on the mirror's clock, and drops the
+ * leaves that makes one too many (see above), before the fault allocates
+ * its own: the implicit leaves of the mirror never exceed the bound.
+ * Sleeps; call it with no lock of the mirror held.
+ */
+void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
+			     unsigned long end)
+{
+	struct hodp_odp *odp = mr->odp;
+	struct hodp_leaves *l = odp->leaves;
+	unsigned long leaf, victim;
+
+	if (!mr->implicit || end <= start)
+		return;
+	for (leaf = leaf_of(start); leaf <= leaf_of(end - 1); leaf++) {
+		if (!leaves_add(l, leaf, &victim) || victim == leaf ||
+		    leaf_explicit(odp, victim))
+			continue;
+		hmm_mirror_discard(&odp->mirror,
+				   victim << HMM_MIRROR_LEAF_SHIFT,
+				   (victim + 1) << HMM_MIRROR_LEAF_SHIFT);
+	}
+}
+
 /* The core's device: its ->free is the last use of an hodp_odp. */
 static void hodp_odp_free(struct hmm_mirror *mirror)
 {
-	kfree(container_of(mirror, struct hodp_odp, mirror));
+	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
+
+	kfree(odp->leaves);
+	kfree(odp);
 }
 
 static const struct hmm_mirror_ops hodp_mirror_ops = {
@@ -179,6 +376,17 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
 	odp = odp_get(dev);
 	if (IS_ERR(odp))
 		return PTR_ERR(odp);
+	/* The first implicit MR of the mirror sets the bound of its leaves. */
+	if (mr->implicit && !READ_ONCE(odp->leaves)) {
+		struct hodp_leaves *l = leaves_alloc();
+
+		if (!l) {
+			odp_put(dev, odp);
+			return -ENOMEM;
+		}
+		if (cmpxchg(&odp->leaves, NULL, l))
+			kfree(l);
+	}
 	mr->odp = odp;
 	mr->uaddr = start;
 	/* An implicit MR's cost stays constant: its first uses fault. */
@@ -247,6 +455,7 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 
 	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
+	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
 					 stop, arg);
 	/*
@@ -281,11 +490,14 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
  */
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 {
-	u64 entry = hmm_mirror_lookup(&mr->odp->mirror,
-				      hodp_odp_uaddr(mr, addr));
+	unsigned long uaddr = hodp_odp_uaddr(mr, addr);
+	u64 entry = hmm_mirror_lookup(&mr->odp->mirror, uaddr);
 
 	if (!entry_ok(entry, write))
 		return NULL;
+	/* In use: the clock of implicit leaves keeps it once more. */
+	if (mr->implicit)
+		leaf_mark_hot(mr->odp->leaves, leaf_of(uaddr));
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 

@@ -65,6 +65,7 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 			return -ENOENT;
 		if (!async && fatal_signal_pending(current))
 			return -EINTR;
+		hodp_odp_implicit_touch(mr, start, next);
 		ret = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
 		if (!ret)	/* pages asked for, as mlx5 counts them */
 			atomic64_add((next - start) >> PAGE_SHIFT,

@@ -7,8 +7,9 @@
  * prefetch works through it; the device sees munmap + mmap, and an
  * unmapped address or one past the user address space is an error; its
  * tables grow with what the device touched and shrink back when the
- * process unmaps it (a loop of mmap, RDMA, munmap); after dereg its key
- * is dead.
+ * process unmaps it (a loop of mmap, RDMA, munmap), and are kept to a
+ * bound while it keeps its memory mapped (idle leaves are dropped and
+ * fault in again); after dereg its key is dead.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -20,8 +21,18 @@
 /* A page table leaf of the mirror: 512 entries of 8 bytes. */
 #define LEAF_BYTES	4096
 
+/*
+ * The bound on the leaves an implicit MR keeps (hodp's implicit_leaves,
+ * read when the process's mirror gets its first implicit MR): set low so
+ * that a working set three times as large stays quick to run.
+ */
+#define IDLE_BOUND	16
+#define BOUND_PARAM	"/sys/module/hodp/parameters/implicit_leaves"
+
 static struct ctx c;
 static struct ibv_mr *imr;	/* the implicit MR */
+static char bound_old[32];	/* implicit_leaves before main() set it */
+static int bound_set;		/* main() set it to IDLE_BOUND */
 
 /* One signalled WR from @qp, local and remote through @lmr / @rmr. */
 static int run(struct ibv_qp *qp, enum ibv_wr_opcode op, struct ibv_mr *lmr,
@@ -312,6 +323,100 @@ static void test_churn(void)
 	destroy_pair(&qp);
 }
 
+/*
+ * Idle leaves are reclaimed: through the implicit MR, 3 x IDLE_BOUND
+ * chunks of 2 MiB (one leaf each), all kept mapped, are written and read
+ * back over RDMA. The mirror's tables never hold more leaves than the
+ * bound (plus the two an explicit ODP MR over the first 4 MiB keeps)
+ * beyond what they held before, the reads fault the dropped leaves in
+ * again, and every byte is right. The explicit MR's leaves are not
+ * dropped: a transfer within it afterwards takes no fault.
+ */
+static void test_idle(void)
+{
+	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
+	size_t chunk = 2 * MIB, n = 3 * IDLE_BOUND, len = n * chunk;
+	uint8_t *src = map(chunk), *chk = map(chunk), *raw = map(len + chunk);
+	/* Leaf (2 MiB) aligned: each chunk is one leaf of the mirror. */
+	uint8_t *dst = (uint8_t *)(((uintptr_t)raw + chunk - 1) &
+				   ~(uintptr_t)(chunk - 1));
+	struct ibv_mr *emr = ibv_reg_mr(c.pd, dst, 2 * chunk, ODP_ACCESS);
+	long long pt0, mp0, pt_peak = 0, mp_peak = 0, f0, f1;
+	long long limit = IDLE_BOUND + 2;
+	int st = IBV_WC_SUCCESS, bad = 0, badread = 0;
+	size_t i, w = 0, r = 0;
+
+	check_fatal("idle: explicit ODP MR over the first 4 MiB", emr, "%s",
+		    strerror(errno));
+	check("idle: the bound set to 16 leaves (hodp implicit_leaves)",
+	      bound_set, "cannot write %s", BOUND_PARAM);
+	memset(src, 0, chunk);
+	memset(chk, 0, chunk);
+	pt0 = hmm_stat("pt_bytes");
+	mp0 = hmm_stat("mirrored_pages");
+	for (i = 0; i < n && st == IBV_WC_SUCCESS; i++, w++) {
+		long long pt, mp;
+
+		fill(src, chunk, 100 + i);
+		st = run(qp.a, IBV_WR_RDMA_WRITE, imr, src, chunk, imr,
+			 (uintptr_t)(dst + i * chunk));
+		bad += memcmp(src, dst + i * chunk, chunk) != 0;
+		pt = hmm_stat("pt_bytes");
+		mp = hmm_stat("mirrored_pages");
+		pt_peak = pt > pt_peak ? pt : pt_peak;
+		mp_peak = mp > mp_peak ? mp : mp_peak;
+	}
+	check("idle: 48 chunks of 2 MiB written through the implicit MR, all mapped, data right",
+	      w == n && st == IBV_WC_SUCCESS && !bad,
+	      "chunk %zu: status %d, %d chunks wrong", w, st, bad);
+	f0 = odp_faults();
+	for (i = 0; i < n && st == IBV_WC_SUCCESS; i++, r++) {
+		long long pt, mp;
+
+		memset(chk, 0, chunk);
+		st = run(qp.a, IBV_WR_RDMA_READ, imr, chk, chunk, imr,
+			 (uintptr_t)(dst + i * chunk));
+		fill(src, chunk, 100 + i);
+		badread += memcmp(src, chk, chunk) != 0;
+		pt = hmm_stat("pt_bytes");
+		mp = hmm_stat("mirrored_pages");
+		pt_peak = pt > pt_peak ? pt : pt_peak;
+		mp_peak = mp > mp_peak ? mp : mp_peak;
+	}
+	f1 = odp_faults();
+	check("idle: and read back over RDMA, every byte right",
+	      r == n && st == IBV_WC_SUCCESS && !badread,
+	      "chunk %zu: status %d, %d chunks wrong", r, st, badread);
+	check("idle: the tables grew with the memory touched",
+	      pt0 >= 0 && pt_peak - pt0 >= 4 * LEAF_BYTES,
+	      "pt_bytes %lld before, peak %lld", pt0, pt_peak);
+	check("idle: page-table bytes stay within the bound while all is mapped",
+	      pt0 >= 0 && pt_peak - pt0 <= limit * LEAF_BYTES,
+	      "pt_bytes %lld before, peak %lld: %lld leaves more, bound %d + 2 of the explicit MR",
+	      pt0, pt_peak, (pt_peak - pt0) / LEAF_BYTES, IDLE_BOUND);
+	check("idle: mirrored pages stay within the bound while all is mapped",
+	      mp0 >= 0 && mp_peak - mp0 <= limit * 512,
+	      "mirrored_pages %lld before, peak %lld, bound %lld", mp0,
+	      mp_peak, limit * 512);
+	check("idle: the reads faulted the dropped leaves in again",
+	      f0 >= 0 && f1 - f0 >= (long long)n - limit,
+	      "odp_faults %lld -> %lld over %zu chunks", f0, f1, n);
+	f0 = odp_faults();
+	st = run(qp.a, IBV_WR_RDMA_WRITE, emr, dst + chunk, chunk, emr,
+		 (uintptr_t)dst);
+	f1 = odp_faults();
+	fill(src, chunk, 101);
+	check("idle: the explicit MR's leaves were kept: a write within it takes no fault",
+	      st == IBV_WC_SUCCESS && f0 >= 0 && f1 == f0 &&
+	      !memcmp(dst, src, chunk),
+	      "status %d, odp_faults %lld -> %lld", st, f0, f1);
+	ibv_dereg_mr(emr);
+	munmap(src, chunk);
+	munmap(chk, chunk);
+	munmap(raw, len + chunk);
+	destroy_pair(&qp);
+}
+
 static void test_dereg(void)
 {
 	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
@@ -333,10 +438,41 @@ static void test_dereg(void)
 	destroy_pair(&qp);
 }
 
+static void bound_restore(void)
+{
+	FILE *f = bound_set ? fopen(BOUND_PARAM, "w") : NULL;
+
+	if (f) {
+		fputs(bound_old, f);
+		fclose(f);
+	}
+}
+
+/* Before the process's first ODP MR: its mirror reads the bound then. */
+static void bound_lower(void)
+{
+	FILE *f = fopen(BOUND_PARAM, "r");
+
+	if (!f)
+		return;
+	if (!fgets(bound_old, sizeof(bound_old), f)) {
+		fclose(f);
+		return;
+	}
+	fclose(f);
+	f = fopen(BOUND_PARAM, "w");
+	if (!f)
+		return;
+	bound_set = fprintf(f, "%d\n", IDLE_BOUND) > 0;
+	bound_set = !fclose(f) && bound_set;
+	atexit(bound_restore);
+}
+
 int main(void)
 {
 	int kmsg = kmsg_open();
 
+	bound_lower();
 	open_dev(&c, "hodp0");
 	test_caps();
 	test_registration();
@@ -345,6 +481,7 @@ int main(void)
 	test_prefetch();
 	test_coherence();
 	test_churn();
+	test_idle();
 	test_dereg();
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();

@@ -228,6 +228,14 @@ struct hmm_mirror {
 	unsigned long nr_valid;
 };
 
+/*
+ * A leaf of the mirror page table: 512 entries, the mirror of 2 MiB of
+ * address space aligned on 2 MiB, allocated on fault, freed when emptied
+ * (by an invalidation or hmm_mirror_discard()).
+ */
+#define HMM_MIRROR_LEAF_SHIFT	(PAGE_SHIFT + 9)
+#define HMM_MIRROR_LEAF_SIZE	BIT(HMM_MIRROR_LEAF_SHIFT)
+
 /* Flags of hmm_mirror_fault() */
 #define HMM_MIRROR_WRITE	BIT(0)	/* make pages writable (breaks COW) */
 #define HMM_MIRROR_SNAPSHOT	BIT(1)	/* fault nothing: record what is there */
