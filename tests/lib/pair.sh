@@ -25,16 +25,19 @@ wait_listen() {
 # run_pair PORT SERVER_CMD -- CLIENT_CMD: run both, the client once the
 # server listens. Leaves SERVER_RC, CLIENT_RC, SERVER_OUT, CLIENT_OUT.
 run_pair() {
-	local port=$1 srv=() out
+	local port=$1 srv=() out t0=$EPOCHREALTIME t1 t2
 	shift
 	while [ "$1" != -- ]; do srv+=("$1"); shift; done
 	shift
 	out=$(mktemp)
 	"${srv[@]}" >"$out" 2>&1 &
 	local pid=$!
+	t1=$t0 t2=$t0
 	if "${WAIT_LISTEN:-wait_listen}" "$port"; then
+		t1=$EPOCHREALTIME
 		CLIENT_OUT=$("$@" 2>&1)
 		CLIENT_RC=$?
+		t2=$EPOCHREALTIME
 	else
 		CLIENT_OUT="server did not listen on port $port"
 		CLIENT_RC=255
@@ -53,6 +56,10 @@ run_pair() {
 	rm -f "$out"
 	printf '$ %s\n%s\n[server exit %d]\n$ %s\n%s\n[client exit %d]\n' \
 		"${srv[*]}" "$SERVER_OUT" "$SERVER_RC" "$*" "$CLIENT_OUT" "$CLIENT_RC" >&2
+	# Where a pair's time goes, for the log (microseconds, builtins only).
+	local u0=${t0/[.,]/} u1=${t1/[.,]/} u2=${t2/[.,]/} u3=${EPOCHREALTIME/[.,]/}
+	printf '(pair: server listening after %d ms, client ran %d ms, server gone %d ms later)\n' \
+		$(((u1 - u0) / 1000)) $(((u2 - u1) / 1000)) $(((u3 - u2) / 1000)) >&2
 }
 
 # run_perftest PORT TOOL ARGS...: a perftest pair (server TOOL ARGS -p PORT,
