@@ -80,14 +80,18 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	if (flags & HMM_MIRROR_WRITE)
 		range.default_flags |= HMM_PFN_REQ_WRITE;
 
+	/*
+	 * Every leaf has one attempt at least, whatever the call's time so
+	 * far: the limits end retries, which only races cause.
+	 */
 	if (time_after(timeout, ctl->limit))
 		timeout = ctl->limit;
-	for (;;) {
-		if (time_after(jiffies, timeout))
+	for (bool first = true;; first = false) {
+		if (!first && time_after(jiffies, timeout))
 			return -EBUSY;
 		/* Between attempts: the caller may be done waiting. */
 		if (ctl->stop && ctl->stop(ctl->arg))
-			return -EINTR;
+			return -ECANCELED;
 		if (prepare) {
 			ret = hmm_pt_prepare(mirror, start);
 			if (ret)
@@ -264,8 +268,8 @@ out_leave:
  * Return: 0; -EFAULT if part of the range has no mapping or cannot be
  * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
  * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
- * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or for
- * HMM_MIRROR_FAULT_MAX_MS in all; -EINTR on a fatal signal; -ESRCH if the
+ * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or past
+ * HMM_MIRROR_FAULT_MAX_MS since the call began; -EINTR on a fatal signal; -ESRCH if the
  * mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a bad
  * range or flags.
  */
@@ -284,14 +288,17 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
  * @flags: as for hmm_mirror_fault()
  * @stop: called before each attempt (invalidations racing the fault make
  *	it start over, for up to HMM_MIRROR_FAULT_MAX_MS): true ends the fault
- *	with -EINTR. Called with no lock of the core held; may not sleep long.
+ *	with -ECANCELED. Called with neither the mirror's lock nor the mm's
+ *	mmap lock held, but inside the mirror's active section (it must not
+ *	unregister the mirror) and the mm's memcg charged: it must not sleep.
  * @arg: its argument
  *
  * For a driver whose access may stop waiting while the fault retries (its
  * queue closed, its memory key being destroyed): the fault ends at the next
  * attempt instead of at its time limit.
  *
- * Return: as hmm_mirror_fault(); -EINTR also when @stop said so.
+ * Return: as hmm_mirror_fault(); -ECANCELED when @stop said so (-EINTR
+ * stays a fatal signal's).
  */
 int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end, unsigned int flags,

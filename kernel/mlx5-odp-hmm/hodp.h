@@ -168,6 +168,7 @@ struct hodp_mw {
 	u64 length;
 	int access;
 	u64 qp_serial;			/* type 2, bound: the QP it serves */
+	u32 gen;			/* moves at every unbind (and so bind) */
 };
 
 struct hodp_srq {
@@ -205,7 +206,8 @@ struct hodp_seg {
 	u64 addr;
 	u32 len;
 	bool via_mw;			/* a peer's, through a memory window: */
-	u32 mw_rkey;			/* ... its rkey, looked at again */
+	u32 mw_rkey;			/* ... its rkey and binding (gen), */
+	u32 mw_gen;			/* looked at again as the copy goes */
 };
 
 /* Bytes of a copy between two ODP mirrors per lock (hodp_copy.c). */
@@ -419,10 +421,9 @@ int hodp_dealloc_mw(struct ib_mw *ibmw);
 enum ib_wc_status hodp_mw_bind(struct hodp_qp *qp,
 			       const struct rxe_send_wr *wr);
 int hodp_mw_invalidate(struct hodp_qp *qp, u32 rkey);
-bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey,
-			 const struct hodp_mr *mr);
+bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey, u32 gen);
 struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
-				  u32 len, int need);
+				  u32 len, int need, u32 *gen);
 
 static inline bool hodp_key_is_mw(u32 key)
 {

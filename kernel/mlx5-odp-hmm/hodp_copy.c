@@ -85,21 +85,29 @@ static bool seg_dying(const struct hodp_seg *seg)
 		return false;
 	return READ_ONCE(seg->mr->dying) ||
 	       (seg->via_mw &&
-		!hodp_mw_still_bound(seg->mr->dev, seg->mw_rkey, seg->mr));
+		!hodp_mw_still_bound(seg->mr->dev, seg->mw_rkey, seg->mw_gen));
 }
 
 /* A copy's fault, to hmm_mirror_fault_stoppable() through hodp_odp_fault(). */
 struct copy_fault {
 	struct hodp_req_ctx *ctx;
 	struct hodp_seg *seg;
+	bool dying;		/* what stopped it: the segment's access */
 };
 
-/* Between the attempts of a fault: is the copy over, or its MR dying? */
+/*
+ * Between the attempts of a fault: is the copy over, or the segment's
+ * access gone? Which one is recorded, not asked again afterwards: a
+ * window rebound meanwhile would answer otherwise.
+ */
 static bool copy_fault_stop(void *arg)
 {
 	struct copy_fault *cf = arg;
 
-	return copy_must_stop(cf->ctx) || seg_dying(cf->seg);
+	if (copy_must_stop(cf->ctx))
+		return true;
+	cf->dying = seg_dying(cf->seg);
+	return cf->dying;
 }
 
 /*
@@ -107,7 +115,8 @@ static bool copy_fault_stop(void *arg)
  * closed (looked at before the fault and between its attempts: a fault
  * may take a while) or the caller was killed during it (-EINTR: its work
  * is over, not the peer's fault), else @fail: the page cannot be
- * mirrored, its MR is being deregistered, or *tries ran out.
+ * mirrored, its MR is being deregistered or its window revoked, or *tries
+ * ran out.
  */
 static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		       u64 addr, bool write, int *tries, int fail)
@@ -122,9 +131,10 @@ static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 	ret = hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
 			     hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
 			     write, copy_fault_stop, &cf);
+	if (ret == -ECANCELED)
+		return cf.dying ? fail : HODP_COPY_STOPPED;
 	if (ret == -EINTR)
-		return seg_dying(seg) && !copy_must_stop(ctx) ?
-			fail : HODP_COPY_STOPPED;
+		return HODP_COPY_STOPPED;
 	if (ret)
 		return fail;
 	trace_hodp_odp_resume(seg->mr, addr, write);
@@ -322,6 +332,7 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 struct prepare_fault {
 	struct hodp_qp *qp;
 	struct hodp_seg *seg;
+	bool dying;		/* what stopped it: the MR going */
 };
 
 /* Between the attempts of that fault: requester closing, or MR dying? */
@@ -329,7 +340,10 @@ static bool prepare_fault_stop(void *arg)
 {
 	struct prepare_fault *pf = arg;
 
-	return hodp_req_closing(pf->qp) || seg_dying(pf->seg);
+	if (hodp_req_closing(pf->qp))
+		return true;
+	pf->dying = seg_dying(pf->seg);
+	return pf->dying;
 }
 
 /**
@@ -393,9 +407,8 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 						hodp_odp_uaddr(mr, end), write,
 						prepare_fault_stop, &pf) :
 					-EBUSY;
-				if (ret == -EINTR && seg_dying(&seg[i]) &&
-				    !hodp_req_closing(qp))
-					return -EFAULT;
+				if (ret == -ECANCELED)
+					return pf.dying ? -EFAULT : -EINTR;
 				if (ret)
 					return ret;
 				trace_hodp_odp_resume(mr, addr, write);

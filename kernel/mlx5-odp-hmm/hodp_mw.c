@@ -90,6 +90,7 @@ static void mw_unbind(struct hodp_mw *mw)
 	mw->length = 0;
 	mw->access = 0;
 	mw->qp_serial = 0;
+	mw->gen++;	/* a message in progress through it loses access */
 }
 
 /*
@@ -230,6 +231,7 @@ int hodp_mw_invalidate(struct hodp_qp *qp, u32 rkey)
  * @addr: first address of the access
  * @len: its bytes
  * @need: the right it needs (IB_ACCESS_REMOTE_*)
+ * @gen: set to the binding's generation, for hodp_mw_still_bound()
  *
  * Only a bound window of the responder's PD, with the right, the access
  * inside its range and (type 2) bound through @resp, gives it; the rights
@@ -239,7 +241,7 @@ int hodp_mw_invalidate(struct hodp_qp *qp, u32 rkey)
  * own rkey would; or NULL: a remote access error.
  */
 struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
-				  u32 len, int need)
+				  u32 len, int need, u32 *gen)
 {
 	struct hodp_dev *dev = resp->dev;
 	struct hodp_mr *mr = NULL;
@@ -253,26 +255,29 @@ struct hodp_mr *hodp_mw_remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
 	    (mw->ibmw.type == IB_MW_TYPE_1 || mw->qp_serial == resp->serial) &&
 	    addr >= mw->addr && len <= mw->length &&
 	    addr - mw->addr <= mw->length - len &&
-	    kref_get_unless_zero(&mw->mr->ref))
+	    kref_get_unless_zero(&mw->mr->ref)) {
 		mr = mw->mr;
+		*gen = mw->gen;
+	}
 	xa_unlock_irqrestore(&dev->mws, flags);
 	return mr;
 }
 
 /**
- * hodp_mw_still_bound() - does a window's rkey still give access to an MR?
+ * hodp_mw_still_bound() - is a window still bound as a message found it?
  * @dev: the device
  * @rkey: the window's rkey that a message in progress came with
- * @mr: the MR hodp_mw_remote_mr() gave for it
+ * @gen: the binding's generation hodp_mw_remote_mr() gave
  *
  * A long message through a window looks again at every yield of its copy:
- * once the window is invalidated, rebound (a new rkey) or deallocated, the
- * rest of the message has no access (as rxe looks again at each packet).
+ * once the window is invalidated, rebound or deallocated, the rest of the
+ * message has no access, even if a new binding has the same rkey (a type
+ * 2 window's key byte is the binder's choice) and covers it: its rights
+ * and range were checked against the binding it began with.
  *
- * Return: true if the window still has @rkey and is bound to @mr.
+ * Return: true if the window still has @rkey and the binding of @gen.
  */
-bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey,
-			 const struct hodp_mr *mr)
+bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey, u32 gen)
 {
 	unsigned long flags;
 	struct hodp_mw *mw;
@@ -280,7 +285,7 @@ bool hodp_mw_still_bound(struct hodp_dev *dev, u32 rkey,
 
 	xa_lock_irqsave(&dev->mws, flags);
 	mw = xa_load(&dev->mws, rkey >> 8);
-	ok = mw && mw->rkey == rkey && mw->bound && mw->mr == mr;
+	ok = mw && mw->rkey == rkey && mw->bound && mw->gen == gen;
 	xa_unlock_irqrestore(&dev->mws, flags);
 	return ok;
 }

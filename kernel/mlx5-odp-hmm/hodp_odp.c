@@ -46,12 +46,13 @@
  * Which to drop is a clock: slot[] holds the leaves faulted through an
  * implicit MR in the order they came, the hand the oldest. An access
  * through an implicit MR marks its leaf's byte in hot[] (a store, under
- * the mirror lock it holds anyway; hot[] is a hash of the leaf index,
- * so two leaves may share a byte: one is then kept once too often), and
- * so does a fault of a leaf already kept. The hand skips a hot leaf once,
- * clearing its byte, and takes the first one that is not, at most one
- * turn on. A slot whose leaf an invalidation freed is not hot and goes
- * first (discarding it costs a lookup).
+ * the mirror lock it holds anyway; hot[] is indexed by the leaf index's
+ * low bits, so two leaves may share a byte: one is then kept once too
+ * often), and so do a fault of a leaf already kept and a leaf's arrival.
+ * The hand skips a hot leaf once, clearing its byte, and takes the first
+ * one that is not, at most one turn on. A slot whose leaf an
+ * invalidation freed stays until the hand takes it (discarding it then
+ * costs a lookup).
  *
  * A leaf that an explicit ODP MR of the mirror overlaps is dropped from
  * the clock but not discarded: the explicit MR's table is bounded by its
@@ -149,6 +150,7 @@ static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
 	if (l->nr < l->cap) {
 		l->slot[l->nr++] = leaf;
 		spin_unlock(&l->lock);
+		leaf_mark_hot(l, leaf);
 		return false;
 	}
 	for (steps = 0; steps < l->cap; steps++) {
@@ -163,6 +165,8 @@ static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
 	l->slot[l->hand] = leaf;
 	l->hand = (l->hand + 1) % l->cap;
 	spin_unlock(&l->lock);
+	/* New: it stays a whole turn, not until another fault's sweep. */
+	leaf_mark_hot(l, leaf);
 	return true;
 }
 
@@ -194,7 +198,9 @@ static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
  *
  * Keeps the leaves of [start, end) on the mirror's clock, and drops the
  * leaves that makes one too many (see above), before the fault allocates
- * its own: the implicit leaves of the mirror never exceed the bound.
+ * its own. The bound is soft: a leaf dropped while another fault of it
+ * is in flight is filled again by that fault, off the clock, until an
+ * invalidation or the process's unmap frees it.
  * Sleeps; call it with no lock of the mirror held.
  */
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
@@ -431,18 +437,20 @@ static bool entry_ok(u64 entry, bool write)
  * @stop: NULL, or what says the access no longer waits for the fault (its
  *	QP closing, its MR being deregistered): asked before each attempt of
  *	the mirror's fault (hmm_mirror_fault_stoppable()), which then ends
- *	with -EINTR
+ *	with -ECANCELED
  * @arg: its argument
  *
  * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
  * most (never further: a write fault allocates pages and breaks COW), or
  * that page alone if the longer range cannot be (part of it unmapped or
  * read-only, or invalidations elsewhere in the process kept racing its
- * fault: one page is a shorter window for them). Sleeps; no lock held.
+ * fault: one page is a shorter window for them). Sleeps; the caller may
+ * hold its QP's req_lock, never a mirror lock.
  * Counted in odp_faults, failed or not, and the pages it mirrored in the
  * MR's page_faults.
  *
- * Return: 0, or the errno of hmm_mirror_fault().
+ * Return: 0, or the errno of hmm_mirror_fault_stoppable() (-ECANCELED
+ * when @stop said so).
  */
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
@@ -501,6 +509,14 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 
+/* An atomic's fault stops waiting once its MR is being deregistered. */
+static bool atomic_fault_stop(void *arg)
+{
+	const struct hodp_mr *mr = arg;
+
+	return READ_ONCE(mr->dying);
+}
+
 /**
  * hodp_odp_atomic() - hodp_mr_atomic() on an ODP MR
  * @mr: a referenced ODP MR
@@ -510,7 +526,8 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
  * @swap: the swap value
  * @orig: out: the value before
  *
- * Return: 0, or -EFAULT if the page cannot be mirrored writable.
+ * Return: 0, or -EFAULT if the page cannot be mirrored writable or the MR
+ * is being deregistered.
  */
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig)
@@ -539,7 +556,8 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		}
 		hmm_mirror_unlock(m);
 		if (!tries-- ||
-		    hodp_odp_fault(mr, uaddr, uaddr + 8, true, NULL, NULL))
+		    hodp_odp_fault(mr, uaddr, uaddr + 8, true,
+				   atomic_fault_stop, mr))
 			return -EFAULT;
 		trace_hodp_odp_resume(mr, addr, true);
 	}

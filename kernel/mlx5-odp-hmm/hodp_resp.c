@@ -374,14 +374,14 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
  * own rkey, or a memory window's (its range of an MR, its rights).
  */
 static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
-				 u32 len, int need)
+				 u32 len, int need, u32 *mw_gen)
 {
 	struct hodp_mr *mr;
 
 	if (!(resp->access & need))
 		return NULL;
 	if (hodp_key_is_mw(rkey))
-		return hodp_mw_remote_mr(resp, rkey, addr, len, need);
+		return hodp_mw_remote_mr(resp, rkey, addr, len, need, mw_gen);
 	mr = hodp_mr_get(resp->dev, rkey, resp->ibqp.pd, true);
 	if (mr && (!(mr->access & need) || !hodp_mr_in_range(mr, addr, len))) {
 		hodp_mr_put(mr);
@@ -394,12 +394,12 @@ static struct hodp_mr *remote_mr(struct hodp_qp *resp, u32 rkey, u64 addr,
  * The responder's segment of an RDMA WRITE or READ; through a window, the
  * copy looks at the window again as it goes (hodp_mw_still_bound()).
  */
-static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u64 addr,
-				  u32 len)
+static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
+				  u64 addr, u32 len)
 {
 	return (struct hodp_seg){ .mr = mr, .addr = addr, .len = len,
 				  .via_mw = hodp_key_is_mw(rkey),
-				  .mw_rkey = rkey };
+				  .mw_rkey = rkey, .mw_gen = mw_gen };
 }
 
 static enum ib_wc_status access_error(struct hodp_qp *resp)
@@ -431,6 +431,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	enum ib_wc_status status;
 	struct hodp_seg remote;
 	struct hodp_mr *mr;
+	u32 mw_gen = 0;
 	u64 orig;
 	int ret;
 
@@ -443,7 +444,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	case IB_WR_RDMA_WRITE:
 	case IB_WR_RDMA_WRITE_WITH_IMM:
 		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
-			       len, IB_ACCESS_REMOTE_WRITE);
+			       len, IB_ACCESS_REMOTE_WRITE, &mw_gen);
 		if (!mr && len)
 			return access_error(resp);
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
@@ -461,7 +462,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		}
 		ret = 0;
 		if (mr) {
-			remote = remote_seg(mr, wr->wr.rdma.rkey,
+			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
 					    wr->wr.rdma.remote_addr, len);
 			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
 					len);
@@ -482,12 +483,12 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 
 	case IB_WR_RDMA_READ:
 		mr = remote_mr(resp, wr->wr.rdma.rkey, wr->wr.rdma.remote_addr,
-			       len, IB_ACCESS_REMOTE_READ);
+			       len, IB_ACCESS_REMOTE_READ, &mw_gen);
 		if (!mr && len)
 			return access_error(resp);
 		ret = 0;
 		if (mr) {
-			remote = remote_seg(mr, wr->wr.rdma.rkey,
+			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
 					    wr->wr.rdma.remote_addr, len);
 			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
 					len);
@@ -503,7 +504,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
 		mr = remote_mr(resp, wr->wr.atomic.rkey,
 			       wr->wr.atomic.remote_addr, 8,
-			       IB_ACCESS_REMOTE_ATOMIC);
+			       IB_ACCESS_REMOTE_ATOMIC, &mw_gen);
 		if (!mr)
 			return access_error(resp);
 		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,

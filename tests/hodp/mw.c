@@ -14,7 +14,9 @@
  * rxe: IBA 10.6.7.2.6) until they are invalidated. A window over an ODP MR
  * goes through the MR's own (on-demand) translation. A window deallocated
  * while a long RDMA READ through it is being copied stops the rest of it:
- * a remote access error, not a success.
+ * a remote access error, not a success; so does one invalidated and bound
+ * again with the same rkey over less (the read began under the old
+ * binding).
  *
  * A remote access error moves both QPs of the RC pair to the error state:
  * each such case gets a pair of its own, and windows of its own (a type 2
@@ -560,8 +562,17 @@ static void *long_read_thread(void *arg)
 
 #define LONG	(64u << 20)
 
-static void test_revoked_mid_message(void)
+/*
+ * A 64 MiB RDMA READ through a type 2 window, and while it is being
+ * copied, the window deallocated (@rebind 0), or invalidated and bound
+ * again with the same rkey over its first page only (@rebind 1: the new
+ * binding does not cover the rest of the read, whatever its key).
+ */
+static void test_revoked_mid_message(int rebind)
 {
+	const char *what = rebind ? "rebound mid-message" :
+				    "revoked mid-message";
+	char name[160];
 	uint8_t *big = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
 	struct ibv_mr *bmr, *dmr;
 	struct long_read r = { 0 };
@@ -596,14 +607,33 @@ static void test_revoked_mid_message(void)
 		;
 	usleep(10000);
 	racing = atomic_load(&r.state) == 1;
-	check_fatal("deallocate the window", !ibv_dealloc_mw(mw), "%s",
-		    strerror(errno));
+	if (rebind) {
+		uint32_t same = (rkey & ~0xffu) | ((rkey - 1) & 0xff);
+
+		check_fatal("invalidate the window (LOCAL_INV)",
+			    local_inv(p.b, rkey, &wc) == IBV_WC_SUCCESS, "");
+		mw->rkey = rkey;	/* the window's key now (a type 2 bind) */
+		st = bind2(p.b, mw, &same, bmr, big, 4096,
+			   IBV_ACCESS_REMOTE_READ);
+		check_fatal("bind it again, same rkey, over one page",
+			    st == IBV_WC_SUCCESS && same == rkey,
+			    "status %d, rkey 0x%x for 0x%x", st, same, rkey);
+		racing = racing && atomic_load(&r.state) == 1;
+	} else {
+		check_fatal("deallocate the window", !ibv_dealloc_mw(mw), "%s",
+			    strerror(errno));
+	}
 	pthread_join(t, NULL);
 	st = poll_one(c.cq, &wc);
-	check("revoked mid-message: the window went while the read was copied",
-	      racing, "the 64 MiB read was over before (make LONG larger)");
-	check("revoked mid-message: the rest of the read is a remote access "
-	      "error", st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	snprintf(name, sizeof(name),
+		 "%s: the window changed while the read was copied", what);
+	check(name, racing,
+	      "the 64 MiB read was over before (make LONG larger)");
+	snprintf(name, sizeof(name),
+		 "%s: the rest of the read is a remote access error", what);
+	check(name, st == IBV_WC_REM_ACCESS_ERR, "status %d", st);
+	if (rebind)
+		ibv_dealloc_mw(mw);
 	free_pair(p);
 	ibv_dereg_mr(dmr);
 	ibv_dereg_mr(bmr);
@@ -635,7 +665,8 @@ int main(void)
 	test_type1();
 	test_bind_refused();
 	test_odp();
-	test_revoked_mid_message();
+	test_revoked_mid_message(0);
+	test_revoked_mid_message(1);
 	kmsg_check(kmsg, "no kernel report");
 	return check_done();
 }
