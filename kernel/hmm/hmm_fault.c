@@ -269,9 +269,9 @@ out_leave:
  * mirrored (I/O or PFN mappings); -EPERM if writing was asked of a range
  * that may not be written; -ENOMEM; -EBUSY if invalidations kept racing the
  * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or past
- * HMM_MIRROR_FAULT_MAX_MS since the call began; -EINTR on a fatal signal; -ESRCH if the
- * mm has exited; -ENODEV if the mirror was unregistered; -EINVAL for a bad
- * range or flags.
+ * HMM_MIRROR_FAULT_MAX_MS since the call began; -EINTR on a fatal signal;
+ * -ESRCH if the mm has exited; -ENODEV if the mirror was unregistered;
+ * -EINVAL for a bad range or flags.
  */
 int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
 		     unsigned long end, unsigned int flags)

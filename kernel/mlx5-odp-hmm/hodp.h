@@ -205,9 +205,8 @@ struct hodp_seg {
 	struct hodp_mr *mr;
 	u64 addr;
 	u32 len;
-	bool via_mw;			/* a peer's, through a memory window: */
-	u32 mw_rkey;			/* ... its rkey and binding (gen), */
-	u32 mw_gen;			/* looked at again as the copy goes */
+	u32 mw_rkey;			/* a peer's, through a window (its rkey */
+	u32 mw_gen;			/* and binding): looked at again */
 };
 
 /* Bytes of a copy between two ODP mirrors per lock (hodp_copy.c). */

@@ -84,7 +84,7 @@ static bool seg_dying(const struct hodp_seg *seg)
 	if (!seg->mr)
 		return false;
 	return READ_ONCE(seg->mr->dying) ||
-	       (seg->via_mw &&
+	       (hodp_key_is_mw(seg->mw_rkey) &&
 		!hodp_mw_still_bound(seg->mr->dev, seg->mw_rkey, seg->mw_gen));
 }
 

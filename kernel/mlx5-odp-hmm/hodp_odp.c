@@ -213,8 +213,7 @@ void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 	if (!mr->implicit || end <= start)
 		return;
 	for (leaf = leaf_of(start); leaf <= leaf_of(end - 1); leaf++) {
-		if (!leaves_add(l, leaf, &victim) || victim == leaf ||
-		    leaf_explicit(odp, victim))
+		if (!leaves_add(l, leaf, &victim) || leaf_explicit(odp, victim))
 			continue;
 		hmm_mirror_discard(&odp->mirror,
 				   victim << HMM_MIRROR_LEAF_SHIFT,

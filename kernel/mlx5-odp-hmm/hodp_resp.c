@@ -398,7 +398,6 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
 				  u64 addr, u32 len)
 {
 	return (struct hodp_seg){ .mr = mr, .addr = addr, .len = len,
-				  .via_mw = hodp_key_is_mw(rkey),
 				  .mw_rkey = rkey, .mw_gen = mw_gen };
 }
 
