@@ -43,6 +43,7 @@ static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_REGISTER_FAILED] = "register_failed",
 	[HMM_STAT_LEAF_FAILED] = "leaf_failed",
 	[HMM_STAT_FAULT_NOMEM] = "fault_nomem",
+	[HMM_STAT_WATCHED] = "watched_leaves",
 };
 
 static struct dentry *hmm_debugfs;

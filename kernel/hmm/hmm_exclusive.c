@@ -43,7 +43,12 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long i, n = (end - start) >> PAGE_SHIFT, seq;
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	/* Watched before its sequence is read, as for a fault. */
+	struct mmu_interval_notifier *notifier = hmm_mirror_watch(mirror, start);
 	int ret, got;
+
+	if (IS_ERR(notifier))
+		return PTR_ERR(notifier);
 
 	for (;;) {
 		if (time_after(jiffies, timeout))
@@ -70,7 +75,7 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 		if (ret)
 			return ret;
 		memset(pages, 0, n * sizeof(*pages));
-		seq = mmu_interval_read_begin(&mirror->notifier);
+		seq = mmu_interval_read_begin(notifier);
 		if (mmap_read_lock_killable(mirror->mm))
 			return -EINTR;
 		got = make_device_exclusive_range(mirror->mm, start, end, pages,
@@ -96,7 +101,7 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 				  HMM_PFN_WRITE;
 
 		mutex_lock(&mirror->lock);
-		if (mmu_interval_read_retry(&mirror->notifier, seq)) {
+		if (mmu_interval_read_retry(notifier, seq)) {
 			mutex_unlock(&mirror->lock);
 			release_pages_locked(pages, n);
 			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);

@@ -3,7 +3,8 @@
  * Device faults: fill a range of a mirror from the CPU page tables.
  *
  * One leaf (2 MiB of address space) at a time, the fault follows the retry
- * protocol of mmu interval notifiers: read the mirror's notifier sequence,
+ * protocol of mmu interval notifiers: read the sequence of the leaf's
+ * notifier (inserted first if the mirror did not watch the leaf yet),
  * walk and fault with hmm_range_fault() under the mmap read lock, then take
  * the mirror lock and store the result only if no invalidation ran in
  * between; otherwise start over. No page reference is taken at any point:
@@ -58,7 +59,6 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_range range = {
-		.notifier = &mirror->notifier,
 		.start = start,
 		.end = end,
 		.hmm_pfns = pfns,
@@ -75,6 +75,13 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	bool prepare = !(flags & HMM_MIRROR_SNAPSHOT);
 	int ret;
 
+	/*
+	 * Watch the leaf before reading its sequence: invalidations of it
+	 * reach the mirror from then on, and only those make this retry.
+	 */
+	range.notifier = hmm_mirror_watch(mirror, start);
+	if (IS_ERR(range.notifier))
+		return PTR_ERR(range.notifier);
 	if (!(flags & HMM_MIRROR_SNAPSHOT))
 		range.default_flags = HMM_PFN_REQ_FAULT;
 	if (flags & HMM_MIRROR_WRITE)
@@ -97,7 +104,7 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 			if (ret)
 				return ret;
 		}
-		range.notifier_seq = mmu_interval_read_begin(&mirror->notifier);
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
 		faulted = task_faults(current);
@@ -112,7 +119,7 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 			return ret;
 
 		mutex_lock(&mirror->lock);
-		if (mmu_interval_read_retry(&mirror->notifier,
+		if (mmu_interval_read_retry(range.notifier,
 					    range.notifier_seq)) {
 			mutex_unlock(&mirror->lock);
 			retry_after(&timeout, ctl, faulted);

@@ -56,6 +56,7 @@ enum hmm_stat {
 	 * buffers): a CPU fault that ran out is -EFAULT, not counted.
 	 */
 	HMM_STAT_FAULT_NOMEM,
+	HMM_STAT_WATCHED,		/* leaf notifiers inserted now */
 	HMM_STAT_NR
 };
 
@@ -114,6 +115,21 @@ void hmm_mirror_released(struct hmm_mirror *mirror);
 int hmm_mirror_call_invalidate(struct hmm_mirror *mirror,
 			       const struct hmm_update *update);
 bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
+
+/*
+ * struct hmm_watch - the interval notifier of one 2 MiB leaf of a mirror
+ * @notifier: covers [@start, @start + HMM_PT_LEAF_SIZE) of the mm
+ * @mirror: the mirror it invalidates
+ * @start: first address of the leaf
+ */
+struct hmm_watch {
+	struct mmu_interval_notifier notifier;
+	struct hmm_mirror *mirror;
+	unsigned long start;
+};
+
+struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
+					       unsigned long addr);
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
 bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,

@@ -3,11 +3,24 @@
  * HMM mirror life: registration, the invalidation callback, unregistration
  * racing mm teardown, references.
  *
- * Each mirror owns an mmu_interval_notifier over the whole address space of
- * its mm. Its sequence count is what hmm_range_fault() and the fault path
- * check to retry after a race (hmm_fault.c); its invalidate callback clears
- * the mirror page table before the CPU change completes; and removing it is
- * what guarantees that no invalidation of the mirror runs any more.
+ * A mirror watches the 2 MiB leaves its faults reached, each with an
+ * mmu_interval_notifier of its own (struct hmm_watch), inserted by the
+ * first fault of the leaf before it reads the sequence. That sequence is
+ * what hmm_range_fault() and the fault path check to retry after a race
+ * (hmm_fault.c); the invalidate callback clears that leaf's part of the
+ * mirror page table before the CPU change completes; and removing them all
+ * is what guarantees that no invalidation of the mirror runs any more.
+ * Changes of memory the mirror never reached do not come here at all: with
+ * one notifier over the whole address space, every munmap of the process
+ * took the mirror lock and made every fault in flight start over.
+ *
+ * Why per leaf watching is right: an entry is only ever filled by a fault
+ * (or exclusive access) of its leaf, under the mirror lock, after checking
+ * the sequence of the leaf's notifier that it read before walking the CPU
+ * page tables. The notifier exists from before that read until
+ * unregister, and the kernel's insertion during an invalidation in flight
+ * makes that read wait for the invalidation's end, as for any notifier. So
+ * every valid entry lies in a watched leaf, whose invalidations clear it.
  */
 #include <linux/delay.h>
 #include <linux/mm.h>
@@ -21,12 +34,14 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 				  const struct mmu_notifier_range *range,
 				  unsigned long cur_seq)
 {
-	struct hmm_mirror *mirror =
-		container_of(notifier, struct hmm_mirror, notifier);
+	struct hmm_watch *watch =
+		container_of(notifier, struct hmm_watch, notifier);
+	struct hmm_mirror *mirror = watch->mirror;
 	const struct hmm_mirror_ops *ops = mirror->hdev->ops;
+	/* The part of the change in this leaf (the kernel's may be wider). */
 	struct hmm_update update = {
-		.start = range->start,
-		.end = range->end,
+		.start = max(range->start, watch->start),
+		.end = min(range->end, watch->start + HMM_PT_LEAF_SIZE),
 		.event = range->event,
 		.blockable = mmu_notifier_range_blockable(range),
 	};
@@ -103,6 +118,87 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 };
 
 /**
+ * hmm_mirror_watch() - the notifier of the leaf of @addr, inserted if new
+ * @mirror: a mirror inside hmm_mirror_enter() (the mm has a user, and
+ *	unregister waits for the caller)
+ * @addr: an address in the leaf
+ *
+ * A fault calls it before it reads the leaf's sequence: from then on,
+ * every invalidation of the leaf bumps that sequence. Called with no lock
+ * held: the first insertion on an mm takes its mmap_lock for writing, and
+ * it allocates. It never waits for an invalidation in flight (the kernel
+ * defers the insertion until that ends and mmu_interval_read_begin() waits
+ * for it), so it may run while invalidations of the mm are under way.
+ *
+ * Return: the leaf's notifier, or an ERR_PTR (-ENOMEM, or what the kernel's
+ * insertion returned).
+ */
+struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
+					       unsigned long addr)
+{
+	unsigned long index = addr >> HMM_PT_LEAF_SHIFT;
+	struct hmm_watch *watch;
+	int ret = 0;
+
+	/* Published only once inserted, and freed only by unregister. */
+	watch = xa_load(&mirror->watched, index);
+	if (watch)
+		return &watch->notifier;
+
+	mutex_lock(&mirror->watch_lock);
+	watch = xa_load(&mirror->watched, index);
+	if (watch)
+		goto out_unlock;
+	watch = kzalloc(sizeof(*watch), GFP_KERNEL_ACCOUNT);
+	if (!watch) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	watch->mirror = mirror;
+	watch->start = index << HMM_PT_LEAF_SHIFT;
+	/* Reserved first: once inserted, the store below cannot fail. */
+	ret = xa_reserve(&mirror->watched, index, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		goto out_free;
+	ret = mmu_interval_notifier_insert(&watch->notifier, mirror->mm,
+					   watch->start, HMM_PT_LEAF_SIZE,
+					   &hmm_mirror_notifier_ops);
+	if (ret) {
+		xa_release(&mirror->watched, index);
+		goto out_free;
+	}
+	xa_store(&mirror->watched, index, watch, GFP_KERNEL_ACCOUNT);
+	hmm_stat_add(HMM_STAT_WATCHED, 1);
+	goto out_unlock;
+
+out_free:
+	kfree(watch);
+	watch = NULL;
+out_unlock:
+	mutex_unlock(&mirror->watch_lock);
+	return watch ? &watch->notifier : ERR_PTR(ret);
+}
+
+/*
+ * Unregister: remove every leaf notifier, each waiting for the
+ * invalidations of the mm in flight (hence no lock held: their callbacks
+ * take the mirror lock and the driver's).
+ */
+static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
+{
+	struct hmm_watch *watch;
+	unsigned long index;
+
+	xa_for_each(&mirror->watched, index, watch) {
+		xa_erase(&mirror->watched, index);
+		mmu_interval_notifier_remove(&watch->notifier);
+		kfree(watch);
+		hmm_stat_add(HMM_STAT_WATCHED, -1);
+	}
+	xa_destroy(&mirror->watched);
+}
+
+/**
  * hmm_mirror_unlink() - unlink a mirror from its hmm, if it still is linked
  * @hmm: the hmm the mirror was registered on
  * @mirror: the mirror
@@ -174,13 +270,13 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
  * hmm_device_unregister() waits until ->free ran for each of its mirrors.
  *
  * Return: 0, or a negative errno (-ENOMEM, or what the mmu notifier
- * registration returned).
+ * registration returned). No address is watched yet (see hmm_mirror.h):
+ * faults insert their leaves' notifiers.
  */
 int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 			struct mm_struct *mm)
 {
 	struct hmm *hmm;
-	int ret;
 
 	mirror->hdev = hdev;
 	mirror->mm = mm;
@@ -191,22 +287,18 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	init_rwsem(&mirror->active);
 	mirror->dead = false;
 	mirror->callback_task = NULL;
+	mutex_init(&mirror->watch_lock);
+	xa_init(&mirror->watched);
 	mutex_init(&mirror->lock);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	mirror->nr_valid = 0;
 
+	/* Nothing is watched yet: each fault watches its leaves. */
 	hmm = hmm_get(mm);
 	if (IS_ERR(hmm)) {
 		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
 		return PTR_ERR(hmm);
-	}
-	ret = mmu_interval_notifier_insert(&mirror->notifier, mm, 0, ULONG_MAX,
-					   &hmm_mirror_notifier_ops);
-	if (ret) {
-		hmm_put(hmm);
-		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
-		return ret;
 	}
 	mirror->hmm = hmm;
 	spin_lock(&hmm->lock);
@@ -227,10 +319,10 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_register, HMM_MIRROR);
  * mirror; if teardown did, this waits until its ->release returned. Waits
  * for faults in flight, then calls ->invalidate once over the whole address
  * space (event MMU_NOTIFY_RELEASE, blockable) and clears the page table,
- * undoing DMA mappings, and removes the interval notifier (waiting for
- * invalidations in flight): once this returns no callback of @mirror runs
- * again and later faults fail with -ENODEV. The caller still holds its
- * reference.
+ * undoing DMA mappings, and removes the interval notifiers of the leaves
+ * it watched (each waiting for invalidations in flight): once this returns
+ * no callback of @mirror runs again and later faults fail with -ENODEV.
+ * The caller still holds its reference.
  *
  * Must not be called from a callback of @mirror (it would wait for
  * itself): that warns and does nothing.
@@ -270,7 +362,8 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	mutex_unlock(&mirror->lock);
 	WARN_ON(mirror->nr_valid);
 
-	mmu_interval_notifier_remove(&mirror->notifier);
+	/* No fault runs (dead), so no leaf is watched anew. */
+	hmm_mirror_unwatch_all(mirror);
 	/* Empty by now (hmm_pt_clear() frees every leaf it empties). */
 	xa_destroy(&mirror->pt);
 	xa_destroy(&mirror->dma);

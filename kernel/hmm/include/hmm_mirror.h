@@ -82,6 +82,30 @@
  *   reaper) the core only trylocks, and ->invalidate() must not sleep: it may
  *   return -EAGAIN there, and only there, to have the kernel retry later.
  *
+ *   Only changes of what the mirror watches reach it: the core watches each
+ *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
+ *   fault of the mirror ever reached, with an mmu interval notifier of its
+ *   own, inserted before the fault reads its sequence. A change elsewhere
+ *   in the process (another thread's munmap, NUMA hints, reclaim of memory
+ *   the device never touched) neither takes the mirror lock nor makes a
+ *   fault of the mirror start over. So one CPU change may reach the driver
+ *   as several calls, one per watched leaf it touches, each with the part
+ *   of the change inside that leaf (@update's range never crosses a 2 MiB
+ *   boundary, except for unregister's), and a change of an unwatched leaf,
+ *   whose entries are all invalid, does not reach it at all. A leaf stays
+ *   watched until the mirror is unregistered, even when its entries are
+ *   dropped (invalidation, hmm_mirror_discard()): 80 bytes or so per 2 MiB
+ *   the device ever touched.
+ *
+ *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
+ *   (inserting a leaf's notifier) -> the mm's mmap_lock (the mm's first
+ *   interval notifier registers with it) -> the kernel's notifier lock;
+ *   the mirror lock is taken alone, inside the invalidation callbacks and
+ *   the fills, and is never held while a notifier is inserted or removed.
+ *   Inserting never waits for an invalidation in flight (the kernel defers
+ *   it, and the fault's mmu_interval_read_begin() waits instead); removing
+ *   does, which is why unregister removes with no lock held.
+ *
  *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
  *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
  *   left and undoes the DMA mappings: the device must stop using every
@@ -157,6 +181,8 @@ struct hmm_update {
  * @invalidate: optional. Called with the mirror lock held before the entries
  *	of @update's range are cleared: stop device access to the range (the
  *	entries are still readable, e.g. to find what the device cached).
+ *	Called once per watched 2 MiB leaf the CPU change touches, with the
+ *	part of it inside that leaf (see Invalidation above).
  *	Also called by hmm_mirror_unregister() (MMU_NOTIFY_RELEASE over
  *	[0, ULONG_MAX)). Return 0, or -EAGAIN only when !@update->blockable
  *	and the driver cannot proceed without sleeping.
@@ -204,7 +230,9 @@ struct hmm_device {
  * @active: read by faults in flight, written by unregister to end them
  * @dead: set by unregister under @active: no fault may start
  * @callback_task: the task inside ->invalidate or ->release, if any
- * @notifier: the whole address space, for invalidations and fault retry
+ * @watch_lock: serialises the insertion of leaf notifiers into @watched
+ * @watched: the interval notifier of each watched leaf, indexed as @pt:
+ *	what invalidates the mirror, and the sequence its faults retry on
  * @lock: serialises page table updates, invalidations and device lookups
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
@@ -221,7 +249,8 @@ struct hmm_mirror {
 	struct rw_semaphore active;
 	bool dead;
 	struct task_struct *callback_task;
-	struct mmu_interval_notifier notifier;
+	struct mutex watch_lock;	/* inserts into watched */
+	struct xarray watched;
 	struct mutex lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
