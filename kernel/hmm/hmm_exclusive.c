@@ -36,19 +36,17 @@ static void release_pages_locked(struct page **pages, unsigned long n)
 	}
 }
 
-static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
-			  unsigned long end, struct page **pages,
-			  unsigned long *pfns)
+/* As fault_watched() (hmm_fault.c), -ESTALE included. */
+static int exclusive_watched(struct hmm_mirror *mirror,
+			     struct hmm_watch *watch, unsigned long start,
+			     unsigned long end, struct page **pages,
+			     unsigned long *pfns)
 {
 	unsigned long i, n = (end - start) >> PAGE_SHIFT, seq;
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
-	/* Watched before its sequence is read, as for a fault. */
-	struct mmu_interval_notifier *notifier = hmm_mirror_watch(mirror, start);
+	struct mmu_interval_notifier *notifier = &watch->notifier;
 	int ret, got;
-
-	if (IS_ERR(notifier))
-		return PTR_ERR(notifier);
 
 	for (;;) {
 		if (time_after(jiffies, timeout))
@@ -101,6 +99,11 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 				  HMM_PFN_WRITE;
 
 		mutex_lock(&mirror->lock);
+		if (watch->dead) {
+			mutex_unlock(&mirror->lock);
+			release_pages_locked(pages, n);
+			return -ESTALE;
+		}
 		if (mmu_interval_read_retry(notifier, seq)) {
 			mutex_unlock(&mirror->lock);
 			release_pages_locked(pages, n);
@@ -118,6 +121,24 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 	}
 	if (!ret)
 		hmm_stat_add(HMM_STAT_EXCLUSIVE_PAGES, n);
+	return ret;
+}
+
+/* Watched before its sequence is read, as for a fault. */
+static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
+			  unsigned long end, struct page **pages,
+			  unsigned long *pfns)
+{
+	struct hmm_watch *watch;
+	int ret;
+
+	do {
+		watch = hmm_watch_get(mirror, start);
+		if (IS_ERR(watch))
+			return PTR_ERR(watch);
+		ret = exclusive_watched(mirror, watch, start, end, pages, pfns);
+		hmm_watch_put(watch);
+	} while (ret == -ESTALE);
 	return ret;
 }
 

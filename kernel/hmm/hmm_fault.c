@@ -52,13 +52,19 @@ static void retry_after(unsigned long *timeout, const struct fault_ctl *ctl,
 		*timeout = ctl->limit;
 }
 
-static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
-		      unsigned long end, unsigned int flags,
-		      const struct fault_ctl *ctl, unsigned long *pfns,
-		      u64 *out)
+/*
+ * Fault [start, end), inside the leaf @watch watches. -ESTALE: the leaf's
+ * notifier was removed (hmm_mirror_discard()) and what was faulted dropped;
+ * fault_leaf() starts over with the leaf's new one.
+ */
+static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
+			 unsigned long start, unsigned long end,
+			 unsigned int flags, const struct fault_ctl *ctl,
+			 unsigned long *pfns, u64 *out)
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_range range = {
+		.notifier = &watch->notifier,
 		.start = start,
 		.end = end,
 		.hmm_pfns = pfns,
@@ -75,13 +81,6 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	bool prepare = !(flags & HMM_MIRROR_SNAPSHOT);
 	int ret;
 
-	/*
-	 * Watch the leaf before reading its sequence: invalidations of it
-	 * reach the mirror from then on, and only those make this retry.
-	 */
-	range.notifier = hmm_mirror_watch(mirror, start);
-	if (IS_ERR(range.notifier))
-		return PTR_ERR(range.notifier);
 	if (!(flags & HMM_MIRROR_SNAPSHOT))
 		range.default_flags = HMM_PFN_REQ_FAULT;
 	if (flags & HMM_MIRROR_WRITE)
@@ -119,6 +118,10 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 			return ret;
 
 		mutex_lock(&mirror->lock);
+		if (watch->dead) {
+			mutex_unlock(&mirror->lock);
+			return -ESTALE;
+		}
 		if (mmu_interval_read_retry(range.notifier,
 					    range.notifier_seq)) {
 			mutex_unlock(&mirror->lock);
@@ -139,6 +142,29 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	}
 	if (!ret)
 		hmm_stat_add(HMM_STAT_FAULT_PAGES, (end - start) >> PAGE_SHIFT);
+	return ret;
+}
+
+/*
+ * Watch the leaf before reading its sequence: invalidations of it reach
+ * the mirror from then on, and only those make the fault retry.
+ */
+static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
+		      unsigned long end, unsigned int flags,
+		      const struct fault_ctl *ctl, unsigned long *pfns,
+		      u64 *out)
+{
+	struct hmm_watch *watch;
+	int ret;
+
+	do {
+		watch = hmm_watch_get(mirror, start);
+		if (IS_ERR(watch))
+			return PTR_ERR(watch);
+		ret = fault_watched(mirror, watch, start, end, flags, ctl,
+				    pfns, out);
+		hmm_watch_put(watch);
+	} while (ret == -ESTALE);
 	return ret;
 }
 

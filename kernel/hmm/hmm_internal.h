@@ -121,15 +121,26 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
  * @notifier: covers [@start, @start + HMM_PT_LEAF_SIZE) of the mm
  * @mirror: the mirror it invalidates
  * @start: first address of the leaf
+ * @kref: one for mirror->watched while it is there, one per fault using it
+ * @dead: set under the mirror lock when it leaves mirror->watched, before
+ *	its notifier is removed: a fill that read its sequence must not
+ *	store (nothing would invalidate what it stored)
+ * @rcu: its free waits for lockless lookups (hmm_watch_get())
  */
 struct hmm_watch {
 	struct mmu_interval_notifier notifier;
 	struct hmm_mirror *mirror;
 	unsigned long start;
+	struct kref kref;
+	bool dead;
+	struct rcu_head rcu;
 };
 
-struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
-					       unsigned long addr);
+struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
+				unsigned long addr);
+void hmm_watch_put(struct hmm_watch *watch);
+void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end);
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
 bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,

@@ -118,7 +118,7 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 };
 
 /**
- * hmm_mirror_watch() - the notifier of the leaf of @addr, inserted if new
+ * hmm_watch_get() - the watch of the leaf of @addr, inserted if new
  * @mirror: a mirror inside hmm_mirror_enter() (the mm has a user, and
  *	unregister waits for the caller)
  * @addr: an address in the leaf
@@ -130,25 +130,31 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
  * defers the insertion until that ends and mmu_interval_read_begin() waits
  * for it), so it may run while invalidations of the mm are under way.
  *
- * Return: the leaf's notifier, or an ERR_PTR (-ENOMEM, or what the kernel's
- * insertion returned).
+ * Return: the leaf's watch, referenced (hmm_watch_put() it), or an ERR_PTR
+ * (-ENOMEM, or what the kernel's insertion returned).
  */
-struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
-					       unsigned long addr)
+struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 {
 	unsigned long index = addr >> HMM_PT_LEAF_SHIFT;
 	struct hmm_watch *watch;
 	int ret = 0;
 
-	/* Published only once inserted, and freed only by unregister. */
+	/* Published only once inserted; freed after an RCU grace period. */
+	rcu_read_lock();
 	watch = xa_load(&mirror->watched, index);
+	if (watch && !kref_get_unless_zero(&watch->kref))
+		watch = NULL;
+	rcu_read_unlock();
 	if (watch)
-		return &watch->notifier;
+		return watch;
 
 	mutex_lock(&mirror->watch_lock);
+	/* Stable here: watched changes only under watch_lock. */
 	watch = xa_load(&mirror->watched, index);
-	if (watch)
+	if (watch) {
+		kref_get(&watch->kref);
 		goto out_unlock;
+	}
 	watch = kzalloc(sizeof(*watch), GFP_KERNEL_ACCOUNT);
 	if (!watch) {
 		ret = -ENOMEM;
@@ -156,6 +162,7 @@ struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
 	}
 	watch->mirror = mirror;
 	watch->start = index << HMM_PT_LEAF_SHIFT;
+	kref_init(&watch->kref);		/* mirror->watched's */
 	/* Reserved first: once inserted, the store below cannot fail. */
 	ret = xa_reserve(&mirror->watched, index, GFP_KERNEL_ACCOUNT);
 	if (ret)
@@ -167,22 +174,94 @@ struct mmu_interval_notifier *hmm_mirror_watch(struct hmm_mirror *mirror,
 		xa_release(&mirror->watched, index);
 		goto out_free;
 	}
+	kref_get(&watch->kref);			/* the caller's */
 	xa_store(&mirror->watched, index, watch, GFP_KERNEL_ACCOUNT);
 	hmm_stat_add(HMM_STAT_WATCHED, 1);
 	goto out_unlock;
 
 out_free:
 	kfree(watch);
-	watch = NULL;
+	watch = ERR_PTR(ret);
 out_unlock:
 	mutex_unlock(&mirror->watch_lock);
-	return watch ? &watch->notifier : ERR_PTR(ret);
+	return watch;
+}
+
+static void hmm_watch_free(struct kref *kref)
+{
+	struct hmm_watch *watch = container_of(kref, struct hmm_watch, kref);
+
+	kfree_rcu(watch, rcu);
+}
+
+/**
+ * hmm_watch_put() - drop a reference taken by hmm_watch_get()
+ * @watch: the watch
+ *
+ * The last one (its notifier is removed by then) frees it.
+ */
+void hmm_watch_put(struct hmm_watch *watch)
+{
+	kref_put(&watch->kref, hmm_watch_free);
 }
 
 /*
- * Unregister: remove every leaf notifier, each waiting for the
- * invalidations of the mm in flight (hence no lock held: their callbacks
- * take the mirror lock and the driver's).
+ * Stop watching @watch, just taken out of mirror->watched: mark it dead and
+ * clear its leaf (what a fault that read its sequence stored since), then
+ * remove its notifier, which waits for the invalidations of the mm in
+ * flight (hence no lock held: their callbacks take the mirror lock and the
+ * driver's). A fault still using it finds it dead and takes the leaf's
+ * next watch; the last reference frees it.
+ */
+static void hmm_watch_remove(struct hmm_mirror *mirror,
+			     struct hmm_watch *watch)
+{
+	mutex_lock(&mirror->lock);
+	watch->dead = true;
+	hmm_pt_clear(mirror, watch->start, watch->start + HMM_PT_LEAF_SIZE);
+	mutex_unlock(&mirror->lock);
+	mmu_interval_notifier_remove(&watch->notifier);
+	hmm_stat_add(HMM_STAT_WATCHED, -1);
+	hmm_watch_put(watch);
+}
+
+/**
+ * hmm_mirror_unwatch() - stop watching the leaves inside [start, end)
+ * @mirror: a mirror, registered or not
+ * @start: first address
+ * @end: end address (exclusive)
+ *
+ * hmm_mirror_discard(): the driver let go of the range, so the leaves it
+ * covers whole need no notifier until a fault reaches them again. Holds
+ * @mirror->active for reading, so that unregister, which removes what is
+ * left, returns only after these removals did.
+ */
+void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
+			unsigned long end)
+{
+	/* The leaves [index, last) lie whole inside (no ALIGN(): no wrap). */
+	unsigned long index = (start >> HMM_PT_LEAF_SHIFT) +
+			      !!(start & (HMM_PT_LEAF_SIZE - 1));
+	unsigned long last = end >> HMM_PT_LEAF_SHIFT;
+	struct hmm_watch *watch;
+
+	/* Nothing watched (nor initialised, in the page-table KUnit tests). */
+	if (xa_empty(&mirror->watched))
+		return;
+	down_read(&mirror->active);
+	for (; index < last && !mirror->dead; index++) {
+		mutex_lock(&mirror->watch_lock);
+		watch = xa_erase(&mirror->watched, index);
+		mutex_unlock(&mirror->watch_lock);
+		if (watch)
+			hmm_watch_remove(mirror, watch);
+	}
+	up_read(&mirror->active);
+}
+
+/*
+ * Unregister: remove every leaf notifier left. No fault runs any more
+ * (mirror->dead), so none is inserted anew.
  */
 static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 {
@@ -190,10 +269,11 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 	unsigned long index;
 
 	xa_for_each(&mirror->watched, index, watch) {
-		xa_erase(&mirror->watched, index);
-		mmu_interval_notifier_remove(&watch->notifier);
-		kfree(watch);
-		hmm_stat_add(HMM_STAT_WATCHED, -1);
+		mutex_lock(&mirror->watch_lock);
+		watch = xa_erase(&mirror->watched, index);
+		mutex_unlock(&mirror->watch_lock);
+		if (watch)
+			hmm_watch_remove(mirror, watch);
 	}
 	xa_destroy(&mirror->watched);
 }

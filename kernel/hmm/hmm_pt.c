@@ -471,8 +471,11 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
  * [start, end) are cleared as an invalidation clears them (a dirty entry
  * dirties its page, DMA mappings are undone, emptied leaves are freed), and
  * ->invalidate is not called: the driver has already stopped using the
- * range. Entries outside it are kept. Takes the mirror lock: never call it
- * with the lock held, nor from a callback of @mirror.
+ * range. Entries outside it are kept. The leaves it covers whole are no
+ * longer watched (see hmm_mirror.h): removing their notifiers waits for
+ * the invalidations of the mm in flight, so, as for a fault, hold no lock
+ * that an invalidation callback takes. Takes the mirror lock: never call
+ * it with the lock held, nor from a callback of @mirror.
  */
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)
@@ -482,6 +485,7 @@ void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 	mutex_lock(&mirror->lock);
 	hmm_pt_clear(mirror, start, end);
 	mutex_unlock(&mirror->lock);
+	hmm_mirror_unwatch(mirror, start, end);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_discard, HMM_MIRROR);
 

@@ -6,7 +6,8 @@
  * the mirrored range start over; a change of the mirrored range still
  * does. The core watches each 2 MiB leaf it has faulted
  * (HMM_MIRROR_LEAF_SIZE), so the unrelated memory here lies in other
- * leaves, 8 MiB away.
+ * leaves, 8 MiB away; and a leaf the device let go of whole
+ * (hmm_mirror_discard()) is watched no more until it faults it again.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -64,7 +65,7 @@ int main(void)
 	char *base = map_aligned(OTHER_OFF + OTHER_LEN, LEAF);
 	char *p = base, *other = base + OTHER_OFF;
 	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
-	long long unmaps, inv, retries, faults;
+	long long unmaps, inv, retries, faults, watched, clears;
 	struct munmapper m = { .other = other };
 	int fd = dm_open(0), ret, i, failed = 0;
 	pthread_t thread;
@@ -153,6 +154,33 @@ int main(void)
 	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 1, NULL);
 	check("the device reads the page beside it",
 	      !ret && differs(buf, 1, 2 + ROUNDS - 1) < 0, "ret %d", ret);
+
+	/*
+	 * 4. The device lets go of the leaf (hmm_mirror_discard()): it is
+	 * no longer watched, so a change of it does not reach the mirror;
+	 * a fault watches it again.
+	 */
+	watched = hmm_stat("watched_leaves");
+	ret = dm_cmd(fd, HMM_DMIRROR_DISCARD, p, NULL, NPAGES, NULL);
+	check("a discarded leaf is no longer watched",
+	      !ret && hmm_stat("watched_leaves") == watched - 1,
+	      "ret %d, watched_leaves %lld -> %lld", ret, watched,
+	      hmm_stat("watched_leaves"));
+	clears = event("clear");
+	madvise(p, PAGE, MADV_DONTNEED);
+	check("a change of a discarded leaf does not reach the mirror",
+	      event("clear") == clears, "the driver was told 'clear' %lld times",
+	      event("clear") - clears);
+	p[0] = 3;
+	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 1, NULL);
+	clears = event("clear");
+	madvise(p, PAGE, MADV_DONTNEED);
+	check("a fault watches the leaf again",
+	      !ret && buf[0] == 3 && hmm_stat("watched_leaves") == watched &&
+	      event("clear") > clears,
+	      "ret %d, byte %d, watched_leaves %lld (was %lld), clear %lld -> %lld",
+	      ret, buf[0], hmm_stat("watched_leaves"), watched, clears,
+	      event("clear"));
 
 	close(fd);
 	munmap(base, OTHER_OFF + OTHER_LEN);

@@ -602,6 +602,14 @@ static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
 	       dmirror_cmd_end(cmd) > cmd->addr;
 }
 
+/* DISCARD: the device lets go of the range, as at an MR's deregistration. */
+static int dmirror_discard(struct dmirror *dmirror,
+			   struct hmm_dmirror_cmd *cmd)
+{
+	hmm_mirror_discard(&dmirror->mirror, cmd->addr, dmirror_cmd_end(cmd));
+	return 0;
+}
+
 static long dmirror_ioctl(struct file *filp, unsigned int command,
 			  unsigned long arg)
 {
@@ -651,6 +659,9 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 		break;
 	case HMM_DMIRROR_PREFETCH:
 		ret = dmirror_prefetch(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_DISCARD:
+		ret = dmirror_discard(dmirror, &cmd);
 		break;
 	default:
 		return -EINVAL;

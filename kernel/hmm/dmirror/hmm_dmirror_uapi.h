@@ -48,6 +48,13 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_PREFETCH		_IOWR('H', 0x40, struct hmm_dmirror_cmd)
 
 /*
+ * dmirror only: the device lets go of the range (hmm_mirror_discard(), as
+ * a driver deregistering a memory region would): its entries are dropped
+ * and the 2 MiB leaves it covers whole are no longer watched.
+ */
+#define HMM_DMIRROR_DISCARD		_IOWR('H', 0x41, struct hmm_dmirror_cmd)
+
+/*
  * SNAPSHOT: what the device sees of each page. The permission is a value,
  * not bits: a writable page is WRITE alone, a read-only one READ; the
  * other flags are or-ed to it.

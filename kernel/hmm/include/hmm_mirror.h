@@ -93,9 +93,9 @@
  *   of the change inside that leaf (@update's range never crosses a 2 MiB
  *   boundary, except for unregister's), and a change of an unwatched leaf,
  *   whose entries are all invalid, does not reach it at all. A leaf stays
- *   watched until the mirror is unregistered, even when its entries are
- *   dropped (invalidation, hmm_mirror_discard()): 80 bytes or so per 2 MiB
- *   the device ever touched.
+ *   watched when an invalidation drops its entries (the device will likely
+ *   fault it again), until hmm_mirror_discard() drops the whole leaf or the
+ *   mirror is unregistered: some 100 bytes per 2 MiB watched.
  *
  *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
  *   (inserting a leaf's notifier) -> the mm's mmap_lock (the mm's first
@@ -104,7 +104,9 @@
  *   the fills, and is never held while a notifier is inserted or removed.
  *   Inserting never waits for an invalidation in flight (the kernel defers
  *   it, and the fault's mmu_interval_read_begin() waits instead); removing
- *   does, which is why unregister removes with no lock held.
+ *   does, which is why unregister and hmm_mirror_discard() remove with no
+ *   lock held but mirror->active (read, by discard: unregister's write
+ *   then waits for its removals).
  *
  *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
  *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
