@@ -67,7 +67,9 @@
  * the clock but not discarded: the explicit MR's table is bounded by its
  * size, and its entries are left alone. An explicit MR registered
  * between that check and the discard may lose entries of its snapshot:
- * a refault, nothing else.
+ * a refault, nothing else. The check is one descent of the tree of the
+ * mirror's explicit MRs (implicit ones, up to 65536 of them, all covering
+ * every leaf, are kept in a tree of their own).
  *
  * Lock: hodp_leaves.lock, a spinlock, is a leaf: taken with no lock of
  * hodp or of the mirror held (faults hold qp->req_lock at most), never
@@ -179,22 +181,18 @@ static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
 	return true;
 }
 
-/* Does an explicit ODP MR of @odp overlap leaf @leaf? */
+/*
+ * Does an explicit ODP MR of @odp overlap leaf @leaf? The tree holds the
+ * explicit ones alone (hodp_odp_stats_add()): one descent.
+ */
 static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
 {
 	unsigned long first = leaf << HMM_MIRROR_LEAF_SHIFT;
 	unsigned long last = first + HMM_MIRROR_LEAF_SIZE - 1;
-	struct interval_tree_node *node;
-	bool found = false;
+	bool found;
 
 	hmm_mirror_lock(&odp->mirror);
-	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
-	     node = interval_tree_iter_next(node, first, last)) {
-		if (!container_of(node, struct hodp_mr, odp_node)->implicit) {
-			found = true;
-			break;
-		}
-	}
+	found = interval_tree_iter_first(&odp->mrs, first, last);
 	hmm_mirror_unlock(&odp->mirror);
 	return found;
 }
