@@ -93,7 +93,8 @@ struct hodp_odp {
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
-	struct rb_root_cached mrs;	/* its MRs by user range */
+	struct rb_root_cached mrs;	/* its explicit MRs by user range */
+	struct rb_root_cached implicit_mrs;	/* its implicit MRs */
 	/* Leaves its implicit MRs keep (hodp_odp.c), set by the first one. */
 	struct hodp_leaves *leaves;
 };
@@ -147,7 +148,7 @@ struct hodp_mr {
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
 	bool implicit;			/* ODP: the whole address space */
-	/* ODP: on odp->mrs, [uaddr, uaddr + length - 1], page aligned */
+	/* ODP: on odp->mrs or implicit_mrs: its user range, page aligned */
 	struct interval_tree_node odp_node;
 	struct ib_odp_counters odp_stats; /* ODP: rdma stat show mr */
 };
@@ -521,8 +522,9 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
 		   bool (*stop)(void *arg), void *arg);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
-void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
-			     unsigned long end);
+void hodp_odp_implicit_faulted(struct hodp_mr *mr, unsigned long start,
+			       unsigned long filled, unsigned long end,
+			       bool present);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);
 

@@ -38,12 +38,13 @@
  * it.
  *
  * The default, 128 leaves, is 512 KiB of table per mirror and covers
- * 256 MiB: the buffers a process would otherwise have registered
- * explicitly (MPI, storage) fit, and take no refault; past it, a refault
- * costs one walk of a 2 MiB range whose pages are still present. Each
- * mirror reads the parameter once, when its first implicit MR registers.
+ * 256 MiB (leaves of 2 MiB: 512 entries of 4 KiB pages): the buffers a
+ * process would otherwise have registered explicitly (MPI, storage) fit,
+ * and take no refault; past it, a refault costs one walk of a leaf whose
+ * pages are still present. Each mirror reads the parameter once, when its
+ * first implicit MR registers; a value out of range is refused.
  *
- * Which to drop is a clock: slot[] holds the leaves faulted through an
+ * Which to drop is a clock: slot[] holds the leaves faulted in through an
  * implicit MR in the order they came, the hand the oldest. An access
  * through an implicit MR marks its leaf's byte in hot[] (a store, under
  * the mirror lock it holds anyway; hot[] is indexed by the leaf index's
@@ -54,24 +55,49 @@
  * invalidation freed stays until the hand takes it (discarding it then
  * costs a lookup).
  *
+ * A leaf joins the clock only once a fault filled it (or a prefetch found
+ * pages present there): an access that faults nothing in - a peer's write
+ * to an address the process has not mapped, lost on UC, or a
+ * PREFETCH_NO_FAULT of cold memory - must not push the owner's leaves
+ * out. Such a failed fault may still have allocated its leaf (the core
+ * prepares it before faulting); if nothing was mirrored there, it is freed
+ * at once. Faulting first and dropping after lets the tables pass the
+ * bound by the leaves of the faults in flight.
+ *
  * A leaf that an explicit ODP MR of the mirror overlaps is dropped from
  * the clock but not discarded: the explicit MR's table is bounded by its
  * size, and its entries are left alone. An explicit MR registered
  * between that check and the discard may lose entries of its snapshot:
- * a refault, nothing else.
+ * a refault, nothing else. The check is one descent of the tree of the
+ * mirror's explicit MRs (implicit ones, up to 65536 of them, all covering
+ * every leaf, are kept in a tree of their own).
  *
  * Lock: hodp_leaves.lock, a spinlock, is a leaf: taken with no lock of
  * hodp or of the mirror held (faults hold qp->req_lock at most), never
  * held across hmm_mirror_discard() or a fault. hot[] is read and written
  * with READ_ONCE/WRITE_ONCE, without it.
  */
-static unsigned int implicit_leaves = 128;
-module_param(implicit_leaves, uint, 0644);
-MODULE_PARM_DESC(implicit_leaves,
-		 "2 MiB leaves of mirror table a process's implicit ODP MRs keep at most (16-8192, default 128); read when its first implicit MR registers");
-
 #define HODP_LEAVES_MIN		16
 #define HODP_LEAVES_MAX		8192
+
+static unsigned int implicit_leaves = 128;
+
+/* Written by root, all the same: a value out of range is refused. */
+static int implicit_leaves_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, HODP_LEAVES_MIN,
+				     HODP_LEAVES_MAX);
+}
+
+static const struct kernel_param_ops implicit_leaves_ops = {
+	.set = implicit_leaves_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(implicit_leaves, &implicit_leaves_ops, &implicit_leaves,
+		0644);
+MODULE_PARM_DESC(implicit_leaves,
+		 "leaves (2 MiB) of mirror table a process's implicit ODP MRs keep at most (16-8192, default 128); read when its first implicit MR registers");
 
 struct hodp_leaves {
 	spinlock_t lock;		/* nr, hand, slot[] */
@@ -88,14 +114,18 @@ static unsigned long leaf_of(unsigned long addr)
 	return addr >> HMM_MIRROR_LEAF_SHIFT;
 }
 
+/* Up to 80 KiB (8192 slots and their bytes): vmalloc'ed when it must be. */
 static struct hodp_leaves *leaves_alloc(void)
 {
+	/* In range already (implicit_leaves_set()); clamped all the same. */
 	unsigned int cap = clamp(READ_ONCE(implicit_leaves), HODP_LEAVES_MIN,
 				 HODP_LEAVES_MAX);
 	unsigned int nhot = roundup_pow_of_two(2 * cap);
 	struct hodp_leaves *l;
 
-	l = hodp_kzalloc(struct_size(l, slot, cap) + nhot);
+	if (hodp_should_fail_alloc())
+		return NULL;
+	l = kvzalloc(struct_size(l, slot, cap) + nhot, GFP_KERNEL);
 	if (!l)
 		return NULL;
 	spin_lock_init(&l->lock);
@@ -170,54 +200,103 @@ static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
 	return true;
 }
 
-/* Does an explicit ODP MR of @odp overlap leaf @leaf? */
+/*
+ * Does an explicit ODP MR of @odp overlap leaf @leaf? The tree holds the
+ * explicit ones alone (hodp_odp_stats_add()): one descent.
+ */
 static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
 {
 	unsigned long first = leaf << HMM_MIRROR_LEAF_SHIFT;
 	unsigned long last = first + HMM_MIRROR_LEAF_SIZE - 1;
-	struct interval_tree_node *node;
-	bool found = false;
+	bool found;
 
 	hmm_mirror_lock(&odp->mirror);
-	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
-	     node = interval_tree_iter_next(node, first, last)) {
-		if (!container_of(node, struct hodp_mr, odp_node)->implicit) {
-			found = true;
-			break;
-		}
-	}
+	found = interval_tree_iter_first(&odp->mrs, first, last);
 	hmm_mirror_unlock(&odp->mirror);
 	return found;
 }
 
+/* Keep @leaf, filled by a fault, on the clock; drop the leaf it displaces. */
+static void leaf_keep(struct hodp_odp *odp, struct hodp_leaves *l,
+		      unsigned long leaf)
+{
+	unsigned long victim;
+
+	if (!leaves_add(l, leaf, &victim) || leaf_explicit(odp, victim))
+		return;
+	hmm_mirror_discard(&odp->mirror, victim << HMM_MIRROR_LEAF_SHIFT,
+			   (victim + 1) << HMM_MIRROR_LEAF_SHIFT);
+}
+
+/* Pages of @leaf mirrored now (one leaf read at most). */
+static unsigned long leaf_valid(struct hodp_odp *odp, unsigned long leaf)
+{
+	unsigned long budget = 1, n;
+
+	hmm_mirror_lock(&odp->mirror);
+	n = hmm_mirror_count_valid(&odp->mirror,
+				   leaf << HMM_MIRROR_LEAF_SHIFT,
+				   (leaf + 1) << HMM_MIRROR_LEAF_SHIFT,
+				   &budget);
+	hmm_mirror_unlock(&odp->mirror);
+	return n;
+}
+
+/*
+ * A fault that filled nothing in @leaf may have left the leaf allocated
+ * and empty: free it, by discarding the one page @addr of it the fault
+ * was for (hmm_mirror_discard() frees a leaf it leaves empty). A fault
+ * that fills the leaf between the look and the discard loses that page
+ * at most: a refault.
+ */
+static void leaf_release(struct hodp_odp *odp, unsigned long leaf,
+			 unsigned long addr)
+{
+	if (!leaf_valid(odp, leaf))
+		hmm_mirror_discard(&odp->mirror, addr, addr + PAGE_SIZE);
+}
+
 /**
- * hodp_odp_implicit_touch() - an implicit MR is about to fault a range
- * @mr: an implicit ODP MR
- * @start: first user address of the range, page aligned
- * @end: end of the range (exclusive), page aligned
+ * hodp_odp_implicit_faulted() - account a fault of an implicit MR
+ * @mr: an ODP MR (nothing happens unless it is implicit)
+ * @start: first user address the fault was asked, page aligned
+ * @filled: end of what it mirrored from @start (@start: nothing)
+ * @end: end of what it was asked (exclusive), page aligned
+ * @present: it faulted nothing in by design (PREFETCH_NO_FAULT): the
+ *	leaves where it found pages present are kept
  *
- * Keeps the leaves of [start, end) on the mirror's clock, and drops the
- * leaves that makes one too many (see above), before the fault allocates
- * its own. The bound is soft: a leaf dropped while another fault of it
- * is in flight is filled again by that fault, off the clock, until an
- * invalidation or the process's unmap frees it.
+ * The leaves of [start, filled) go on the mirror's clock (see above), and
+ * each pushes out the idle leaf the clock finds, if it is full. A leaf of
+ * the rest that holds no mirrored page is freed: the fault failed there
+ * or stopped, and a leaf that never held a page must neither stay
+ * allocated off the clock (a peer could make the tables grow without a
+ * bound) nor take the place of one of the owner's. The bound is soft: a
+ * leaf dropped while another fault of it is in flight is filled again by
+ * that fault, until the clock or an invalidation drops it.
  * Sleeps; call it with no lock of the mirror held.
  */
-void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
-			     unsigned long end)
+void hodp_odp_implicit_faulted(struct hodp_mr *mr, unsigned long start,
+			       unsigned long filled, unsigned long end,
+			       bool present)
 {
 	struct hodp_odp *odp = mr->odp;
-	struct hodp_leaves *l = odp->leaves;
-	unsigned long leaf, victim;
+	struct hodp_leaves *l;
+	unsigned long leaf;
 
 	if (!mr->implicit || end <= start)
 		return;
-	for (leaf = leaf_of(start); leaf <= leaf_of(end - 1); leaf++) {
-		if (!leaves_add(l, leaf, &victim) || leaf_explicit(odp, victim))
-			continue;
-		hmm_mirror_discard(&odp->mirror,
-				   victim << HMM_MIRROR_LEAF_SHIFT,
-				   (victim + 1) << HMM_MIRROR_LEAF_SHIFT);
+	l = READ_ONCE(odp->leaves);
+	leaf = leaf_of(start);
+	if (filled > start)
+		for (; leaf <= leaf_of(filled - 1); leaf++)
+			leaf_keep(odp, l, leaf);
+	for (; leaf <= leaf_of(end - 1); leaf++) {
+		unsigned long addr = max(start, leaf << HMM_MIRROR_LEAF_SHIFT);
+
+		if (!present)
+			leaf_release(odp, leaf, addr);
+		else if (leaf_valid(odp, leaf))
+			leaf_keep(odp, l, leaf);
 	}
 }
 
@@ -226,7 +305,7 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 {
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
 
-	kfree(odp->leaves);
+	kvfree(odp->leaves);
 	kfree(odp);
 }
 
@@ -390,7 +469,7 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
 			return -ENOMEM;
 		}
 		if (cmpxchg(&odp->leaves, NULL, l))
-			kfree(l);
+			kvfree(l);
 	}
 	mr->odp = odp;
 	mr->uaddr = start;
@@ -458,11 +537,12 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	unsigned long start = uaddr & PAGE_MASK;
 	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
 	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
+	unsigned long asked;
 	int ret;
 
 	end = max(end, start + PAGE_SIZE);
+	asked = end;
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
-	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
 					 stop, arg);
 	/*
@@ -476,6 +556,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end,
 						 flags, stop, arg);
 	}
+	/* After the fault: only what it filled goes on the clock. */
+	hodp_odp_implicit_faulted(mr, start, ret ? start : end, asked, false);
 	trace_hodp_odp_fault(mr, uaddr, start, end, write, ret);
 	if (!ret)	/* pages, as mlx5 counts them (hodp_odp_stats.c) */
 		atomic64_add((end - start) >> PAGE_SHIFT,
@@ -504,7 +586,7 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 		return NULL;
 	/* In use: the clock of implicit leaves keeps it once more. */
 	if (mr->implicit)
-		leaf_mark_hot(mr->odp->leaves, leaf_of(uaddr));
+		leaf_mark_hot(READ_ONCE(mr->odp->leaves), leaf_of(uaddr));
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 

@@ -425,6 +425,27 @@ static void to_reset(struct hodp_qp *qp)
 	reset_queues(qp);
 }
 
+/*
+ * To ERR: published at once, under state_lock alone, as hodp_qp_error()
+ * publishes an error. The requester may be in a long copy or fault under
+ * req_lock: its stop predicates (hodp_req_closing()) see ERR at their next
+ * look and end that WQE with a flush error, where taking req_lock first
+ * held the state back until the WQE was done (the whole of a raced fault,
+ * up to the HMM core's time limit). Nothing here needs req_lock: ERR takes
+ * no attribute (ib_modify_qp_is_ok() refuses any beside the state), the
+ * requester reads the state once per WQE and flushes from there, and a
+ * peer executing against the QP sees it (hodp_resp_closing()) as it sees
+ * an asynchronous error.
+ */
+static void to_err(struct hodp_qp *qp)
+{
+	spin_lock_irq(&qp->state_lock);
+	qp->state = IB_QPS_ERR;
+	if (!qp->stopping)
+		queue_work(hodp_wq, &qp->req_work);
+	spin_unlock_irq(&qp->state_lock);
+}
+
 int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		   struct ib_udata *udata)
 {
@@ -448,6 +469,10 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		to_reset(qp);	/* from any state; it takes no attributes */
 		goto out;
 	}
+	if (new == IB_QPS_ERR) {
+		to_err(qp);	/* from any state; it takes no attributes */
+		goto out;
+	}
 	/*
 	 * All or nothing: the state (errors come in asynchronously) is checked
 	 * and the attributes applied under one lock; the requester reads them
@@ -455,14 +480,14 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	 */
 	mutex_lock(&qp->req_lock);
 	spin_lock_irq(&qp->state_lock);
-	/* An error that came in meanwhile wins, unless we go to ERR anyway. */
-	if (qp->state != cur && new != IB_QPS_ERR) {
+	/* An error that came in meanwhile wins. */
+	if (qp->state != cur) {
 		ret = -EINVAL;
 	} else {
 		apply_attrs(qp, attr, mask);
 		qp->state = new;
-		/* Work posted before the QP could send starts now; ERR flushes. */
-		if ((new == IB_QPS_RTS || new == IB_QPS_ERR) && !qp->stopping)
+		/* Work posted before the QP could send starts now. */
+		if (new == IB_QPS_RTS && !qp->stopping)
 			queue_work(hodp_wq, &qp->req_work);
 	}
 	spin_unlock_irq(&qp->state_lock);

@@ -17,7 +17,7 @@
 /*
  * What one run of the send queue does before it yields the CPU (the rest
  * is requeued): WQEs, bytes (one WQE may move 2 GiB: its copy yields by
- * itself, see hodp_copy_segs_at()), and flushed WQEs. A run happens in a
+ * itself, see hodp_copy()), and flushed WQEs. A run happens in a
  * worker or in the doorbell system call; the user can move the producer
  * index for ever, so nothing here loops on it without a budget.
  */
