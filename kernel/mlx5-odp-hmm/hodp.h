@@ -522,9 +522,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
 		   bool (*stop)(void *arg), void *arg);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
-void hodp_odp_implicit_faulted(struct hodp_mr *mr, unsigned long start,
-			       unsigned long filled, unsigned long end,
-			       bool present);
+void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
+			     unsigned long end);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig);
 

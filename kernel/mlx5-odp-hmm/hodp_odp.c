@@ -44,7 +44,7 @@
  * pages are still present. Each mirror reads the parameter once, when its
  * first implicit MR registers; a value out of range is refused.
  *
- * Which to drop is a clock: slot[] holds the leaves faulted in through an
+ * Which to drop is a clock: slot[] holds the leaves faulted through an
  * implicit MR in the order they came, the hand the oldest. An access
  * through an implicit MR marks its leaf's byte in hot[] (a store, under
  * the mirror lock it holds anyway; hot[] is indexed by the leaf index's
@@ -54,15 +54,6 @@
  * one that is not, at most one turn on. A slot whose leaf an
  * invalidation freed stays until the hand takes it (discarding it then
  * costs a lookup).
- *
- * A leaf joins the clock only once a fault filled it (or a prefetch found
- * pages present there): an access that faults nothing in - a peer's write
- * to an address the process has not mapped, lost on UC, or a
- * PREFETCH_NO_FAULT of cold memory - must not push the owner's leaves
- * out. Such a failed fault may still have allocated its leaf (the core
- * prepares it before faulting); if nothing was mirrored there, it is freed
- * at once. Faulting first and dropping after lets the tables pass the
- * bound by the leaves of the faults in flight.
  *
  * A leaf that an explicit ODP MR of the mirror overlaps is dropped from
  * the clock but not discarded: the explicit MR's table is bounded by its
@@ -216,87 +207,34 @@ static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
 	return found;
 }
 
-/* Keep @leaf, filled by a fault, on the clock; drop the leaf it displaces. */
-static void leaf_keep(struct hodp_odp *odp, struct hodp_leaves *l,
-		      unsigned long leaf)
-{
-	unsigned long victim;
-
-	if (!leaves_add(l, leaf, &victim) || leaf_explicit(odp, victim))
-		return;
-	hmm_mirror_discard(&odp->mirror, victim << HMM_MIRROR_LEAF_SHIFT,
-			   (victim + 1) << HMM_MIRROR_LEAF_SHIFT);
-}
-
-/* Pages of @leaf mirrored now (one leaf read at most). */
-static unsigned long leaf_valid(struct hodp_odp *odp, unsigned long leaf)
-{
-	unsigned long budget = 1, n;
-
-	hmm_mirror_lock(&odp->mirror);
-	n = hmm_mirror_count_valid(&odp->mirror,
-				   leaf << HMM_MIRROR_LEAF_SHIFT,
-				   (leaf + 1) << HMM_MIRROR_LEAF_SHIFT,
-				   &budget);
-	hmm_mirror_unlock(&odp->mirror);
-	return n;
-}
-
-/*
- * A fault that filled nothing in @leaf may have left the leaf allocated
- * and empty: free it, by discarding the one page @addr of it the fault
- * was for (hmm_mirror_discard() frees a leaf it leaves empty). A fault
- * that fills the leaf between the look and the discard loses that page
- * at most: a refault.
- */
-static void leaf_release(struct hodp_odp *odp, unsigned long leaf,
-			 unsigned long addr)
-{
-	if (!leaf_valid(odp, leaf))
-		hmm_mirror_discard(&odp->mirror, addr, addr + PAGE_SIZE);
-}
-
 /**
- * hodp_odp_implicit_faulted() - account a fault of an implicit MR
- * @mr: an ODP MR (nothing happens unless it is implicit)
- * @start: first user address the fault was asked, page aligned
- * @filled: end of what it mirrored from @start (@start: nothing)
- * @end: end of what it was asked (exclusive), page aligned
- * @present: it faulted nothing in by design (PREFETCH_NO_FAULT): the
- *	leaves where it found pages present are kept
+ * hodp_odp_implicit_touch() - an implicit MR is about to fault a range
+ * @mr: an implicit ODP MR
+ * @start: first user address of the range, page aligned
+ * @end: end of the range (exclusive), page aligned
  *
- * The leaves of [start, filled) go on the mirror's clock (see above), and
- * each pushes out the idle leaf the clock finds, if it is full. A leaf of
- * the rest that holds no mirrored page is freed: the fault failed there
- * or stopped, and a leaf that never held a page must neither stay
- * allocated off the clock (a peer could make the tables grow without a
- * bound) nor take the place of one of the owner's. The bound is soft: a
- * leaf dropped while another fault of it is in flight is filled again by
- * that fault, until the clock or an invalidation drops it.
+ * Keeps the leaves of [start, end) on the mirror's clock, and drops the
+ * leaves that makes one too many (see above), before the fault allocates
+ * its own. The bound is soft: a leaf dropped while another fault of it
+ * is in flight is filled again by that fault, off the clock, until an
+ * invalidation or the process's unmap frees it.
  * Sleeps; call it with no lock of the mirror held.
  */
-void hodp_odp_implicit_faulted(struct hodp_mr *mr, unsigned long start,
-			       unsigned long filled, unsigned long end,
-			       bool present)
+void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
+			     unsigned long end)
 {
 	struct hodp_odp *odp = mr->odp;
-	struct hodp_leaves *l;
-	unsigned long leaf;
+	struct hodp_leaves *l = READ_ONCE(odp->leaves);
+	unsigned long leaf, victim;
 
 	if (!mr->implicit || end <= start)
 		return;
-	l = READ_ONCE(odp->leaves);
-	leaf = leaf_of(start);
-	if (filled > start)
-		for (; leaf <= leaf_of(filled - 1); leaf++)
-			leaf_keep(odp, l, leaf);
-	for (; leaf <= leaf_of(end - 1); leaf++) {
-		unsigned long addr = max(start, leaf << HMM_MIRROR_LEAF_SHIFT);
-
-		if (!present)
-			leaf_release(odp, leaf, addr);
-		else if (leaf_valid(odp, leaf))
-			leaf_keep(odp, l, leaf);
+	for (leaf = leaf_of(start); leaf <= leaf_of(end - 1); leaf++) {
+		if (!leaves_add(l, leaf, &victim) || leaf_explicit(odp, victim))
+			continue;
+		hmm_mirror_discard(&odp->mirror,
+				   victim << HMM_MIRROR_LEAF_SHIFT,
+				   (victim + 1) << HMM_MIRROR_LEAF_SHIFT);
 	}
 }
 
@@ -537,12 +475,11 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	unsigned long start = uaddr & PAGE_MASK;
 	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
 	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
-	unsigned long asked;
 	int ret;
 
 	end = max(end, start + PAGE_SIZE);
-	asked = end;
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
+	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
 					 stop, arg);
 	/*
@@ -556,8 +493,6 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end,
 						 flags, stop, arg);
 	}
-	/* After the fault: only what it filled goes on the clock. */
-	hodp_odp_implicit_faulted(mr, start, ret ? start : end, asked, false);
 	trace_hodp_odp_fault(mr, uaddr, start, end, write, ret);
 	if (!ret)	/* pages, as mlx5 counts them (hodp_odp_stats.c) */
 		atomic64_add((end - start) >> PAGE_SHIFT,

@@ -65,12 +65,8 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 			return -ENOENT;
 		if (!async && fatal_signal_pending(current))
 			return -EINTR;
+		hodp_odp_implicit_touch(mr, start, next);
 		ret = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
-		/* The leaves it filled, or found pages in, join the clock. */
-		hodp_odp_implicit_faulted(mr, start,
-					  ret || (flags & HMM_MIRROR_SNAPSHOT) ?
-					  start : next, next,
-					  !ret && (flags & HMM_MIRROR_SNAPSHOT));
 		if (!ret)	/* pages asked for, as mlx5 counts them */
 			atomic64_add((next - start) >> PAGE_SHIFT,
 				     &mr->odp_stats.prefetch);

@@ -9,10 +9,8 @@
  * tables grow with what the device touched and shrink back when the
  * process unmaps it (a loop of mmap, RDMA, munmap), and are kept to a
  * bound while it keeps its memory mapped (idle leaves are dropped and
- * fault in again), and only leaves really faulted in count against it (a
- * peer's writes to unmapped addresses, a prefetch that records nothing,
- * drop none of the owner's; a bound out of range is refused); after dereg
- * its key is dead.
+ * fault in again; a bound out of range is refused); after dereg its key
+ * is dead.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -420,159 +418,6 @@ static void test_idle(void)
 	destroy_pair(&qp);
 }
 
-/* A UC QP on the test's CQ, connected to @dqpn (UC takes no RNR, no retry). */
-static struct ibv_qp *uc_qp_to(struct ibv_qp *qp, uint32_t dqpn)
-{
-	struct ibv_qp_attr at = {
-		.qp_state = IBV_QPS_INIT, .port_num = 1,
-		.qp_access_flags = IBV_ACCESS_LOCAL_WRITE |
-				   IBV_ACCESS_REMOTE_WRITE,
-	};
-
-	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-		return NULL;
-	memset(&at, 0, sizeof(at));
-	at.qp_state = IBV_QPS_RTR;
-	at.path_mtu = IBV_MTU_1024;
-	at.dest_qp_num = dqpn;
-	at.ah_attr.is_global = 1;
-	at.ah_attr.grh.dgid = c.gid;
-	at.ah_attr.grh.sgid_index = 1;
-	at.ah_attr.grh.hop_limit = 1;
-	at.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN))
-		return NULL;
-	memset(&at, 0, sizeof(at));
-	at.qp_state = IBV_QPS_RTS;
-	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_SQ_PSN))
-		return NULL;
-	return qp;
-}
-
-static struct ibv_qp *uc_qp(void)
-{
-	struct ibv_qp_init_attr init = {
-		.send_cq = c.cq, .recv_cq = c.cq, .qp_type = IBV_QPT_UC,
-		.cap = { .max_send_wr = 16, .max_recv_wr = 16,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-
-	check_fatal("create UC QP", qp, "%s", strerror(errno));
-	return qp;
-}
-
-/*
- * @n leaves' worth of 2 MiB aligned address space, @prot. PROT_NONE: kept
- * reserved (nothing else gets mapped there), and no access can be
- * mirrored, as where nothing is mapped: the fault fails (-EFAULT).
- */
-static uint8_t *leaves_at(size_t n, int prot, uint8_t **raw)
-{
-	size_t chunk = 2 * MIB;
-
-	*raw = map((n + 1) * chunk);
-	check_fatal("mprotect", !mprotect(*raw, (n + 1) * chunk, prot), "%s",
-		    strerror(errno));
-	return (uint8_t *)(((uintptr_t)*raw + chunk - 1) &
-			   ~(uintptr_t)(chunk - 1));
-}
-
-/*
- * The owner's working set, IDLE_BOUND / 2 leaves written through the
- * implicit MR (so kept on its clock) and read back: how many faults the
- * read took (none while its leaves are kept), -1 if it failed.
- */
-static long long reread(struct rc_pair *qp, struct ibv_mr *pmr, uint8_t *buf,
-			uint8_t *ws, size_t n)
-{
-	long long f0 = odp_faults(), f1;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (run(qp->a, IBV_WR_RDMA_READ, pmr, buf, 2 * MIB, imr,
-			(uintptr_t)(ws + i * 2 * MIB)) != IBV_WC_SUCCESS ||
-		    !is_filled(buf, 2 * MIB, 300 + i))
-			return -1;
-	}
-	f1 = odp_faults();
-	return f0 < 0 || f1 < 0 ? -1 : f1 - f0;
-}
-
-/*
- * Only leaves really faulted in go on the implicit MR's clock: the owner
- * keeps IDLE_BOUND / 2 leaves hot, then a peer holding the implicit MR's
- * rkey writes over UC into 3 x IDLE_BOUND leaves of memory that cannot be
- * mirrored (PROT_NONE: each write faults, fails, and is lost: UC), and the owner prefetches
- * (PREFETCH_NO_FAULT) 3 x IDLE_BOUND leaves mapped but never touched
- * (nothing to record). Neither drops the owner's leaves: reading them
- * again takes no fault. Before, each access put its leaf on the clock
- * before faulting, and the hand dropped the owner's leaves for leaves
- * that never held a page. The failed writes leave no table behind.
- */
-static void test_clock_misses(void)
-{
-	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
-	size_t n = IDLE_BOUND / 2, nmiss = 3 * IDLE_BOUND, i;
-	uint8_t *buf = map(2 * MIB), *wsraw, *holeraw, *coldraw;
-	uint8_t *ws = leaves_at(n, PROT_READ | PROT_WRITE, &wsraw);
-	uint8_t *hole = leaves_at(nmiss, PROT_NONE, &holeraw);
-	uint8_t *cold = leaves_at(nmiss, PROT_READ | PROT_WRITE, &coldraw);
-	struct ibv_mr *pmr = ibv_reg_mr(c.pd, buf, 2 * MIB, ALL_ACCESS);
-	struct ibv_qp *ua = uc_qp(), *ub = uc_qp();
-	struct ibv_sge sge = { (uintptr_t)cold, nmiss * 2 * MIB, imr->lkey };
-	long long pt0, pt1, faults;
-	int st = IBV_WC_SUCCESS, ret;
-
-	check_fatal("clock: pinned buffer and UC pair", pmr &&
-		    uc_qp_to(ua, ub->qp_num) && uc_qp_to(ub, ua->qp_num),
-		    "%s", strerror(errno));
-	for (i = 0; i < n && st == IBV_WC_SUCCESS; i++) {
-		fill(buf, 2 * MIB, 300 + i);
-		st = run(qp.a, IBV_WR_RDMA_WRITE, pmr, buf, 2 * MIB, imr,
-			 (uintptr_t)(ws + i * 2 * MIB));
-	}
-	faults = reread(&qp, pmr, buf, ws, n);
-	check("clock: the owner's working set written and read back through the implicit MR, warm",
-	      st == IBV_WC_SUCCESS && faults == 0,
-	      "status %d, %lld faults reading it", st, faults);
-
-	pt0 = hmm_stat("pt_bytes");
-	for (i = 0; i < nmiss && st == IBV_WC_SUCCESS; i++)
-		st = run(ua, IBV_WR_RDMA_WRITE, pmr, buf, 4096, imr,
-			 (uintptr_t)(hole + i * 2 * MIB + 8192));
-	pt1 = hmm_stat("pt_bytes");
-	check("clock: UC writes into PROT_NONE leaves complete (lost: UC)",
-	      st == IBV_WC_SUCCESS, "status %d", st);
-	faults = reread(&qp, pmr, buf, ws, n);
-	check("clock: a peer's writes that cannot be mirrored drop none of the owner's leaves",
-	      faults == 0, "%lld faults reading the working set again",
-	      faults);
-	check("clock: and leave no table behind",
-	      pt0 >= 0 && pt1 <= pt0, "pt_bytes %lld before, %lld after: %lld leaves more",
-	      pt0, pt1, (pt1 - pt0) / LEAF_BYTES);
-
-	ret = ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
-			    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
-	check("clock: PREFETCH_NO_FAULT over untouched memory", !ret, "%s",
-	      strerror(ret == -1 ? errno : ret));
-	faults = reread(&qp, pmr, buf, ws, n);
-	check("clock: a prefetch that records nothing drops none of the owner's leaves",
-	      faults == 0, "%lld faults reading the working set again",
-	      faults);
-
-	ibv_destroy_qp(ua);
-	ibv_destroy_qp(ub);
-	ibv_dereg_mr(pmr);
-	munmap(buf, 2 * MIB);
-	munmap(wsraw, (n + 1) * 2 * MIB);
-	munmap(holeraw, (nmiss + 1) * 2 * MIB);
-	munmap(coldraw, (nmiss + 1) * 2 * MIB);
-	destroy_pair(&qp);
-}
-
 static void test_dereg(void)
 {
 	struct rc_pair qp = rc_pair(&c, ALL_ACCESS, 7);
@@ -693,7 +538,6 @@ int main(void)
 	test_coherence();
 	test_churn();
 	test_idle();
-	test_clock_misses();
 	test_dereg();
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();
