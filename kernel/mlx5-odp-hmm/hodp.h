@@ -447,6 +447,7 @@ void hodp_qp_kick(struct hodp_qp *qp);
 bool hodp_qp_arm_retry(struct hodp_qp *qp, unsigned long delay);
 bool hodp_resp_enter(struct hodp_qp *qp);
 void hodp_resp_exit(struct hodp_qp *qp);
+bool hodp_resp_idle(struct hodp_qp *qp);
 
 /* hodp_stats.c */
 void hodp_count_wqe(struct hodp_dev *dev, u32 opcode, u32 len,

@@ -305,12 +305,22 @@ void hodp_resp_exit(struct hodp_qp *qp)
 	unsigned long flags;
 
 	spin_lock_irqsave(&qp->state_lock, flags);
-	if (!--qp->resp_users)
+	if (!--qp->resp_users) {
 		wake_up_all(&qp->resp_wait);
+		/* Its receive queue waited for us to flush (run_sq()). */
+		if (qp->state == IB_QPS_ERR && !qp->stopping)
+			queue_work(hodp_wq, &qp->req_work);
+	}
 	spin_unlock_irqrestore(&qp->state_lock, flags);
 }
 
-static bool resp_idle(struct hodp_qp *qp)
+/**
+ * hodp_resp_idle() - no peer is executing against @qp
+ * @qp: the QP
+ *
+ * Return: true if none is between hodp_resp_enter() and hodp_resp_exit().
+ */
+bool hodp_resp_idle(struct hodp_qp *qp)
 {
 	unsigned long flags;
 	bool idle;
@@ -421,7 +431,7 @@ static void to_reset(struct hodp_qp *qp)
 	spin_lock_irq(&qp->state_lock);
 	qp->state = IB_QPS_RESET;
 	spin_unlock_irq(&qp->state_lock);
-	wait_event(qp->resp_wait, resp_idle(qp));
+	wait_event(qp->resp_wait, hodp_resp_idle(qp));
 	reset_queues(qp);
 }
 
