@@ -19,7 +19,23 @@
 
 #include "hmm_internal.h"
 
-atomic64_t hmm_stats[HMM_STAT_NR];
+DEFINE_PER_CPU(struct hmm_stats, hmm_stats);
+
+/**
+ * hmm_stat_read() - the value of a global counter
+ * @stat: which
+ *
+ * Return: the sum of the per-CPU parts.
+ */
+s64 hmm_stat_read(enum hmm_stat stat)
+{
+	s64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(hmm_stats.v[stat], cpu);
+	return sum;
+}
 
 static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_HMMS] = "hmms",
@@ -156,13 +172,34 @@ void hmm_device_unregister(struct hmm_device *hdev)
 }
 EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
 
+/**
+ * hmm_mirror_read_stats() - read the counters of a mirror
+ * @mirror: a mirror, registered or not (counting starts at registration)
+ * @stats: out: the counters (see struct hmm_mirror_stats)
+ *
+ * Takes no lock: each counter is read atomically, but the set is not a
+ * snapshot of one instant while faults or invalidations run. Never sleeps.
+ */
+void hmm_mirror_read_stats(struct hmm_mirror *mirror,
+			   struct hmm_mirror_stats *stats)
+{
+	const struct hmm_mirror_counters *c = &mirror->stats;
+
+	stats->faults = atomic64_read(&c->faults);
+	stats->faulted_pages = atomic64_read(&c->faulted_pages);
+	stats->prefetched_pages = atomic64_read(&c->prefetched_pages);
+	stats->invalidations = atomic64_read(&c->invalidations);
+	stats->invalidated_pages = atomic64_read(&c->invalidated_pages);
+	stats->dirtied_pages = atomic64_read(&c->dirtied_pages);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_stats, HMM_MIRROR);
+
 static int hmm_stats_show(struct seq_file *m, void *unused)
 {
 	int i;
 
 	for (i = 0; i < HMM_STAT_NR; i++)
-		seq_printf(m, "%s %lld\n", hmm_stat_names[i],
-			   atomic64_read(&hmm_stats[i]));
+		seq_printf(m, "%s %lld\n", hmm_stat_names[i], hmm_stat_read(i));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmm_stats);
@@ -183,7 +220,7 @@ static void __exit hmm_mirror_exit(void)
 	debugfs_remove_recursive(hmm_debugfs);
 	/* Wait for the deferred frees of struct hmm (mmu_notifier_put). */
 	mmu_notifier_synchronize();
-	WARN_ON(atomic64_read(&hmm_stats[HMM_STAT_HMMS]));
+	WARN_ON(hmm_stat_read(HMM_STAT_HMMS));
 }
 
 module_init(hmm_mirror_init);

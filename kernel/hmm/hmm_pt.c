@@ -132,6 +132,7 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 	if ((entry & HMM_MPTE_DIRTY) && !(entry & HMM_MPTE_DEVICE)) {
 		set_page_dirty(pfn_to_page(hmm_mpte_pfn(entry)));
 		hmm_stat_add(HMM_STAT_DIRTIED_PAGES, 1);
+		atomic64_inc(&mirror->stats.dirtied_pages);
 	}
 	mirror->nr_valid--;
 	hmm_stat_add(HMM_STAT_MIRRORED_PAGES, -1);
@@ -278,9 +279,11 @@ static void free_orphan_dma_leaves(struct hmm_mirror *mirror,
  * @end: end address (exclusive); ULONG_MAX for everything
  *
  * Never sleeps: also called from non-blockable invalidations.
+ *
+ * Return: the number of entries cleared.
  */
-void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
-		  unsigned long end)
+unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end)
 {
 	unsigned long index, cleared = 0;
 	u64 *leaf;
@@ -321,6 +324,7 @@ void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 		}
 	}
 	hmm_stat_add(HMM_STAT_INVALIDATED_PAGES, cleared);
+	return cleared;
 }
 
 static u64 *pt_entry(struct hmm_mirror *mirror, unsigned long addr)

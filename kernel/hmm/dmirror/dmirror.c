@@ -158,14 +158,18 @@ static int dmirror_events_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(dmirror_events);
 
-/* The device's fault worker: one PREFETCH. Its result is not reported. */
+/*
+ * The device's fault worker: one PREFETCH, counted as prefetched pages. Its
+ * result is not reported.
+ */
 static void dmirror_fault_worker(struct work_struct *work)
 {
 	struct dmirror *dmirror =
 		container_of(work, struct dmirror, fault_work);
 
 	hmm_mirror_fault(&dmirror->mirror, dmirror->fault_start,
-			 dmirror->fault_end, dmirror->fault_flags);
+			 dmirror->fault_end,
+			 dmirror->fault_flags | HMM_MIRROR_PREFETCH);
 	clear_bit_unlock(0, &dmirror->fault_busy);
 }
 
@@ -595,6 +599,22 @@ static int dmirror_release_device_memory(struct dmirror *dmirror)
 	return devmem ? hmm_devmem_evict(devmem) : 0;
 }
 
+/* STATS: the mirror's counters, as the core keeps them. */
+static int dmirror_stats(struct dmirror *dmirror, void __user *uarg)
+{
+	struct hmm_dmirror_stats ust = {};
+	struct hmm_mirror_stats st;
+
+	hmm_mirror_read_stats(&dmirror->mirror, &st);
+	ust.faults = st.faults;
+	ust.faulted_pages = st.faulted_pages;
+	ust.prefetched_pages = st.prefetched_pages;
+	ust.invalidations = st.invalidations;
+	ust.invalidated_pages = st.invalidated_pages;
+	ust.dirtied_pages = st.dirtied_pages;
+	return copy_to_user(uarg, &ust, sizeof(ust)) ? -EFAULT : 0;
+}
+
 static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
 {
 	return PAGE_ALIGNED(cmd->addr) && cmd->npages &&
@@ -610,10 +630,6 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	struct hmm_dmirror_cmd cmd;
 	int ret;
 
-	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
-		return -EFAULT;
-	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))
-		return -EINVAL;
 	/* A mirror is bound to its mm: a forked child gets no access. */
 	if (!hmm_mirror_is_mm(&dmirror->mirror, current->mm)) {
 		dev_warn_ratelimited(dmirror->mdevice->misc.this_device,
@@ -621,6 +637,13 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 				     dmirror->owner_pid, task_tgid_nr(current));
 		return -EPERM;
 	}
+	/* The commands that take no struct hmm_dmirror_cmd. */
+	if (command == HMM_DMIRROR_STATS)
+		return dmirror_stats(dmirror, uarg);
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))
+		return -EINVAL;
 	cmd.cpages = 0;
 	cmd.faults = 0;
 

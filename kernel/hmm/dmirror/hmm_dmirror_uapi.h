@@ -47,6 +47,29 @@ struct hmm_dmirror_cmd {
  */
 #define HMM_DMIRROR_PREFETCH		_IOWR('H', 0x40, struct hmm_dmirror_cmd)
 
+/**
+ * struct hmm_dmirror_stats - dmirror only: the counters of one mirror (one
+ *	open file), as the HMM core keeps them (struct hmm_mirror_stats in
+ *	hmm_mirror.h says what each counts)
+ * @faults: device faults (and snapshots) started
+ * @faulted_pages: pages that on-demand faults (READ, WRITE) stored
+ * @prefetched_pages: pages that PREFETCH and SNAPSHOT stored
+ * @invalidations: CPU invalidations that dropped entries of this mirror
+ * @invalidated_pages: entries those dropped
+ * @dirtied_pages: pages marked dirty as their entries were dropped
+ */
+struct hmm_dmirror_stats {
+	__u64 faults;
+	__u64 faulted_pages;
+	__u64 prefetched_pages;
+	__u64 invalidations;
+	__u64 invalidated_pages;
+	__u64 dirtied_pages;
+};
+
+/* dmirror only: read the counters of this file's mirror. */
+#define HMM_DMIRROR_STATS		_IOR('H', 0x41, struct hmm_dmirror_stats)
+
 /*
  * SNAPSHOT: what the device sees of each page. The permission is a value,
  * not bits: a writable page is WRITE alone, a read-only one READ; the
