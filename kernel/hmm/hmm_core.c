@@ -173,6 +173,28 @@ void hmm_device_unregister(struct hmm_device *hdev)
 EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
 
 /**
+ * hmm_mirror_set_modes() - set the modes of a mirror
+ * @mirror: a registered mirror, not locked (registering resets its modes)
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP or 0
+ *
+ * Takes effect for every entry dropped after it returns, those already in
+ * the mirror included. Takes the mirror lock: never call it with the lock
+ * held, nor from a callback of @mirror.
+ *
+ * Return: 0, or -EINVAL for an unknown mode.
+ */
+int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
+{
+	if (modes & ~HMM_MIRROR_DIRTY_ON_DROP)
+		return -EINVAL;
+	mutex_lock(&mirror->lock);
+	WRITE_ONCE(mirror->modes, modes);
+	mutex_unlock(&mirror->lock);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_modes, HMM_MIRROR);
+
+/**
  * hmm_mirror_read_stats() - read the counters of a mirror
  * @mirror: a mirror, registered or not (counting starts at registration)
  * @stats: out: the counters (see struct hmm_mirror_stats)

@@ -196,6 +196,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	mirror->nr_valid = 0;
+	mirror->modes = 0;
 	memset(&mirror->stats, 0, sizeof(mirror->stats));
 
 	hmm = hmm_get(mm);

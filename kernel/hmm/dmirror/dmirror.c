@@ -72,6 +72,7 @@ static int dmirror_peer_owner;
  *	[@fault_start, @fault_end) with @fault_flags while bit 0 of
  *	@fault_busy is set. It runs only while the file is open: release
  *	waits for it, and so does the mm's release.
+ * @modes: HMM_DMIRROR_MODE_* of the file (HMM_DMIRROR_SET_MODE)
  */
 struct dmirror {
 	struct hmm_mirror mirror;
@@ -82,6 +83,7 @@ struct dmirror {
 	unsigned long fault_end;
 	unsigned int fault_flags;
 	unsigned long fault_busy;
+	u64 modes;
 };
 
 static struct dmirror_device dmirror_devices[DMIRROR_NDEVICES];
@@ -219,7 +221,9 @@ static unsigned long dmirror_cmd_end(const struct hmm_dmirror_cmd *cmd)
 /*
  * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
  * lock, until a page is missing (or not writable, for a write). Returns the
- * first address not done.
+ * first address not done. A write tells the core which pages it wrote,
+ * unless the file plays a device whose writes its driver cannot see
+ * (HMM_DMIRROR_MODE_UNTRACKED_WRITES).
  */
 static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 					 unsigned long addr, unsigned long end,
@@ -227,6 +231,8 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 {
 	struct hmm_mirror *mirror = &dmirror->mirror;
 	u64 need = HMM_MPTE_VALID | (write ? HMM_MPTE_WRITE : 0);
+	bool tracked = !(READ_ONCE(dmirror->modes) &
+			 HMM_DMIRROR_MODE_UNTRACKED_WRITES);
 
 	for (; addr < end; addr += PAGE_SIZE, buf += PAGE_SIZE) {
 		u64 entry = hmm_mirror_lookup(mirror, addr);
@@ -244,7 +250,8 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 		va = kmap_local_page(page);
 		if (write) {
 			memcpy(va, buf, PAGE_SIZE);
-			hmm_mirror_set_dirty(mirror, addr);
+			if (tracked)
+				hmm_mirror_set_dirty(mirror, addr);
 		} else {
 			memcpy(buf, va, PAGE_SIZE);
 		}
@@ -615,6 +622,25 @@ static int dmirror_stats(struct dmirror *dmirror, void __user *uarg)
 	return copy_to_user(uarg, &ust, sizeof(ust)) ? -EFAULT : 0;
 }
 
+/* SET_MODE: the device's own modes, and the mirror's dirty-on-drop. */
+static int dmirror_set_mode(struct dmirror *dmirror, void __user *uarg)
+{
+	u64 modes;
+	int ret;
+
+	if (copy_from_user(&modes, uarg, sizeof(modes)))
+		return -EFAULT;
+	if (modes & ~(HMM_DMIRROR_MODE_UNTRACKED_WRITES |
+		      HMM_DMIRROR_MODE_DIRTY_ON_DROP))
+		return -EINVAL;
+	ret = hmm_mirror_set_modes(&dmirror->mirror,
+				   modes & HMM_DMIRROR_MODE_DIRTY_ON_DROP ?
+				   HMM_MIRROR_DIRTY_ON_DROP : 0);
+	if (!ret)
+		WRITE_ONCE(dmirror->modes, modes);
+	return ret;
+}
+
 static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
 {
 	return PAGE_ALIGNED(cmd->addr) && cmd->npages &&
@@ -640,6 +666,8 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	/* The commands that take no struct hmm_dmirror_cmd. */
 	if (command == HMM_DMIRROR_STATS)
 		return dmirror_stats(dmirror, uarg);
+	if (command == HMM_DMIRROR_SET_MODE)
+		return dmirror_set_mode(dmirror, uarg);
 	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
 		return -EFAULT;
 	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))

@@ -87,6 +87,21 @@
  *   left and undoes the DMA mappings: the device must stop using every
  *   entry there, as for any invalidation.
  *
+ * Dirty pages
+ *
+ *   A page the device wrote must be marked dirty before the core forgets
+ *   it, or reclaim and writeback may take it for clean and lose the write.
+ *   A driver that knows what its device wrote says so under the lock with
+ *   hmm_mirror_set_dirty(); the core dirties those pages as it drops their
+ *   entries. A device whose writes the driver cannot see (an RDMA NIC
+ *   writing by DMA) puts its mirror in HMM_MIRROR_DIRTY_ON_DROP mode with
+ *   hmm_mirror_set_modes(): then every writable entry dropped (by an
+ *   invalidation, hmm_mirror_discard() or unregister) dirties its page, as
+ *   ib_umem_odp does when it unmaps. It costs writeback of pages the device
+ *   only could have written; a write fault alone does not make it
+ *   unnecessary, since a read fault may map a page writable (shared tmpfs
+ *   memory) without its CPU dirty bit ever being set.
+ *
  * Counters
  *
  *   Each mirror counts its faults and invalidations (struct
@@ -259,6 +274,7 @@ struct hmm_mirror_counters {
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @nr_valid: valid entries now (under @lock)
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock)
  * @stats: the counters of hmm_mirror_read_stats()
  */
 struct hmm_mirror {
@@ -277,6 +293,7 @@ struct hmm_mirror {
 	struct xarray pt;
 	struct xarray dma;
 	unsigned long nr_valid;
+	unsigned int modes;
 	struct hmm_mirror_counters stats;
 };
 
@@ -297,6 +314,14 @@ struct hmm_mirror {
  * of faulted_pages in struct hmm_mirror_stats.
  */
 #define HMM_MIRROR_PREFETCH	BIT(2)
+
+/*
+ * Modes of a mirror (hmm_mirror_set_modes()). DIRTY_ON_DROP: the device
+ * writes pages without the driver knowing which (DMA): every writable
+ * entry dropped marks its page dirty, not only the hmm_mirror_set_dirty()
+ * ones.
+ */
+#define HMM_MIRROR_DIRTY_ON_DROP	BIT(0)
 
 /*
  * How long a fault keeps retrying while invalidations keep racing it and
@@ -340,6 +365,7 @@ void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr);
+int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes);
 void hmm_mirror_read_stats(struct hmm_mirror *mirror,
 			   struct hmm_mirror_stats *stats);
 
