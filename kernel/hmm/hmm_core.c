@@ -12,9 +12,12 @@
  * unlinks every mirror still linked and tells its driver, once.
  */
 #include <linux/debugfs.h>
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/swiotlb.h>
 #include <linux/wait_bit.h>
 
 #include "hmm_internal.h"
@@ -132,18 +135,54 @@ void hmm_put(struct hmm *hmm)
 	mmu_notifier_put(&hmm->mn);
 }
 
+/*
+ * Why @dev cannot mirror, or NULL if it can. A mirror maps pages that the
+ * CPU keeps using while the device does, with the syncs skipped (the
+ * pages are the CPU's, never handed over): a device that needs cache
+ * syncs, or bounce buffers (a DMA mask short of some memory, or swiotlb
+ * forced on it), would see stale data or write to a copy. Checked once
+ * for the device, as the kernel's hmm_dma_map_alloc() does since 6.16
+ * (its dma_need_sync() per device is 6.1's coherence and forced bounce).
+ * dma_need_sync() on each mapping still catches what is decided per
+ * mapping (an IOMMU bouncing an untrusted device's sub-page buffers).
+ */
+static const char *hmm_dma_refusal(struct device *dev)
+{
+	if (dma_addressing_limited(dev))
+		return "its DMA mask does not reach all memory (bounce buffers)";
+	if (!dev_is_dma_coherent(dev))
+		return "its DMA is not cache coherent (syncs)";
+	if (is_swiotlb_force_bounce(dev))
+		return "swiotlb bounces all of its DMA";
+	return NULL;
+}
+
 /**
  * hmm_device_register() - register a driver with the HMM core
  * @hdev: the device; @hdev->ops with ->free is required, @hdev->dev and
  *	@hdev->owner are optional
  *
- * Return: 0, or -EINVAL if the ops are incomplete.
+ * A @hdev->dev whose DMA would need bounce buffers or cache syncs is
+ * refused, with an error in the log saying why. Without a @hdev->dev (a
+ * device that copies with the CPU) nothing is DMA-mapped.
+ *
+ * Return: 0, -EINVAL if the ops are incomplete, or -EOPNOTSUPP for a
+ * device whose DMA a mirror cannot use.
  */
 int hmm_device_register(struct hmm_device *hdev)
 {
 	if (!hdev->ops || !hdev->ops->free) {
 		pr_err("hmm_mirror: a device needs ops with a free callback\n");
 		return -EINVAL;
+	}
+	if (hdev->dev) {
+		const char *why = hmm_dma_refusal(hdev->dev);
+
+		if (why) {
+			dev_err(hdev->dev, "hmm_mirror: DMA device refused: %s\n",
+				why);
+			return -EOPNOTSUPP;
+		}
 	}
 	if (!hdev->owner)
 		hdev->owner = hdev;

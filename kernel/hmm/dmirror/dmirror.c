@@ -51,6 +51,12 @@ module_param(device_memory_mb, uint, 0444);
 MODULE_PARM_DESC(device_memory_mb,
 		 "Device memory of each device in MiB (DEVICE_PRIVATE kernels)");
 
+/* For tests of the core's DMA policy, which refuses a limited device. */
+static unsigned int dma_mask_bits = 64;
+module_param(dma_mask_bits, uint, 0444);
+MODULE_PARM_DESC(dma_mask_bits,
+		 "DMA mask of the odd-numbered devices in bits (12 to 64)");
+
 /*
  * @dma_dev: odd-numbered devices: the device DMA-maps for, ready before
  *	the character device appears (a mirror takes hdev.dev when opened)
@@ -830,7 +836,10 @@ static int dmirror_dma_device(struct dmirror_device *mdevice, unsigned int id)
 		mdevice->dma_dev = NULL;
 		return ret;
 	}
-	ret = dma_coerce_mask_and_coherent(mdevice->dma_dev, DMA_BIT_MASK(64));
+	ret = -EINVAL;
+	if (dma_mask_bits >= 12 && dma_mask_bits <= 64)
+		ret = dma_coerce_mask_and_coherent(mdevice->dma_dev,
+						   DMA_BIT_MASK(dma_mask_bits));
 	if (ret) {
 		root_device_unregister(mdevice->dma_dev);
 		mdevice->dma_dev = NULL;

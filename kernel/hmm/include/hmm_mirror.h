@@ -50,8 +50,14 @@
  *   hmm_device has a struct device, every valid page is also DMA-mapped for
  *   it (a second leaf of dma_addr_t per leaf). A page shared by several
  *   mirrors is mapped once per mirror, with the CPU syncs skipped: only
- *   devices whose DMA needs no syncs or bounce buffers (dma_need_sync()) can
- *   mirror; for another, the fault fails with -EOPNOTSUPP and a warning.
+ *   devices whose DMA needs no syncs or bounce buffers can mirror.
+ *   hmm_device_register() refuses, with -EOPNOTSUPP and an error in the
+ *   log, a device whose DMA mask does not reach all memory, that is not
+ *   cache coherent, or that swiotlb forces to bounce; a mapping that
+ *   still needs syncs (dma_need_sync()) fails its fault with -EOPNOTSUPP
+ *   and a warning. Pages are mapped one 4 KiB page at a time, those of a
+ *   huge page too (so that an invalidation of part of it undoes only
+ *   that part).
  *
  * Device faults and the retry protocol
  *
