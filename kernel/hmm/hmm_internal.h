@@ -35,8 +35,9 @@ void hmm_put(struct hmm *hmm);
  * Counters, readable in debugfs hmm_mirror/stats. Per CPU: every fault and
  * invalidation of every mirror updates some, and one shared cache line
  * would bounce between the CPUs doing them. A value is the sum over the
- * CPUs (hmm_stat_read()), which a reader racing updates may see a moment
- * off; the "now" gauges may even be negative on one CPU, never in sum.
+ * CPUs (hmm_stat_read()): a reader racing updates may see it a moment
+ * off, a "now" gauge even below zero (its increment and decrement done on
+ * two CPUs, read in between); at rest it is exact.
  */
 enum hmm_stat {
 	HMM_STAT_HMMS,			/* struct hmm alive */
