@@ -59,7 +59,8 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 			}
 		}
 	}
-	hmm_pt_clear(mirror, update.start, update.end);
+	hmm_mirror_count_invalidation(mirror, hmm_pt_clear(mirror, update.start,
+							   update.end));
 	mutex_unlock(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
 	return true;
@@ -195,6 +196,8 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	mirror->nr_valid = 0;
+	mirror->modes = 0;
+	memset(&mirror->stats, 0, sizeof(mirror->stats));
 
 	hmm = hmm_get(mm);
 	if (IS_ERR(hmm)) {
