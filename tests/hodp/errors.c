@@ -298,25 +298,8 @@ static void test_flush(void)
 	destroy(p);
 }
 
-/* A SEND of LONG bytes posted from a thread: the doorbell copies it. */
+/* A SEND this long is still being copied 10 ms after its doorbell. */
 #define LONG	(64u << 20)
-
-struct long_send {
-	struct ibv_qp *qp;
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-	atomic_int state;	/* 1 in ibv_post_send (copying), 2 returned */
-};
-
-static void *long_send_thread(void *arg)
-{
-	struct long_send *s = arg;
-
-	atomic_store(&s->state, 1);
-	post_send(s->qp, &s->wr);
-	atomic_store(&s->state, 2);
-	return NULL;
-}
 
 /*
  * A QP moved to ERR while a peer's long SEND is copied into the receive
@@ -330,7 +313,7 @@ static void test_flush_order(void)
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
 	uint8_t *src = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
-	struct long_send s = { .qp = p.a };
+	struct long_post s = { .qp = p.a };
 	int racing, first = 0, second = 0, n = 0, st;
 	struct ibv_mr *smr, *dmr;
 	struct ibv_wc wc;
@@ -347,7 +330,7 @@ static void test_flush_order(void)
 	s.sge = (struct ibv_sge){ (uintptr_t)src, LONG, smr->lkey };
 	s.wr = (struct ibv_send_wr){ .wr_id = 0x900, .sg_list = &s.sge,
 				     .num_sge = 1, .opcode = IBV_WR_SEND };
-	pthread_create(&t, NULL, long_send_thread, &s);
+	pthread_create(&t, NULL, long_post_thread, &s);
 	while (!atomic_load(&s.state))
 		;
 	usleep(10000);
