@@ -12,14 +12,33 @@
  * unlinks every mirror still linked and tells its driver, once.
  */
 #include <linux/debugfs.h>
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/swiotlb.h>
 #include <linux/wait_bit.h>
 
 #include "hmm_internal.h"
 
-atomic64_t hmm_stats[HMM_STAT_NR];
+DEFINE_PER_CPU(struct hmm_stats, hmm_stats);
+
+/**
+ * hmm_stat_read() - the value of a global counter
+ * @stat: which
+ *
+ * Return: the sum of the per-CPU parts.
+ */
+s64 hmm_stat_read(enum hmm_stat stat)
+{
+	s64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(hmm_stats.v[stat], cpu);
+	return sum;
+}
 
 static const char *const hmm_stat_names[HMM_STAT_NR] = {
 	[HMM_STAT_HMMS] = "hmms",
@@ -117,18 +136,54 @@ void hmm_put(struct hmm *hmm)
 	mmu_notifier_put(&hmm->mn);
 }
 
+/*
+ * Why @dev cannot mirror, or NULL if it can. A mirror maps pages that the
+ * CPU keeps using while the device does, with the syncs skipped (the
+ * pages are the CPU's, never handed over): a device that needs cache
+ * syncs, or bounce buffers (a DMA mask short of some memory, or swiotlb
+ * forced on it), would see stale data or write to a copy. Checked once
+ * for the device, as the kernel's hmm_dma_map_alloc() does since 6.16
+ * (its dma_need_sync() per device is 6.1's coherence and forced bounce).
+ * dma_need_sync() on each mapping still catches what is decided per
+ * mapping (an IOMMU bouncing an untrusted device's sub-page buffers).
+ */
+static const char *hmm_dma_refusal(struct device *dev)
+{
+	if (dma_addressing_limited(dev))
+		return "its DMA mask does not reach all memory (bounce buffers)";
+	if (!dev_is_dma_coherent(dev))
+		return "its DMA is not cache coherent (syncs)";
+	if (is_swiotlb_force_bounce(dev))
+		return "swiotlb bounces all of its DMA";
+	return NULL;
+}
+
 /**
  * hmm_device_register() - register a driver with the HMM core
  * @hdev: the device; @hdev->ops with ->free is required, @hdev->dev and
  *	@hdev->owner are optional
  *
- * Return: 0, or -EINVAL if the ops are incomplete.
+ * A @hdev->dev whose DMA would need bounce buffers or cache syncs is
+ * refused, with an error in the log saying why. Without a @hdev->dev (a
+ * device that copies with the CPU) nothing is DMA-mapped.
+ *
+ * Return: 0, -EINVAL if the ops are incomplete, or -EOPNOTSUPP for a
+ * device whose DMA a mirror cannot use.
  */
 int hmm_device_register(struct hmm_device *hdev)
 {
 	if (!hdev->ops || !hdev->ops->free) {
 		pr_err("hmm_mirror: a device needs ops with a free callback\n");
 		return -EINVAL;
+	}
+	if (hdev->dev) {
+		const char *why = hmm_dma_refusal(hdev->dev);
+
+		if (why) {
+			dev_err(hdev->dev, "hmm_mirror: DMA device refused: %s\n",
+				why);
+			return -EOPNOTSUPP;
+		}
 	}
 	if (!hdev->owner)
 		hdev->owner = hdev;
@@ -157,13 +212,56 @@ void hmm_device_unregister(struct hmm_device *hdev)
 }
 EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
 
+/**
+ * hmm_mirror_set_modes() - set the modes of a mirror
+ * @mirror: a registered mirror, not locked (registering resets its modes)
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP or 0
+ *
+ * Takes effect for every entry dropped after it returns, those already in
+ * the mirror included. Takes the mirror lock: never call it with the lock
+ * held, nor from a callback of @mirror.
+ *
+ * Return: 0, or -EINVAL for an unknown mode.
+ */
+int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
+{
+	if (modes & ~HMM_MIRROR_DIRTY_ON_DROP)
+		return -EINVAL;
+	mutex_lock(&mirror->lock);
+	WRITE_ONCE(mirror->modes, modes);
+	mutex_unlock(&mirror->lock);
+	return 0;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_modes, HMM_MIRROR);
+
+/**
+ * hmm_mirror_read_stats() - read the counters of a mirror
+ * @mirror: a mirror, registered or not (counting starts at registration)
+ * @stats: out: the counters (see struct hmm_mirror_stats)
+ *
+ * Takes no lock: each counter is read atomically, but the set is not a
+ * snapshot of one instant while faults or invalidations run. Never sleeps.
+ */
+void hmm_mirror_read_stats(struct hmm_mirror *mirror,
+			   struct hmm_mirror_stats *stats)
+{
+	const struct hmm_mirror_counters *c = &mirror->stats;
+
+	stats->faults = atomic64_read(&c->faults);
+	stats->faulted_pages = atomic64_read(&c->faulted_pages);
+	stats->prefetched_pages = atomic64_read(&c->prefetched_pages);
+	stats->invalidations = atomic64_read(&c->invalidations);
+	stats->invalidated_pages = atomic64_read(&c->invalidated_pages);
+	stats->dirtied_pages = atomic64_read(&c->dirtied_pages);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_stats, HMM_MIRROR);
+
 static int hmm_stats_show(struct seq_file *m, void *unused)
 {
 	int i;
 
 	for (i = 0; i < HMM_STAT_NR; i++)
-		seq_printf(m, "%s %lld\n", hmm_stat_names[i],
-			   atomic64_read(&hmm_stats[i]));
+		seq_printf(m, "%s %lld\n", hmm_stat_names[i], hmm_stat_read(i));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hmm_stats);
@@ -184,7 +282,7 @@ static void __exit hmm_mirror_exit(void)
 	debugfs_remove_recursive(hmm_debugfs);
 	/* Wait for the deferred frees of struct hmm (mmu_notifier_put). */
 	mmu_notifier_synchronize();
-	WARN_ON(atomic64_read(&hmm_stats[HMM_STAT_HMMS]));
+	WARN_ON(hmm_stat_read(HMM_STAT_HMMS));
 }
 
 module_init(hmm_mirror_init);

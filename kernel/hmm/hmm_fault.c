@@ -53,6 +53,24 @@ static void retry_after(unsigned long *timeout, const struct fault_ctl *ctl,
 }
 
 /*
+ * A leaf's fill succeeded: count the valid entries it stored (all of its
+ * pages for a fault, the present ones for a snapshot) in the mirror's
+ * counters, as prefetched or faulted pages.
+ */
+static void count_stored(struct hmm_mirror *mirror, unsigned int flags,
+			 const unsigned long *pfns, unsigned long npages)
+{
+	unsigned long i, valid = 0;
+
+	for (i = 0; i < npages; i++)
+		valid += !!(pfns[i] & HMM_PFN_VALID);
+	if (flags & (HMM_MIRROR_PREFETCH | HMM_MIRROR_SNAPSHOT))
+		atomic64_add(valid, &mirror->stats.prefetched_pages);
+	else
+		atomic64_add(valid, &mirror->stats.faulted_pages);
+}
+
+/*
  * Fault [start, end), inside the leaf @watch watches. -ESTALE: the leaf's
  * notifier was removed (hmm_mirror_discard()) and what was faulted dropped;
  * fault_leaf() starts over with the leaf's new one.
@@ -140,8 +158,10 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
 		prepare = true;
 	}
-	if (!ret)
+	if (!ret) {
 		hmm_stat_add(HMM_STAT_FAULT_PAGES, (end - start) >> PAGE_SHIFT);
+		count_stored(mirror, flags, pfns, (end - start) >> PAGE_SHIFT);
+	}
 	return ret;
 }
 
@@ -244,7 +264,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long addr, next, *pfns;
 	int ret = 0;
 
-	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT))
+	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT |
+		      HMM_MIRROR_PREFETCH))
 		return -EINVAL;
 	ret = hmm_mirror_enter(mirror, start, end);
 	if (ret)
@@ -255,6 +276,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		goto out_leave;
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
+	atomic64_inc(&mirror->stats.faults);
 	/*
 	 * The leaves it allocates are charged to the mirrored process's
 	 * memory cgroup, whoever faults (a driver's worker included): the
@@ -291,7 +313,8 @@ out_leave:
  * @end: end address (exclusive), page aligned
  * @flags: HMM_MIRROR_WRITE to make the pages writable (faulting for write,
  *	breaking copy-on-write); HMM_MIRROR_SNAPSHOT to fault nothing and only
- *	record the pages that are present
+ *	record the pages that are present; HMM_MIRROR_PREFETCH to count the
+ *	pages as prefetched (struct hmm_mirror_stats)
  *
  * Faults the pages in as the CPU would, then stores them in the mirror page
  * table. On return the entries may already have been invalidated again: look

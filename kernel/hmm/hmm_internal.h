@@ -8,6 +8,7 @@
 #include <linux/atomic.h>
 #include <linux/memremap.h>
 #include <linux/mmu_notifier.h>
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 
 #include "hmm_devmem.h"
@@ -30,7 +31,14 @@ struct hmm {
 struct hmm *hmm_get(struct mm_struct *mm);
 void hmm_put(struct hmm *hmm);
 
-/* Counters, readable in debugfs hmm_mirror/stats. */
+/*
+ * Counters, readable in debugfs hmm_mirror/stats. Per CPU: every fault and
+ * invalidation of every mirror updates some, and one shared cache line
+ * would bounce between the CPUs doing them. A value is the sum over the
+ * CPUs (hmm_stat_read()): a reader racing updates may see it a moment
+ * off, a "now" gauge even below zero (its increment and decrement done on
+ * two CPUs, read in between); at rest it is exact.
+ */
 enum hmm_stat {
 	HMM_STAT_HMMS,			/* struct hmm alive */
 	HMM_STAT_MIRRORS,		/* mirrors registered */
@@ -60,11 +68,30 @@ enum hmm_stat {
 	HMM_STAT_NR
 };
 
-extern atomic64_t hmm_stats[HMM_STAT_NR];
+struct hmm_stats {
+	s64 v[HMM_STAT_NR];
+};
+
+DECLARE_PER_CPU(struct hmm_stats, hmm_stats);
 
 static inline void hmm_stat_add(enum hmm_stat stat, long delta)
 {
-	atomic64_add(delta, &hmm_stats[stat]);
+	this_cpu_add(hmm_stats.v[stat], delta);
+}
+
+s64 hmm_stat_read(enum hmm_stat stat);
+
+/*
+ * An invalidation of @mirror dropped @cleared entries (hmm_pt_clear()'s
+ * count): the mirror's counters count it only if it hit something.
+ */
+static inline void hmm_mirror_count_invalidation(struct hmm_mirror *mirror,
+						 unsigned long cleared)
+{
+	if (!cleared)
+		return;
+	atomic64_inc(&mirror->stats.invalidations);
+	atomic64_add(cleared, &mirror->stats.invalidated_pages);
 }
 
 /* The mirror page table (hmm_pt.c); callers hold mirror->lock. */
@@ -148,8 +175,8 @@ bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
 			  u64 *out);
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out);
-void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
-		  unsigned long end);
+unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end);
 
 /*
  * struct hmm_devmem - device memory (hmm_devmem.c)

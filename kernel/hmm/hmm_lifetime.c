@@ -77,7 +77,8 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 			}
 		}
 	}
-	hmm_pt_clear(mirror, update.start, update.end);
+	hmm_mirror_count_invalidation(mirror, hmm_pt_clear(mirror, update.start,
+							   update.end));
 	mutex_unlock(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
 	return true;
@@ -376,6 +377,8 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	mirror->nr_valid = 0;
+	mirror->modes = 0;
+	memset(&mirror->stats, 0, sizeof(mirror->stats));
 
 	/* Nothing is watched yet: each fault watches its leaves. */
 	hmm = hmm_get(mm);

@@ -108,6 +108,9 @@ static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
  * page-table change completes, or while the mirror lock keeps any from
  * completing), so it cannot have been freed; set_page_dirty() without the
  * page lock is what the mirror lock makes safe here, as for ib_umem_odp.
+ * A mirror in HMM_MIRROR_DIRTY_ON_DROP mode dirties every writable entry's
+ * page: its device may have written any of them without the driver
+ * knowing (ib_umem_odp dirties every page it mapped writable likewise).
  */
 /*
  * A page shared by several mirrors (fork, shared memory, two devices) is
@@ -120,6 +123,8 @@ static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
 
 static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 {
+	bool dirty = entry & HMM_MPTE_DIRTY;
+
 	if (!(entry & HMM_MPTE_VALID))
 		return;
 	/* Device-private pages are never DMA-mapped (hmm_pt_fill()). */
@@ -129,9 +134,13 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
 		*dma = 0;
 		hmm_stat_add(HMM_STAT_DMA_MAPPED, -1);
 	}
-	if ((entry & HMM_MPTE_DIRTY) && !(entry & HMM_MPTE_DEVICE)) {
+	if ((entry & HMM_MPTE_WRITE) &&
+	    (READ_ONCE(mirror->modes) & HMM_MIRROR_DIRTY_ON_DROP))
+		dirty = true;
+	if (dirty && !(entry & HMM_MPTE_DEVICE)) {
 		set_page_dirty(pfn_to_page(hmm_mpte_pfn(entry)));
 		hmm_stat_add(HMM_STAT_DIRTIED_PAGES, 1);
+		atomic64_inc(&mirror->stats.dirtied_pages);
 	}
 	mirror->nr_valid--;
 	hmm_stat_add(HMM_STAT_MIRRORED_PAGES, -1);
@@ -278,9 +287,11 @@ static void free_orphan_dma_leaves(struct hmm_mirror *mirror,
  * @end: end address (exclusive); ULONG_MAX for everything
  *
  * Never sleeps: also called from non-blockable invalidations.
+ *
+ * Return: the number of entries cleared.
  */
-void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
-		  unsigned long end)
+unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end)
 {
 	unsigned long index, cleared = 0;
 	u64 *leaf;
@@ -321,6 +332,7 @@ void hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 		}
 	}
 	hmm_stat_add(HMM_STAT_INVALIDATED_PAGES, cleared);
+	return cleared;
 }
 
 static u64 *pt_entry(struct hmm_mirror *mirror, unsigned long addr)

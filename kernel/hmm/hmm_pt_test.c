@@ -110,16 +110,16 @@ static void pt_fill_and_lookup(struct kunit *test)
 static void pt_budget(struct kunit *test)
 {
 	struct pt_test *t = test->priv;
-	s64 before = atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]);
+	s64 before = hmm_stat_read(HMM_STAT_PT_BYTES);
 
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
 	/* One leaf: 8 bytes for each of its 512 pages. */
-	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]) - before,
+	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_PT_BYTES) - before,
 			(s64)(HMM_PT_LEAF_ENTRIES * sizeof(u64)));
 	mutex_lock(&t->mirror.lock);
 	hmm_pt_clear(&t->mirror, BASE, BASE + NPAGES * PAGE_SIZE);
 	mutex_unlock(&t->mirror.lock);
-	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]), before);
+	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_PT_BYTES), before);
 }
 
 static void pt_clear_frees_empty_leaves(struct kunit *test)
@@ -224,7 +224,7 @@ static void pt_clear_frees_orphan_dma_leaf(struct kunit *test)
 {
 	struct pt_test *t = test->priv;
 	struct device *dev = kunit_kzalloc(test, sizeof(*dev), GFP_KERNEL);
-	s64 before = atomic64_read(&hmm_stats[HMM_STAT_DMA_BYTES]);
+	s64 before = hmm_stat_read(HMM_STAT_DMA_BYTES);
 	unsigned long index = BASE >> HMM_PT_LEAF_SHIFT;
 	void *leaf;
 
@@ -243,7 +243,7 @@ static void pt_clear_frees_orphan_dma_leaf(struct kunit *test)
 	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
 	mutex_unlock(&t->mirror.lock);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.dma));
-	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_DMA_BYTES]),
+	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_DMA_BYTES),
 			before);
 	t->mirror.dma_dev = NULL;
 }
@@ -297,7 +297,7 @@ static void pt_lookup_range(struct kunit *test)
 static void pt_discard(struct kunit *test)
 {
 	struct pt_test *t = test->priv;
-	s64 before = atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]);
+	s64 before = hmm_stat_read(HMM_STAT_PT_BYTES);
 
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
 	hmm_mirror_discard(&t->mirror, BASE + PAGE_SIZE, BASE + 3 * PAGE_SIZE);
@@ -310,7 +310,7 @@ static void pt_discard(struct kunit *test)
 	hmm_mirror_discard(&t->mirror, BASE, BASE + NPAGES * PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 0UL);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.pt));
-	KUNIT_EXPECT_EQ(test, atomic64_read(&hmm_stats[HMM_STAT_PT_BYTES]), before);
+	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_PT_BYTES), before);
 }
 
 /* Counting reads only leaves that exist, each against the budget. */

@@ -93,7 +93,8 @@ struct hodp_odp {
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
-	struct rb_root_cached mrs;	/* its MRs by user range */
+	struct rb_root_cached mrs;	/* its explicit MRs by user range */
+	struct rb_root_cached implicit_mrs;	/* its implicit MRs */
 	/* Leaves its implicit MRs keep (hodp_odp.c), set by the first one. */
 	struct hodp_leaves *leaves;
 };
@@ -147,7 +148,7 @@ struct hodp_mr {
 	struct hodp_odp *odp;		/* ODP: the translation is its mirror */
 	u64 uaddr;			/* ODP: user address of iova */
 	bool implicit;			/* ODP: the whole address space */
-	/* ODP: on odp->mrs, [uaddr, uaddr + length - 1], page aligned */
+	/* ODP: on odp->mrs or implicit_mrs: its user range, page aligned */
 	struct interval_tree_node odp_node;
 	struct ib_odp_counters odp_stats; /* ODP: rdma stat show mr */
 };
@@ -446,6 +447,7 @@ void hodp_qp_kick(struct hodp_qp *qp);
 bool hodp_qp_arm_retry(struct hodp_qp *qp, unsigned long delay);
 bool hodp_resp_enter(struct hodp_qp *qp);
 void hodp_resp_exit(struct hodp_qp *qp);
+bool hodp_resp_idle(struct hodp_qp *qp);
 
 /* hodp_stats.c */
 void hodp_count_wqe(struct hodp_dev *dev, u32 opcode, u32 len,

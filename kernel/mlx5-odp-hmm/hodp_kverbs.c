@@ -189,7 +189,11 @@ int hodp_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		return -EINVAL;
 	}
 	ret = post_recv_ring(qp->rq, &qp->rq_lock, qp->rq_max_sge, wr, bad_wr);
-	if (state == IB_QPS_ERR)
+	/*
+	 * Looked at again: an error that came in meanwhile may have flushed
+	 * the queue before these were in it (rq_lock orders the two).
+	 */
+	if (READ_ONCE(qp->state) == IB_QPS_ERR)
 		hodp_qp_kick(qp);	/* flushes them */
 	return ret;
 }

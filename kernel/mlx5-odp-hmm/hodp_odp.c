@@ -38,10 +38,11 @@
  * it.
  *
  * The default, 128 leaves, is 512 KiB of table per mirror and covers
- * 256 MiB: the buffers a process would otherwise have registered
- * explicitly (MPI, storage) fit, and take no refault; past it, a refault
- * costs one walk of a 2 MiB range whose pages are still present. Each
- * mirror reads the parameter once, when its first implicit MR registers.
+ * 256 MiB (leaves of 2 MiB: 512 entries of 4 KiB pages): the buffers a
+ * process would otherwise have registered explicitly (MPI, storage) fit,
+ * and take no refault; past it, a refault costs one walk of a leaf whose
+ * pages are still present. Each mirror reads the parameter once, when its
+ * first implicit MR registers; a value out of range is refused.
  *
  * Which to drop is a clock: slot[] holds the leaves faulted through an
  * implicit MR in the order they came, the hand the oldest. An access
@@ -58,20 +59,36 @@
  * the clock but not discarded: the explicit MR's table is bounded by its
  * size, and its entries are left alone. An explicit MR registered
  * between that check and the discard may lose entries of its snapshot:
- * a refault, nothing else.
+ * a refault, nothing else. The check is one descent of the tree of the
+ * mirror's explicit MRs (implicit ones, up to 65536 of them, all covering
+ * every leaf, are kept in a tree of their own).
  *
  * Lock: hodp_leaves.lock, a spinlock, is a leaf: taken with no lock of
  * hodp or of the mirror held (faults hold qp->req_lock at most), never
  * held across hmm_mirror_discard() or a fault. hot[] is read and written
  * with READ_ONCE/WRITE_ONCE, without it.
  */
-static unsigned int implicit_leaves = 128;
-module_param(implicit_leaves, uint, 0644);
-MODULE_PARM_DESC(implicit_leaves,
-		 "2 MiB leaves of mirror table a process's implicit ODP MRs keep at most (16-8192, default 128); read when its first implicit MR registers");
-
 #define HODP_LEAVES_MIN		16
 #define HODP_LEAVES_MAX		8192
+
+static unsigned int implicit_leaves = 128;
+
+/* Written by root, all the same: a value out of range is refused. */
+static int implicit_leaves_set(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, HODP_LEAVES_MIN,
+				     HODP_LEAVES_MAX);
+}
+
+static const struct kernel_param_ops implicit_leaves_ops = {
+	.set = implicit_leaves_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(implicit_leaves, &implicit_leaves_ops, &implicit_leaves,
+		0644);
+MODULE_PARM_DESC(implicit_leaves,
+		 "leaves (2 MiB) of mirror table a process's implicit ODP MRs keep at most (16-8192, default 128); read when its first implicit MR registers");
 
 struct hodp_leaves {
 	spinlock_t lock;		/* nr, hand, slot[] */
@@ -88,14 +105,18 @@ static unsigned long leaf_of(unsigned long addr)
 	return addr >> HMM_MIRROR_LEAF_SHIFT;
 }
 
+/* Up to 80 KiB (8192 slots and their bytes): vmalloc'ed when it must be. */
 static struct hodp_leaves *leaves_alloc(void)
 {
+	/* In range already (implicit_leaves_set()); clamped all the same. */
 	unsigned int cap = clamp(READ_ONCE(implicit_leaves), HODP_LEAVES_MIN,
 				 HODP_LEAVES_MAX);
 	unsigned int nhot = roundup_pow_of_two(2 * cap);
 	struct hodp_leaves *l;
 
-	l = hodp_kzalloc(struct_size(l, slot, cap) + nhot);
+	if (hodp_should_fail_alloc())
+		return NULL;
+	l = kvzalloc(struct_size(l, slot, cap) + nhot, GFP_KERNEL);
 	if (!l)
 		return NULL;
 	spin_lock_init(&l->lock);
@@ -170,22 +191,18 @@ static bool leaves_add(struct hodp_leaves *l, unsigned long leaf,
 	return true;
 }
 
-/* Does an explicit ODP MR of @odp overlap leaf @leaf? */
+/*
+ * Does an explicit ODP MR of @odp overlap leaf @leaf? The tree holds the
+ * explicit ones alone (hodp_odp_stats_add()): one descent.
+ */
 static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
 {
 	unsigned long first = leaf << HMM_MIRROR_LEAF_SHIFT;
 	unsigned long last = first + HMM_MIRROR_LEAF_SIZE - 1;
-	struct interval_tree_node *node;
-	bool found = false;
+	bool found;
 
 	hmm_mirror_lock(&odp->mirror);
-	for (node = interval_tree_iter_first(&odp->mrs, first, last); node;
-	     node = interval_tree_iter_next(node, first, last)) {
-		if (!container_of(node, struct hodp_mr, odp_node)->implicit) {
-			found = true;
-			break;
-		}
-	}
+	found = interval_tree_iter_first(&odp->mrs, first, last);
 	hmm_mirror_unlock(&odp->mirror);
 	return found;
 }
@@ -207,7 +224,7 @@ void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end)
 {
 	struct hodp_odp *odp = mr->odp;
-	struct hodp_leaves *l = odp->leaves;
+	struct hodp_leaves *l = READ_ONCE(odp->leaves);
 	unsigned long leaf, victim;
 
 	if (!mr->implicit || end <= start)
@@ -226,7 +243,7 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 {
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
 
-	kfree(odp->leaves);
+	kvfree(odp->leaves);
 	kfree(odp);
 }
 
@@ -390,7 +407,7 @@ int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start)
 			return -ENOMEM;
 		}
 		if (cmpxchg(&odp->leaves, NULL, l))
-			kfree(l);
+			kvfree(l);
 	}
 	mr->odp = odp;
 	mr->uaddr = start;
@@ -504,7 +521,7 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 		return NULL;
 	/* In use: the clock of implicit leaves keeps it once more. */
 	if (mr->implicit)
-		leaf_mark_hot(mr->odp->leaves, leaf_of(uaddr));
+		leaf_mark_hot(READ_ONCE(mr->odp->leaves), leaf_of(uaddr));
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 

@@ -22,7 +22,10 @@
  * and sees every page-table change of the process, most of them outside
  * any MR. So the MRs of a mirror are kept in an interval tree by user
  * range: finding those an invalidation overlaps is one tree descent plus
- * one step per MR found, however many MRs the process has. The tree is
+ * one step per MR found, however many MRs the process has. Implicit MRs,
+ * which all cover the whole address space, have a tree of their own, so
+ * that the tree of explicit MRs answers "does an explicit MR cover this
+ * leaf" (hodp_odp.c) in one descent. The trees are
  * under the mirror lock, which ->invalidate is called with: it takes no
  * lock of its own (faults hold none of hodp's locks that it would need),
  * and registration and deregistration hold the mirror lock only around
@@ -39,6 +42,12 @@
 #include "hodp.h"
 #include "hodp_trace.h"
 
+/* The tree of @mr's kind in its mirror. */
+static struct rb_root_cached *odp_tree(struct hodp_mr *mr)
+{
+	return mr->implicit ? &mr->odp->implicit_mrs : &mr->odp->mrs;
+}
+
 /**
  * hodp_odp_stats_add() - make an ODP MR's pages countable by invalidations
  * @mr: a registered ODP MR
@@ -53,7 +62,7 @@ void hodp_odp_stats_add(struct hodp_mr *mr)
 	mr->odp_node.start = mr->uaddr & PAGE_MASK;
 	mr->odp_node.last = PAGE_ALIGN(mr->uaddr + mr->length) - 1;
 	hmm_mirror_lock(m);
-	interval_tree_insert(&mr->odp_node, &mr->odp->mrs);
+	interval_tree_insert(&mr->odp_node, odp_tree(mr));
 	hmm_mirror_unlock(m);
 }
 
@@ -66,7 +75,7 @@ void hodp_odp_stats_del(struct hodp_mr *mr)
 	struct hmm_mirror *m = &mr->odp->mirror;
 
 	hmm_mirror_lock(m);
-	interval_tree_remove(&mr->odp_node, &mr->odp->mrs);
+	interval_tree_remove(&mr->odp_node, odp_tree(mr));
 	hmm_mirror_unlock(m);
 }
 
@@ -79,6 +88,27 @@ void hodp_odp_stats_del(struct hodp_mr *mr)
  * invalidation is not).
  */
 #define HODP_INVAL_COUNT_BUDGET	128
+
+/* Count in each MR of @tree what an invalidation of [first, last] takes. */
+static void count_tree(struct hmm_mirror *mirror, struct rb_root_cached *tree,
+		       unsigned long first, unsigned long last,
+		       unsigned long *budget, enum mmu_notifier_event event)
+{
+	struct interval_tree_node *node;
+
+	for (node = interval_tree_iter_first(tree, first, last);
+	     node && *budget; node = interval_tree_iter_next(node, first, last)) {
+		struct hodp_mr *mr = container_of(node, struct hodp_mr,
+						  odp_node);
+		/* Within the MR's pages, so below TASK_SIZE: no overflow. */
+		unsigned long s = max(first, node->start);
+		unsigned long e = PAGE_ALIGN(min(last, node->last) + 1);
+		u64 pages = hmm_mirror_count_valid(mirror, s, e, budget);
+
+		atomic64_add(pages, &mr->odp_stats.invalidations);
+		trace_hodp_odp_invalidate(mr, s, e, pages, event);
+	}
+}
 
 /**
  * hodp_odp_invalidate() - the mirror's ->invalidate: count what it takes
@@ -96,27 +126,17 @@ int hodp_odp_invalidate(struct hmm_mirror *mirror,
 			const struct hmm_update *update)
 {
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
-	unsigned long first = update->start & PAGE_MASK, last;
+	unsigned long first = update->start & PAGE_MASK;
 	unsigned long budget = HODP_INVAL_COUNT_BUDGET;
-	struct interval_tree_node *node;
 
 	/* The end of the mirror (exit, unregister): nobody reads them after. */
 	if (update->end <= update->start ||
 	    update->event == MMU_NOTIFY_RELEASE)
 		return 0;
-	last = update->end - 1;
-	for (node = interval_tree_iter_first(&odp->mrs, first, last);
-	     node && budget; node = interval_tree_iter_next(node, first, last)) {
-		struct hodp_mr *mr = container_of(node, struct hodp_mr,
-						  odp_node);
-		/* Within the MR's pages, so below TASK_SIZE: no overflow. */
-		unsigned long s = max(first, node->start);
-		unsigned long e = PAGE_ALIGN(min(last, node->last) + 1);
-		u64 pages = hmm_mirror_count_valid(mirror, s, e, &budget);
-
-		atomic64_add(pages, &mr->odp_stats.invalidations);
-		trace_hodp_odp_invalidate(mr, s, e, pages, update->event);
-	}
+	count_tree(mirror, &odp->mrs, first, update->end - 1, &budget,
+		   update->event);
+	count_tree(mirror, &odp->implicit_mrs, first, update->end - 1, &budget,
+		   update->event);
 	return 0;
 }
 

@@ -305,12 +305,22 @@ void hodp_resp_exit(struct hodp_qp *qp)
 	unsigned long flags;
 
 	spin_lock_irqsave(&qp->state_lock, flags);
-	if (!--qp->resp_users)
+	if (!--qp->resp_users) {
 		wake_up_all(&qp->resp_wait);
+		/* Its receive queue waited for us to flush (run_sq()). */
+		if (qp->state == IB_QPS_ERR && !qp->stopping)
+			queue_work(hodp_wq, &qp->req_work);
+	}
 	spin_unlock_irqrestore(&qp->state_lock, flags);
 }
 
-static bool resp_idle(struct hodp_qp *qp)
+/**
+ * hodp_resp_idle() - no peer is executing against @qp
+ * @qp: the QP
+ *
+ * Return: true if none is between hodp_resp_enter() and hodp_resp_exit().
+ */
+bool hodp_resp_idle(struct hodp_qp *qp)
 {
 	unsigned long flags;
 	bool idle;
@@ -421,8 +431,29 @@ static void to_reset(struct hodp_qp *qp)
 	spin_lock_irq(&qp->state_lock);
 	qp->state = IB_QPS_RESET;
 	spin_unlock_irq(&qp->state_lock);
-	wait_event(qp->resp_wait, resp_idle(qp));
+	wait_event(qp->resp_wait, hodp_resp_idle(qp));
 	reset_queues(qp);
+}
+
+/*
+ * To ERR: published at once, under state_lock alone, as hodp_qp_error()
+ * publishes an error. The requester may be in a long copy or fault under
+ * req_lock: its stop predicates (hodp_req_closing()) see ERR at their next
+ * look and end that WQE with a flush error, where taking req_lock first
+ * held the state back until the WQE was done (the whole of a raced fault,
+ * up to the HMM core's time limit). Nothing here needs req_lock: ERR takes
+ * no attribute (ib_modify_qp_is_ok() refuses any beside the state), the
+ * requester reads the state once per WQE and flushes from there, and a
+ * peer executing against the QP sees it (hodp_resp_closing()) as it sees
+ * an asynchronous error.
+ */
+static void to_err(struct hodp_qp *qp)
+{
+	spin_lock_irq(&qp->state_lock);
+	qp->state = IB_QPS_ERR;
+	if (!qp->stopping)
+		queue_work(hodp_wq, &qp->req_work);
+	spin_unlock_irq(&qp->state_lock);
 }
 
 int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
@@ -448,6 +479,10 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		to_reset(qp);	/* from any state; it takes no attributes */
 		goto out;
 	}
+	if (new == IB_QPS_ERR) {
+		to_err(qp);	/* from any state; it takes no attributes */
+		goto out;
+	}
 	/*
 	 * All or nothing: the state (errors come in asynchronously) is checked
 	 * and the attributes applied under one lock; the requester reads them
@@ -455,14 +490,14 @@ int hodp_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	 */
 	mutex_lock(&qp->req_lock);
 	spin_lock_irq(&qp->state_lock);
-	/* An error that came in meanwhile wins, unless we go to ERR anyway. */
-	if (qp->state != cur && new != IB_QPS_ERR) {
+	/* An error that came in meanwhile wins. */
+	if (qp->state != cur) {
 		ret = -EINVAL;
 	} else {
 		apply_attrs(qp, attr, mask);
 		qp->state = new;
-		/* Work posted before the QP could send starts now; ERR flushes. */
-		if ((new == IB_QPS_RTS || new == IB_QPS_ERR) && !qp->stopping)
+		/* Work posted before the QP could send starts now. */
+		if (new == IB_QPS_RTS && !qp->stopping)
 			queue_work(hodp_wq, &qp->req_work);
 	}
 	spin_unlock_irq(&qp->state_lock);

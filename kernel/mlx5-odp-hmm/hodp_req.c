@@ -17,7 +17,7 @@
 /*
  * What one run of the send queue does before it yields the CPU (the rest
  * is requeued): WQEs, bytes (one WQE may move 2 GiB: its copy yields by
- * itself, see hodp_copy_segs_at()), and flushed WQEs. A run happens in a
+ * itself, see hodp_copy()), and flushed WQEs. A run happens in a
  * worker or in the doorbell system call; the user can move the producer
  * index for ever, so nothing here loops on it without a budget.
  */
@@ -368,7 +368,16 @@ static void run_sq(struct hodp_qp *qp)
 		if (state == IB_QPS_ERR) {
 			bool more = flush_sq(qp, HODP_FLUSH_BUDGET);
 
-			more |= hodp_flush_rq(qp, HODP_FLUSH_BUDGET);
+			/*
+			 * A peer still copying into the receive it claimed
+			 * completes it at its next look (copy_stopped()):
+			 * the receives behind it wait, or their flush would
+			 * come first (a drain's marker completing while a
+			 * kernel ULP's buffer is still written), and its
+			 * hodp_resp_exit() runs us again.
+			 */
+			if (hodp_resp_idle(qp))
+				more |= hodp_flush_rq(qp, HODP_FLUSH_BUDGET);
 			if (more)
 				hodp_qp_kick(qp);
 			return;

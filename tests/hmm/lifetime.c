@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -122,9 +123,28 @@ static void test_mm_dies_first(void)
 	close(done[1]);
 }
 
+struct closer {
+	int fd;
+	unsigned long skew;
+	volatile int running;
+};
+
+/* Burn @n iterations without a system call (a skew, not a timing). */
+static void spin(unsigned long n)
+{
+	volatile unsigned long i;
+
+	for (i = 0; i < n; i++)
+		;
+}
+
 static void *closer(void *arg)
 {
-	close(*(int *)arg);
+	struct closer *c = arg;
+
+	c->running = 1;
+	spin(c->skew);
+	close(c->fd);
 	return NULL;
 }
 
@@ -132,17 +152,35 @@ static void *closer(void *arg)
  * One round of the race: a process mirrors a page, then its file is closed
  * by a thread (@how 0) or by a forked child in another mm (@how 1) while
  * the process exits. Either unregister or teardown unlinks first.
+ *
+ * The thread's close unregisters first if it enters close() before the
+ * exit's kill reaches it, teardown otherwise. Left to itself which one
+ * that is depends on how fast the kernel starts a thread: always teardown
+ * on a slow (debug) kernel with two CPUs. So the owner waits until the
+ * closer runs, then one side burns a skew of 2^(@skew) iterations before
+ * its step, the owner in even rounds of @how 0, the closer in odd ones,
+ * @skew swept over the rounds from nothing to far longer than a close:
+ * the two steps cross at some skew on any kernel, and each side wins.
  */
-static void race_round(int how)
+static void race_round(int how, int round)
 {
+	int skew = (round >> 1) % 22;
 	char *p = map_anon(1, PROT_READ | PROT_WRITE), buf[PAGE], c = 0;
 	int fd = dm_open(how ? 3 : 2), go[2];
+	struct closer cl = {
+		.fd = fd,
+		.skew = (round & 1) ? 1UL << skew : 0,
+	};
 	pthread_t t;
 
 	if (dm_cmd(fd, HMM_DMIRROR_WRITE, p, buf, 1, NULL))
 		_exit(2);
 	if (how == 0) {
-		pthread_create(&t, NULL, closer, &fd);
+		if (pthread_create(&t, NULL, closer, &cl))
+			_exit(6);
+		while (!cl.running)
+			sched_yield();
+		spin((round & 1) ? 0 : 1UL << skew);
 		_exit(0);
 	}
 	if (pipe(go))
@@ -161,7 +199,8 @@ static void race_round(int how)
 static void test_race(int rounds)
 {
 	long long m0 = hmm_stat("mirrors"), h0 = hmm_stat("hmms");
-	long long r0 = hmm_stat("mm_releases"), released;
+	long long r0 = hmm_stat("mm_releases"), released, before;
+	long long thread_won = 0, threads = 0;
 	struct timespec t0, t1;
 	int i, bad = 0, status;
 	pid_t pid;
@@ -169,12 +208,18 @@ static void test_race(int rounds)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < rounds; i++) {
 		fflush(stdout);
+		before = hmm_stat("mm_releases");
 		pid = fork();
 		if (!pid)
-			race_round(i & 1);
+			race_round(i & 1, i >> 1);
 		if (pid < 0 || waitpid(pid, &status, 0) != pid ||
 		    !WIFEXITED(status) || WEXITSTATUS(status))
 			bad++;
+		/* The round's mm is gone once it is reaped. */
+		if (!(i & 1)) {
+			threads++;
+			thread_won += hmm_stat("mm_releases") - before;
+		}
 	}
 	while (wait(NULL) > 0)
 		;
@@ -183,12 +228,19 @@ static void test_race(int rounds)
 	       (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	check("race: every round ran to completion", !bad, "%d of %d rounds failed",
 	      bad, rounds);
-	/* Teardown unlinked first in some rounds, unregister in others. */
+	/*
+	 * Teardown unlinked first in some rounds, unregister in others, and
+	 * in the thread's rounds alone: the forked closer's close is never
+	 * the last (its parent's exit drops the file after the mm), so there
+	 * teardown always unlinks and the unregister waits for its release.
+	 */
 	released = hmm_stat("mm_releases") - r0;
-	printf("# mm teardown won %lld of %d rounds\n", released, rounds);
+	printf("# mm teardown won %lld of %d rounds, %lld of %lld with a thread closing\n",
+	       released, rounds, thread_won, threads);
 	check("race: both sides won the race some of the time",
-	      released > 0 && released < rounds, "teardown won %lld of %d",
-	      released, rounds);
+	      thread_won > 0 && thread_won < threads,
+	      "teardown won %lld of %lld rounds with a thread closing",
+	      thread_won, threads);
 	check("race: every mirror was unregistered", settle("mirrors", m0),
 	      "%lld mirrors left", hmm_stat("mirrors") - m0);
 	check("race: every hmm was freed", settle("hmms", h0), "%lld hmms left",

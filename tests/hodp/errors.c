@@ -9,6 +9,8 @@
  * was aimed at (filled with GUARD beforehand) still holds GUARD afterwards.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <unistd.h>
@@ -296,6 +298,71 @@ static void test_flush(void)
 	destroy(p);
 }
 
+/* A SEND this long is still being copied 10 ms after its doorbell. */
+#define LONG	(64u << 20)
+
+/*
+ * A QP moved to ERR while a peer's long SEND is copied into the receive
+ * it claimed: that receive completes (flushed) before the ones posted
+ * behind it. Their flush first would tell a kernel ULP's drain (a marker
+ * posted after ERR) that the queue is empty while the peer still writes
+ * into the claimed buffer; the spec completes a queue's work in order.
+ */
+static void test_flush_order(void)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	uint8_t *src = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
+	struct long_post s = { .qp = p.a };
+	int racing, first = 0, second = 0, n = 0, st;
+	struct ibv_mr *smr, *dmr;
+	struct ibv_wc wc;
+	pthread_t t;
+
+	check_fatal("flush order: buffers", src && dst, "");
+	memset(src, 0x3c, LONG);
+	smr = ibv_reg_mr(c.pd, src, LONG, IBV_ACCESS_LOCAL_WRITE);
+	dmr = ibv_reg_mr(c.pd, dst, LONG, IBV_ACCESS_LOCAL_WRITE);
+	check_fatal("flush order: register MRs", smr && dmr, "%s",
+		    strerror(errno));
+	check_fatal("flush order: post the long receive",
+		    !post_recv(p.b, dmr, dst, LONG, 0x901), "");
+	s.sge = (struct ibv_sge){ (uintptr_t)src, LONG, smr->lkey };
+	s.wr = (struct ibv_send_wr){ .wr_id = 0x900, .sg_list = &s.sge,
+				     .num_sge = 1, .opcode = IBV_WR_SEND };
+	pthread_create(&t, NULL, long_post_thread, &s);
+	while (!atomic_load(&s.state))
+		;
+	usleep(10000);
+	racing = atomic_load(&s.state) == 1;
+	check_fatal("flush order: post a receive behind it",
+		    !post_recv(p.b, mr, buf, 64, 0x902), "");
+	check_fatal("flush order: modify to ERR",
+		    !ibv_modify_qp(p.b, &attr, IBV_QP_STATE), "");
+	racing = racing && atomic_load(&s.state) == 1;
+	pthread_join(t, NULL);
+	while (!(first && second) && (st = poll_one(c.cq, &wc)) >= 0) {
+		if (wc.wr_id == 0x901)
+			first = ++n;
+		else if (wc.wr_id == 0x902)
+			second = ++n;
+	}
+	check("flush order: the send was being copied when the receiver went to ERR",
+	      racing, "the 64 MiB send was over before (make LONG larger)");
+	check("flush order: both receives completed", first && second,
+	      "the claimed one %s, the one behind it %s",
+	      first ? "did" : "did not", second ? "did" : "did not");
+	check("flush order: the claimed receive completed first",
+	      first && second && first < second,
+	      "the receive behind it completed first");
+	destroy(p);
+	drain();
+	ibv_dereg_mr(dmr);
+	ibv_dereg_mr(smr);
+	free(src);
+	free(dst);
+}
+
 static void test_still_works(void)
 {
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
@@ -320,6 +387,7 @@ int main(void)
 	test_recv_too_small();
 	test_no_peer();
 	test_flush();
+	test_flush_order();
 	test_still_works();
 	return check_done();
 }

@@ -9,7 +9,8 @@
  * tables grow with what the device touched and shrink back when the
  * process unmaps it (a loop of mmap, RDMA, munmap), and are kept to a
  * bound while it keeps its memory mapped (idle leaves are dropped and
- * fault in again); after dereg its key is dead.
+ * fault in again; a bound out of range is refused); after dereg its key
+ * is dead.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -438,6 +439,60 @@ static void test_dereg(void)
 	destroy_pair(&qp);
 }
 
+/* Write @val to the bound: 0, or the errno the write got. */
+static int bound_write(const char *val)
+{
+	FILE *f = fopen(BOUND_PARAM, "w");
+	int err;
+
+	if (!f)
+		return errno;
+	setvbuf(f, NULL, _IONBF, 0);
+	err = fputs(val, f) < 0 ? errno : 0;
+	if (fclose(f) && !err)
+		err = errno;
+	return err;
+}
+
+/* The bound now, -1 if unreadable. */
+static long bound_read(void)
+{
+	FILE *f = fopen(BOUND_PARAM, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * A bound out of range (16-8192) is refused, not clamped silently: the
+ * one who set it would believe in a bound the mirrors do not have.
+ */
+static void test_bound_param(void)
+{
+	int low, high;
+	long v;
+
+	check("bound: the test set it to 16", bound_set, "cannot write %s",
+	      BOUND_PARAM);
+	low = bound_write("8\n");
+	high = bound_write("100000\n");
+	v = bound_read();
+	check("bound: a value below 16 or above 8192 is refused (EINVAL)",
+	      low == EINVAL && high == EINVAL, "8: %s, 100000: %s",
+	      low ? strerror(low) : "accepted",
+	      high ? strerror(high) : "accepted");
+	check("bound: and leaves it as it was", v == IDLE_BOUND,
+	      "reads %ld", v);
+	/* For the tests after (the implicit MR is not registered yet). */
+	if (v != IDLE_BOUND)
+		bound_write("16\n");
+}
+
 static void bound_restore(void)
 {
 	FILE *f = bound_set ? fopen(BOUND_PARAM, "w") : NULL;
@@ -475,6 +530,7 @@ int main(void)
 	bound_lower();
 	open_dev(&c, "hodp0");
 	test_caps();
+	test_bound_param();
 	test_registration();
 	test_ops();
 	test_beside_explicit();

@@ -542,24 +542,6 @@ static void test_odp(void)
 	munmap(obuf, RBUF);
 }
 
-/* A long RDMA READ through a window, posted from a thread of its own. */
-struct long_read {
-	struct ibv_qp *qp;
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-	atomic_int state;	/* 1 in ibv_post_send (copying), 2 returned */
-};
-
-static void *long_read_thread(void *arg)
-{
-	struct long_read *r = arg;
-
-	atomic_store(&r->state, 1);
-	post_send(r->qp, &r->wr);
-	atomic_store(&r->state, 2);
-	return NULL;
-}
-
 #define LONG	(64u << 20)
 
 /*
@@ -575,7 +557,7 @@ static void test_revoked_mid_message(int rebind)
 	char name[160];
 	uint8_t *big = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
 	struct ibv_mr *bmr, *dmr;
-	struct long_read r = { 0 };
+	struct long_post r = { 0 };
 	struct ibv_mw *mw;
 	struct rc_pair p;
 	struct ibv_wc wc;
@@ -602,7 +584,7 @@ static void test_revoked_mid_message(int rebind)
 				     .send_flags = IBV_SEND_SIGNALED };
 	r.wr.wr.rdma.remote_addr = (uintptr_t)big;
 	r.wr.wr.rdma.rkey = rkey;
-	pthread_create(&t, NULL, long_read_thread, &r);
+	pthread_create(&t, NULL, long_post_thread, &r);
 	while (!atomic_load(&r.state))
 		;
 	usleep(10000);

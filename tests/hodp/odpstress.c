@@ -20,11 +20,13 @@
  *  - stopped faults: a cold write into memory another thread keeps
  *    dropping (MADV_DONTNEED), so that each attempt of the device's fault
  *    is raced and starts over (up to the HMM core's 10 s); the requester's
- *    RESET, or the target MR's dereg, ends the fault at its next attempt:
- *    while it runs, the core retries a fault a few times at most (its
- *    fault_retries), and no fault runs out of time (-EBUSY, trace
- *    hodp_odp_fault). Before, they waited for the raced fault to succeed
- *    or time out: thousands of retries.
+ *    RESET, its move to the error state, or the target MR's dereg, ends
+ *    the fault at its next attempt: until the write's doorbell returned,
+ *    the core retries a fault a few times at most (its fault_retries), and
+ *    no fault runs out of time (-EBUSY, trace hodp_odp_fault). Before,
+ *    they waited for the raced fault to succeed or time out: thousands of
+ *    retries (the error state: modify_qp published it only once the
+ *    requester let go of its lock, after the fault).
  *
  * The kernel must log nothing (on the debug kernel: KASAN, lockdep).
  */
@@ -478,12 +480,18 @@ static void *dropper(void *arg)
 	return NULL;
 }
 
+/* What stops the write of stopped_fault(). */
+enum stopper { STOP_DEREG, STOP_RESET, STOP_ERR };
+
 /*
  * A cold 16 MiB write into memory the dropper keeps dropping, posted from
  * another thread (its doorbell copies in that system call); during its
- * faults, the requester is reset (@reset) or the target MR deregistered.
+ * faults, the requester is reset or moved to the error state, or the
+ * target MR deregistered. The core's retries are counted until the
+ * doorbell returned: RESET waits for the requester, but ERR and dereg
+ * need not, and the fault must stop all the same.
  */
-static void stopped_fault(const char *what, int reset)
+static void stopped_fault(const char *what, enum stopper how)
 {
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
 	uint8_t *a = map(16 * MIB), *b = map(16 * MIB);
@@ -492,13 +500,15 @@ static void stopped_fault(const char *what, int reset)
 	struct ibv_send_wr wr = { .wr_id = 4, .sg_list = &sge, .num_sge = 1,
 				  .opcode = IBV_WR_RDMA_WRITE,
 				  .send_flags = IBV_SEND_SIGNALED };
-	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	struct ibv_qp_attr attr = { .qp_state = how == STOP_ERR ?
+					    IBV_QPS_ERR : IBV_QPS_RESET };
 	struct poster ps = { .wr = &wr };
 	char name[128], *trace, *busy;
 	long long f0, r0, retries;
 	struct timespec t0, t1;
 	pthread_t t, d;
-	int racing, ret;
+	int racing, ret, n;
+	struct ibv_wc wc;
 
 	memset(a, 0x4d, 16 * MIB);
 	am = ibv_reg_mr(c.pd, a, 16 * MIB, ODP_ACCESS);
@@ -524,17 +534,18 @@ static void stopped_fault(const char *what, int reset)
 	racing = atomic_load(&ps.state) == 1;
 	r0 = hmm_stat("fault_retries");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (reset)
+	if (how != STOP_DEREG)
 		ret = ibv_modify_qp(p.a, &attr, IBV_QP_STATE);
 	else
 		ret = ibv_dereg_mr(bm);
-	retries = hmm_stat("fault_retries") - r0;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	/* For the log only (TCG's speed varies): how long it waited. */
-	printf("# %s: returned after %.3f s, %lld retries meanwhile\n", what,
-	       t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-	       retries);
 	pthread_join(t, NULL);
+	retries = hmm_stat("fault_retries") - r0;
+	/* For the log only (TCG's speed varies): how long it waited. */
+	printf("# %s: returned after %.3f s, %lld retries until the doorbell returned\n",
+	       what, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+	       retries);
+	n = ibv_poll_cq(c.cq, 1, &wc);
 	atomic_store(&drop_over, 1);
 	pthread_join(d, NULL);
 	write_str(TRACING "/events/hodp/hodp_odp_fault/enable", "0");
@@ -550,6 +561,14 @@ static void stopped_fault(const char *what, int reset)
 		 what);
 	check(name, retries <= 4, "the core retried faults %lld times "
 	      "meanwhile", retries);
+	if (how == STOP_ERR) {
+		/* Cut short, so flushed: it did not wait for its fault. */
+		snprintf(name, sizeof(name),
+			 "%s: the write completes with a flush error", what);
+		check(name, n == 1 && wc.status == IBV_WC_WR_FLUSH_ERR,
+		      "%d completions, status %d", n,
+		      n > 0 ? (int)wc.status : -1);
+	}
 	snprintf(name, sizeof(name), "%s: no fault ran out of time (-EBUSY)",
 		 what);
 	busy = trace ? strstr(trace, " ret -16") : NULL;
@@ -559,7 +578,7 @@ static void stopped_fault(const char *what, int reset)
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);
 	ibv_dereg_mr(am);
-	if (reset)
+	if (how != STOP_DEREG)
 		ibv_dereg_mr(bm);
 	while (ibv_poll_cq(c.cq, 1, &(struct ibv_wc){}) > 0)
 		;
@@ -581,8 +600,9 @@ int main(void)
 	during_write("dereg", 0);
 	during_write("destroy", 1);
 	trace_mount();
-	stopped_fault("requester RESET", 1);
-	stopped_fault("target MR dereg", 0);
+	stopped_fault("requester RESET", STOP_RESET);
+	stopped_fault("requester ERR", STOP_ERR);
+	stopped_fault("target MR dereg", STOP_DEREG);
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();
 }

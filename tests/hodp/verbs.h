@@ -11,6 +11,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/ib_user_verbs.h>
 #include <rdma/rdma_user_rxe.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,6 +144,28 @@ static inline int post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
 	struct ibv_send_wr *bad;
 
 	return ibv_post_send(qp, wr, &bad);
+}
+
+/*
+ * A WQE posted from a thread of its own, so that the caller can act while
+ * the doorbell copies a long message (hodp copies in the system call).
+ */
+struct long_post {
+	struct ibv_qp *qp;
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	atomic_int state;	/* 1 in ibv_post_send (copying), 2 returned */
+};
+
+static inline void *long_post_thread(void *arg)
+{
+	struct long_post *r = arg;
+	struct ibv_send_wr *bad;
+
+	atomic_store(&r->state, 1);
+	ibv_post_send(r->qp, &r->wr, &bad);
+	atomic_store(&r->state, 2);
+	return NULL;
 }
 
 static inline uint32_t checksum(const void *p, size_t len)

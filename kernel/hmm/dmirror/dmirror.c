@@ -51,6 +51,12 @@ module_param(device_memory_mb, uint, 0444);
 MODULE_PARM_DESC(device_memory_mb,
 		 "Device memory of each device in MiB (DEVICE_PRIVATE kernels)");
 
+/* For tests of the core's DMA policy, which refuses a limited device. */
+static unsigned int dma_mask_bits = 64;
+module_param(dma_mask_bits, uint, 0444);
+MODULE_PARM_DESC(dma_mask_bits,
+		 "DMA mask of the odd-numbered devices in bits (12 to 64)");
+
 /*
  * @dma_dev: odd-numbered devices: the device DMA-maps for, ready before
  *	the character device appears (a mirror takes hdev.dev when opened)
@@ -72,6 +78,7 @@ static int dmirror_peer_owner;
  *	[@fault_start, @fault_end) with @fault_flags while bit 0 of
  *	@fault_busy is set. It runs only while the file is open: release
  *	waits for it, and so does the mm's release.
+ * @modes: HMM_DMIRROR_MODE_* of the file (HMM_DMIRROR_SET_MODE)
  */
 struct dmirror {
 	struct hmm_mirror mirror;
@@ -82,6 +89,7 @@ struct dmirror {
 	unsigned long fault_end;
 	unsigned int fault_flags;
 	unsigned long fault_busy;
+	u64 modes;
 };
 
 static struct dmirror_device dmirror_devices[DMIRROR_NDEVICES];
@@ -158,14 +166,18 @@ static int dmirror_events_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(dmirror_events);
 
-/* The device's fault worker: one PREFETCH. Its result is not reported. */
+/*
+ * The device's fault worker: one PREFETCH, counted as prefetched pages. Its
+ * result is not reported.
+ */
 static void dmirror_fault_worker(struct work_struct *work)
 {
 	struct dmirror *dmirror =
 		container_of(work, struct dmirror, fault_work);
 
 	hmm_mirror_fault(&dmirror->mirror, dmirror->fault_start,
-			 dmirror->fault_end, dmirror->fault_flags);
+			 dmirror->fault_end,
+			 dmirror->fault_flags | HMM_MIRROR_PREFETCH);
 	clear_bit_unlock(0, &dmirror->fault_busy);
 }
 
@@ -215,7 +227,9 @@ static unsigned long dmirror_cmd_end(const struct hmm_dmirror_cmd *cmd)
 /*
  * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
  * lock, until a page is missing (or not writable, for a write). Returns the
- * first address not done.
+ * first address not done. A write tells the core which pages it wrote,
+ * unless the file plays a device whose writes its driver cannot see
+ * (HMM_DMIRROR_MODE_UNTRACKED_WRITES).
  */
 static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 					 unsigned long addr, unsigned long end,
@@ -223,6 +237,8 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 {
 	struct hmm_mirror *mirror = &dmirror->mirror;
 	u64 need = HMM_MPTE_VALID | (write ? HMM_MPTE_WRITE : 0);
+	bool tracked = !(READ_ONCE(dmirror->modes) &
+			 HMM_DMIRROR_MODE_UNTRACKED_WRITES);
 
 	for (; addr < end; addr += PAGE_SIZE, buf += PAGE_SIZE) {
 		u64 entry = hmm_mirror_lookup(mirror, addr);
@@ -240,7 +256,8 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 		va = kmap_local_page(page);
 		if (write) {
 			memcpy(va, buf, PAGE_SIZE);
-			hmm_mirror_set_dirty(mirror, addr);
+			if (tracked)
+				hmm_mirror_set_dirty(mirror, addr);
 		} else {
 			memcpy(buf, va, PAGE_SIZE);
 		}
@@ -595,6 +612,41 @@ static int dmirror_release_device_memory(struct dmirror *dmirror)
 	return devmem ? hmm_devmem_evict(devmem) : 0;
 }
 
+/* STATS: the mirror's counters, as the core keeps them. */
+static int dmirror_stats(struct dmirror *dmirror, void __user *uarg)
+{
+	struct hmm_dmirror_stats ust = {};
+	struct hmm_mirror_stats st;
+
+	hmm_mirror_read_stats(&dmirror->mirror, &st);
+	ust.faults = st.faults;
+	ust.faulted_pages = st.faulted_pages;
+	ust.prefetched_pages = st.prefetched_pages;
+	ust.invalidations = st.invalidations;
+	ust.invalidated_pages = st.invalidated_pages;
+	ust.dirtied_pages = st.dirtied_pages;
+	return copy_to_user(uarg, &ust, sizeof(ust)) ? -EFAULT : 0;
+}
+
+/* SET_MODE: the device's own modes, and the mirror's dirty-on-drop. */
+static int dmirror_set_mode(struct dmirror *dmirror, void __user *uarg)
+{
+	u64 modes;
+	int ret;
+
+	if (copy_from_user(&modes, uarg, sizeof(modes)))
+		return -EFAULT;
+	if (modes & ~(HMM_DMIRROR_MODE_UNTRACKED_WRITES |
+		      HMM_DMIRROR_MODE_DIRTY_ON_DROP))
+		return -EINVAL;
+	ret = hmm_mirror_set_modes(&dmirror->mirror,
+				   modes & HMM_DMIRROR_MODE_DIRTY_ON_DROP ?
+				   HMM_MIRROR_DIRTY_ON_DROP : 0);
+	if (!ret)
+		WRITE_ONCE(dmirror->modes, modes);
+	return ret;
+}
+
 static bool dmirror_range_ok(const struct hmm_dmirror_cmd *cmd)
 {
 	return PAGE_ALIGNED(cmd->addr) && cmd->npages &&
@@ -618,10 +670,6 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 	struct hmm_dmirror_cmd cmd;
 	int ret;
 
-	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
-		return -EFAULT;
-	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))
-		return -EINVAL;
 	/* A mirror is bound to its mm: a forked child gets no access. */
 	if (!hmm_mirror_is_mm(&dmirror->mirror, current->mm)) {
 		dev_warn_ratelimited(dmirror->mdevice->misc.this_device,
@@ -629,6 +677,15 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 				     dmirror->owner_pid, task_tgid_nr(current));
 		return -EPERM;
 	}
+	/* The commands that take no struct hmm_dmirror_cmd. */
+	if (command == HMM_DMIRROR_STATS)
+		return dmirror_stats(dmirror, uarg);
+	if (command == HMM_DMIRROR_SET_MODE)
+		return dmirror_set_mode(dmirror, uarg);
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))
+		return -EINVAL;
 	cmd.cpages = 0;
 	cmd.faults = 0;
 
@@ -790,7 +847,10 @@ static int dmirror_dma_device(struct dmirror_device *mdevice, unsigned int id)
 		mdevice->dma_dev = NULL;
 		return ret;
 	}
-	ret = dma_coerce_mask_and_coherent(mdevice->dma_dev, DMA_BIT_MASK(64));
+	ret = -EINVAL;
+	if (dma_mask_bits >= 12 && dma_mask_bits <= 64)
+		ret = dma_coerce_mask_and_coherent(mdevice->dma_dev,
+						   DMA_BIT_MASK(dma_mask_bits));
 	if (ret) {
 		root_device_unregister(mdevice->dma_dev);
 		mdevice->dma_dev = NULL;

@@ -7,6 +7,7 @@
 #ifndef _HMM_DMIRROR_UAPI_H
 #define _HMM_DMIRROR_UAPI_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -47,12 +48,47 @@ struct hmm_dmirror_cmd {
  */
 #define HMM_DMIRROR_PREFETCH		_IOWR('H', 0x40, struct hmm_dmirror_cmd)
 
+/**
+ * struct hmm_dmirror_stats - dmirror only: the counters of one mirror (one
+ *	open file), as the HMM core keeps them (struct hmm_mirror_stats in
+ *	hmm_mirror.h says what each counts)
+ * @faults: device faults (and snapshots) started
+ * @faulted_pages: pages that on-demand faults (READ, WRITE) stored
+ * @prefetched_pages: pages that PREFETCH and SNAPSHOT stored
+ * @invalidations: CPU invalidations that dropped entries of this mirror
+ * @invalidated_pages: entries those dropped
+ * @dirtied_pages: pages marked dirty as their entries were dropped
+ */
+struct hmm_dmirror_stats {
+	__u64 faults;
+	__u64 faulted_pages;
+	__u64 prefetched_pages;
+	__u64 invalidations;
+	__u64 invalidated_pages;
+	__u64 dirtied_pages;
+};
+
+/* dmirror only: read the counters of this file's mirror. */
+#define HMM_DMIRROR_STATS		_IOR('H', 0x41, struct hmm_dmirror_stats)
+
+/*
+ * dmirror only: set the modes of this file's mirror (a __u64 of
+ * HMM_DMIRROR_MODE_* bits; 0, the default, is test_hmm's behaviour).
+ * UNTRACKED_WRITES: WRITE copies into the pages without telling the core
+ * which it wrote, as a device whose DMA the core cannot see.
+ * DIRTY_ON_DROP: the mirror's HMM_MIRROR_DIRTY_ON_DROP mode: the core
+ * marks every writable entry's page dirty when it drops the entry.
+ */
+#define HMM_DMIRROR_SET_MODE		_IOW('H', 0x42, __u64)
+#define HMM_DMIRROR_MODE_UNTRACKED_WRITES	_BITULL(0)
+#define HMM_DMIRROR_MODE_DIRTY_ON_DROP		_BITULL(1)
+
 /*
  * dmirror only: the device lets go of the range (hmm_mirror_discard(), as
  * a driver deregistering a memory region would): its entries are dropped
  * and the 2 MiB leaves it covers whole are no longer watched.
  */
-#define HMM_DMIRROR_DISCARD		_IOWR('H', 0x41, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_DISCARD		_IOWR('H', 0x43, struct hmm_dmirror_cmd)
 
 /*
  * SNAPSHOT: what the device sees of each page. The permission is a value,

@@ -50,8 +50,14 @@
  *   hmm_device has a struct device, every valid page is also DMA-mapped for
  *   it (a second leaf of dma_addr_t per leaf). A page shared by several
  *   mirrors is mapped once per mirror, with the CPU syncs skipped: only
- *   devices whose DMA needs no syncs or bounce buffers (dma_need_sync()) can
- *   mirror; for another, the fault fails with -EOPNOTSUPP and a warning.
+ *   devices whose DMA needs no syncs or bounce buffers can mirror.
+ *   hmm_device_register() refuses, with -EOPNOTSUPP and an error in the
+ *   log, a device whose DMA mask does not reach all memory, that is not
+ *   cache coherent, or that swiotlb forces to bounce; a mapping that
+ *   still needs syncs (dma_need_sync()) fails its fault with -EOPNOTSUPP
+ *   and a warning. Pages are mapped one 4 KiB page at a time, those of a
+ *   huge page too (so that an invalidation of part of it undoes only
+ *   that part).
  *
  * Device faults and the retry protocol
  *
@@ -112,6 +118,28 @@
  *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
  *   left and undoes the DMA mappings: the device must stop using every
  *   entry there, as for any invalidation.
+ *
+ * Dirty pages
+ *
+ *   A page the device wrote must be marked dirty before the core forgets
+ *   it, or reclaim and writeback may take it for clean and lose the write.
+ *   A driver that knows what its device wrote says so under the lock with
+ *   hmm_mirror_set_dirty(); the core dirties those pages as it drops their
+ *   entries. A device whose writes the driver cannot see (an RDMA NIC
+ *   writing by DMA) puts its mirror in HMM_MIRROR_DIRTY_ON_DROP mode with
+ *   hmm_mirror_set_modes(): then every writable entry dropped (by an
+ *   invalidation, hmm_mirror_discard() or unregister) dirties its page, as
+ *   ib_umem_odp does when it unmaps. It costs writeback of pages the device
+ *   only could have written; a write fault alone does not make it
+ *   unnecessary, since a read fault may map a page writable (shared tmpfs
+ *   memory) without its CPU dirty bit ever being set.
+ *
+ * Counters
+ *
+ *   Each mirror counts its faults and invalidations (struct
+ *   hmm_mirror_stats, read with hmm_mirror_read_stats()), so that a driver
+ *   can report them per memory region; the core's global counters
+ *   (debugfs hmm_mirror/stats) are per-CPU sums over every mirror.
  */
 #ifndef _HMM_MIRROR_H
 #define _HMM_MIRROR_H
@@ -221,6 +249,49 @@ struct hmm_device {
 };
 
 /**
+ * struct hmm_mirror_stats - what a mirror has done since it was registered
+ * @faults: calls of hmm_mirror_fault(), hmm_mirror_fault_stoppable() and
+ *	hmm_mirror_snapshot() that started (the mirror was registered and
+ *	the range valid), whatever their outcome
+ * @faulted_pages: valid entries that on-demand faults stored (faults
+ *	without HMM_MIRROR_PREFETCH or HMM_MIRROR_SNAPSHOT): a fault of N
+ *	present or faultable pages adds N, also for pages already mirrored
+ * @prefetched_pages: valid entries that faults with HMM_MIRROR_PREFETCH or
+ *	HMM_MIRROR_SNAPSHOT stored (the pages present for a snapshot)
+ * @invalidations: CPU-side invalidations (mmu notifier) that dropped at
+ *	least one entry of this mirror; those that found nothing mirrored in
+ *	their range are not counted
+ * @invalidated_pages: entries that those invalidations dropped
+ * @dirtied_pages: pages marked dirty as their entries were dropped (by
+ *	invalidations, hmm_mirror_discard() or unregister)
+ *
+ * Entries dropped by hmm_mirror_discard() and unregister are not
+ * invalidations: the driver itself let them go.
+ */
+struct hmm_mirror_stats {
+	u64 faults;
+	u64 faulted_pages;
+	u64 prefetched_pages;
+	u64 invalidations;
+	u64 invalidated_pages;
+	u64 dirtied_pages;
+};
+
+/*
+ * The counters behind struct hmm_mirror_stats (private): atomics of the
+ * mirror, updated once per leaf or call rather than per page, mostly
+ * under the mirror lock whose cache line the updater holds anyway.
+ */
+struct hmm_mirror_counters {
+	atomic64_t faults;
+	atomic64_t faulted_pages;
+	atomic64_t prefetched_pages;
+	atomic64_t invalidations;
+	atomic64_t invalidated_pages;
+	atomic64_t dirtied_pages;
+};
+
+/**
  * struct hmm_mirror - a device's mirror of one mm (embed it, fields private)
  * @hdev: the device
  * @hmm: the mm's hmm; NULL once unregistered
@@ -239,6 +310,8 @@ struct hmm_device {
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @nr_valid: valid entries now (under @lock)
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock)
+ * @stats: the counters of hmm_mirror_read_stats()
  */
 struct hmm_mirror {
 	struct hmm_device *hdev;
@@ -257,6 +330,8 @@ struct hmm_mirror {
 	struct xarray pt;
 	struct xarray dma;
 	unsigned long nr_valid;
+	unsigned int modes;
+	struct hmm_mirror_counters stats;
 };
 
 /*
@@ -270,6 +345,20 @@ struct hmm_mirror {
 /* Flags of hmm_mirror_fault() */
 #define HMM_MIRROR_WRITE	BIT(0)	/* make pages writable (breaks COW) */
 #define HMM_MIRROR_SNAPSHOT	BIT(1)	/* fault nothing: record what is there */
+/*
+ * The fault runs ahead of the device's need (prefetch, fault-ahead): it
+ * faults as any other, and its pages count as prefetched_pages instead
+ * of faulted_pages in struct hmm_mirror_stats.
+ */
+#define HMM_MIRROR_PREFETCH	BIT(2)
+
+/*
+ * Modes of a mirror (hmm_mirror_set_modes()). DIRTY_ON_DROP: the device
+ * writes pages without the driver knowing which (DMA): every writable
+ * entry dropped marks its page dirty, not only the hmm_mirror_set_dirty()
+ * ones.
+ */
+#define HMM_MIRROR_DIRTY_ON_DROP	BIT(0)
 
 /*
  * How long a fault keeps retrying while invalidations keep racing it and
@@ -313,5 +402,8 @@ void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr);
 int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr);
+int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes);
+void hmm_mirror_read_stats(struct hmm_mirror *mirror,
+			   struct hmm_mirror_stats *stats);
 
 #endif /* _HMM_MIRROR_H */
