@@ -124,22 +124,33 @@ static int exclusive_watched(struct hmm_mirror *mirror,
 	return ret;
 }
 
-/* Watched before its sequence is read, as for a fault. */
+/*
+ * Watched before its sequence is read, as for a fault; a watch removed
+ * under it (-ESTALE) is a retry, bounded as fault_leaf() bounds it, by
+ * @limit (the call's) and fatal signals.
+ */
 static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 			  unsigned long end, struct page **pages,
-			  unsigned long *pfns)
+			  unsigned long *pfns, unsigned long limit)
 {
 	struct hmm_watch *watch;
 	int ret;
 
-	do {
+	for (;;) {
 		watch = hmm_watch_get(mirror, start);
 		if (IS_ERR(watch))
 			return PTR_ERR(watch);
 		ret = exclusive_watched(mirror, watch, start, end, pages, pfns);
-		hmm_watch_put(watch);
-	} while (ret == -ESTALE);
-	return ret;
+		hmm_watch_done(mirror, watch, !ret);
+		if (ret != -ESTALE)
+			return ret;
+		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, limit))
+			return -EBUSY;
+		cond_resched();
+	}
 }
 
 /**
@@ -155,12 +166,15 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
  *
  * Return: 0; -EFAULT if part of the range has no mapping or may not be
  * written; -EBUSY if a page could not be taken for
- * HMM_MIRROR_FAULT_TIMEOUT_MS; -ENOMEM; -EINTR; -ESRCH if the mm has
+ * HMM_MIRROR_FAULT_TIMEOUT_MS, or the leaf's watch kept being removed past
+ * HMM_MIRROR_FAULT_MAX_MS since the call began; -ENOMEM; -EINTR; -ESRCH if the mm has
  * exited; -ENODEV if the mirror was unregistered; -EINVAL for a bad range.
  */
 int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 			      unsigned long end)
 {
+	unsigned long limit =
+		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS);
 	unsigned long addr, next, *pfns = NULL;
 	struct page **pages = NULL;
 	int ret = 0;
@@ -176,7 +190,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	}
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
-		ret = exclusive_leaf(mirror, addr, next, pages, pfns);
+		ret = exclusive_leaf(mirror, addr, next, pages, pfns, limit);
 		if (!ret && fatal_signal_pending(current))
 			ret = -EINTR;
 		if (ret)

@@ -71,9 +71,9 @@ static void count_stored(struct hmm_mirror *mirror, unsigned int flags,
 }
 
 /*
- * Fault [start, end), inside the leaf @watch watches. -ESTALE: the leaf's
- * notifier was removed (hmm_mirror_discard()) and what was faulted dropped;
- * fault_leaf() starts over with the leaf's new one.
+ * Fault [start, end), inside the leaf @watch watches. -ESTALE: the watch
+ * was removed (its leaf found idle by the reaper, or unregister) and what
+ * was faulted dropped; fault_leaf() starts over with the leaf's new one.
  */
 static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 			 unsigned long start, unsigned long end,
@@ -167,7 +167,10 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 
 /*
  * Watch the leaf before reading its sequence: invalidations of it reach
- * the mirror from then on, and only those make the fault retry.
+ * the mirror from then on, and only those make the fault retry. A watch
+ * removed under the fault (-ESTALE) is a retry like any other: within the
+ * call's time limit, and not past a fatal signal, since each new watch
+ * gives fault_watched() a fresh attempt.
  */
 static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		      unsigned long end, unsigned int flags,
@@ -177,15 +180,23 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 	struct hmm_watch *watch;
 	int ret;
 
-	do {
+	for (;;) {
 		watch = hmm_watch_get(mirror, start);
 		if (IS_ERR(watch))
 			return PTR_ERR(watch);
 		ret = fault_watched(mirror, watch, start, end, flags, ctl,
 				    pfns, out);
-		hmm_watch_put(watch);
-	} while (ret == -ESTALE);
-	return ret;
+		hmm_watch_done(mirror, watch,
+			       !ret && !(flags & HMM_MIRROR_SNAPSHOT));
+		if (ret != -ESTALE)
+			return ret;
+		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, ctl->limit))
+			return -EBUSY;
+		cond_resched();
+	}
 }
 
 /**

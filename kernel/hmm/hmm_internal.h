@@ -21,11 +21,13 @@
  *	deferred past an SRCU grace period
  * @lock: protects @mirrors
  * @mirrors: mirrors linked to this mm (unlinked by unregister or release)
+ * @itree: the mm's interval notifiers are set up (hmm_mirror_register())
  */
 struct hmm {
 	struct mmu_notifier mn;
 	spinlock_t lock;		/* protects mirrors */
 	struct list_head mirrors;
+	bool itree;
 };
 
 struct hmm *hmm_get(struct mm_struct *mm);
@@ -148,10 +150,13 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
  * @notifier: covers [@start, @start + HMM_PT_LEAF_SIZE) of the mm
  * @mirror: the mirror it invalidates
  * @start: first address of the leaf
- * @kref: one for mirror->watched while it is there, one per fault using it
- * @dead: set under the mirror lock when it leaves mirror->watched, before
- *	its notifier is removed: a fill that read its sequence must not
- *	store (nothing would invalidate what it stored)
+ * @kref: one for mirror->watched while it is there, one while it is on
+ *	mirror->reap, one per fault using it
+ * @dead: set under the mirror lock (and the watch lock) as it leaves
+ *	mirror->watched, before its notifier is removed: a fill that read
+ *	its sequence must not store (nothing would invalidate what it
+ *	stored)
+ * @reap: on mirror->reap (under its lock), or empty
  * @rcu: its free waits for lockless lookups (hmm_watch_get())
  */
 struct hmm_watch {
@@ -160,16 +165,20 @@ struct hmm_watch {
 	unsigned long start;
 	struct kref kref;
 	bool dead;
+	struct list_head reap;
 	struct rcu_head rcu;
 };
 
 struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 				unsigned long addr);
 void hmm_watch_put(struct hmm_watch *watch);
+void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
+		    bool stored);
 void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr);
+bool hmm_pt_leaf_idle(struct hmm_mirror *mirror, unsigned long addr);
 bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
 			  unsigned long end, const unsigned long *hmm_pfns,
 			  u64 *out);

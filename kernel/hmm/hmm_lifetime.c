@@ -33,6 +33,25 @@
 
 #include "hmm_internal.h"
 
+/*
+ * Queue @watch, whose leaf was left empty, for the reaper (mirror->reap_work),
+ * which removes it if it is still idle then. The mirror lock is held and
+ * @watch is not dead, so mirror->watched still holds a reference to it
+ * and unregister has not drained the queue yet. Never sleeps: the
+ * invalidation callback queues too, non-blockable ones included.
+ */
+static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
+{
+	lockdep_assert_held(&mirror->lock);
+	spin_lock(&mirror->reap_lock);
+	if (list_empty(&watch->reap)) {
+		kref_get(&watch->kref);		/* mirror->reap's */
+		list_add_tail(&watch->reap, &mirror->reap);
+		queue_work(system_unbound_wq, &mirror->reap_work);
+	}
+	spin_unlock(&mirror->reap_lock);
+}
+
 static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 				  const struct mmu_notifier_range *range,
 				  unsigned long cur_seq)
@@ -79,6 +98,9 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	}
 	hmm_mirror_count_invalidation(mirror, hmm_pt_clear(mirror, update.start,
 							   update.end));
+	/* Removed later: removal would wait for this very invalidation. */
+	if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
+		hmm_watch_queue(mirror, watch);
 	mutex_unlock(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
 	return true;
@@ -129,10 +151,12 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
  *
  * A fault calls it before it reads the leaf's sequence: from then on,
  * every invalidation of the leaf bumps that sequence. Called with no lock
- * held: the first insertion on an mm takes its mmap_lock for writing, and
- * it allocates. It never waits for an invalidation in flight (the kernel
- * defers the insertion until that ends and mmu_interval_read_begin() waits
- * for it), so it may run while invalidations of the mm are under way.
+ * held: it allocates. It never takes the mmap lock (hmm_mirror_register()
+ * set up the mm's interval tree) and never waits for an invalidation in
+ * flight (the kernel defers the insertion until that ends and
+ * mmu_interval_read_begin() waits for it), so it may run while
+ * invalidations of the mm are under way. The caller ends with
+ * hmm_watch_done().
  *
  * Return: the leaf's watch, referenced (hmm_watch_put() it), or an ERR_PTR
  * (-ENOMEM, or what the kernel's insertion returned).
@@ -149,8 +173,11 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 	if (watch && !kref_get_unless_zero(&watch->kref))
 		watch = NULL;
 	rcu_read_unlock();
-	if (watch)
+	if (watch && !READ_ONCE(watch->dead))
 		return watch;
+	/* Being removed: the watch lock waits until it is out of watched. */
+	if (watch)
+		hmm_watch_put(watch);
 
 	mutex_lock(&mirror->watch_lock);
 	/* Stable here: watched changes only under watch_lock. */
@@ -166,6 +193,7 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 	}
 	watch->mirror = mirror;
 	watch->start = index << HMM_PT_LEAF_SHIFT;
+	INIT_LIST_HEAD(&watch->reap);
 	kref_init(&watch->kref);		/* mirror->watched's */
 	/* Reserved first: once inserted, the store below cannot fail. */
 	ret = xa_reserve(&mirror->watched, index, GFP_KERNEL_ACCOUNT);
@@ -209,63 +237,153 @@ void hmm_watch_put(struct hmm_watch *watch)
 	kref_put(&watch->kref, hmm_watch_free);
 }
 
-/*
- * Stop watching @watch, just taken out of mirror->watched: mark it dead and
- * clear its leaf (what a fault that read its sequence stored since), then
- * remove its notifier, which waits for the invalidations of the mm in
- * flight (hence no lock held: their callbacks take the mirror lock and the
- * driver's). A fault still using it finds it dead and takes the leaf's
- * next watch; the last reference frees it.
+/**
+ * hmm_watch_done() - a fault is done with the watch hmm_watch_get() gave it
+ * @mirror: the mirror
+ * @watch: the watch
+ * @stored: the fault stored entries in the leaf (it succeeded, and was not
+ *	a snapshot, which may have found nothing present)
+ *
+ * A fault that failed (no VMA: a peer's access to unmapped memory of an
+ * implicit region) or a snapshot of cold memory would otherwise leave a
+ * watch over a leaf that mirrors nothing, one per 2 MiB asked for: queue
+ * it for removal if its leaf is empty.
  */
-static void hmm_watch_remove(struct hmm_mirror *mirror,
-			     struct hmm_watch *watch)
+void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
+		    bool stored)
 {
-	mutex_lock(&mirror->lock);
-	watch->dead = true;
+	if (!stored) {
+		mutex_lock(&mirror->lock);
+		if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
+			hmm_watch_queue(mirror, watch);
+		mutex_unlock(&mirror->lock);
+	}
+	hmm_watch_put(watch);
+}
+
+/* Mark @watch dead and clear its leaf: no fill with its sequence stores. */
+static void hmm_watch_kill(struct hmm_mirror *mirror, struct hmm_watch *watch)
+{
+	lockdep_assert_held(&mirror->lock);
+	WRITE_ONCE(watch->dead, true);
 	hmm_pt_clear(mirror, watch->start, watch->start + HMM_PT_LEAF_SIZE);
-	mutex_unlock(&mirror->lock);
+}
+
+/*
+ * Remove the notifier of @watch, dead and out of mirror->watched, and drop
+ * watched's reference. The removal waits while any invalidation of the mm
+ * is in flight (6.1's mn_itree_is_invalidating() is mm-wide), so only the
+ * reaper and unregister call this, with no lock held: their callbacks
+ * take the mirror lock and the driver's.
+ */
+static void hmm_watch_remove(struct hmm_watch *watch)
+{
 	mmu_interval_notifier_remove(&watch->notifier);
 	hmm_stat_add(HMM_STAT_WATCHED, -1);
 	hmm_watch_put(watch);
 }
 
+/*
+ * Take @watch out of mirror->watched if its leaf is still empty and no
+ * fault holds it (a fault that takes it locklessly after this looked finds
+ * it dead when it stores, and starts over with a new one).
+ */
+static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
+				  struct hmm_watch *watch)
+{
+	unsigned long index = watch->start >> HMM_PT_LEAF_SHIFT;
+	bool idle = false;
+
+	mutex_lock(&mirror->watch_lock);
+	/* Still watched, referenced by watched and mirror->reap alone. */
+	if (xa_load(&mirror->watched, index) == watch &&
+	    kref_read(&watch->kref) <= 2) {
+		mutex_lock(&mirror->lock);
+		idle = hmm_pt_leaf_idle(mirror, watch->start);
+		if (idle)
+			hmm_watch_kill(mirror, watch);	/* frees the leaf */
+		mutex_unlock(&mirror->lock);
+		if (idle)
+			xa_erase(&mirror->watched, index);
+	}
+	mutex_unlock(&mirror->watch_lock);
+	return idle;
+}
+
+/* Remove the watches queued on mirror->reap that are still idle. */
+static void hmm_mirror_reap(struct hmm_mirror *mirror)
+{
+	struct hmm_watch *watch;
+
+	for (;;) {
+		spin_lock(&mirror->reap_lock);
+		watch = list_first_entry_or_null(&mirror->reap,
+						 struct hmm_watch, reap);
+		if (watch)
+			list_del_init(&watch->reap);
+		spin_unlock(&mirror->reap_lock);
+		if (!watch)
+			return;
+		if (hmm_watch_unlink_idle(mirror, watch))
+			hmm_watch_remove(watch);
+		hmm_watch_put(watch);			/* mirror->reap's */
+		cond_resched();
+	}
+}
+
+static void hmm_mirror_reap_work(struct work_struct *work)
+{
+	hmm_mirror_reap(container_of(work, struct hmm_mirror, reap_work));
+}
+
 /**
- * hmm_mirror_unwatch() - stop watching the leaves inside [start, end)
- * @mirror: a mirror, registered or not
+ * hmm_mirror_unwatch() - let go of the watches of leaves left empty
+ * @mirror: a mirror, registered or not, not locked
  * @start: first address
  * @end: end address (exclusive)
  *
- * hmm_mirror_discard(): the driver let go of the range, so the leaves it
- * covers whole need no notifier until a fault reaches them again. Holds
- * @mirror->active for reading, so that unregister, which removes what is
- * left, returns only after these removals did.
+ * hmm_mirror_discard(), after clearing [start, end): the leaves of the
+ * range that mirror nothing now need no notifier until a fault reaches
+ * them again. Queues their watches for the reaper and returns: removing a
+ * notifier may wait for long (see hmm_watch_remove()), and the driver may
+ * call this with its own locks held. Visits the watches there are, not
+ * every leaf of the range.
  */
 void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)
 {
-	/* The leaves [index, last) lie whole inside (no ALIGN(): no wrap). */
-	unsigned long index = (start >> HMM_PT_LEAF_SHIFT) +
-			      !!(start & (HMM_PT_LEAF_SIZE - 1));
-	unsigned long last = end >> HMM_PT_LEAF_SHIFT;
+	unsigned long index, seen = 0;
 	struct hmm_watch *watch;
 
 	/* Nothing watched (nor initialised, in the page-table KUnit tests). */
 	if (xa_empty(&mirror->watched))
 		return;
-	down_read(&mirror->active);
-	for (; index < last && !mirror->dead; index++) {
-		mutex_lock(&mirror->watch_lock);
-		watch = xa_erase(&mirror->watched, index);
-		mutex_unlock(&mirror->watch_lock);
-		if (watch)
-			hmm_watch_remove(mirror, watch);
+	mutex_lock(&mirror->lock);
+	/* Under RCU: the reaper may free a watch once it is out of watched. */
+	rcu_read_lock();
+	xa_for_each_range(&mirror->watched, index, watch,
+			  start >> HMM_PT_LEAF_SHIFT,
+			  (end - 1) >> HMM_PT_LEAF_SHIFT) {
+		if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
+			hmm_watch_queue(mirror, watch);
+		/* The walk goes on from index after a break. */
+		if (!(++seen % 1024)) {
+			rcu_read_unlock();
+			mutex_unlock(&mirror->lock);
+			cond_resched();
+			mutex_lock(&mirror->lock);
+			rcu_read_lock();
+		}
 	}
-	up_read(&mirror->active);
+	rcu_read_unlock();
+	mutex_unlock(&mirror->lock);
 }
 
 /*
- * Unregister: remove every leaf notifier left. No fault runs any more
- * (mirror->dead), so none is inserted anew.
+ * Unregister: remove every leaf notifier left, then drain the reaper. No
+ * fault runs any more (mirror->dead), so none is inserted anew; once the
+ * watches are all dead no callback queues one, and once their notifiers
+ * are all removed no callback runs.
  */
 static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 {
@@ -274,11 +392,24 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 
 	xa_for_each(&mirror->watched, index, watch) {
 		mutex_lock(&mirror->watch_lock);
-		watch = xa_erase(&mirror->watched, index);
+		watch = xa_load(&mirror->watched, index);
+		if (watch) {
+			mutex_lock(&mirror->lock);
+			hmm_watch_kill(mirror, watch);
+			mutex_unlock(&mirror->lock);
+			xa_erase(&mirror->watched, index);
+		}
 		mutex_unlock(&mirror->watch_lock);
 		if (watch)
-			hmm_watch_remove(mirror, watch);
+			hmm_watch_remove(watch);
 	}
+	/*
+	 * The reaper's removal in flight, if any, then what is queued: the
+	 * watches were all taken out of watched above, so each is only put.
+	 */
+	cancel_work_sync(&mirror->reap_work);
+	hmm_mirror_reap(mirror);
+	WARN_ON(!xa_empty(&mirror->watched));
 	xa_destroy(&mirror->watched);
 }
 
@@ -341,6 +472,28 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
 	complete_all(&mirror->released);
 }
 
+/*
+ * Make the mm ready for interval notifiers here, in the registering
+ * process's context, where an error can be returned: the kernel's first
+ * mmu_interval_notifier_insert() on an mm does it otherwise (our own
+ * notifier, from mmu_notifier_get(), does not), and that would be a
+ * fault's, run inline in a driver's hot path or by a peer's worker:
+ * mmu_notifier_register(NULL) takes the mmap lock for writing and every
+ * VMA's locks, and gives up with -EINTR at any pending signal. Done once
+ * per mm (per struct hmm: a race only does it twice, which is harmless).
+ */
+static int hmm_setup_itree(struct hmm *hmm, struct mm_struct *mm)
+{
+	int ret;
+
+	if (READ_ONCE(hmm->itree))
+		return 0;
+	ret = mmu_notifier_register(NULL, mm);
+	if (!ret)
+		WRITE_ONCE(hmm->itree, true);
+	return ret;
+}
+
 /**
  * hmm_mirror_register() - start mirroring @mm for @hdev
  * @mirror: the mirror, embedded in a driver structure; its fields are
@@ -353,14 +506,19 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
  * hmm_mirror_unregister() and then hmm_mirror_put(). The device's
  * hmm_device_unregister() waits until ->free ran for each of its mirrors.
  *
- * Return: 0, or a negative errno (-ENOMEM, or what the mmu notifier
- * registration returned). No address is watched yet (see hmm_mirror.h):
- * faults insert their leaves' notifiers.
+ * Takes @mm's mmap lock for writing (registering with its mmu notifiers),
+ * so hold no lock of @mm; in the process's context, since a pending signal
+ * makes that fail with -EINTR.
+ *
+ * Return: 0, or a negative errno (-ENOMEM, -EINTR, or what the mmu
+ * notifier registration returned). No address is watched yet (see
+ * hmm_mirror.h): faults insert their leaves' notifiers.
  */
 int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 			struct mm_struct *mm)
 {
 	struct hmm *hmm;
+	int ret;
 
 	mirror->hdev = hdev;
 	mirror->mm = mm;
@@ -373,6 +531,9 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	mirror->callback_task = NULL;
 	mutex_init(&mirror->watch_lock);
 	xa_init(&mirror->watched);
+	spin_lock_init(&mirror->reap_lock);
+	INIT_LIST_HEAD(&mirror->reap);
+	INIT_WORK(&mirror->reap_work, hmm_mirror_reap_work);
 	mutex_init(&mirror->lock);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
@@ -385,6 +546,12 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	if (IS_ERR(hmm)) {
 		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
 		return PTR_ERR(hmm);
+	}
+	ret = hmm_setup_itree(hmm, mm);
+	if (ret) {
+		hmm_put(hmm);
+		hmm_stat_add(HMM_STAT_REGISTER_FAILED, 1);
+		return ret;
 	}
 	mirror->hmm = hmm;
 	spin_lock(&hmm->lock);

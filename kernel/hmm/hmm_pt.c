@@ -80,6 +80,23 @@ int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr)
 	return ret;
 }
 
+/**
+ * hmm_pt_leaf_idle() - does the leaf of @addr mirror nothing?
+ * @mirror: the mirror, locked
+ * @addr: an address in the leaf
+ *
+ * Return: true if the leaf has no table, or a table of clear entries (one
+ * a fault prepared and did not fill): its watch is of no use any more.
+ */
+bool hmm_pt_leaf_idle(struct hmm_mirror *mirror, unsigned long addr)
+{
+	u64 *leaf;
+
+	lockdep_assert_held(&mirror->lock);
+	leaf = xa_load(&mirror->pt, leaf_index(addr));
+	return !leaf || !memchr_inv(leaf, 0, PAGE_SIZE);
+}
+
 static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
 {
 	struct page *page;
@@ -483,11 +500,12 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
  * [start, end) are cleared as an invalidation clears them (a dirty entry
  * dirties its page, DMA mappings are undone, emptied leaves are freed), and
  * ->invalidate is not called: the driver has already stopped using the
- * range. Entries outside it are kept. The leaves it covers whole are no
- * longer watched (see hmm_mirror.h): removing their notifiers waits for
- * the invalidations of the mm in flight, so, as for a fault, hold no lock
- * that an invalidation callback takes. Takes the mirror lock: never call
- * it with the lock held, nor from a callback of @mirror.
+ * range. Entries outside it are kept. The leaves it leaves empty are no
+ * longer watched (see hmm_mirror.h), their notifiers removed later by a
+ * worker: this never waits for an invalidation in flight, and may be
+ * called under a lock that an invalidation callback of another mirror, or
+ * the driver's ->invalidate, takes. Takes the mirror lock: never call it
+ * with the lock held, nor from a callback of @mirror.
  */
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)

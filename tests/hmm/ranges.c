@@ -11,7 +11,9 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 
 #include "dmirror.h"
 
@@ -20,6 +22,9 @@
 #define OTHER_OFF	(8UL << 20)	/* the unrelated range, from it */
 #define OTHER_LEN	(2 * LEAF)
 #define ROUNDS		64
+#define COLD_LEAVES	8	/* snapshotted, never touched */
+#define STORM_CHILDREN	4
+#define STORM_VMAS	16384	/* make the mm's take-all-locks walk long */
 
 /* Invalidations dmirror was told of with event @name. */
 static long long event(const char *name)
@@ -60,12 +65,69 @@ static void *munmapper(void *arg)
 	return NULL;
 }
 
+/*
+ * The core stops watching an idle leaf asynchronously (its notifier's
+ * removal waits for the invalidations of the mm in flight): wait until
+ * watched_leaves is down to @target, for liveness only (a generous bound,
+ * not a timing), and return what it is.
+ */
+static long long wait_watched(long long target)
+{
+	long long now = hmm_stat("watched_leaves");
+	int i;
+
+	for (i = 0; i < 3000 && now > target; i++) {
+		usleep(10000);
+		now = hmm_stat("watched_leaves");
+	}
+	return now;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * A new process's first device faults while signals keep arriving: the
+ * mm's interval tree is set up when the mirror registers (open), so no
+ * fault takes the mmap lock for writing nor walks every VMA of the mm,
+ * which gives up at any pending signal (-EINTR). Many small VMAs make
+ * that walk long enough for the timer to hit it.
+ */
+static void storm_child(void *arg)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct itimerval it = { .it_interval.tv_usec = 100,
+				.it_value.tv_usec = 100 };
+	struct itimerval off = { 0 };
+	char *vmas, *p, *buf;
+	int fd, ret, i;
+
+	(void)arg;
+	fd = dm_open(0);
+	vmas = map_anon(STORM_VMAS, PROT_READ | PROT_WRITE);
+	for (i = 0; i < STORM_VMAS; i += 2)
+		mprotect(vmas + i * PAGE, PAGE, PROT_READ);
+	p = map_aligned(LEAF, LEAF);
+	buf = map_anon(1, PROT_READ | PROT_WRITE);
+	fill(p, 1, 7);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 1, NULL);
+	setitimer(ITIMER_REAL, &off, NULL);
+	check("a new process's first device fault is not interrupted by a signal",
+	      !ret && differs(buf, 1, 7) < 0, "ret %d (%s)", ret,
+	      strerror(-ret));
+	close(fd);
+}
+
 int main(void)
 {
 	char *base = map_aligned(OTHER_OFF + OTHER_LEN, LEAF);
 	char *p = base, *other = base + OTHER_OFF;
 	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
-	long long unmaps, inv, retries, faults, watched, clears;
+	long long unmaps, inv, retries, faults, watched, clears, now;
 	struct munmapper m = { .other = other };
 	int fd = dm_open(0), ret, i, failed = 0;
 	pthread_t thread;
@@ -162,25 +224,80 @@ int main(void)
 	 */
 	watched = hmm_stat("watched_leaves");
 	ret = dm_cmd(fd, HMM_DMIRROR_DISCARD, p, NULL, NPAGES, NULL);
+	now = wait_watched(watched - 1);
 	check("a discarded leaf is no longer watched",
-	      !ret && hmm_stat("watched_leaves") == watched - 1,
-	      "ret %d, watched_leaves %lld -> %lld", ret, watched,
-	      hmm_stat("watched_leaves"));
+	      !ret && now == watched - 1,
+	      "ret %d, watched_leaves %lld -> %lld", ret, watched, now);
 	clears = event("clear");
 	madvise(p, PAGE, MADV_DONTNEED);
 	check("a change of a discarded leaf does not reach the mirror",
 	      event("clear") == clears, "the driver was told 'clear' %lld times",
 	      event("clear") - clears);
 	p[0] = 3;
-	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 1, NULL);
+	p[2 * PAGE] = 4;	/* (the page between is unmapped) */
+	/* Two pages: the leaf keeps one when the first is dropped below. */
+	ret = dm_cmd(fd, HMM_DMIRROR_READ, p + 2 * PAGE, buf, 1, NULL);
+	ret = ret ?: dm_cmd(fd, HMM_DMIRROR_READ, p, buf, 1, NULL);
+	now = hmm_stat("watched_leaves");
 	clears = event("clear");
 	madvise(p, PAGE, MADV_DONTNEED);
 	check("a fault watches the leaf again",
-	      !ret && buf[0] == 3 && hmm_stat("watched_leaves") == watched &&
-	      event("clear") > clears,
+	      !ret && buf[0] == 3 && now == watched && event("clear") > clears,
 	      "ret %d, byte %d, watched_leaves %lld (was %lld), clear %lld -> %lld",
-	      ret, buf[0], hmm_stat("watched_leaves"), watched, clears,
-	      event("clear"));
+	      ret, buf[0], now, watched, clears, event("clear"));
+
+	/*
+	 * 5. Watches are bounded by what the mirror holds: a fault that
+	 * failed (no mapping), a snapshot of memory never touched and an
+	 * munmap of a whole mirrored leaf each leave the leaf unwatched.
+	 */
+	watched = hmm_stat("watched_leaves");
+	{
+		char *gone = map_aligned(LEAF, LEAF);
+
+		munmap(gone, LEAF);
+		ret = dm_cmd(fd, HMM_DMIRROR_READ, gone, buf, 1, NULL);
+		now = wait_watched(watched);
+		check("a failed fault leaves no watch behind",
+		      ret == -EFAULT && now == watched,
+		      "ret %d, watched_leaves %lld -> %lld", ret, watched, now);
+	}
+	{
+		unsigned long n = COLD_LEAVES * NPAGES;
+		char *cold = map_aligned(COLD_LEAVES * LEAF, LEAF);
+		unsigned char *perm = malloc(n);
+
+		madvise(cold, COLD_LEAVES * LEAF, MADV_NOHUGEPAGE);
+		ret = perm ? dm_cmd(fd, HMM_DMIRROR_SNAPSHOT, cold, perm, n,
+				    NULL) : -ENOMEM;
+		now = wait_watched(watched);
+		check("a snapshot of untouched memory leaves no watch behind",
+		      !ret && now == watched,
+		      "ret %d, %d leaves: watched_leaves %lld -> %lld", ret,
+		      COLD_LEAVES, watched, now);
+		free(perm);
+		munmap(cold, COLD_LEAVES * LEAF);
+	}
+	{
+		char *leaf = map_aligned(LEAF, LEAF);
+
+		fill(leaf, 1, 5);
+		ret = dm_cmd(fd, HMM_DMIRROR_READ, leaf, buf, 1, NULL);
+		now = hmm_stat("watched_leaves");
+		munmap(leaf, LEAF);
+		check("a fault watches its leaf", !ret && now == watched + 1,
+		      "ret %d, watched_leaves %lld -> %lld", ret, watched, now);
+		now = wait_watched(watched);
+		check("an munmap of a whole mirrored leaf unwatches it",
+		      now == watched, "watched_leaves %lld -> %lld", watched,
+		      now);
+	}
+
+	/* 6. The first faults of new processes, under a signal storm. */
+	for (i = 0; i < STORM_CHILDREN; i++)
+		failed |= in_child(storm_child, NULL);
+	check("no new process's first fault failed under signals", !failed,
+	      "%d processes, one failed at least", STORM_CHILDREN);
 
 	close(fd);
 	munmap(base, OTHER_OFF + OTHER_LEN);

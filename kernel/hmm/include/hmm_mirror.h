@@ -98,22 +98,35 @@
  *   as several calls, one per watched leaf it touches, each with the part
  *   of the change inside that leaf (@update's range never crosses a 2 MiB
  *   boundary, except for unregister's), and a change of an unwatched leaf,
- *   whose entries are all invalid, does not reach it at all. A leaf stays
- *   watched when an invalidation drops its entries (the device will likely
- *   fault it again), until hmm_mirror_discard() drops the whole leaf or the
- *   mirror is unregistered: some 100 bytes per 2 MiB watched.
+ *   whose entries are all invalid, does not reach it at all. Each of those
+ *   calls takes the mirror lock on its own (a 1 GiB munmap of mirrored
+ *   memory makes up to 512, and a non-blockable one up to 512 trylocks):
+ *   the kernel calls interval notifiers one by one, and merging them would
+ *   need one notifier over the whole range again.
+ *
+ *   A watch lasts only while its leaf holds entries: once an invalidation,
+ *   hmm_mirror_discard() or a fault that stored nothing (it failed, or a
+ *   snapshot found nothing present) leaves the leaf empty, the core queues
+ *   the watch, and a worker removes it unless a fault is using it by then.
+ *   So the watches of a mirror are bounded by the leaves it mirrors, plus
+ *   those queued: some 100 bytes per 2 MiB mirrored, charged like the page
+ *   table to the mirrored process's memory cgroup. Removing a notifier
+ *   waits until no invalidation of the mm is in flight, which a process
+ *   unmapping in a loop may put off for long; only the worker and
+ *   hmm_mirror_unregister() wait for that, never a fault nor discard.
+ *
+ *   hmm_mirror_register() sets up the mm's interval notifiers (taking its
+ *   mmap lock for writing and every VMA's locks, which gives up with
+ *   -EINTR at a pending signal) so that a fault never does.
  *
  *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
- *   (inserting a leaf's notifier) -> the mm's mmap_lock (the mm's first
- *   interval notifier registers with it) -> the kernel's notifier lock;
- *   the mirror lock is taken alone, inside the invalidation callbacks and
- *   the fills, and is never held while a notifier is inserted or removed.
- *   Inserting never waits for an invalidation in flight (the kernel defers
- *   it, and the fault's mmu_interval_read_begin() waits instead); removing
- *   does, which is why unregister and hmm_mirror_discard() remove with no
- *   lock held but mirror->active (read, by discard: unregister's write
- *   then waits for its removals).
- *
+ *   (inserting or removing a leaf's watch) -> the mirror lock -> the
+ *   mirror's reap lock (queueing a watch); the kernel's notifier lock is
+ *   taken under the watch lock (insertion) or alone (removal). Inserting
+ *   never waits for an invalidation in flight (the kernel defers it, and
+ *   the fault's mmu_interval_read_begin() waits instead); removing does,
+ *   which is why the worker and unregister remove with no lock held.
+
  *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
  *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
  *   left and undoes the DMA mappings: the device must stop using every
@@ -151,7 +164,9 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 struct device;
@@ -303,9 +318,12 @@ struct hmm_mirror_counters {
  * @active: read by faults in flight, written by unregister to end them
  * @dead: set by unregister under @active: no fault may start
  * @callback_task: the task inside ->invalidate or ->release, if any
- * @watch_lock: serialises the insertion of leaf notifiers into @watched
+ * @watch_lock: serialises changes of @watched
  * @watched: the interval notifier of each watched leaf, indexed as @pt:
  *	what invalidates the mirror, and the sequence its faults retry on
+ * @reap_lock: protects @reap
+ * @reap: watches whose leaf was left empty, for @reap_work to remove
+ * @reap_work: removes the watches of @reap that are still idle
  * @lock: serialises page table updates, invalidations and device lookups
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
@@ -324,8 +342,11 @@ struct hmm_mirror {
 	struct rw_semaphore active;
 	bool dead;
 	struct task_struct *callback_task;
-	struct mutex watch_lock;	/* inserts into watched */
+	struct mutex watch_lock;	/* changes watched */
 	struct xarray watched;
+	spinlock_t reap_lock;		/* protects reap */
+	struct list_head reap;
+	struct work_struct reap_work;
 	struct mutex lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
