@@ -18,12 +18,12 @@
  * (or exclusive access) of its leaf, under the mirror lock, after checking
  * the sequence of the leaf's notifier that it read before walking the CPU
  * page tables. The notifier exists from before that read until unregister
- * or hmm_mirror_discard() removes it, and either marks the watch dead and
- * clears the leaf under the mirror lock first, after which no fill with
- * that sequence stores; the kernel's insertion during an invalidation in
- * flight makes that read wait for the invalidation's end, as for any
- * notifier. So every valid entry lies in a watched leaf, whose
- * invalidations clear it.
+ * or the reaper (an idle leaf's) removes it, and either marks the watch
+ * dead and clears the leaf under the mirror lock first, after which no
+ * fill with that sequence stores; the kernel's insertion during an
+ * invalidation in flight makes that read wait for the invalidation's end,
+ * as for any notifier. So every valid entry lies in a watched leaf, whose
+ * invalidations clear it; and a watch is only removed over an empty leaf.
  */
 #include <linux/delay.h>
 #include <linux/mm.h>

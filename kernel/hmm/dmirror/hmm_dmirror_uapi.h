@@ -86,7 +86,8 @@ struct hmm_dmirror_stats {
 /*
  * dmirror only: the device lets go of the range (hmm_mirror_discard(), as
  * a driver deregistering a memory region would): its entries are dropped
- * and the 2 MiB leaves it covers whole are no longer watched.
+ * and the 2 MiB leaves it leaves empty are no longer watched (a worker
+ * removes their notifiers soon after).
  */
 #define HMM_DMIRROR_DISCARD		_IOWR('H', 0x43, struct hmm_dmirror_cmd)
 
