@@ -62,15 +62,12 @@ static void free_pair(struct rc_pair p)
 	drain();
 }
 
-/*
- * Bind @mw (type 2) through @qp over [@addr, @addr + @len) of @mr with
- * @access; on success *rkey is the window's new rkey. Return: the status.
- */
-static int bind2(struct ibv_qp *qp, struct ibv_mw *mw, uint32_t *rkey,
-		 struct ibv_mr *mr, void *addr, uint64_t len, int access)
+/* The WR that binds @mw (type 2) with @key over [@addr, @addr + @len). */
+static struct ibv_send_wr bind_wr(struct ibv_mw *mw, uint32_t key,
+				  struct ibv_mr *mr, void *addr, uint64_t len,
+				  int access)
 {
-	uint32_t key = ibv_inc_rkey(*rkey);
-	struct ibv_send_wr wr = {
+	return (struct ibv_send_wr){
 		.wr_id = 0xb1d,
 		.opcode = IBV_WR_BIND_MW,
 		.send_flags = IBV_SEND_SIGNALED,
@@ -85,6 +82,17 @@ static int bind2(struct ibv_qp *qp, struct ibv_mw *mw, uint32_t *rkey,
 			},
 		},
 	};
+}
+
+/*
+ * Bind @mw (type 2) through @qp over [@addr, @addr + @len) of @mr with
+ * @access; on success *rkey is the window's new rkey. Return: the status.
+ */
+static int bind2(struct ibv_qp *qp, struct ibv_mw *mw, uint32_t *rkey,
+		 struct ibv_mr *mr, void *addr, uint64_t len, int access)
+{
+	uint32_t key = ibv_inc_rkey(*rkey);
+	struct ibv_send_wr wr = bind_wr(mw, key, mr, addr, len, access);
 	struct ibv_wc wc;
 	int st;
 
@@ -556,21 +564,8 @@ static int inv_and_rebind(struct ibv_qp *qp, struct ibv_mw *mw, uint32_t rkey,
 			  struct ibv_mr *mr, void *addr, uint64_t len,
 			  int *read_st)
 {
-	struct ibv_send_wr bind = {
-		.wr_id = 0xb1d,
-		.opcode = IBV_WR_BIND_MW,
-		.send_flags = IBV_SEND_SIGNALED,
-		.bind_mw = {
-			.mw = mw,
-			.rkey = rkey,
-			.bind_info = {
-				.mr = mr,
-				.addr = (uintptr_t)addr,
-				.length = len,
-				.mw_access_flags = IBV_ACCESS_REMOTE_READ,
-			},
-		},
-	};
+	struct ibv_send_wr bind = bind_wr(mw, rkey, mr, addr, len,
+						IBV_ACCESS_REMOTE_READ);
 	struct ibv_send_wr inv = {
 		.wr_id = 0x1a,
 		.next = &bind,
@@ -680,7 +675,7 @@ static int revoked_mid_message(int rebind, int last)
 	ibv_dereg_mr(bmr);
 	free(big);
 	free(dst);
-	return rebound == 1 || !rebind;
+	return rebound == 1;
 }
 
 #define ROUNDS	5
