@@ -268,6 +268,9 @@ DEFINE_SHOW_ATTRIBUTE(hmm_stats);
 
 static int __init hmm_mirror_init(void)
 {
+	hmm_reap_wq = alloc_workqueue("hmm_reap", WQ_UNBOUND, 0);
+	if (!hmm_reap_wq)
+		return -ENOMEM;
 	hmm_debugfs = debugfs_create_dir("hmm_mirror", NULL);
 	debugfs_create_file("stats", 0444, hmm_debugfs, NULL, &hmm_stats_fops);
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
@@ -283,6 +286,7 @@ static void __exit hmm_mirror_exit(void)
 	/* Wait for the deferred frees of struct hmm (mmu_notifier_put). */
 	mmu_notifier_synchronize();
 	WARN_ON(hmm_stat_read(HMM_STAT_HMMS));
+	destroy_workqueue(hmm_reap_wq);
 }
 
 module_init(hmm_mirror_init);

@@ -14,6 +14,7 @@
  */
 #include <linux/jiffies.h>
 #include <linux/hmm.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
@@ -176,6 +177,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long limit =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS);
 	unsigned long addr, next, *pfns = NULL;
+	struct mem_cgroup *memcg, *old_memcg;
 	struct page **pages = NULL;
 	int ret = 0;
 
@@ -188,6 +190,9 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 		ret = -ENOMEM;
 		goto out_free;
 	}
+	/* Its leaves and watches are the mirrored process's, as a fault's. */
+	memcg = get_mem_cgroup_from_mm(mirror->mm);
+	old_memcg = set_active_memcg(memcg);
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
 		ret = exclusive_leaf(mirror, addr, next, pages, pfns, limit);
@@ -196,6 +201,8 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 		if (ret)
 			break;
 	}
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 out_free:
 	kfree(pfns);
 	kfree(pages);

@@ -156,6 +156,8 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
  *	mirror->watched, before its notifier is removed: a fill that read
  *	its sequence must not store (nothing would invalidate what it
  *	stored)
+ * @recheck: the reaper found it held by a fault: that fault looks at its
+ *	leaf again when done (under the mirror lock)
  * @reap: on mirror->reap (under its lock), or empty
  * @rcu: its free waits for lockless lookups (hmm_watch_get())
  */
@@ -165,9 +167,12 @@ struct hmm_watch {
 	unsigned long start;
 	struct kref kref;
 	bool dead;
+	bool recheck;
 	struct list_head reap;
 	struct rcu_head rcu;
 };
+
+extern struct workqueue_struct *hmm_reap_wq;
 
 struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 				unsigned long addr);

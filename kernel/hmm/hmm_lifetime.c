@@ -26,12 +26,20 @@
  * invalidations clear it; and a watch is only removed over an empty leaf.
  */
 #include <linux/delay.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/wait_bit.h>
 
 #include "hmm_internal.h"
+
+/*
+ * The reapers' own workqueue: a reaper may wait long in
+ * mmu_interval_notifier_remove() while its process keeps invalidating,
+ * and many such waits must not starve the system's shared workqueues.
+ */
+struct workqueue_struct *hmm_reap_wq;
 
 /*
  * Queue @watch, whose leaf was left empty, for the reaper (mirror->reap_work),
@@ -47,9 +55,33 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
 	if (list_empty(&watch->reap)) {
 		kref_get(&watch->kref);		/* mirror->reap's */
 		list_add_tail(&watch->reap, &mirror->reap);
-		queue_work(system_unbound_wq, &mirror->reap_work);
+		queue_work(hmm_reap_wq, &mirror->reap_work);
 	}
 	spin_unlock(&mirror->reap_lock);
+}
+
+/*
+ * The OOM reaper cannot sleep, and one CPU change of N watched leaves is N
+ * calls here, each of which must get the lock: with a bare trylock, a
+ * device that takes the lock around every page copy would make the
+ * reaper's attempt over a large mirrored area fail at one leaf or
+ * another almost every time (the kernel gives up on the whole VMA at the
+ * first refusal, and the reaper on the victim after ten attempts). The
+ * lock is held for short stretches by design (no sleeping, no user
+ * memory under it), so spin a little for it before refusing.
+ */
+#define HMM_TRYLOCK_SPIN_NS	(100 * NSEC_PER_USEC)
+
+static bool hmm_mirror_trylock_spin(struct hmm_mirror *mirror)
+{
+	u64 deadline = ktime_get_ns() + HMM_TRYLOCK_SPIN_NS;
+
+	while (!mutex_trylock(&mirror->lock)) {
+		if (ktime_get_ns() > deadline)
+			return false;
+		cpu_relax();
+	}
+	return true;
 }
 
 static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
@@ -80,7 +112,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 
 	if (update.blockable)
 		mutex_lock(&mirror->lock);
-	else if (!mutex_trylock(&mirror->lock))
+	else if (!hmm_mirror_trylock_spin(mirror))
 		return false;
 
 	mmu_interval_set_seq(notifier, cur_seq);
@@ -247,15 +279,30 @@ void hmm_watch_put(struct hmm_watch *watch)
  * A fault that failed (no VMA: a peer's access to unmapped memory of an
  * implicit region) or a snapshot of cold memory would otherwise leave a
  * watch over a leaf that mirrors nothing, one per 2 MiB asked for: queue
- * it for removal if its leaf is empty.
+ * it for removal if its leaf is empty. So does a fault that stored, if the
+ * reaper found the watch in its hands (its leaf may have been emptied
+ * again meanwhile, while the watch was still queued).
  */
 void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		    bool stored)
 {
-	if (!stored) {
+	if (!stored || READ_ONCE(watch->recheck)) {
 		mutex_lock(&mirror->lock);
-		if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
-			hmm_watch_queue(mirror, watch);
+		WRITE_ONCE(watch->recheck, false);
+		if (hmm_pt_leaf_idle(mirror, watch->start)) {
+			if (!watch->dead)
+				hmm_watch_queue(mirror, watch);
+			else
+				/*
+				 * Killed under us (the fault then prepared
+				 * a table for nothing): no watch frees that
+				 * table now. A fault of the leaf's next watch
+				 * that prepared it too finds it gone when it
+				 * fills, and prepares it again.
+				 */
+				hmm_pt_clear(mirror, watch->start,
+					     watch->start + HMM_PT_LEAF_SIZE);
+		}
 		mutex_unlock(&mirror->lock);
 	}
 	hmm_watch_put(watch);
@@ -295,17 +342,26 @@ static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
 	bool idle = false;
 
 	mutex_lock(&mirror->watch_lock);
+	if (xa_load(&mirror->watched, index) != watch)
+		goto out;
+	mutex_lock(&mirror->lock);
 	/* Still watched, referenced by watched and mirror->reap alone. */
-	if (xa_load(&mirror->watched, index) == watch &&
-	    kref_read(&watch->kref) <= 2) {
-		mutex_lock(&mirror->lock);
+	if (kref_read(&watch->kref) <= 2) {
 		idle = hmm_pt_leaf_idle(mirror, watch->start);
 		if (idle)
 			hmm_watch_kill(mirror, watch);	/* frees the leaf */
-		mutex_unlock(&mirror->lock);
-		if (idle)
-			xa_erase(&mirror->watched, index);
+	} else {
+		/*
+		 * A fault holds it: the leaf may be refilled, or emptied
+		 * again while the watch was still queued (which queued
+		 * nothing). The fault looks again when it is done.
+		 */
+		WRITE_ONCE(watch->recheck, true);
 	}
+	mutex_unlock(&mirror->lock);
+	if (idle)
+		xa_erase(&mirror->watched, index);
+out:
 	mutex_unlock(&mirror->watch_lock);
 	return idle;
 }
@@ -472,6 +528,17 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
 	complete_all(&mirror->released);
 }
 
+static bool hmm_probe_invalidate(struct mmu_interval_notifier *notifier,
+				 const struct mmu_notifier_range *range,
+				 unsigned long cur_seq)
+{
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops hmm_probe_ops = {
+	.invalidate = hmm_probe_invalidate,
+};
+
 /*
  * Make the mm ready for interval notifiers here, in the registering
  * process's context, where an error can be returned: the kernel's first
@@ -479,19 +546,28 @@ void hmm_mirror_released(struct hmm_mirror *mirror)
  * notifier, from mmu_notifier_get(), does not), and that would be a
  * fault's, run inline in a driver's hot path or by a peer's worker:
  * mmu_notifier_register(NULL) takes the mmap lock for writing and every
- * VMA's locks, and gives up with -EINTR at any pending signal. Done once
- * per mm (per struct hmm: a race only does it twice, which is harmless).
+ * VMA's locks, and gives up with -EINTR at any pending signal.
+ *
+ * Whether the mm is ready is the kernel's private state, and outlives
+ * our struct hmm (a process that registers and drops a mirror in a loop
+ * would pay it every time): a throwaway notifier of one page, inserted
+ * and removed, does that setup only when the kernel has not done it yet.
+ * Its removal waits only if an invalidation of the mm is in flight.
  */
 static int hmm_setup_itree(struct hmm *hmm, struct mm_struct *mm)
 {
+	struct mmu_interval_notifier probe;
 	int ret;
 
 	if (READ_ONCE(hmm->itree))
 		return 0;
-	ret = mmu_notifier_register(NULL, mm);
-	if (!ret)
-		WRITE_ONCE(hmm->itree, true);
-	return ret;
+	ret = mmu_interval_notifier_insert(&probe, mm, 0, PAGE_SIZE,
+					   &hmm_probe_ops);
+	if (ret)
+		return ret;
+	mmu_interval_notifier_remove(&probe);
+	WRITE_ONCE(hmm->itree, true);
+	return 0;
 }
 
 /**

@@ -502,10 +502,10 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
  * ->invalidate is not called: the driver has already stopped using the
  * range. Entries outside it are kept. The leaves it leaves empty are no
  * longer watched (see hmm_mirror.h), their notifiers removed later by a
- * worker: this never waits for an invalidation in flight, and may be
- * called under a lock that an invalidation callback of another mirror, or
- * the driver's ->invalidate, takes. Takes the mirror lock: never call it
- * with the lock held, nor from a callback of @mirror.
+ * worker: this never waits for an invalidation in flight. It takes the
+ * mirror lock, which invalidations of @mirror hold while they call
+ * ->invalidate: never call it with the mirror lock held, from a callback
+ * of @mirror, or under a lock that the driver's ->invalidate takes.
  */
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)

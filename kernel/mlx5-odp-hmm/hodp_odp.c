@@ -459,8 +459,8 @@ static bool entry_ok(u64 entry, bool write)
  * Mirrors from its page to the end of the access, HODP_FAULT_AHEAD at
  * most (never further: a write fault allocates pages and breaks COW), or
  * that page alone if the longer range cannot be (part of it unmapped or
- * read-only, or invalidations elsewhere in the process kept racing its
- * fault: one page is a shorter window for them). Sleeps; the caller may
+ * read-only, or invalidations of its leaves kept racing its fault: one
+ * page is a shorter window for them). Sleeps; the caller may
  * hold its QP's req_lock, never a mirror lock.
  * Counted in odp_faults, failed or not, and the pages it mirrored in the
  * MR's page_faults.

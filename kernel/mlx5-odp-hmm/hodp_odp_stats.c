@@ -19,8 +19,9 @@
  * never used.
  *
  * The mirror's ->invalidate is one for all ODP MRs of a device and mm,
- * and sees every page-table change of the process, most of them outside
- * any MR. So the MRs of a mirror are kept in an interval tree by user
+ * and sees every page-table change of the 2 MiB leaves the mirror holds
+ * pages of (one call per leaf), many of them outside any MR. So the MRs of
+ * a mirror are kept in an interval tree by user
  * range: finding those an invalidation overlaps is one tree descent plus
  * one step per MR found, however many MRs the process has. Implicit MRs,
  * which all cover the whole address space, have a tree of their own, so
@@ -80,14 +81,16 @@ void hodp_odp_stats_del(struct hodp_mr *mr)
 }
 
 /*
- * Mirror leaves (512 entries each) one invalidation reads at most, over
- * all the MRs it overlaps: a process may own thousands of overlapping ODP
- * MRs, and each munmap, fork or OOM reap of their range must not become a
- * walk of them all under the mirror lock. Past the budget the rest of
- * that invalidation goes uncounted (the counters are statistics, the
+ * Mirror leaves (512 entries each) one call of ->invalidate reads at most,
+ * over all the MRs it overlaps: a process may own thousands of overlapping
+ * ODP MRs, and each munmap, fork or OOM reap of their range must not
+ * become a walk of them all under the mirror lock. The core calls once
+ * per 2 MiB leaf a CPU change touches (a 1 GiB munmap is up to 512
+ * calls), so the budget is per leaf: the MRs that share one leaf. Past it
+ * the rest of that call goes uncounted (the counters are statistics, the
  * invalidation is not).
  */
-#define HODP_INVAL_COUNT_BUDGET	128
+#define HODP_INVAL_COUNT_BUDGET	8
 
 /* Count in each MR of @tree what an invalidation of [first, last] takes. */
 static void count_tree(struct hmm_mirror *mirror, struct rb_root_cached *tree,

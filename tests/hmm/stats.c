@@ -60,8 +60,11 @@ int main(void)
 	check_delta("a new mirror's counters are zero", none, s0, none);
 	o0 = stats(other);
 
-	/* A device read of N populated pages: one fault of N pages. */
-	p = map_anon(N, PROT_READ | PROT_WRITE);
+	/*
+	 * A device read of N populated pages: one fault of N pages. Within
+	 * one 2 MiB leaf: an invalidation counts once per watched leaf.
+	 */
+	p = map_aligned(N * PAGE, N * PAGE);
 	fill(p, N, 1);
 	ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, N, &cmd);
 	check_fatal("device read", !ret && cmd.faults == 1, "ret %d faults %llu",

@@ -109,7 +109,7 @@
  *   snapshot found nothing present) leaves the leaf empty, the core queues
  *   the watch, and a worker removes it unless a fault is using it by then.
  *   So the watches of a mirror are bounded by the leaves it mirrors, plus
- *   those queued: some 100 bytes per 2 MiB mirrored, charged like the page
+ *   those queued: some 200 bytes per 2 MiB mirrored, charged like the page
  *   table to the mirrored process's memory cgroup. Removing a notifier
  *   waits until no invalidation of the mm is in flight, which a process
  *   unmapping in a loop may put off for long; only the worker and
@@ -274,8 +274,9 @@ struct hmm_device {
  * @prefetched_pages: valid entries that faults with HMM_MIRROR_PREFETCH or
  *	HMM_MIRROR_SNAPSHOT stored (the pages present for a snapshot)
  * @invalidations: CPU-side invalidations (mmu notifier) that dropped at
- *	least one entry of this mirror; those that found nothing mirrored in
- *	their range are not counted
+ *	least one entry of this mirror, counted per watched 2 MiB leaf: one
+ *	CPU change over three mirrored leaves counts three; those that found
+ *	nothing mirrored in their range are not counted
  * @invalidated_pages: entries that those invalidations dropped
  * @dirtied_pages: pages marked dirty as their entries were dropped (by
  *	invalidations, hmm_mirror_discard() or unregister)
