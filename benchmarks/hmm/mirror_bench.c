@@ -22,24 +22,57 @@
  *                          already there (like with like for the one above)
  *   cpu_first_touch        the CPU's first write to fresh anonymous memory:
  *                          a fault that allocates and zeroes the page
+ *   mirror_fault_cold      device WRITE fault on fresh anonymous memory
+ *                          the CPU never touched: the walk faults each
+ *                          page in, allocating and zeroing it, then the
+ *                          mirror fill (cold WRITE minus warm WRITE of
+ *                          each chunk, as above)
  *   device_write_fresh     device WRITE of fresh anonymous memory: the
  *                          mirror fault allocates the pages, plus the copy
- *                          (its own figure: it includes a copy per page)
+ *                          (its own figure: it includes a copy per page;
+ *                          the cold half of mirror_fault_cold's pairs)
  *
  * Ratios, per round then their median: mirror_fault_minor_vs_cpu_minor_fault
- * (the same CPU fault, with and without the mirror on top) and
- * mirror_fill_vs_cpu_minor_fault (mirror_fault_present against it).
+ * (the same CPU fault, with and without the mirror on top),
+ * mirror_fill_vs_cpu_minor_fault (mirror_fault_present against it) and
+ * mirror_fault_cold_vs_cpu_first_touch (a device fault that allocates
+ * against the CPU's own first touch, which allocates the same way).
  *
  * Fault throughput beside unrelated munmaps, in pages per second: the
- * device READs (faults and copies) up to 256 MiB of anonymous memory the
- * CPU has mapped, alone (fault_alone) and while another thread unmaps and
+ * device WRITEs (faults that allocate, and copies) up to 256 MiB of fresh
+ * anonymous memory the CPU never touched, so that each leaf's walk is long
+ * enough for an invalidation to land in it (on pages the CPU has mapped
+ * the walk is short beside the copy and races next to nothing), alone
+ * (fault_alone) and while another thread unmaps and
  * maps again, in a loop, 4 MiB of memory the device never touches, 64 MiB
  * away (fault_beside_munmaps); their ratio, fault_beside_munmaps_vs_alone,
  * is 1 when those munmaps cost the mirror nothing but the CPU time they
  * take (a guest with one free CPU shares it). The munmaps per second and
  * the fault retries (the core's counter, hmm_mirror/stats) of each run
- * come with them: a mirror that watched the whole address space retried
- * its faults for those munmaps.
+ * come with them. The same with MADV_DONTNEED of that memory instead of
+ * munmap (fault_beside_zaps, unrelated_zaps_per_s): an munmap first takes
+ * the mmap lock for writing, so it waits for the walk in flight
+ * (hmm_range_fault() holds it for reading) and its invalidation mostly
+ * lands between two walks, where it costs a fault little even when it
+ * reaches the mirror; a zap takes the lock for reading only and can land
+ * in the middle of a walk. The same runs again with a mirror in the core's
+ * HMM_MIRROR_WATCH_ALL mode (dmirror's HMM_DMIRROR_MODE_WATCH_ALL): one
+ * notifier over the whole address space, as the core had before it
+ * watched 2 MiB leaves, which every one of those munmaps and zaps
+ * invalidates, and whose faults retry for them (whole_space_*);
+ * whole_space_vs_per_leaf_beside_{munmaps,zaps} are its throughputs
+ * against the default mode's, same rounds.
+ *
+ * Parallel device readers: the device READs (copies out) 64 MiB it has
+ * already faulted, from 1 and from 2 threads on the same file (the same
+ * mirror), each with its own buffer, 64 KiB an ioctl; readers_N_pages_per_s
+ * is all N threads' pages over the wall time, readers_2_vs_1 their ratio.
+ * dmirror copies each page into a bounce buffer under the mirror lock,
+ * then to the user outside it: in 64 KiB ioctls (a kmalloc'ed bounce) the
+ * copy under the lock is a large part of each, so the ratio shows what
+ * readers in parallel under the lock gain (in 16 MiB ioctls the bounce
+ * buffer's vmalloc, outside the lock, would hide it). "cpus" says how many
+ * CPUs the guest had for them.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -63,6 +96,10 @@
 #define LEAF (2UL << 20)	/* the mirror's leaf (HMM_MIRROR_LEAF_SIZE) */
 #define OTHER_OFF (64UL << 20)	/* the unrelated memory, from the faulted */
 #define OTHER_LEN (2 * LEAF)
+#define RD_PAGES 16384UL	/* the readers' memory: 64 MiB */
+#define RD_PASSES 4		/* over it, per reader */
+#define RD_STEP 16UL		/* pages per reader's ioctl: 64 KiB */
+#define MAX_READERS 2
 
 static int fd;
 static char *buf;
@@ -131,19 +168,23 @@ static double touch(volatile char *p, unsigned long pages, int write)
 	return now() - t;
 }
 
-/* The device reads or writes @pages from @p, 16 MiB (the buffer) an ioctl. */
-static double device(unsigned long req, char *p, unsigned long pages)
+/*
+ * Device @dev reads or writes @pages from @p, @step pages (at most the
+ * buffer @to) an ioctl.
+ */
+static double device_io(int dev, unsigned long req, char *p,
+			unsigned long pages, char *to, unsigned long step)
 {
 	struct hmm_dmirror_cmd cmd;
 	double t = now();
 	unsigned long i;
 
-	for (i = 0; i < pages; i += STEP) {
+	for (i = 0; i < pages; i += step) {
 		cmd = (struct hmm_dmirror_cmd){
-			.addr = (uintptr_t)(p + i * PAGE), .ptr = (uintptr_t)buf,
-			.npages = STEP < pages - i ? STEP : pages - i,
+			.addr = (uintptr_t)(p + i * PAGE), .ptr = (uintptr_t)to,
+			.npages = step < pages - i ? step : pages - i,
 		};
-		if (ioctl(fd, req, &cmd)) {
+		if (ioctl(dev, req, &cmd)) {
 			perror("dmirror ioctl");
 			exit(1);
 		}
@@ -151,18 +192,44 @@ static double device(unsigned long req, char *p, unsigned long pages)
 	return now() - t;
 }
 
-/* Sum over 16 MiB chunks of (cold READ - warm READ): the faults alone. */
-static double fault_cost(char *p, unsigned long pages)
+static double device(unsigned long req, char *p, unsigned long pages)
+{
+	return device_io(fd, req, p, pages, buf, STEP);
+}
+
+/*
+ * Sum over 16 MiB chunks of (cold - warm) READs or WRITEs (@req): the
+ * faults alone. The cold ones' sum in *@cold if given.
+ */
+static double fault_cost(unsigned long req, char *p, unsigned long pages,
+			 double *cold)
 {
 	unsigned long i, n;
-	double sum = 0;
+	double sum = 0, first = 0, t;
 
 	for (i = 0; i < pages; i += n) {
 		n = STEP < pages - i ? STEP : pages - i;
-		sum += device(HMM_DMIRROR_READ, p + i * PAGE, n);
-		sum -= device(HMM_DMIRROR_READ, p + i * PAGE, n);
+		t = device(req, p + i * PAGE, n);
+		first += t;
+		sum += t;
+		sum -= device(req, p + i * PAGE, n);
 	}
+	if (cold)
+		*cold = first;
 	return sum;
+}
+
+/* A new mirror of this process in HMM_DMIRROR_MODE_WATCH_ALL mode. */
+static int open_whole_space(void)
+{
+	__u64 mode = HMM_DMIRROR_MODE_WATCH_ALL;
+	int dev = open("/dev/hmm_dmirror0", O_RDWR);
+
+	if (dev < 0 || ioctl(dev, HMM_DMIRROR_SET_MODE, &mode)) {
+		perror("whole-space mirror");
+		exit(1);
+	}
+	return dev;
 }
 
 /* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
@@ -181,18 +248,34 @@ static long long hmm_stat(const char *name)
 	return found;
 }
 
+/* What the other thread does to the unrelated memory, in a loop. */
+enum { ALONE, MUNMAPS, ZAPS, LOADS };
+static const char *const load_name[LOADS] = {
+	"alone", "beside_munmaps", "beside_zaps",
+};
+
 struct munmapper {
 	char *other;
+	int zap;
 	atomic_int stop;
 	atomic_long rounds;
 };
 
-/* Unmap the unrelated memory and map it again, touched, until stopped. */
+/*
+ * Unmap the unrelated memory and map it again, touched, until stopped; or
+ * (zap) drop its pages with MADV_DONTNEED and touch it again.
+ */
 static void *munmapper(void *arg)
 {
 	struct munmapper *m = arg;
 
 	while (!atomic_load(&m->stop)) {
+		if (m->zap) {
+			madvise(m->other, OTHER_LEN, MADV_DONTNEED);
+			m->other[0] = 1;
+			atomic_fetch_add(&m->rounds, 1);
+			continue;
+		}
 		munmap(m->other, OTHER_LEN);
 		if (mmap(m->other, OTHER_LEN, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
@@ -207,28 +290,28 @@ static void *munmapper(void *arg)
 }
 
 /*
- * Device READ faults of @pages fresh, CPU-mapped pages at @p (2 MiB
- * aligned, with room for the unrelated memory above), with or without the
- * munmapper: pages per second; munmaps per second and fault retries in
- * *@munmaps and *@retries.
+ * Device WRITE faults of @pages fresh, untouched pages at @p (2 MiB
+ * aligned, with room for the unrelated memory above), alone or beside the
+ * munmapper (@beside: MUNMAPS or ZAPS): pages per second; the munmapper's
+ * rounds per second and the fault retries in *@munmaps and *@retries.
  */
-static double fault_throughput(char *p, unsigned long pages, int beside,
-			       double *munmaps, double *retries)
+static double fault_throughput(int dev, char *p, unsigned long pages,
+			       int beside, double *munmaps, double *retries)
 {
-	struct munmapper m = { .other = p + pages * PAGE + OTHER_OFF };
+	struct munmapper m = { .other = p + pages * PAGE + OTHER_OFF,
+			       .zap = beside == ZAPS };
 	long long before;
 	pthread_t thread;
 	double t;
 
 	munmap(p, pages * PAGE);
 	map_at(p, pages);
-	touch(p, pages, 1);
 	if (beside && pthread_create(&thread, NULL, munmapper, &m)) {
 		perror("pthread_create");
 		exit(1);
 	}
 	before = hmm_stat("fault_retries");
-	t = device(HMM_DMIRROR_READ, p, pages);
+	t = device_io(dev, HMM_DMIRROR_WRITE, p, pages, buf, STEP);
 	*retries = hmm_stat("fault_retries") - before;
 	*munmaps = 0;
 	if (beside) {
@@ -237,6 +320,54 @@ static double fault_throughput(char *p, unsigned long pages, int beside,
 		*munmaps = atomic_load(&m.rounds) / t;
 	}
 	return pages / t;
+}
+
+struct reader {
+	pthread_t thread;
+	char *p, *to;
+	unsigned long pages;
+	pthread_barrier_t *start;
+};
+
+static void *reader(void *arg)
+{
+	struct reader *r = arg;
+	int i;
+
+	pthread_barrier_wait(r->start);
+	for (i = 0; i < RD_PASSES; i++)
+		device_io(fd, HMM_DMIRROR_READ, r->p, r->pages, r->to,
+			  RD_STEP);
+	return NULL;
+}
+
+/*
+ * @n threads read the @pages at @p (faulted already) through the same
+ * mirror, RD_PASSES times each: all their pages per second of wall time.
+ */
+static double readers(int n, char *p, unsigned long pages, char **bufs)
+{
+	struct reader r[MAX_READERS];
+	pthread_barrier_t start;
+	double t;
+	int i;
+
+	pthread_barrier_init(&start, NULL, n + 1);
+	for (i = 0; i < n; i++) {
+		r[i] = (struct reader){ .p = p, .to = bufs[i], .pages = pages,
+					.start = &start };
+		if (pthread_create(&r[i].thread, NULL, reader, &r[i])) {
+			perror("pthread_create");
+			exit(1);
+		}
+	}
+	pthread_barrier_wait(&start);
+	t = now();
+	for (i = 0; i < n; i++)
+		pthread_join(r[i].thread, NULL);
+	t = now() - t;
+	pthread_barrier_destroy(&start);
+	return (double)n * RD_PASSES * pages / t;
 }
 
 static int cmp(const void *a, const void *b)
@@ -273,12 +404,19 @@ int main(int argc, char **argv)
 	unsigned long pages = mib * 256;
 	double present[ROUNDS], minor[ROUNDS], cpu_minor[ROUNDS];
 	double first[ROUNDS], fresh[ROUNDS], r_minor[ROUNDS], r_fill[ROUNDS];
-	double alone[ROUNDS], beside[ROUNDS], r_beside[ROUNDS];
-	double munmaps[ROUNDS], retries_alone[ROUNDS], retries_beside[ROUNDS];
-	unsigned long tp_pages;
-	double ns = 1e9 / pages, unused;
-	char *p, *tp;
-	int file, r;
+	double cold[ROUNDS], r_cold[ROUNDS];
+	/* [per leaf, whole space][load]: the throughput runs */
+	double tput[2][LOADS][ROUNDS], ops[2][LOADS][ROUNDS];
+	double retries[2][LOADS][ROUNDS], r_load[2][LOADS][ROUNDS];
+	double r_ws[LOADS][ROUNDS];
+	static const char *const prefix[2] = { "", "whole_space_" };
+	char name[128];
+	int w, l;
+	double rd[MAX_READERS][ROUNDS], r_rd[ROUNDS];
+	unsigned long tp_pages, rd_pages;
+	double ns = 1e9 / pages;
+	char *p, *tp, *rd_bufs[MAX_READERS];
+	int file, r, dev, i;
 
 	fd = open("/dev/hmm_dmirror0", O_RDWR);
 	if (fd < 0) {
@@ -299,6 +437,12 @@ int main(int argc, char **argv)
 	/* The throughput runs' memory, then the unrelated memory above. */
 	tp_pages = pages < TP_PAGES ? pages : TP_PAGES;
 	tp = map_aligned(tp_pages * PAGE + OTHER_OFF + OTHER_LEN, LEAF);
+	/* The readers' memory is the throughput runs', once they are done. */
+	rd_pages = tp_pages < RD_PAGES ? tp_pages : RD_PAGES;
+	for (i = 0; i < MAX_READERS; i++) {
+		rd_bufs[i] = map_anon(STEP);
+		touch(rd_bufs[i], STEP, 1);
+	}
 
 	for (r = 0; r < ROUNDS; r++) {
 		/* Progress on stderr (the JSON goes to stdout). */
@@ -306,49 +450,98 @@ int main(int argc, char **argv)
 			ROUNDS, mib);
 		p = map_anon(pages);
 		first[r] = touch(p, pages, 1) * ns;
-		present[r] = fault_cost(p, pages) * ns;
+		present[r] = fault_cost(HMM_DMIRROR_READ, p, pages, NULL) * ns;
 		munmap(p, pages * PAGE);
 
 		p = map(pages, MAP_SHARED, file);
 		cpu_minor[r] = (touch(p, pages, 0) - touch(p, pages, 0)) * ns;
 		munmap(p, pages * PAGE);
 		p = map(pages, MAP_SHARED, file);
-		minor[r] = fault_cost(p, pages) * ns;
+		minor[r] = fault_cost(HMM_DMIRROR_READ, p, pages, NULL) * ns;
 		munmap(p, pages * PAGE);
 
 		p = map_anon(pages);
-		fresh[r] = device(HMM_DMIRROR_WRITE, p, pages) * ns;
+		cold[r] = fault_cost(HMM_DMIRROR_WRITE, p, pages, &fresh[r]) * ns;
+		fresh[r] *= ns;
 		munmap(p, pages * PAGE);
 
 		r_minor[r] = minor[r] / cpu_minor[r];
 		r_fill[r] = present[r] / cpu_minor[r];
+		r_cold[r] = cold[r] / first[r];
 
-		alone[r] = fault_throughput(tp, tp_pages, 0, &unused,
-					    &retries_alone[r]);
-		beside[r] = fault_throughput(tp, tp_pages, 1, &munmaps[r],
-					     &retries_beside[r]);
-		r_beside[r] = beside[r] / alone[r];
+		/*
+		 * The default mirror, then one in WATCH_ALL mode, its own,
+		 * gone again before the next round's runs.
+		 */
+		for (w = 0; w < 2; w++) {
+			dev = w ? open_whole_space() : fd;
+			for (l = 0; l < LOADS; l++) {
+				tput[w][l][r] = fault_throughput(dev, tp,
+						tp_pages, l, &ops[w][l][r],
+						&retries[w][l][r]);
+				r_load[w][l][r] = tput[w][l][r] /
+						  tput[w][ALONE][r];
+			}
+			if (w)
+				close(dev);
+		}
+		for (l = 0; l < LOADS; l++)
+			r_ws[l][r] = tput[1][l][r] / tput[0][l][r];
+
+		device(HMM_DMIRROR_READ, tp, rd_pages);	/* faulted: warm */
+		for (i = 0; i < MAX_READERS; i++)
+			rd[i][r] = readers(i + 1, tp, rd_pages, rd_bufs);
+		r_rd[r] = rd[1][r] / rd[0][r];
 	}
 
 	printf("{\n  \"benchmark\": \"hmm_mirror\",\n  \"mib\": %lu,\n  \"pages\": %lu,\n"
-	       "  \"rounds\": %d,\n", mib, pages, ROUNDS);
+	       "  \"rounds\": %d,\n  \"cpus\": %ld,\n", mib, pages, ROUNDS,
+	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("  \"ns_per_page\": {\n");
 	figure("mirror_fault_present", present, ",");
 	figure("mirror_fault_minor", minor, ",");
 	figure("cpu_minor_fault", cpu_minor, ",");
 	figure("cpu_first_touch", first, ",");
+	figure("mirror_fault_cold", cold, ",");
 	figure("device_write_fresh", fresh, "");
 	printf("  },\n  \"ratios\": {\n");
 	figure("mirror_fault_minor_vs_cpu_minor_fault", r_minor, ",");
 	figure("mirror_fill_vs_cpu_minor_fault", r_fill, ",");
-	figure("fault_beside_munmaps_vs_alone", r_beside, "");
+	figure("mirror_fault_cold_vs_cpu_first_touch", r_cold, ",");
+	for (w = 0; w < 2; w++)
+		for (l = MUNMAPS; l < LOADS; l++) {
+			snprintf(name, sizeof(name), "%s%s_vs_alone",
+				 w ? "whole_space_" : "fault_", load_name[l]);
+			figure(name, r_load[w][l], ",");
+		}
+	for (l = MUNMAPS; l < LOADS; l++) {
+		snprintf(name, sizeof(name), "whole_space_vs_per_leaf_%s",
+			 load_name[l]);
+		figure(name, r_ws[l], ",");
+	}
+	figure("readers_2_vs_1", r_rd, "");
 	printf("  },\n  \"fault_throughput\": {\n    \"mib\": %lu,\n",
 	       tp_pages / 256);
-	figure("fault_alone_pages_per_s", alone, ",");
-	figure("fault_beside_munmaps_pages_per_s", beside, ",");
-	figure("unrelated_munmaps_per_s", munmaps, ",");
-	count("fault_retries_alone", retries_alone, ",");
-	count("fault_retries_beside_munmaps", retries_beside, "");
+	for (w = 0; w < 2; w++)
+		for (l = 0; l < LOADS; l++) {
+			snprintf(name, sizeof(name), "%sfault_%s_pages_per_s",
+				 prefix[w], load_name[l]);
+			figure(name, tput[w][l], ",");
+			if (l != ALONE) {
+				snprintf(name, sizeof(name),
+					 "%sunrelated_%s_per_s", prefix[w],
+					 l == ZAPS ? "zaps" : "munmaps");
+				figure(name, ops[w][l], ",");
+			}
+			snprintf(name, sizeof(name), "%sfault_retries_%s",
+				 prefix[w], load_name[l]);
+			count(name, retries[w][l],
+			      w && l == LOADS - 1 ? "" : ",");
+		}
+	printf("  },\n  \"readers\": {\n    \"mib\": %lu,\n"
+	       "    \"passes\": %d,\n", rd_pages / 256, RD_PASSES);
+	figure("readers_1_pages_per_s", rd[0], ",");
+	figure("readers_2_pages_per_s", rd[1], "");
 	printf("  }\n}\n");
 	return 0;
 }

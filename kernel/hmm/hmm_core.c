@@ -215,22 +215,35 @@ EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
 /**
  * hmm_mirror_set_modes() - set the modes of a mirror
  * @mirror: a registered mirror, not locked (registering resets its modes)
- * @modes: HMM_MIRROR_DIRTY_ON_DROP or 0
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP, HMM_MIRROR_WATCH_ALL, both or 0
  *
- * Takes effect for every entry dropped after it returns, those already in
- * the mirror included. Takes the mirror lock: never call it with the lock
- * held, nor from a callback of @mirror.
+ * DIRTY_ON_DROP takes effect for every entry dropped after it returns,
+ * those already in the mirror included. WATCH_ALL is chosen before the
+ * mirror's first fault: it may be set or cleared only while the mirror
+ * watches nothing (calls that keep it as it is always may). Takes the
+ * mirror lock: never call it with the lock held, nor from a callback of
+ * @mirror.
  *
- * Return: 0, or -EINVAL for an unknown mode.
+ * Return: 0; -EINVAL for an unknown mode; -EBUSY if WATCH_ALL would
+ * change while something is watched (the modes are left as they were).
  */
 int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
 {
-	if (modes & ~HMM_MIRROR_DIRTY_ON_DROP)
+	int ret = 0;
+
+	if (modes & ~(HMM_MIRROR_DIRTY_ON_DROP | HMM_MIRROR_WATCH_ALL))
 		return -EINVAL;
+	/* hmm_watch_get() reads WATCH_ALL under the watch lock. */
+	mutex_lock(&mirror->watch_lock);
 	mutex_lock(&mirror->lock);
-	WRITE_ONCE(mirror->modes, modes);
+	if (((modes ^ mirror->modes) & HMM_MIRROR_WATCH_ALL) &&
+	    !xa_empty(&mirror->watched))
+		ret = -EBUSY;
+	else
+		WRITE_ONCE(mirror->modes, modes);
 	mutex_unlock(&mirror->lock);
-	return 0;
+	mutex_unlock(&mirror->watch_lock);
+	return ret;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_modes, HMM_MIRROR);
 

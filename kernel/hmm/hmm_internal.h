@@ -146,10 +146,14 @@ int hmm_mirror_call_invalidate(struct hmm_mirror *mirror,
 bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
 
 /*
- * struct hmm_watch - the interval notifier of one 2 MiB leaf of a mirror
- * @notifier: covers [@start, @start + HMM_PT_LEAF_SIZE) of the mm
+ * struct hmm_watch - the interval notifier of one 2 MiB leaf of a mirror,
+ *	or of its whole address space (HMM_MIRROR_WATCH_ALL)
+ * @notifier: covers [@start, @end) of the mm
  * @mirror: the mirror it invalidates
- * @start: first address of the leaf
+ * @start: first address of the leaf (0 for the whole space)
+ * @end: @start + HMM_PT_LEAF_SIZE, or ULONG_MAX for the whole space
+ * @whole: watches the whole address space: never queued for removal,
+ *	only unregister removes it
  * @kref: one for mirror->watched while it is there, one while it is on
  *	mirror->reap, one per fault using it
  * @dead: set under the mirror lock (and the watch lock) as it leaves
@@ -165,6 +169,8 @@ struct hmm_watch {
 	struct mmu_interval_notifier notifier;
 	struct hmm_mirror *mirror;
 	unsigned long start;
+	unsigned long end;
+	bool whole;
 	struct kref kref;
 	bool dead;
 	bool recheck;

@@ -24,6 +24,12 @@
  * invalidation in flight makes that read wait for the invalidation's end,
  * as for any notifier. So every valid entry lies in a watched leaf, whose
  * invalidations clear it; and a watch is only removed over an empty leaf.
+ *
+ * A mirror in HMM_MIRROR_WATCH_ALL mode has one watch instead, over the
+ * whole address space [0, ULONG_MAX), kept in mirror->watched at index 0,
+ * never queued for the reaper and removed by unregister alone: every
+ * change of the mm reaches it, as before leaves were watched, for one
+ * notifier instead of one per 2 MiB leaf of a densely mirrored space.
  */
 #include <linux/delay.h>
 #include <linux/ktime.h>
@@ -51,6 +57,8 @@ struct workqueue_struct *hmm_reap_wq;
 static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
 {
 	lockdep_assert_held(&mirror->lock);
+	if (WARN_ON_ONCE(watch->whole))
+		return;
 	spin_lock(&mirror->reap_lock);
 	if (list_empty(&watch->reap)) {
 		kref_get(&watch->kref);		/* mirror->reap's */
@@ -84,6 +92,17 @@ static bool hmm_mirror_trylock_spin(struct hmm_mirror *mirror)
 	return true;
 }
 
+/*
+ * May @watch go (the mirror lock held)? Only a leaf's watch, still
+ * watched, whose leaf is empty; the whole space's stays.
+ */
+static bool hmm_watch_idle(struct hmm_mirror *mirror, struct hmm_watch *watch)
+{
+	lockdep_assert_held(&mirror->lock);
+	return !watch->dead && !watch->whole &&
+	       hmm_pt_leaf_idle(mirror, watch->start);
+}
+
 static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 				  const struct mmu_notifier_range *range,
 				  unsigned long cur_seq)
@@ -95,7 +114,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	/* The part of the change in this leaf (the kernel's may be wider). */
 	struct hmm_update update = {
 		.start = max(range->start, watch->start),
-		.end = min(range->end, watch->start + HMM_PT_LEAF_SIZE),
+		.end = min(range->end, watch->end),
 		.event = range->event,
 		.blockable = mmu_notifier_range_blockable(range),
 	};
@@ -131,7 +150,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	hmm_mirror_count_invalidation(mirror, hmm_pt_clear(mirror, update.start,
 							   update.end));
 	/* Removed later: removal would wait for this very invalidation. */
-	if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
+	if (hmm_watch_idle(mirror, watch))
 		hmm_watch_queue(mirror, watch);
 	mutex_unlock(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
@@ -175,11 +194,20 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 	.invalidate = hmm_mirror_invalidate,
 };
 
+/* Does @watch cover @addr? */
+static bool hmm_watch_covers(const struct hmm_watch *watch, unsigned long addr)
+{
+	return addr >= watch->start && addr < watch->end;
+}
+
 /**
  * hmm_watch_get() - the watch of the leaf of @addr, inserted if new
  * @mirror: a mirror inside hmm_mirror_enter() (the mm has a user, and
  *	unregister waits for the caller)
  * @addr: an address in the leaf
+ *
+ * In HMM_MIRROR_WATCH_ALL mode, the mirror's one watch over the whole
+ * address space instead, inserted by its first fault.
  *
  * A fault calls it before it reads the leaf's sequence: from then on,
  * every invalidation of the leaf bumps that sequence. Called with no lock
@@ -195,7 +223,8 @@ static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
  */
 struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 {
-	unsigned long index = addr >> HMM_PT_LEAF_SHIFT;
+	bool whole = READ_ONCE(mirror->modes) & HMM_MIRROR_WATCH_ALL;
+	unsigned long index = whole ? 0 : addr >> HMM_PT_LEAF_SHIFT;
 	struct hmm_watch *watch;
 	int ret = 0;
 
@@ -205,14 +234,20 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 	if (watch && !kref_get_unless_zero(&watch->kref))
 		watch = NULL;
 	rcu_read_unlock();
-	if (watch && !READ_ONCE(watch->dead))
+	/* (A mode read as it changed may have looked at the wrong index.) */
+	if (watch && !READ_ONCE(watch->dead) && hmm_watch_covers(watch, addr))
 		return watch;
 	/* Being removed: the watch lock waits until it is out of watched. */
 	if (watch)
 		hmm_watch_put(watch);
 
 	mutex_lock(&mirror->watch_lock);
-	/* Stable here: watched changes only under watch_lock. */
+	/*
+	 * Stable here: watched changes only under watch_lock, and so does
+	 * the mode HMM_MIRROR_WATCH_ALL, only while nothing is watched.
+	 */
+	whole = mirror->modes & HMM_MIRROR_WATCH_ALL;
+	index = whole ? 0 : addr >> HMM_PT_LEAF_SHIFT;
 	watch = xa_load(&mirror->watched, index);
 	if (watch) {
 		kref_get(&watch->kref);
@@ -224,7 +259,9 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 		goto out_unlock;
 	}
 	watch->mirror = mirror;
+	watch->whole = whole;
 	watch->start = index << HMM_PT_LEAF_SHIFT;
+	watch->end = whole ? ULONG_MAX : watch->start + HMM_PT_LEAF_SIZE;
 	INIT_LIST_HEAD(&watch->reap);
 	kref_init(&watch->kref);		/* mirror->watched's */
 	/* Reserved first: once inserted, the store below cannot fail. */
@@ -232,7 +269,8 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 	if (ret)
 		goto out_free;
 	ret = mmu_interval_notifier_insert(&watch->notifier, mirror->mm,
-					   watch->start, HMM_PT_LEAF_SIZE,
+					   watch->start,
+					   watch->end - watch->start,
 					   &hmm_mirror_notifier_ops);
 	if (ret) {
 		xa_release(&mirror->watched, index);
@@ -286,7 +324,8 @@ void hmm_watch_put(struct hmm_watch *watch)
 void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		    bool stored)
 {
-	if (!stored || READ_ONCE(watch->recheck)) {
+	/* The whole space's watch is never queued: nothing to look at. */
+	if (!watch->whole && (!stored || READ_ONCE(watch->recheck))) {
 		mutex_lock(&mirror->lock);
 		WRITE_ONCE(watch->recheck, false);
 		if (hmm_pt_leaf_idle(mirror, watch->start)) {
@@ -300,8 +339,7 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 				 * that prepared it too finds it gone when it
 				 * fills, and prepares it again.
 				 */
-				hmm_pt_clear(mirror, watch->start,
-					     watch->start + HMM_PT_LEAF_SIZE);
+				hmm_pt_clear(mirror, watch->start, watch->end);
 		}
 		mutex_unlock(&mirror->lock);
 	}
@@ -313,7 +351,7 @@ static void hmm_watch_kill(struct hmm_mirror *mirror, struct hmm_watch *watch)
 {
 	lockdep_assert_held(&mirror->lock);
 	WRITE_ONCE(watch->dead, true);
-	hmm_pt_clear(mirror, watch->start, watch->start + HMM_PT_LEAF_SIZE);
+	hmm_pt_clear(mirror, watch->start, watch->end);
 }
 
 /*
@@ -420,7 +458,7 @@ void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 	xa_for_each_range(&mirror->watched, index, watch,
 			  start >> HMM_PT_LEAF_SHIFT,
 			  (end - 1) >> HMM_PT_LEAF_SHIFT) {
-		if (!watch->dead && hmm_pt_leaf_idle(mirror, watch->start))
+		if (hmm_watch_idle(mirror, watch))
 			hmm_watch_queue(mirror, watch);
 		/* The walk goes on from index after a break. */
 		if (!(++seen % 1024)) {

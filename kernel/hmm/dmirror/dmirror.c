@@ -628,20 +628,27 @@ static int dmirror_stats(struct dmirror *dmirror, void __user *uarg)
 	return copy_to_user(uarg, &ust, sizeof(ust)) ? -EFAULT : 0;
 }
 
-/* SET_MODE: the device's own modes, and the mirror's dirty-on-drop. */
+/*
+ * SET_MODE: the device's own modes, and the mirror's dirty-on-drop and
+ * whole-space watch.
+ */
 static int dmirror_set_mode(struct dmirror *dmirror, void __user *uarg)
 {
+	unsigned int mirror_modes = 0;
 	u64 modes;
 	int ret;
 
 	if (copy_from_user(&modes, uarg, sizeof(modes)))
 		return -EFAULT;
 	if (modes & ~(HMM_DMIRROR_MODE_UNTRACKED_WRITES |
-		      HMM_DMIRROR_MODE_DIRTY_ON_DROP))
+		      HMM_DMIRROR_MODE_DIRTY_ON_DROP |
+		      HMM_DMIRROR_MODE_WATCH_ALL))
 		return -EINVAL;
-	ret = hmm_mirror_set_modes(&dmirror->mirror,
-				   modes & HMM_DMIRROR_MODE_DIRTY_ON_DROP ?
-				   HMM_MIRROR_DIRTY_ON_DROP : 0);
+	if (modes & HMM_DMIRROR_MODE_DIRTY_ON_DROP)
+		mirror_modes |= HMM_MIRROR_DIRTY_ON_DROP;
+	if (modes & HMM_DMIRROR_MODE_WATCH_ALL)
+		mirror_modes |= HMM_MIRROR_WATCH_ALL;
+	ret = hmm_mirror_set_modes(&dmirror->mirror, mirror_modes);
 	if (!ret)
 		WRITE_ONCE(dmirror->modes, modes);
 	return ret;

@@ -78,10 +78,16 @@ struct hmm_dmirror_stats {
  * which it wrote, as a device whose DMA the core cannot see.
  * DIRTY_ON_DROP: the mirror's HMM_MIRROR_DIRTY_ON_DROP mode: the core
  * marks every writable entry's page dirty when it drops the entry.
+ * WATCH_ALL: the mirror's HMM_MIRROR_WATCH_ALL mode: one notifier over
+ * the whole address space, so every CPU change of the process reaches the
+ * device, not only those of the 2 MiB leaves it mirrors. Set it before the
+ * file's first device access: changing it once something is watched
+ * fails with EBUSY.
  */
 #define HMM_DMIRROR_SET_MODE		_IOW('H', 0x42, __u64)
 #define HMM_DMIRROR_MODE_UNTRACKED_WRITES	_BITULL(0)
 #define HMM_DMIRROR_MODE_DIRTY_ON_DROP		_BITULL(1)
+#define HMM_DMIRROR_MODE_WATCH_ALL		_BITULL(2)
 
 /*
  * dmirror only: the device lets go of the range (hmm_mirror_discard(), as

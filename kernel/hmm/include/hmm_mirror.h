@@ -97,8 +97,9 @@
  *   fault of the mirror start over. So one CPU change may reach the driver
  *   as several calls, one per watched leaf it touches, each with the part
  *   of the change inside that leaf (@update's range never crosses a 2 MiB
- *   boundary, except for unregister's), and a change of an unwatched leaf,
- *   whose entries are all invalid, does not reach it at all. Each of those
+ *   boundary, except for unregister's and in HMM_MIRROR_WATCH_ALL mode
+ *   below), and a change of an unwatched leaf, whose entries are all
+ *   invalid, does not reach it at all. Each of those
  *   calls takes the mirror lock on its own (a 1 GiB munmap of mirrored
  *   memory makes up to 512, and a non-blockable one up to 512 trylocks):
  *   the kernel calls interval notifiers one by one, and merging them would
@@ -118,6 +119,14 @@
  *   hmm_mirror_register() sets up the mm's interval notifiers (taking its
  *   mmap lock for writing and every VMA's locks, which gives up with
  *   -EINTR at a pending signal) so that a fault never does.
+ *
+ *   A driver that mirrors most of a dense address space may prefer one
+ *   notifier to one per leaf: in HMM_MIRROR_WATCH_ALL mode (set before the
+ *   mirror's first fault) the core watches [0, ULONG_MAX) with a single
+ *   notifier, inserted by the first fault and removed only by unregister.
+ *   Then every change of the process reaches ->invalidate() (@update's
+ *   range is the kernel's, uncut), whether the mirror holds entries there
+ *   or not, and makes every fault in flight start over.
  *
  *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
  *   (inserting or removing a leaf's watch) -> the mirror lock -> the
@@ -227,7 +236,8 @@ struct hmm_update {
  *	of @update's range are cleared: stop device access to the range (the
  *	entries are still readable, e.g. to find what the device cached).
  *	Called once per watched 2 MiB leaf the CPU change touches, with the
- *	part of it inside that leaf (see Invalidation above).
+ *	part of it inside that leaf (see Invalidation above); once, with the
+ *	whole change, in HMM_MIRROR_WATCH_ALL mode.
  *	Also called by hmm_mirror_unregister() (MMU_NOTIFY_RELEASE over
  *	[0, ULONG_MAX)). Return 0, or -EAGAIN only when !@update->blockable
  *	and the driver cannot proceed without sleeping.
@@ -329,7 +339,8 @@ struct hmm_mirror_counters {
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @nr_valid: valid entries now (under @lock)
- * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock)
+ * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock;
+ *	HMM_MIRROR_WATCH_ALL under @watch_lock too)
  * @stats: the counters of hmm_mirror_read_stats()
  */
 struct hmm_mirror {
@@ -381,6 +392,14 @@ struct hmm_mirror {
  * ones.
  */
 #define HMM_MIRROR_DIRTY_ON_DROP	BIT(0)
+/*
+ * WATCH_ALL: one notifier over the whole address space instead of one per
+ * 2 MiB leaf mirrored: every CPU change of the mm reaches the mirror (and
+ * makes its faults in flight retry), as with test_hmm. For a driver that
+ * mirrors a dense address space; chosen before the first fault (see
+ * hmm_mirror_set_modes()).
+ */
+#define HMM_MIRROR_WATCH_ALL		BIT(1)
 
 /*
  * How long a fault keeps retrying while invalidations keep racing it and
