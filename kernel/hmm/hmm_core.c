@@ -227,9 +227,9 @@ int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
 {
 	if (modes & ~HMM_MIRROR_DIRTY_ON_DROP)
 		return -EINVAL;
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	WRITE_ONCE(mirror->modes, modes);
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_modes, HMM_MIRROR);
