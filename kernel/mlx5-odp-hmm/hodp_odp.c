@@ -49,9 +49,9 @@
  * implicit MR in the order they came, the hand the oldest. An access
  * through an implicit MR marks its leaf's byte in hot[] (a WRITE_ONCE of
  * 1, under the mirror read lock it holds anyway, which other readers may
- * store at once: the same byte, the same value; hot[] is indexed by the leaf index's
- * low bits, so two leaves may share a byte: one is then kept once too
- * often), and so do a fault of a leaf already kept and a leaf's arrival.
+ * store at once: the same byte, the same value; hot[] is indexed by the
+ * leaf index's low bits, so two leaves may share a byte: one is then kept
+ * once too often), and so do a fault of a leaf already kept and a leaf's arrival.
  * The hand skips a hot leaf once, clearing its byte, and takes the first
  * one that is not, at most one turn on. A slot whose leaf an
  * invalidation freed stays until the hand takes it (discarding it then

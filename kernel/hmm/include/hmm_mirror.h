@@ -82,11 +82,12 @@
  * Invalidation
  *
  *   Before a CPU page-table change of a mirrored range completes, the core
- *   takes the mirror lock for writing, calls ->invalidate() with the range and the
- *   mmu_notifier event, then clears the entries: a dirty entry dirties its
- *   page, a DMA mapping is undone. In a non-blockable context (the OOM
- *   reaper) the core only trylocks, and ->invalidate() must not sleep: it may
- *   return -EAGAIN there, and only there, to have the kernel retry later.
+ *   takes the mirror lock for writing, calls ->invalidate() with the range
+ *   and the mmu_notifier event, then clears the entries: a dirty entry
+ *   dirties its page, a DMA mapping is undone. In a non-blockable context
+ *   (the OOM reaper) the core only trylocks, and ->invalidate() must not
+ *   sleep: it may return -EAGAIN there, and only there, to have the kernel
+ *   retry later.
  *
  *   Only changes of what the mirror watches reach it: the core watches each
  *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
@@ -119,13 +120,19 @@
  *   mmap lock for writing and every VMA's locks, which gives up with
  *   -EINTR at a pending signal) so that a fault never does.
  *
- *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
- *   (inserting or removing a leaf's watch) -> the mirror lock -> the
- *   mirror's reap lock (queueing a watch); the kernel's notifier lock is
- *   taken under the watch lock (insertion) or alone (removal). Inserting
+ *   Lock order (see Locking below): mirror->active (read: faults) -> the
+ *   mirror's watch lock (inserting or removing a leaf's watch) -> the mirror
+ *   lock -> the mirror's reap lock (queueing a watch); the kernel's
+ *   notifier lock is taken under the watch lock (insertion) or alone
+ *   (removal). Inserting
  *   never waits for an invalidation in flight (the kernel defers it, and
  *   the fault's mmu_interval_read_begin() waits instead); removing does,
  *   which is why the worker and unregister remove with no lock held.
+ *
+ *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
+ *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
+ *   left and undoes the DMA mappings: the device must stop using every
+ *   entry there, as for any invalidation.
  *
  * Locking
  *
@@ -158,11 +165,6 @@
  *   mirror lock (one; or two for reading, lower address first) -> reap_lock.
  *   Under the mirror lock, either mode, the rules above hold: no GFP_KERNEL,
  *   no user memory, no fault.
-
- *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
- *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
- *   left and undoes the DMA mappings: the device must stop using every
- *   entry there, as for any invalidation.
  *
  * Dirty pages
  *
@@ -256,9 +258,10 @@ struct hmm_update {
 
 /**
  * struct hmm_mirror_ops - driver callbacks of a mirror
- * @invalidate: optional. Called with the mirror lock held for writing before the entries
- *	of @update's range are cleared: stop device access to the range (the
- *	entries are still readable, e.g. to find what the device cached).
+ * @invalidate: optional. Called with the mirror lock held for writing
+ *	before the entries of @update's range are cleared: stop device
+ *	access to the range (the entries are still readable, e.g. to find
+ *	what the device cached).
  *	Called once per watched 2 MiB leaf the CPU change touches, with the
  *	part of it inside that leaf (see Invalidation above).
  *	Also called by hmm_mirror_unregister() (MMU_NOTIFY_RELEASE over
