@@ -218,8 +218,8 @@ EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
  * @modes: HMM_MIRROR_DIRTY_ON_DROP or 0
  *
  * Takes effect for every entry dropped after it returns, those already in
- * the mirror included. Takes the mirror lock: never call it with the lock
- * held, nor from a callback of @mirror.
+ * the mirror included. Takes the mirror lock for writing: never call it
+ * with the lock held (in either mode), nor from a callback of @mirror.
  *
  * Return: 0, or -EINVAL for an unknown mode.
  */

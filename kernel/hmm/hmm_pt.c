@@ -505,8 +505,9 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
  * longer watched (see hmm_mirror.h), their notifiers removed later by a
  * worker: this never waits for an invalidation in flight, and may be
  * called under a lock that an invalidation callback of another mirror, or
- * the driver's ->invalidate, takes. Takes the mirror lock: never call it
- * with the lock held, nor from a callback of @mirror.
+ * the driver's ->invalidate, takes. Takes the mirror lock for writing:
+ * never call it with the lock held (in either mode), nor from a callback
+ * of @mirror.
  */
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)
