@@ -221,8 +221,8 @@ EXPORT_SYMBOL_NS_GPL(hmm_device_unregister, HMM_MIRROR);
  * those already in the mirror included. WATCH_ALL is chosen before the
  * mirror's first fault: it may be set or cleared only while the mirror
  * watches nothing (calls that keep it as it is always may). Takes the
- * mirror lock: never call it with the lock held, nor from a callback of
- * @mirror.
+ * mirror lock for writing: never call it with the lock held (in either
+ * mode), nor from a callback of @mirror.
  *
  * Return: 0; -EINVAL for an unknown mode; -EBUSY if WATCH_ALL would
  * change while something is watched (the modes are left as they were).
@@ -235,13 +235,13 @@ int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
 		return -EINVAL;
 	/* hmm_watch_get() reads WATCH_ALL under the watch lock. */
 	mutex_lock(&mirror->watch_lock);
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	if (((modes ^ mirror->modes) & HMM_MIRROR_WATCH_ALL) &&
 	    !xa_empty(&mirror->watched))
 		ret = -EBUSY;
 	else
 		WRITE_ONCE(mirror->modes, modes);
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	mutex_unlock(&mirror->watch_lock);
 	return ret;
 }

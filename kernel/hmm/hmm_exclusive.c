@@ -99,14 +99,14 @@ static int exclusive_watched(struct hmm_mirror *mirror,
 			pfns[i] = page_to_pfn(pages[i]) | HMM_PFN_VALID |
 				  HMM_PFN_WRITE;
 
-		mutex_lock(&mirror->lock);
+		down_write(&mirror->lock);
 		if (watch->dead) {
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			release_pages_locked(pages, n);
 			return -ESTALE;
 		}
 		if (mmu_interval_read_retry(notifier, seq)) {
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			release_pages_locked(pages, n);
 			hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
 			continue;
@@ -115,7 +115,7 @@ static int exclusive_watched(struct hmm_mirror *mirror,
 		if (!ret)
 			ret = hmm_pt_set_flags(mirror, start, end,
 					       HMM_MPTE_EXCLUSIVE);
-		mutex_unlock(&mirror->lock);
+		up_write(&mirror->lock);
 		release_pages_locked(pages, n);
 		if (ret != -EAGAIN)
 			break;

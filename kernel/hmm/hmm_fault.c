@@ -135,14 +135,14 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		if (ret)
 			return ret;
 
-		mutex_lock(&mirror->lock);
+		down_write(&mirror->lock);
 		if (watch->dead) {
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			return -ESTALE;
 		}
 		if (mmu_interval_read_retry(range.notifier,
 					    range.notifier_seq)) {
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			retry_after(&timeout, ctl, faulted);
 			cond_resched();
 			continue;
@@ -151,7 +151,7 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		if (ret == -EAGAIN && !prepare &&
 		    hmm_pt_report_absent(mirror, start, end, pfns, out))
 			ret = 0;
-		mutex_unlock(&mirror->lock);
+		up_write(&mirror->lock);
 		if (ret != -EAGAIN)
 			break;
 		if (prepare)

@@ -56,7 +56,7 @@ struct workqueue_struct *hmm_reap_wq;
  */
 static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
 {
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	if (WARN_ON_ONCE(watch->whole))
 		return;
 	spin_lock(&mirror->reap_lock);
@@ -84,7 +84,7 @@ static bool hmm_mirror_trylock_spin(struct hmm_mirror *mirror)
 {
 	u64 deadline = ktime_get_ns() + HMM_TRYLOCK_SPIN_NS;
 
-	while (!mutex_trylock(&mirror->lock)) {
+	while (!down_write_trylock(&mirror->lock)) {
 		if (ktime_get_ns() > deadline)
 			return false;
 		cpu_relax();
@@ -130,7 +130,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 		return true;
 
 	if (update.blockable)
-		mutex_lock(&mirror->lock);
+		down_write(&mirror->lock);
 	else if (!hmm_mirror_trylock_spin(mirror))
 		return false;
 
@@ -142,7 +142,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 			/* Only a non-blockable invalidation may be refused. */
 			WARN_ON_ONCE(update.blockable);
 			if (!update.blockable) {
-				mutex_unlock(&mirror->lock);
+				up_write(&mirror->lock);
 				return false;
 			}
 		}
@@ -152,7 +152,7 @@ static bool hmm_mirror_invalidate(struct mmu_interval_notifier *notifier,
 	/* Removed later: removal would wait for this very invalidation. */
 	if (hmm_watch_idle(mirror, watch))
 		hmm_watch_queue(mirror, watch);
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	hmm_stat_add(HMM_STAT_INVALIDATIONS, 1);
 	return true;
 }
@@ -326,7 +326,7 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 {
 	/* The whole space's watch is never queued: nothing to look at. */
 	if (!watch->whole && (!stored || READ_ONCE(watch->recheck))) {
-		mutex_lock(&mirror->lock);
+		down_write(&mirror->lock);
 		WRITE_ONCE(watch->recheck, false);
 		if (hmm_pt_leaf_idle(mirror, watch->start)) {
 			if (!watch->dead)
@@ -341,7 +341,7 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 				 */
 				hmm_pt_clear(mirror, watch->start, watch->end);
 		}
-		mutex_unlock(&mirror->lock);
+		up_write(&mirror->lock);
 	}
 	hmm_watch_put(watch);
 }
@@ -349,7 +349,7 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 /* Mark @watch dead and clear its leaf: no fill with its sequence stores. */
 static void hmm_watch_kill(struct hmm_mirror *mirror, struct hmm_watch *watch)
 {
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	WRITE_ONCE(watch->dead, true);
 	hmm_pt_clear(mirror, watch->start, watch->end);
 }
@@ -382,7 +382,7 @@ static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
 	mutex_lock(&mirror->watch_lock);
 	if (xa_load(&mirror->watched, index) != watch)
 		goto out;
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	/* Still watched, referenced by watched and mirror->reap alone. */
 	if (kref_read(&watch->kref) <= 2) {
 		idle = hmm_pt_leaf_idle(mirror, watch->start);
@@ -396,7 +396,7 @@ static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
 		 */
 		WRITE_ONCE(watch->recheck, true);
 	}
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	if (idle)
 		xa_erase(&mirror->watched, index);
 out:
@@ -452,7 +452,7 @@ void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 	/* Nothing watched (nor initialised, in the page-table KUnit tests). */
 	if (xa_empty(&mirror->watched))
 		return;
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	/* Under RCU: the reaper may free a watch once it is out of watched. */
 	rcu_read_lock();
 	xa_for_each_range(&mirror->watched, index, watch,
@@ -463,14 +463,14 @@ void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 		/* The walk goes on from index after a break. */
 		if (!(++seen % 1024)) {
 			rcu_read_unlock();
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			cond_resched();
-			mutex_lock(&mirror->lock);
+			down_write(&mirror->lock);
 			rcu_read_lock();
 		}
 	}
 	rcu_read_unlock();
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 }
 
 /*
@@ -488,9 +488,9 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 		mutex_lock(&mirror->watch_lock);
 		watch = xa_load(&mirror->watched, index);
 		if (watch) {
-			mutex_lock(&mirror->lock);
+			down_write(&mirror->lock);
 			hmm_watch_kill(mirror, watch);
-			mutex_unlock(&mirror->lock);
+			up_write(&mirror->lock);
 			xa_erase(&mirror->watched, index);
 		}
 		mutex_unlock(&mirror->watch_lock);
@@ -648,7 +648,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	spin_lock_init(&mirror->reap_lock);
 	INIT_LIST_HEAD(&mirror->reap);
 	INIT_WORK(&mirror->reap_work, hmm_mirror_reap_work);
-	mutex_init(&mirror->lock);
+	init_rwsem(&mirror->lock);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	mirror->nr_valid = 0;
@@ -722,11 +722,11 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	 * Clear while invalidations still reach us: a page behind a valid
 	 * entry cannot be freed before we are done with it (dirtying it).
 	 */
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	if (mirror->hdev->ops->invalidate)
 		hmm_mirror_call_invalidate(mirror, &update);
 	hmm_pt_clear(mirror, 0, ULONG_MAX);
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	WARN_ON(mirror->nr_valid);
 
 	/* No fault runs (dead), so no leaf is watched anew. */
@@ -797,24 +797,94 @@ bool hmm_mirror_is_mm(const struct hmm_mirror *mirror,
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_is_mm, HMM_MIRROR);
 
 /**
- * hmm_mirror_lock() - lock the mirror page table for lookups
+ * hmm_mirror_lock() - lock the mirror page table exclusively
  * @mirror: the mirror
  *
- * While held, no invalidation of the mirror completes. Do not allocate
- * with GFP_KERNEL nor touch user memory under it.
+ * While held, no invalidation, fault or lookup of the mirror runs. For a
+ * driver's state that changes with the page table; a device access only
+ * looks up, under hmm_mirror_read_lock(). Do not allocate with GFP_KERNEL
+ * nor touch user memory under it.
  */
 void hmm_mirror_lock(struct hmm_mirror *mirror)
 {
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lock, HMM_MIRROR);
 
 /**
- * hmm_mirror_unlock() - unlock the mirror page table
+ * hmm_mirror_unlock() - undo hmm_mirror_lock()
  * @mirror: the mirror
  */
 void hmm_mirror_unlock(struct hmm_mirror *mirror)
 {
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_unlock, HMM_MIRROR);
+
+/**
+ * hmm_mirror_read_lock() - lock the mirror page table for lookups
+ * @mirror: the mirror
+ *
+ * Shared: other readers of @mirror run meanwhile, invalidations and
+ * faults (storing) of it wait. Enough for hmm_mirror_lookup(),
+ * hmm_mirror_lookup_range(), hmm_mirror_dma_addr(),
+ * hmm_mirror_count_valid() and hmm_mirror_set_dirty(); valid entries stay
+ * valid until hmm_mirror_read_unlock(). Do not allocate with GFP_KERNEL nor
+ * touch user memory under it, and do not take another mirror's lock: two
+ * mirrors are locked with hmm_mirror_read_lock_two().
+ */
+void hmm_mirror_read_lock(struct hmm_mirror *mirror)
+{
+	down_read(&mirror->lock);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock, HMM_MIRROR);
+
+/**
+ * hmm_mirror_read_unlock() - undo hmm_mirror_read_lock()
+ * @mirror: the mirror
+ */
+void hmm_mirror_read_unlock(struct hmm_mirror *mirror)
+{
+	up_read(&mirror->lock);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_unlock, HMM_MIRROR);
+
+/**
+ * hmm_mirror_read_lock_two() - lock two mirrors' page tables for lookups
+ * @a: a mirror
+ * @b: another mirror, or @a
+ *
+ * For a copy between two mirrors (two processes) without a bounce buffer:
+ * both locks held for reading, taken in one order whatever the order of
+ * the arguments (the lower address first), so that two copies in opposite
+ * directions cannot deadlock (each holding one lock, waiting behind an
+ * invalidation queued on the other). The same mirror twice is locked once.
+ * The second lock is taken as a nested class, so lockdep checks that no
+ * other path holds two mirror locks. Hold nothing of a mirror when calling
+ * it; the rules of hmm_mirror_read_lock() apply to both.
+ */
+void hmm_mirror_read_lock_two(struct hmm_mirror *a, struct hmm_mirror *b)
+{
+	if (a == b) {
+		down_read(&a->lock);
+		return;
+	}
+	if ((unsigned long)a > (unsigned long)b)
+		swap(a, b);
+	down_read(&a->lock);
+	down_read_nested(&b->lock, SINGLE_DEPTH_NESTING);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock_two, HMM_MIRROR);
+
+/**
+ * hmm_mirror_read_unlock_two() - undo hmm_mirror_read_lock_two()
+ * @a: the first mirror it was given
+ * @b: the second (either order will do)
+ */
+void hmm_mirror_read_unlock_two(struct hmm_mirror *a, struct hmm_mirror *b)
+{
+	up_read(&a->lock);
+	if (a != b)
+		up_read(&b->lock);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_unlock_two, HMM_MIRROR);

@@ -92,7 +92,7 @@ bool hmm_pt_leaf_idle(struct hmm_mirror *mirror, unsigned long addr)
 {
 	u64 *leaf;
 
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	leaf = xa_load(&mirror->pt, leaf_index(addr));
 	return !leaf || !memchr_inv(leaf, 0, PAGE_SIZE);
 }
@@ -181,7 +181,7 @@ bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
 {
 	unsigned long i, n = (end - start) >> PAGE_SHIFT;
 
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	/* A leaf may keep entries the walk does not show (exclusive ones). */
 	if (xa_load(&mirror->pt, leaf_index(start)))
 		return false;
@@ -214,7 +214,7 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long addr;
 	u64 *leaf;
 
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	leaf = xa_load(&mirror->pt, leaf_index(start));
 	if (dev)
 		dma_leaf = xa_load(&mirror->dma, leaf_index(start));
@@ -313,7 +313,7 @@ unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long index, cleared = 0;
 	u64 *leaf;
 
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	if (mirror->dma_dev)
 		free_orphan_dma_leaves(mirror, leaf_index(start),
 				       leaf_index(end - 1));
@@ -374,7 +374,7 @@ int hmm_pt_set_flags(struct hmm_mirror *mirror, unsigned long start,
 {
 	unsigned long addr;
 
-	lockdep_assert_held(&mirror->lock);
+	lockdep_assert_held_write(&mirror->lock);
 	for (addr = start; addr < end; addr += PAGE_SIZE) {
 		u64 *entry = pt_entry(mirror, addr);
 
@@ -387,11 +387,12 @@ int hmm_pt_set_flags(struct hmm_mirror *mirror, unsigned long start,
 
 /**
  * hmm_mirror_lookup() - the mirror page table entry of an address
- * @mirror: the mirror, locked with hmm_mirror_lock()
+ * @mirror: the mirror, locked (hmm_mirror_read_lock() or hmm_mirror_lock())
  * @addr: any user address
  *
  * Return: the entry (see HMM_MPTE_*), 0 if nothing is mirrored there. A
- * valid entry stays valid until the lock is dropped.
+ * valid entry stays valid until the lock is dropped; under the read lock
+ * another reader may set its HMM_MPTE_DIRTY bit meanwhile, nothing else.
  */
 u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr)
 {
@@ -399,13 +400,13 @@ u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr)
 
 	lockdep_assert_held(&mirror->lock);
 	entry = pt_entry(mirror, addr);
-	return entry ? *entry : 0;
+	return entry ? READ_ONCE(*entry) : 0;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup, HMM_MIRROR);
 
 /**
  * hmm_mirror_lookup_range() - the entries of a range, under one lock
- * @mirror: the mirror, locked with hmm_mirror_lock()
+ * @mirror: the mirror, locked (hmm_mirror_read_lock() or hmm_mirror_lock())
  * @start: first address, page aligned
  * @npages: pages to look up
  * @entries: out: one u64 per page, as hmm_mirror_lookup() returns it
@@ -436,7 +437,7 @@ unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 
 		/* The rest of this leaf, or of the range. */
 		for (; slot < HMM_PT_LEAF_ENTRIES && i < npages; slot++, i++) {
-			entries[i] = leaf ? leaf[slot] : 0;
+			entries[i] = leaf ? READ_ONCE(leaf[slot]) : 0;
 			if (!(entries[i] & HMM_MPTE_VALID))
 				hole = true;
 			else if (!hole)
@@ -449,7 +450,7 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup_range, HMM_MIRROR);
 
 /**
  * hmm_mirror_count_valid() - how many pages of a range have valid entries
- * @mirror: the mirror, locked
+ * @mirror: the mirror, locked (for reading or writing)
  * @start: first address, page aligned
  * @end: end address (exclusive), page aligned
  * @budget: in: leaves it may read at most; out: what is left of it
@@ -483,7 +484,7 @@ unsigned long hmm_mirror_count_valid(struct hmm_mirror *mirror,
 			break;
 		(*budget)--;
 		for (slot = leaf_slot(from); slot <= leaf_slot(to); slot++)
-			count += !!(leaf[slot] & HMM_MPTE_VALID);
+			count += !!(READ_ONCE(leaf[slot]) & HMM_MPTE_VALID);
 	}
 	return count;
 }
@@ -503,25 +504,27 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
  * range. Entries outside it are kept. The leaves it leaves empty are no
  * longer watched (see hmm_mirror.h), their notifiers removed later by a
  * worker: this never waits for an invalidation in flight. It takes the
- * mirror lock, which invalidations of @mirror hold while they call
- * ->invalidate: never call it with the mirror lock held, from a callback
- * of @mirror, or under a lock that the driver's ->invalidate takes.
+ * mirror lock for writing, which invalidations of @mirror hold while they
+ * call ->invalidate: never call it with the mirror lock held (in either
+ * mode), from a callback of @mirror, or under a lock that the driver's
+ * ->invalidate takes.
  */
 void hmm_mirror_discard(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end)
 {
 	if (WARN_ON_ONCE(hmm_range_check(start, end, ULONG_MAX)))
 		return;
-	mutex_lock(&mirror->lock);
+	down_write(&mirror->lock);
 	hmm_pt_clear(mirror, start, end);
-	mutex_unlock(&mirror->lock);
+	up_write(&mirror->lock);
 	hmm_mirror_unwatch(mirror, start, end);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_discard, HMM_MIRROR);
 
 /**
  * hmm_mirror_dma_addr() - DMA address of a mirrored page
- * @mirror: the mirror of an hmm_device with a struct device, locked
+ * @mirror: the mirror of an hmm_device with a struct device, locked (for
+ *	reading or writing)
  * @addr: an address with a valid entry
  *
  * Return: the page's DMA address for hmm_device->dev (of the page, not of
@@ -530,12 +533,12 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_discard, HMM_MIRROR);
 dma_addr_t hmm_mirror_dma_addr(struct hmm_mirror *mirror, unsigned long addr)
 {
 	dma_addr_t *dma_leaf;
-	u64 *entry;
+	u64 entry;
 
 	lockdep_assert_held(&mirror->lock);
-	entry = pt_entry(mirror, addr);
-	if (!mirror->dma_dev || !entry || !(*entry & HMM_MPTE_VALID) ||
-	    (*entry & HMM_MPTE_DEVICE))
+	entry = hmm_mirror_lookup(mirror, addr);
+	if (!mirror->dma_dev || !(entry & HMM_MPTE_VALID) ||
+	    (entry & HMM_MPTE_DEVICE))
 		return DMA_MAPPING_ERROR;
 	dma_leaf = xa_load(&mirror->dma, leaf_index(addr));
 	return dma_leaf ? dma_leaf[leaf_slot(addr)] : DMA_MAPPING_ERROR;
@@ -544,11 +547,16 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_dma_addr, HMM_MIRROR);
 
 /**
  * hmm_mirror_set_dirty() - record that the device wrote a mirrored page
- * @mirror: the mirror, locked
+ * @mirror: the mirror, locked (hmm_mirror_read_lock() is enough)
  * @addr: an address with a valid, writable entry
  *
  * The page is marked dirty when its entry is invalidated (or at once, by
  * the next invalidation of @addr), so the write is not lost to reclaim.
+ * Readers of one mirror may set the dirty bits of neighbouring entries, or
+ * of the same one, at once: the bit is set with an atomic read-modify-write
+ * of the entry's 64 bits (an unsigned long: the core is 64-bit only, which
+ * a BUILD_BUG_ON() checks). Every other change of an entry holds the lock
+ * exclusively, so nothing else changes it meanwhile.
  *
  * Return: 0, or -EFAULT if @addr has no valid writable entry.
  */
@@ -556,12 +564,14 @@ int hmm_mirror_set_dirty(struct hmm_mirror *mirror, unsigned long addr)
 {
 	u64 *entry;
 
+	/* set_bit() on a u64 entry: the same 64 bits on 64-bit alone. */
+	BUILD_BUG_ON(sizeof(unsigned long) != sizeof(u64));
 	lockdep_assert_held(&mirror->lock);
 	entry = pt_entry(mirror, addr);
-	if (!entry || (*entry & (HMM_MPTE_VALID | HMM_MPTE_WRITE)) !=
+	if (!entry || (READ_ONCE(*entry) & (HMM_MPTE_VALID | HMM_MPTE_WRITE)) !=
 		      (HMM_MPTE_VALID | HMM_MPTE_WRITE))
 		return -EFAULT;
-	*entry |= HMM_MPTE_DIRTY;
+	set_bit(HMM_MPTE_DIRTY_BIT, (unsigned long *)entry);
 	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_set_dirty, HMM_MIRROR);

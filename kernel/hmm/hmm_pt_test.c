@@ -30,7 +30,7 @@ static int pt_test_init(struct kunit *test)
 	int i;
 
 	KUNIT_ASSERT_NOT_NULL(test, t);
-	mutex_init(&t->mirror.lock);
+	init_rwsem(&t->mirror.lock);
 	xa_init(&t->mirror.pt);
 	xa_init(&t->mirror.dma);
 	for (i = 0; i < NPAGES; i++) {
@@ -47,9 +47,9 @@ static void pt_test_exit(struct kunit *test)
 	struct pt_test *t = test->priv;
 	int i;
 
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	for (i = 0; i < NPAGES; i++)
 		__free_page(t->pages[i]);
 }
@@ -61,10 +61,10 @@ static int fill(struct pt_test *t, unsigned long addr, u64 *out)
 
 	if (ret)
 		return ret;
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	ret = hmm_pt_fill(&t->mirror, addr, addr + NPAGES * PAGE_SIZE,
 			  t->pfns, out);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	return ret;
 }
 
@@ -72,9 +72,9 @@ static u64 lookup(struct pt_test *t, unsigned long addr)
 {
 	u64 entry;
 
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	entry = hmm_mirror_lookup(&t->mirror, addr);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	return entry;
 }
 
@@ -116,9 +116,9 @@ static void pt_budget(struct kunit *test)
 	/* One leaf: 8 bytes for each of its 512 pages. */
 	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_PT_BYTES) - before,
 			(s64)(HMM_PT_LEAF_ENTRIES * sizeof(u64)));
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	hmm_pt_clear(&t->mirror, BASE, BASE + NPAGES * PAGE_SIZE);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_PT_BYTES), before);
 }
 
@@ -132,7 +132,7 @@ static void pt_clear_frees_empty_leaves(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror, second), 0);
 	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror,
 					     second + HMM_PT_LEAF_SIZE), 0);
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second,
 					  second + 2 * PAGE_SIZE, t->pfns, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second + 2 * PAGE_SIZE,
@@ -160,7 +160,7 @@ static void pt_clear_frees_empty_leaves(struct kunit *test)
 	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
 	KUNIT_EXPECT_EQ(test, t->mirror.nr_valid, 0UL);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.pt));
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 }
 
 static void pt_dirty(struct kunit *test)
@@ -170,14 +170,14 @@ static void pt_dirty(struct kunit *test)
 	t->pfns[0] |= HMM_PFN_WRITE;
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
 	ClearPageDirty(t->pages[0]);
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	/* Only a valid, writable entry takes a device write. */
 	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE + PAGE_SIZE),
 			-EFAULT);
 	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE + 8 * PAGE_SIZE),
 			-EFAULT);
 	KUNIT_EXPECT_EQ(test, hmm_mirror_set_dirty(&t->mirror, BASE), 0);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 
 	/* Filled again with the same page: the device write is kept. */
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
@@ -185,9 +185,9 @@ static void pt_dirty(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, PageDirty(t->pages[0]));
 
 	/* Invalidated: the write reaches the page. */
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	hmm_pt_clear(&t->mirror, BASE, BASE + PAGE_SIZE);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	KUNIT_EXPECT_TRUE(test, PageDirty(t->pages[0]));
 	KUNIT_EXPECT_FALSE(test, PageDirty(t->pages[1]));
 }
@@ -203,11 +203,11 @@ static void pt_refill_keeps_exclusive(struct kunit *test)
 
 	t->pfns[0] |= HMM_PFN_WRITE;
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	KUNIT_ASSERT_EQ(test, hmm_pt_set_flags(&t->mirror, BASE,
 					       BASE + PAGE_SIZE,
 					       HMM_MPTE_EXCLUSIVE), 0);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
 	KUNIT_EXPECT_TRUE(test, lookup(t, BASE) & HMM_MPTE_EXCLUSIVE);
 	KUNIT_EXPECT_FALSE(test, lookup(t, BASE + PAGE_SIZE) &
@@ -239,9 +239,9 @@ static void pt_clear_frees_orphan_dma_leaf(struct kunit *test)
 	free_page((unsigned long)leaf);
 	hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
 
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	hmm_pt_clear(&t->mirror, 0, ULONG_MAX);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&t->mirror.dma));
 	KUNIT_EXPECT_EQ(test, hmm_stat_read(HMM_STAT_DMA_BYTES),
 			before);
@@ -260,7 +260,7 @@ static void pt_lookup_range(struct kunit *test)
 	t->pfns[2] = 0;
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
 	memset(e, 0xff, sizeof(e));
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup_range(&t->mirror, BASE,
 						      NPAGES + 2, e), 2UL);
 	for (i = 0; i < NPAGES + 2; i++)
@@ -272,14 +272,14 @@ static void pt_lookup_range(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hmm_mirror_lookup_range(&t->mirror, BASE + 2 * PAGE_SIZE,
 						      1, e), 0UL);
 	KUNIT_EXPECT_EQ(test, e[0], 0ULL);
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 
 	/* Over a leaf boundary: 2 pages at the end of a leaf, 2 after it. */
 	t->pfns[2] = page_to_pfn(t->pages[2]) | HMM_PFN_VALID;
 	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror, second), 0);
 	KUNIT_ASSERT_EQ(test, hmm_pt_prepare(&t->mirror,
 					     second + HMM_PT_LEAF_SIZE), 0);
-	mutex_lock(&t->mirror.lock);
+	down_write(&t->mirror.lock);
 	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second,
 					  second + 2 * PAGE_SIZE, t->pfns, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hmm_pt_fill(&t->mirror, second + 2 * PAGE_SIZE,
@@ -290,7 +290,7 @@ static void pt_lookup_range(struct kunit *test)
 	for (i = 0; i < NPAGES; i++)
 		KUNIT_EXPECT_EQ(test, hmm_mpte_pfn(e[i]),
 				page_to_pfn(t->pages[i]));
-	mutex_unlock(&t->mirror.lock);
+	up_write(&t->mirror.lock);
 }
 
 /* A discarded range loses its entries, and only it; emptied leaves go. */
@@ -321,7 +321,7 @@ static void pt_count_valid(struct kunit *test)
 	unsigned long budget = 4, n;
 
 	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
-	mutex_lock(&m->lock);
+	hmm_mirror_read_lock(m);
 	n = hmm_mirror_count_valid(m, BASE, BASE + SZ_1G, &budget);
 	KUNIT_EXPECT_EQ(test, n, m->nr_valid);
 	KUNIT_EXPECT_EQ(test, budget, 3UL);
@@ -335,7 +335,7 @@ static void pt_count_valid(struct kunit *test)
 	budget = 0;
 	n = hmm_mirror_count_valid(m, BASE, BASE + SZ_1G, &budget);
 	KUNIT_EXPECT_EQ(test, n, 0UL);
-	mutex_unlock(&m->lock);
+	hmm_mirror_read_unlock(m);
 }
 
 static struct kunit_case hmm_pt_test_cases[] = {

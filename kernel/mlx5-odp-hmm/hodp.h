@@ -92,7 +92,9 @@ struct hodp_odp {
 	struct list_head list;		/* on hodp_dev.odp_mirrors */
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
-	/* Under the mirror lock (hodp_odp_stats.c); zeroed is empty. */
+	/* Written under the mirror lock exclusively, read under it in either
+	 * mode (hodp_odp_stats.c); zeroed is empty.
+	 */
 	struct rb_root_cached mrs;	/* its explicit MRs by user range */
 	struct rb_root_cached implicit_mrs;	/* its implicit MRs */
 	/* Leaves its implicit MRs keep (hodp_odp.c), set by the first one. */
@@ -210,9 +212,6 @@ struct hodp_seg {
 	u32 mw_gen;			/* and binding): looked at again */
 };
 
-/* Bytes of a copy between two ODP mirrors per lock (hodp_copy.c). */
-#define HODP_BOUNCE		1024
-
 /* The requester's working memory, per QP (too big for the stack). */
 struct hodp_req_ctx {
 	struct hodp_qp *qp;			/* its requester */
@@ -228,7 +227,6 @@ struct hodp_req_ctx {
 	u32 nrseg;
 	u8 net_type;				/* of a UD receive's header */
 	void *elem;				/* a ring element, copied */
-	u8 bounce[HODP_BOUNCE];			/* copies between two mirrors */
 };
 
 struct hodp_qp {

@@ -2,11 +2,13 @@
 /*
  * hodp: the HCA's copies between segments of MRs (and kernel memory).
  * Page by page: a pinned MR's page comes from its table, an ODP MR's from
- * its mirror under the mirror lock, held for the copy of that page so that
- * no invalidation of it completes meanwhile; a miss unlocks, faults
+ * its mirror under the mirror lock held for reading, across the copy of
+ * that page so that no invalidation of it completes meanwhile (copies of
+ * other QPs on the same mirror run at once); a miss unlocks, faults
  * (hodp_odp_fault()) and tries again. Between two ODP MRs of different
- * mirrors the copy goes through a bounce page, taking one mirror lock at a
- * time: two copies in opposite directions cannot deadlock on them.
+ * mirrors both are locked for reading with hmm_mirror_read_lock_two(),
+ * whose order (lockdep-checked) keeps two copies in opposite directions
+ * from deadlocking.
  */
 #include <linux/highmem.h>
 #include <linux/slab.h>
@@ -14,7 +16,7 @@
 #include "hodp.h"
 #include "hodp_trace.h"
 
-/* Pages hodp_segs_prepare() looks up per hold of the mirror lock. */
+/* Pages hodp_segs_prepare() looks up per hold of the mirror read lock. */
 #define HODP_PREPARE_BATCH	512
 /* Bytes a copy moves between two chances for others to run. */
 #define HODP_COPY_CHUNK	SZ_256K
@@ -154,53 +156,33 @@ static u32 page_rest(const struct hodp_mr *mr, u64 addr, u32 len)
 	return min_t(u64, len, PAGE_SIZE - off);
 }
 
-/* @n bytes (within a page of each side) between two ODP mirrors. */
-static int copy_bounced(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
-			u64 daddr, struct hodp_seg *src, u64 saddr, u32 n)
+/*
+ * Lock the mirrors of a copy's two sides for reading (NULL: not ODP). Two
+ * different mirrors (two processes) are locked in the core's order, so
+ * copies in opposite directions between them cannot deadlock.
+ */
+static void copy_lock(struct hmm_mirror *dm, struct hmm_mirror *sm)
 {
-	int tries = HODP_FAULT_TRIES, ret;
-	void *bounce = ctx->bounce;
-	void *va;
+	if (dm && sm)
+		hmm_mirror_read_lock_two(dm, sm);
+	else if (dm || sm)
+		hmm_mirror_read_lock(dm ?: sm);
+}
 
-	for (;;) {
-		hmm_mirror_lock(seg_mirror(src));
-		va = odp_map_locked(src, saddr, false);
-		if (va) {
-			memcpy(bounce, va, n);
-			kunmap_local(va);
-		}
-		hmm_mirror_unlock(seg_mirror(src));
-		if (va)
-			break;
-		ret = odp_resolve(ctx, src, saddr, false, &tries,
-				  HODP_COPY_SRC_FAULT);
-		if (ret)
-			return ret;
-	}
-	tries = HODP_FAULT_TRIES;
-	for (;;) {
-		hmm_mirror_lock(seg_mirror(dst));
-		va = odp_map_locked(dst, daddr, true);
-		if (va) {
-			memcpy(va, bounce, n);
-			kunmap_local(va);
-			odp_dirty_locked(dst, daddr);
-		}
-		hmm_mirror_unlock(seg_mirror(dst));
-		if (va)
-			return 0;
-		ret = odp_resolve(ctx, dst, daddr, true, &tries,
-				  HODP_COPY_DST_FAULT);
-		if (ret)
-			return ret;
-	}
+static void copy_unlock(struct hmm_mirror *dm, struct hmm_mirror *sm)
+{
+	if (dm && sm)
+		hmm_mirror_read_unlock_two(dm, sm);
+	else if (dm || sm)
+		hmm_mirror_read_unlock(dm ?: sm);
 }
 
 /*
  * One step of a copy: at most *len bytes from @src at @soff to @dst at
  * @doff, within one page of each side; *len says how many were copied.
- * ctx->bounce (HODP_BOUNCE bytes) carries copies between two different
- * mirrors, whose locks are never held together. Return: 0,
+ * The mirrors of both sides are locked for reading across it (one, if the
+ * same; two, with hmm_mirror_read_lock_two()): other copies of the same
+ * mirrors run meanwhile, invalidations wait. Return: 0,
  * HODP_COPY_DST_FAULT, HODP_COPY_SRC_FAULT or HODP_COPY_STOPPED.
  */
 static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
@@ -208,7 +190,6 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 {
 	struct hmm_mirror *dm = seg_mirror(dst), *sm = seg_mirror(src);
 	u64 daddr = dst->addr + doff, saddr = src->addr + soff;
-	struct hmm_mirror *m = dm ?: sm;
 	int tries = HODP_FAULT_TRIES, ret;
 	u32 n = *len;
 	void *d, *s;
@@ -217,21 +198,15 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 		n = page_rest(dst->mr, daddr, n);
 	if (sm)
 		n = page_rest(src->mr, saddr, n);
-	if (dm && sm && dm != sm) {
-		*len = min_t(u32, n, HODP_BOUNCE);
-		return copy_bounced(ctx, dst, daddr, src, saddr, *len);
-	}
 
 	for (;;) {
-		/* One mirror (or none): its lock covers both sides. */
 		u32 dn = n, sn;
 
-		if (m)
-			hmm_mirror_lock(m);
+		copy_lock(dm, sm);
 		d = dm ? odp_map_locked(dst, daddr, true) :
 			 plain_map(dst, doff, &dn);
 		if (!d) {
-			hmm_mirror_unlock(m);
+			copy_unlock(dm, sm);
 			ret = odp_resolve(ctx, dst, daddr, true, &tries,
 					  HODP_COPY_DST_FAULT);
 			if (ret)
@@ -243,7 +218,7 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 			 plain_map(src, soff, &sn);
 		if (!s) {
 			seg_unmap(dst, d);
-			hmm_mirror_unlock(m);
+			copy_unlock(dm, sm);
 			ret = odp_resolve(ctx, src, saddr, false, &tries,
 					  HODP_COPY_SRC_FAULT);
 			if (ret)
@@ -255,8 +230,7 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 		seg_unmap(dst, d);
 		if (dm)
 			odp_dirty_locked(dst, daddr);
-		if (m)
-			hmm_mirror_unlock(m);
+		copy_unlock(dm, sm);
 		*len = sn;
 		return 0;
 	}
@@ -264,7 +238,7 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 
 /**
  * hodp_copy() - copy bytes from one segment list to another
- * @ctx: the requester's working memory (its bounce buffer is used)
+ * @ctx: the requester's working memory
  * @dst: destination segments
  * @ndst: how many
  * @skip: bytes of @dst to leave alone first
@@ -381,11 +355,11 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 			int ret, pages = 0;
 
 			/* A leaf's worth of lookups per lock hold. */
-			hmm_mirror_lock(&mr->odp->mirror);
+			hmm_mirror_read_lock(&mr->odp->mirror);
 			while (addr < end && pages++ < HODP_PREPARE_BATCH &&
 			       hodp_odp_page_locked(mr, addr, write))
 				addr += page_rest(mr, addr, end - addr);
-			hmm_mirror_unlock(&mr->odp->mirror);
+			hmm_mirror_read_unlock(&mr->odp->mirror);
 			cond_resched();
 			if (hodp_req_closing(qp))
 				return -EINTR;

@@ -3,7 +3,8 @@
  * hodp: on-demand paging on HMM mirrors. An ODP MR pins nothing: its
  * translation is the HMM mirror of the registering process (one mirror per
  * device and mm, shared by that process's ODP MRs). An access looks the
- * page up under the mirror lock; a missing or read-only entry is a page
+ * page up under the mirror lock (for reading: the accesses of other QPs
+ * run at once); a missing or read-only entry is a page
  * fault, resolved through the mirror (hmm_mirror_fault(), faulting ahead
  * up to the end of the segment, 2 MiB at most), and the access tries
  * again. While the lock is held no invalidation of the mirror completes,
@@ -46,10 +47,11 @@
  *
  * Which to drop is a clock: slot[] holds the leaves faulted through an
  * implicit MR in the order they came, the hand the oldest. An access
- * through an implicit MR marks its leaf's byte in hot[] (a store, under
- * the mirror lock it holds anyway; hot[] is indexed by the leaf index's
- * low bits, so two leaves may share a byte: one is then kept once too
- * often), and so do a fault of a leaf already kept and a leaf's arrival.
+ * through an implicit MR marks its leaf's byte in hot[] (a WRITE_ONCE of
+ * 1, under the mirror read lock it holds anyway, which other readers may
+ * store at once: the same byte, the same value; hot[] is indexed by the
+ * leaf index's low bits, so two leaves may share a byte: one is then kept
+ * once too often), and so do a fault of a leaf already kept and a leaf's arrival.
  * The hand skips a hot leaf once, clearing its byte, and takes the first
  * one that is not, at most one turn on. A slot whose leaf an
  * invalidation freed stays until the hand takes it (discarding it then
@@ -201,9 +203,9 @@ static bool leaf_explicit(struct hodp_odp *odp, unsigned long leaf)
 	unsigned long last = first + HMM_MIRROR_LEAF_SIZE - 1;
 	bool found;
 
-	hmm_mirror_lock(&odp->mirror);
+	hmm_mirror_read_lock(&odp->mirror);
 	found = interval_tree_iter_first(&odp->mrs, first, last);
-	hmm_mirror_unlock(&odp->mirror);
+	hmm_mirror_read_unlock(&odp->mirror);
 	return found;
 }
 
@@ -505,7 +507,7 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 
 /**
  * hodp_odp_page_locked() - the page behind an address of an ODP MR
- * @mr: the MR, its mirror locked (hmm_mirror_lock())
+ * @mr: the MR, its mirror locked (hmm_mirror_read_lock() is enough)
  * @addr: an address in its range
  * @write: the access writes
  *
@@ -556,7 +558,11 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		struct page *page;
 		u64 *p;
 
-		hmm_mirror_lock(m);
+		/*
+		 * Shared: an atomic of another QP on this page is atomic by
+		 * itself (cmpxchg64, atomic64), as against the CPU's.
+		 */
+		hmm_mirror_read_lock(m);
 		page = hodp_odp_page_locked(mr, addr, true);
 		if (page) {
 			p = kmap_local_page(page) + (uaddr & ~PAGE_MASK);
@@ -567,10 +573,10 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 							   (atomic64_t *)p);
 			kunmap_local(p);
 			hmm_mirror_set_dirty(m, uaddr);
-			hmm_mirror_unlock(m);
+			hmm_mirror_read_unlock(m);
 			return 0;
 		}
-		hmm_mirror_unlock(m);
+		hmm_mirror_read_unlock(m);
 		if (!tries-- ||
 		    hodp_odp_fault(mr, uaddr, uaddr + 8, true,
 				   atomic_fault_stop, mr))

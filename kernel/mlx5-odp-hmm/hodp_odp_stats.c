@@ -27,10 +27,12 @@
  * which all cover the whole address space, have a tree of their own, so
  * that the tree of explicit MRs answers "does an explicit MR cover this
  * leaf" (hodp_odp.c) in one descent. The trees are
- * under the mirror lock, which ->invalidate is called with: it takes no
- * lock of its own (faults hold none of hodp's locks that it would need),
- * and registration and deregistration hold the mirror lock only around
- * the insert or remove, allocating nothing. The pages of an MR still
+ * under the mirror lock, which ->invalidate is called with (for writing):
+ * it takes no lock of its own (faults hold none of hodp's locks that it
+ * would need), and registration and deregistration hold the mirror lock
+ * exclusively (hmm_mirror_lock()) only around the insert or remove,
+ * allocating nothing; the implicit MRs' leaf check only reads the tree,
+ * under the read lock. The pages of an MR still
  * mirrored in the range are counted by the core over the leaves that
  * exist (hmm_mirror_count_valid()): an implicit MR overlaps every
  * invalidation of its process, and a range the device never touched

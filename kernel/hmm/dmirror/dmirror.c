@@ -226,8 +226,10 @@ static unsigned long dmirror_cmd_end(const struct hmm_dmirror_cmd *cmd)
 
 /*
  * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
- * lock, until a page is missing (or not writable, for a write). Returns the
- * first address not done. A write tells the core which pages it wrote,
+ * lock held for reading (other copies of this mirror run meanwhile: a
+ * write sets its dirty bits atomically), until a page is missing (or not
+ * writable, for a write). Returns the first address not done. A write
+ * tells the core which pages it wrote,
  * unless the file plays a device whose writes its driver cannot see
  * (HMM_DMIRROR_MODE_UNTRACKED_WRITES).
  */
@@ -276,10 +278,10 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long start,
 	int stalls = 0, ret;
 
 	for (;;) {
-		hmm_mirror_lock(mirror);
+		hmm_mirror_read_lock(mirror);
 		done = dmirror_copy_locked(dmirror, addr, end,
 					   buf + (addr - start), write);
-		hmm_mirror_unlock(mirror);
+		hmm_mirror_read_unlock(mirror);
 		if (done == end)
 			return 0;
 		/* Invalidated again between the fault and the lock. */
@@ -520,9 +522,9 @@ static int dmirror_read_mirrored(struct dmirror *dmirror,
 		return -ENOMEM;
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
-		hmm_mirror_lock(&dmirror->mirror);
+		hmm_mirror_read_lock(&dmirror->mirror);
 		done = dmirror_copy_locked(dmirror, addr, next, bounce, false);
-		hmm_mirror_unlock(&dmirror->mirror);
+		hmm_mirror_read_unlock(&dmirror->mirror);
 		if (done != next) {
 			ret = -ENOENT;
 			break;
@@ -569,14 +571,14 @@ static int dmirror_check_exclusive(struct dmirror *dmirror,
 		return dmirror_unsupported(dmirror, "exclusive device access");
 	for (; addr < end; addr = next) {
 		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
-		hmm_mirror_lock(&dmirror->mirror);
+		hmm_mirror_read_lock(&dmirror->mirror);
 		for (; addr < next; addr += PAGE_SIZE) {
 			if (!(hmm_mirror_lookup(&dmirror->mirror, addr) &
 			      HMM_MPTE_EXCLUSIVE))
 				break;
 			cmd->cpages++;
 		}
-		hmm_mirror_unlock(&dmirror->mirror);
+		hmm_mirror_read_unlock(&dmirror->mirror);
 		if (addr < next)
 			return -EPERM;
 		cond_resched();

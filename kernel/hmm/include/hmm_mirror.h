@@ -65,10 +65,10 @@
  *   in (for read, or for write: breaking COW) or, with HMM_MIRROR_SNAPSHOT,
  *   only recording what is present. It holds no page reference when it
  *   returns: an entry stays valid only until the next invalidation of its
- *   address. So a device access looks entries up with hmm_mirror_lock()
- *   held; a missing entry means: unlock, hmm_mirror_fault(), try again. While
- *   the lock is held no invalidation can complete, so the pages behind valid
- *   entries stay where they are.
+ *   address. So a device access looks entries up with the mirror lock held
+ *   for reading (hmm_mirror_read_lock()); a missing entry means: unlock,
+ *   hmm_mirror_fault(), try again. While the lock is held no invalidation
+ *   can complete, so the pages behind valid entries stay where they are.
  *
  *   Under the lock, never sleep for memory (no GFP_KERNEL) and never touch
  *   user memory (copy_*_user): reclaim may need to invalidate this mirror.
@@ -82,11 +82,12 @@
  * Invalidation
  *
  *   Before a CPU page-table change of a mirrored range completes, the core
- *   takes the mirror lock, calls ->invalidate() with the range and the
- *   mmu_notifier event, then clears the entries: a dirty entry dirties its
- *   page, a DMA mapping is undone. In a non-blockable context (the OOM
- *   reaper) the core only trylocks, and ->invalidate() must not sleep: it may
- *   return -EAGAIN there, and only there, to have the kernel retry later.
+ *   takes the mirror lock for writing, calls ->invalidate() with the range
+ *   and the mmu_notifier event, then clears the entries: a dirty entry
+ *   dirties its page, a DMA mapping is undone. In a non-blockable context
+ *   (the OOM reaper) the core only trylocks, and ->invalidate() must not
+ *   sleep: it may return -EAGAIN there, and only there, to have the kernel
+ *   retry later.
  *
  *   Only changes of what the mirror watches reach it: the core watches each
  *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
@@ -128,18 +129,51 @@
  *   range is the kernel's, uncut), whether the mirror holds entries there
  *   or not, and makes every fault in flight start over.
  *
- *   Lock order: mirror->active (read: faults) -> the mirror's watch lock
- *   (inserting or removing a leaf's watch) -> the mirror lock -> the
- *   mirror's reap lock (queueing a watch); the kernel's notifier lock is
- *   taken under the watch lock (insertion) or alone (removal). Inserting
- *   never waits for an invalidation in flight (the kernel defers it, and
- *   the fault's mmu_interval_read_begin() waits instead); removing does,
- *   which is why the worker and unregister remove with no lock held.
-
+ *   Lock order (see Locking below): mirror->active (read: faults) -> the
+ *   mirror's watch lock (inserting or removing a leaf's watch) -> the mirror
+ *   lock -> the mirror's reap lock (queueing a watch); the kernel's
+ *   notifier lock is taken under the watch lock (insertion) or alone
+ *   (removal). Inserting never waits for an invalidation in flight (the
+ *   kernel defers it, and the fault's mmu_interval_read_begin() waits
+ *   instead); removing does, which is why the worker and unregister remove
+ *   with no lock held.
+ *
  *   hmm_mirror_unregister() also calls ->invalidate(), once, blockable, with
  *   event MMU_NOTIFY_RELEASE over [0, ULONG_MAX), before it clears what is
  *   left and undoes the DMA mappings: the device must stop using every
  *   entry there, as for any invalidation.
+ *
+ * Locking
+ *
+ *   The mirror lock is a reader-writer semaphore. Its writers, who hold it
+ *   exclusively (hmm_mirror_lock() for a driver, the core's own paths
+ *   otherwise), change the page table: a fault storing what it found,
+ *   invalidations (the non-blockable one only trylocks), hmm_mirror_discard(),
+ *   unregister and hmm_mirror_set_modes(); ->invalidate() runs under it. Its
+ *   readers (hmm_mirror_read_lock()) only look up: hmm_mirror_lookup(),
+ *   hmm_mirror_lookup_range(), hmm_mirror_dma_addr(),
+ *   hmm_mirror_count_valid(), and hmm_mirror_set_dirty(), which sets its bit
+ *   with an atomic read-modify-write. Any number of readers (a data path's
+ *   queues, each copying its own page) run at once; an invalidation waits
+ *   until every reader of its mirror has unlocked, and new readers wait
+ *   behind a writer that waits. Those functions assert (lockdep) the mode
+ *   they need. A driver may use hmm_mirror_lock() for its own state that
+ *   changes with the page table (hodp's tree of MRs, read by its
+ *   ->invalidate).
+ *
+ *   Two mirrors at once, only for reading and only with
+ *   hmm_mirror_read_lock_two(): it takes the lower-addressed mirror's lock
+ *   first (the same mirror once), so two copies in opposite directions
+ *   between the same mirrors cannot deadlock behind two invalidations
+ *   waiting, one on each. The second is taken as a nested lock class
+ *   (SINGLE_DEPTH_NESTING): lockdep reports any other way of holding two
+ *   mirror locks (two plain read locks, a write lock under a read lock of
+ *   another mirror, a third mirror). Nothing else is taken under two.
+ *
+ *   The whole order: mirror->active (read: faults) -> watch_lock -> the
+ *   mirror lock (one; or two for reading, lower address first) -> reap_lock.
+ *   Under the mirror lock, either mode, the rules above hold: no GFP_KERNEL,
+ *   no user memory, no fault.
  *
  * Dirty pages
  *
@@ -185,7 +219,8 @@ struct hmm_mirror;
 /* Mirror page table entry: pfn above bit 12, flags below. */
 #define HMM_MPTE_VALID		BIT_ULL(0)	/* maps a page */
 #define HMM_MPTE_WRITE		BIT_ULL(1)	/* the device may write it */
-#define HMM_MPTE_DIRTY		BIT_ULL(2)	/* the device wrote it */
+#define HMM_MPTE_DIRTY_BIT	2
+#define HMM_MPTE_DIRTY		BIT_ULL(HMM_MPTE_DIRTY_BIT) /* the device wrote it */
 #define HMM_MPTE_DEVICE		BIT_ULL(3)	/* device-private page */
 #define HMM_MPTE_HUGE		BIT_ULL(4)	/* part of a larger CPU mapping */
 #define HMM_MPTE_ERROR		BIT_ULL(5)	/* snapshot only: not mirrorable */
@@ -232,9 +267,10 @@ struct hmm_update {
 
 /**
  * struct hmm_mirror_ops - driver callbacks of a mirror
- * @invalidate: optional. Called with the mirror lock held before the entries
- *	of @update's range are cleared: stop device access to the range (the
- *	entries are still readable, e.g. to find what the device cached).
+ * @invalidate: optional. Called with the mirror lock held for writing
+ *	before the entries of @update's range are cleared: stop device
+ *	access to the range (the entries are still readable, e.g. to find
+ *	what the device cached).
  *	Called once per watched 2 MiB leaf the CPU change touches, with the
  *	part of it inside that leaf (see Invalidation above); once, with the
  *	whole change, in HMM_MIRROR_WATCH_ALL mode.
@@ -335,7 +371,8 @@ struct hmm_mirror_counters {
  * @reap_lock: protects @reap
  * @reap: watches whose leaf was left empty, for @reap_work to remove
  * @reap_work: removes the watches of @reap that are still idle
- * @lock: serialises page table updates, invalidations and device lookups
+ * @lock: written by page table updates, invalidations, discard, unregister
+ *	and mode changes; read by device lookups (see Locking above)
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @nr_valid: valid entries now (under @lock)
@@ -359,7 +396,7 @@ struct hmm_mirror {
 	spinlock_t reap_lock;		/* protects reap */
 	struct list_head reap;
 	struct work_struct reap_work;
-	struct mutex lock;	/* the page table: see above */
+	struct rw_semaphore lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
 	unsigned long nr_valid;
@@ -432,6 +469,10 @@ int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 
 void hmm_mirror_lock(struct hmm_mirror *mirror);
 void hmm_mirror_unlock(struct hmm_mirror *mirror);
+void hmm_mirror_read_lock(struct hmm_mirror *mirror);
+void hmm_mirror_read_unlock(struct hmm_mirror *mirror);
+void hmm_mirror_read_lock_two(struct hmm_mirror *a, struct hmm_mirror *b);
+void hmm_mirror_read_unlock_two(struct hmm_mirror *a, struct hmm_mirror *b);
 u64 hmm_mirror_lookup(struct hmm_mirror *mirror, unsigned long addr);
 unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 				      unsigned long start,
