@@ -374,6 +374,38 @@ struct hmm_mirror {
 #define HMM_MIRROR_PREFETCH	BIT(2)
 
 /*
+ * hmm_mirror_fault_and_lock() only: every page of the range is optional
+ * (faulted if it can be, skipped if not), as if req_end were start.
+ */
+#define HMM_MIRROR_OPTIONAL	BIT(3)
+
+/**
+ * struct hmm_mirror_range - a request of hmm_mirror_fault_and_lock()
+ * @start: first address, page aligned
+ * @end: end of the range (exclusive), page aligned
+ * @req_end: end of its required part, page aligned, in [@start, @end]; 0
+ *	for all of it. The pages of [@req_end, @end) are optional: faulted
+ *	where they can be, skipped where they cannot (fault-ahead)
+ * @flags: HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH (count as prefetched, for
+ *	a prefetch or fault-ahead), HMM_MIRROR_OPTIONAL (no page required)
+ * @stop: optional, as for hmm_mirror_fault_stoppable(): true ends the
+ *	fault with -ECANCELED
+ * @arg: its argument
+ * @filled: out, on success: the pages of [@start, @end) whose entries are
+ *	valid (and writable for HMM_MIRROR_WRITE) when the call returns,
+ *	all the required ones among them
+ */
+struct hmm_mirror_range {
+	unsigned long start;
+	unsigned long end;
+	unsigned long req_end;
+	unsigned int flags;
+	bool (*stop)(void *arg);
+	void *arg;
+	unsigned long filled;
+};
+
+/*
  * Modes of a mirror (hmm_mirror_set_modes()). DIRTY_ON_DROP: the device
  * writes pages without the driver knowing which (DMA): every writable
  * entry dropped marks its page dirty, not only the hmm_mirror_set_dirty()
@@ -409,6 +441,8 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 			       bool (*stop)(void *arg), void *arg);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries);
+int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
+			      struct hmm_mirror_range *req);
 
 void hmm_mirror_lock(struct hmm_mirror *mirror);
 void hmm_mirror_unlock(struct hmm_mirror *mirror);
