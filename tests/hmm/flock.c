@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -28,7 +29,7 @@
 #define RACE_PAGES	1536UL		/* 6 MiB: three leaves */
 #define RACE_ROUNDS	300
 #define RACE_CHUNK	64UL
-#define RACE_PAUSE_US	20
+#define RACE_PER_CALL	16
 
 static uint64_t ents[4096];
 
@@ -77,28 +78,42 @@ static long pfn_mismatch(const char *p, unsigned long npages)
 	return -1;
 }
 
+/*
+ * The racing thread discards pages of the range only while a FAULT_LOCK
+ * call is in flight, at most RACE_PER_CALL chunks per call, yielding in
+ * between: its invalidations land inside the calls, and each call can
+ * still complete once they stop (unbounded, two CPUs can empty some leaf
+ * between every refill and the lock for the fault's whole time limit:
+ * EBUSY, correct but 10 s a round). No pass/fail depends on timing.
+ */
 struct racer {
 	char *p;
 	atomic_int stop;
-	atomic_long rounds;
+	atomic_int in_call;	/* the round number while a call runs, 0 else */
+	atomic_long rounds;	/* chunks discarded while a call ran */
 };
 
 static void *racer(void *arg)
 {
 	struct racer *r = arg;
 	unsigned long off = 0;
+	int last = 0, done = 0, call;
 
 	while (!atomic_load(&r->stop)) {
+		call = atomic_load(&r->in_call);
+		if (call != last) {
+			last = call;
+			done = 0;
+		}
+		if (!call || done >= RACE_PER_CALL) {
+			sched_yield();
+			continue;
+		}
 		madvise(r->p + off * PAGE, RACE_CHUNK * PAGE, MADV_DONTNEED);
 		off = (off + RACE_CHUNK) % RACE_PAGES;
+		done++;
 		atomic_fetch_add(&r->rounds, 1);
-		/*
-		 * Paced, not to win every time: unpaced, on two CPUs, it
-		 * can empty some leaf between every refill and the lock
-		 * for the fault's whole time limit (EBUSY, correct but
-		 * 10 s a round). The pace is no pass/fail criterion.
-		 */
-		usleep(RACE_PAUSE_US);
+		sched_yield();
 	}
 	return NULL;
 }
@@ -122,8 +137,10 @@ static void race(int fd, unsigned long flags, const char *name)
 			 HMM_DMIRROR_ENTRY_WRITE : 0);
 		unsigned long n;
 
+		atomic_store(&r.in_call, i + 1);
 		ret = flock_range(fd, p, RACE_PAGES, RACE_PAGES, flags,
 				  &filled);
+		atomic_store(&r.in_call, 0);
 		if (ret == -EBUSY) {
 			busy++;
 			continue;
