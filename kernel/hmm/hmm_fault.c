@@ -27,11 +27,24 @@ static unsigned long task_faults(struct task_struct *t)
 	return t->min_flt + t->maj_flt;
 }
 
-/* What bounds one call's retries: its time, and the caller's stop. */
+/*
+ * What bounds one call's retries (its time, and the caller's stop), and
+ * which of its pages must be faulted: those below @req_end; the others
+ * (hmm_mirror_fault_and_lock()'s optional ones) are faulted where they
+ * can be and skipped where not.
+ */
 struct fault_ctl {
 	unsigned long limit;	/* jiffies: HMM_MIRROR_FAULT_MAX_MS in all */
 	bool (*stop)(void *arg);
 	void *arg;
+	unsigned long req_end;
+	unsigned int flags;
+};
+
+/* A leaf hmm_mirror_fault_and_lock() filled: its watch and the sequence. */
+struct leaf_fill {
+	struct hmm_watch *watch;
+	unsigned long seq;
 };
 
 /*
@@ -71,15 +84,95 @@ static void count_stored(struct hmm_mirror *mirror, unsigned int flags,
 }
 
 /*
+ * What to ask hmm_range_fault() of each page of [start, end), a range with
+ * optional pages (at and above ctl->req_end): required pages are faulted;
+ * optional ones only inside a VMA that allows the access and that
+ * hmm_range_fault() can handle, the others only looked at (a hole, a
+ * PROT_NONE or I/O mapping reports HMM_PFN_ERROR, a page of read-only
+ * memory asked for write what is present, read-only). The mmap lock is
+ * held: the VMAs cannot change before the walk.
+ */
+static void want_optional(struct mm_struct *mm, unsigned long start,
+			  unsigned long end, const struct fault_ctl *ctl,
+			  unsigned long *pfns)
+{
+	unsigned long req = HMM_PFN_REQ_FAULT, addr = start, to;
+	struct vm_area_struct *vma;
+	bool ok;
+
+	if (ctl->flags & HMM_MIRROR_WRITE)
+		req |= HMM_PFN_REQ_WRITE;
+	while (addr < end) {
+		if (addr < ctl->req_end) {
+			to = min(end, ctl->req_end);
+			ok = true;
+		} else {
+			vma = find_vma(mm, addr);
+			if (!vma || vma->vm_start >= end) {
+				to = end;
+				ok = false;
+			} else if (vma->vm_start > addr) {
+				to = vma->vm_start;
+				ok = false;
+			} else {
+				to = min(end, vma->vm_end);
+				ok = !(vma->vm_flags & (VM_IO | VM_PFNMAP)) &&
+				     (vma->vm_flags & VM_READ) &&
+				     (!(ctl->flags & HMM_MIRROR_WRITE) ||
+				      (vma->vm_flags & VM_WRITE));
+			}
+		}
+		for (; addr < to; addr += PAGE_SIZE)
+			pfns[(addr - start) >> PAGE_SHIFT] = ok ? req : 0;
+	}
+}
+
+/*
+ * hmm_range_fault() of a range with optional pages failed (-EFAULT, -EPERM)
+ * on a page want_optional() thought faultable (a file mapping beyond its
+ * end, a fault that ran out of memory or hit poison): walk it again page
+ * by page, with the same sequence, and give up only on a required page.
+ * An optional page that fails is only looked at. Return: 0, -EBUSY if an
+ * invalidation raced, or a required page's error.
+ */
+static int fault_page_by_page(struct hmm_range *range,
+			      const struct fault_ctl *ctl)
+{
+	unsigned long *pfns = range->hmm_pfns, addr, end = range->end;
+	struct hmm_range one = *range;
+	int ret;
+
+	want_optional(range->notifier->mm, range->start, end, ctl, pfns);
+	for (addr = range->start; addr < end; addr += PAGE_SIZE) {
+		one.start = addr;
+		one.end = addr + PAGE_SIZE;
+		one.hmm_pfns = &pfns[(addr - range->start) >> PAGE_SHIFT];
+		ret = hmm_range_fault(&one);
+		if (ret == -EFAULT || ret == -EPERM) {
+			if (addr < ctl->req_end)
+				return ret;
+			*one.hmm_pfns = 0;
+			ret = hmm_range_fault(&one);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * Fault [start, end), inside the leaf @watch watches. -ESTALE: the watch
  * was removed (its leaf found idle by the reaper, or unregister) and what
  * was faulted dropped; fault_leaf() starts over with the leaf's new one.
  */
 static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 			 unsigned long start, unsigned long end,
-			 unsigned int flags, const struct fault_ctl *ctl,
-			 unsigned long *pfns, u64 *out)
+			 const struct fault_ctl *ctl, unsigned long *pfns,
+			 u64 *out, unsigned long *seq)
 {
+	unsigned int flags = ctl->flags;
+	/* Optional pages: each page says what it asks (want_optional()). */
+	bool optional = end > ctl->req_end && !(flags & HMM_MIRROR_SNAPSHOT);
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_range range = {
 		.notifier = &watch->notifier,
@@ -103,6 +196,10 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		range.default_flags = HMM_PFN_REQ_FAULT;
 	if (flags & HMM_MIRROR_WRITE)
 		range.default_flags |= HMM_PFN_REQ_WRITE;
+	if (optional) {
+		range.default_flags = 0;
+		range.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	}
 
 	/*
 	 * Every leaf has one attempt at least, whatever the call's time so
@@ -125,7 +222,11 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
 		faulted = task_faults(current);
+		if (optional)
+			want_optional(mm, start, end, ctl, pfns);
 		ret = hmm_range_fault(&range);
+		if (optional && (ret == -EFAULT || ret == -EPERM))
+			ret = fault_page_by_page(&range, ctl);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			retry_after(&timeout, ctl, faulted);
@@ -152,6 +253,8 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		    hmm_pt_report_absent(mirror, start, end, pfns, out))
 			ret = 0;
 		up_write(&mirror->lock);
+		if (seq)
+			*seq = range.notifier_seq;
 		if (ret != -EAGAIN)
 			break;
 		if (prepare)
@@ -171,11 +274,15 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
  * removed under the fault (-ESTALE) is a retry like any other: within the
  * call's time limit, and not past a fatal signal, since each new watch
  * gives fault_watched() a fresh attempt.
+ *
+ * With @keep (hmm_mirror_fault_and_lock()), the leaf's watch stays
+ * referenced in @keep after a successful fill, with the sequence the fill
+ * checked: the caller checks it again under the mirror lock, and its
+ * reference keeps the reaper off the watch meanwhile.
  */
 static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
-		      unsigned long end, unsigned int flags,
-		      const struct fault_ctl *ctl, unsigned long *pfns,
-		      u64 *out)
+		      unsigned long end, const struct fault_ctl *ctl,
+		      unsigned long *pfns, u64 *out, struct leaf_fill *keep)
 {
 	struct hmm_watch *watch;
 	int ret;
@@ -184,10 +291,14 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 		watch = hmm_watch_get(mirror, start);
 		if (IS_ERR(watch))
 			return PTR_ERR(watch);
-		ret = fault_watched(mirror, watch, start, end, flags, ctl,
-				    pfns, out);
+		ret = fault_watched(mirror, watch, start, end, ctl, pfns, out,
+				    keep ? &keep->seq : NULL);
+		if (keep && !ret) {
+			keep->watch = watch;
+			return 0;
+		}
 		hmm_watch_done(mirror, watch,
-			       !ret && !(flags & HMM_MIRROR_SNAPSHOT));
+			       !ret && !(ctl->flags & HMM_MIRROR_SNAPSHOT));
 		if (ret != -ESTALE)
 			return ret;
 		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);
@@ -262,14 +373,126 @@ void hmm_mirror_leave(struct hmm_mirror *mirror)
 	up_read(&mirror->active);
 }
 
+/*
+ * Under the mirror lock, after every leaf of [start, end) was filled: is
+ * each still as its fill left it? A leaf whose watch was removed, whose
+ * sequence moved on (an invalidation cleared some of it), or whose
+ * required pages are not all there (the driver discarded them) is let go
+ * of, for the caller to fill again. Return: true if all of them are.
+ */
+static bool leaves_intact(struct hmm_mirror *mirror, unsigned long start,
+			  unsigned long end, const struct fault_ctl *ctl,
+			  struct leaf_fill *leaves)
+{
+	u64 need = HMM_MPTE_VALID;
+	unsigned long addr, next, to;
+	bool intact = true;
+
+	if (ctl->flags & HMM_MIRROR_WRITE)
+		need |= HMM_MPTE_WRITE;
+	for (addr = start; addr < end; addr = next, leaves++) {
+		struct hmm_watch *watch = leaves->watch;
+
+		next = hmm_leaf_end(addr, end);
+		to = clamp(ctl->req_end, addr, next);
+		if (!watch->dead &&
+		    !mmu_interval_read_retry(&watch->notifier, leaves->seq) &&
+		    hmm_pt_count(mirror, addr, to, need) ==
+		    (to - addr) >> PAGE_SHIFT)
+			continue;
+		hmm_watch_done_locked(mirror, watch);
+		leaves->watch = NULL;
+		intact = false;
+	}
+	return intact;
+}
+
+/*
+ * hmm_mirror_fault_and_lock()'s part after hmm_mirror_enter(): fill every
+ * leaf, keeping its watch and sequence; lock; check them all; fill again
+ * those an invalidation reached in between, until all are intact under
+ * the lock (which stays held then) or the call's limits end it.
+ */
+static int fill_and_lock(struct hmm_mirror *mirror, unsigned long start,
+			 unsigned long end, struct fault_ctl *ctl,
+			 unsigned long *pfns, unsigned long *filled)
+{
+	unsigned long nleaves = ((end - 1) >> HMM_MIRROR_LEAF_SHIFT) -
+				(start >> HMM_MIRROR_LEAF_SHIFT) + 1;
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	unsigned long addr, next, i, faulted;
+	struct leaf_fill *leaves;
+	u64 need = HMM_MPTE_VALID;
+	int ret = 0;
+
+	if (ctl->flags & HMM_MIRROR_WRITE)
+		need |= HMM_MPTE_WRITE;
+	leaves = kvcalloc(nleaves, sizeof(*leaves), GFP_KERNEL);
+	if (!leaves)
+		return -ENOMEM;
+	if (time_after(timeout, ctl->limit))
+		timeout = ctl->limit;
+	for (;;) {
+		faulted = task_faults(current);
+		for (addr = start, i = 0; addr < end; addr = next, i++) {
+			next = hmm_leaf_end(addr, end);
+			if (leaves[i].watch)
+				continue;
+			ret = fault_leaf(mirror, addr, next, ctl, pfns, NULL,
+					 &leaves[i]);
+			if (!ret && fatal_signal_pending(current))
+				ret = -EINTR;
+			if (ret)
+				goto out_release;
+		}
+		down_write(&mirror->lock);
+		if (leaves_intact(mirror, start, end, ctl, leaves))
+			break;
+		up_write(&mirror->lock);
+		/* Raced: as fault_watched()'s retries, bounded the same way. */
+		retry_after(&timeout, ctl, faulted);
+		if (time_after(jiffies, timeout)) {
+			ret = -EBUSY;
+			goto out_release;
+		}
+		if (ctl->stop && ctl->stop(ctl->arg)) {
+			ret = -ECANCELED;
+			goto out_release;
+		}
+		cond_resched();
+	}
+	*filled = hmm_pt_count(mirror, start, end, need);
+	for (i = 0; i < nleaves; i++)
+		hmm_watch_done_locked(mirror, leaves[i].watch);
+	kvfree(leaves);
+	return 0;
+
+out_release:
+	for (i = 0; i < nleaves; i++)
+		if (leaves[i].watch)
+			hmm_watch_done(mirror, leaves[i].watch, false);
+	kvfree(leaves);
+	return ret;
+}
+
+/*
+ * Every fault: [start, end) of @req, its pages required below req_end.
+ * With @lock, returns 0 with the mirror lock held and every leaf intact
+ * (fill_and_lock()), the count of satisfying entries in @req->filled;
+ * without, as hmm_mirror_fault() says.
+ */
 static int populate(struct hmm_mirror *mirror, unsigned long start,
-		    unsigned long end, unsigned int flags,
-		    bool (*stop)(void *arg), void *arg, u64 *out)
+		    unsigned long end, unsigned long req_end,
+		    unsigned int flags, bool (*stop)(void *arg), void *arg,
+		    u64 *out, unsigned long *filled)
 {
 	struct fault_ctl ctl = {
 		.limit = jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS),
 		.stop = stop,
 		.arg = arg,
+		.req_end = req_end,
+		.flags = flags,
 	};
 	struct mem_cgroup *memcg, *old_memcg;
 	unsigned long addr, next, *pfns;
@@ -295,9 +518,13 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	 */
 	memcg = get_mem_cgroup_from_mm(mirror->mm);
 	old_memcg = set_active_memcg(memcg);
+	if (filled) {
+		ret = fill_and_lock(mirror, start, end, &ctl, pfns, filled);
+		goto out_memcg;
+	}
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
-		ret = fault_leaf(mirror, addr, next, flags, &ctl, pfns, out);
+		ret = fault_leaf(mirror, addr, next, &ctl, pfns, out, NULL);
 		if (ret)
 			break;
 		if (out)
@@ -307,10 +534,12 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 			break;
 		}
 	}
+out_memcg:
 	set_active_memcg(old_memcg);
 	mem_cgroup_put(memcg);
 	kfree(pfns);
 out_leave:
+	/* With the mirror lock held if fill_and_lock() succeeded. */
 	hmm_mirror_leave(mirror);
 	if (ret == -ENOMEM)
 		hmm_stat_add(HMM_STAT_FAULT_NOMEM, 1);
@@ -343,7 +572,7 @@ out_leave:
 int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
 		     unsigned long end, unsigned int flags)
 {
-	return populate(mirror, start, end, flags, NULL, NULL, NULL);
+	return populate(mirror, start, end, end, flags, NULL, NULL, NULL, NULL);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
 
@@ -371,7 +600,7 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end, unsigned int flags,
 			       bool (*stop)(void *arg), void *arg)
 {
-	return populate(mirror, start, end, flags, stop, arg, NULL);
+	return populate(mirror, start, end, end, flags, stop, arg, NULL, NULL);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 
@@ -392,7 +621,67 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries)
 {
-	return populate(mirror, start, end, HMM_MIRROR_SNAPSHOT, NULL, NULL,
-			entries);
+	return populate(mirror, start, end, end, HMM_MIRROR_SNAPSHOT, NULL,
+			NULL, entries, NULL);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_snapshot, HMM_MIRROR);
+
+/**
+ * hmm_mirror_fault_and_lock() - fault a range and return with it valid, locked
+ * @mirror: a registered mirror
+ * @req: the request: [@req->start, @req->end) and its flags; on success,
+ *	@req->filled
+ *
+ * Faults [start, end) as hmm_mirror_fault() would, then takes the mirror
+ * lock and returns with it held and the range valid: every entry it filled
+ * is still there, no invalidation of its range can complete until
+ * hmm_mirror_unlock(), so the driver can look the entries up
+ * (hmm_mirror_lookup_range()) and update its device's translation
+ * atomically with respect to invalidation, as ib_umem_odp_map_dma_and_lock()
+ * lets an RDMA driver do. The fill goes leaf by leaf, each with the
+ * sequence of its own watch: under the lock, a leaf whose sequence moved on
+ * since its fill (an invalidation reached it) is filled again, with the
+ * lock dropped, until all of them are intact at once, within the limits of
+ * hmm_mirror_fault_stoppable() (HMM_MIRROR_FAULT_TIMEOUT_MS without
+ * progress, HMM_MIRROR_FAULT_MAX_MS in all, @req->stop).
+ *
+ * The pages of [start, req_end) are required (all of them if @req->req_end
+ * is 0): one that cannot be faulted
+ * fails the call as it fails hmm_mirror_fault(). Those of [req_end, end)
+ * (all of them with HMM_MIRROR_OPTIONAL) are optional: faulted where they
+ * can be, skipped where not (no VMA, a PROT_NONE or I/O mapping, a write
+ * to read-only memory, a fault that fails there) without failing the
+ * call, for prefetch and fault-ahead. A skipped page is still recorded if
+ * present (read-only, for a write), as a snapshot would.
+ *
+ * Never call it with the mirror lock held, nor from a callback of
+ * @mirror. Sleeps.
+ *
+ * Return: 0 with the mirror lock held (release it with
+ * hmm_mirror_unlock()) and @req->filled set: the pages of [start, end)
+ * whose entries are valid, and writable for HMM_MIRROR_WRITE: all of
+ * [start, req_end), and whichever optional ones (look them up under the
+ * lock). A negative errno as hmm_mirror_fault_stoppable() returns them,
+ * -EINVAL also for req_end outside [start, end] or a flag other than
+ * HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH and HMM_MIRROR_OPTIONAL, with the
+ * lock not held.
+ */
+int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
+			      struct hmm_mirror_range *req)
+{
+	unsigned long req_end = req->req_end ? req->req_end : req->end;
+
+	req->filled = 0;
+	if (req->flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_PREFETCH |
+			   HMM_MIRROR_OPTIONAL))
+		return -EINVAL;
+	if (req->flags & HMM_MIRROR_OPTIONAL)
+		req_end = req->start;
+	if (req_end < req->start || req_end > req->end ||
+	    !PAGE_ALIGNED(req_end))
+		return -EINVAL;
+	return populate(mirror, req->start, req->end, req_end,
+			req->flags & ~HMM_MIRROR_OPTIONAL, req->stop, req->arg,
+			NULL, &req->filled);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_and_lock, HMM_MIRROR);

@@ -185,6 +185,7 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 void hmm_watch_put(struct hmm_watch *watch);
 void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		    bool stored);
+void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch);
 void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 
@@ -197,6 +198,8 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out);
 unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 			   unsigned long end);
+unsigned long hmm_pt_count(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end, u64 need);
 
 /*
  * struct hmm_devmem - device memory (hmm_devmem.c)

@@ -346,6 +346,24 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 	hmm_watch_put(watch);
 }
 
+/**
+ * hmm_watch_done_locked() - hmm_watch_done() of a fault holding the lock
+ * @mirror: the mirror, locked
+ * @watch: the watch
+ *
+ * For hmm_mirror_fault_and_lock(), which lets go of its leaves' watches
+ * with the mirror lock held: queues @watch if its leaf is empty (all its
+ * pages optional, and none there), then drops the fault's reference.
+ */
+void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch)
+{
+	lockdep_assert_held_write(&mirror->lock);
+	WRITE_ONCE(watch->recheck, false);
+	if (hmm_watch_idle(mirror, watch))
+		hmm_watch_queue(mirror, watch);
+	hmm_watch_put(watch);
+}
+
 /* Mark @watch dead and clear its leaf: no fill with its sequence stores. */
 static void hmm_watch_kill(struct hmm_mirror *mirror, struct hmm_watch *watch)
 {

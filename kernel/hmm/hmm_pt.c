@@ -449,6 +449,37 @@ unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup_range, HMM_MIRROR);
 
 /**
+ * hmm_pt_count() - how many entries of a range have all of some flags
+ * @mirror: the mirror, locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned; @start for an empty range
+ * @need: the flags (HMM_MPTE_VALID, and HMM_MPTE_WRITE for a write)
+ *
+ * Return: the number of entries e of [start, end) with (e & @need) == @need.
+ */
+unsigned long hmm_pt_count(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end, u64 need)
+{
+	unsigned long index, count = 0;
+	u64 *leaf;
+
+	lockdep_assert_held(&mirror->lock);
+	if (end <= start)
+		return 0;
+	xa_for_each_range(&mirror->pt, index, leaf, leaf_index(start),
+			  leaf_index(end - 1)) {
+		unsigned long lstart = index << HMM_PT_LEAF_SHIFT;
+		unsigned long from = max(start, lstart);
+		unsigned long to = min(end - 1, lstart + HMM_PT_LEAF_SIZE - 1);
+		unsigned int slot;
+
+		for (slot = leaf_slot(from); slot <= leaf_slot(to); slot++)
+			count += (leaf[slot] & need) == need;
+	}
+	return count;
+}
+
+/**
  * hmm_mirror_count_valid() - how many pages of a range have valid entries
  * @mirror: the mirror, locked (for reading or writing)
  * @start: first address, page aligned

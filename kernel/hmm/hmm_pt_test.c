@@ -2,11 +2,11 @@
 /*
  * KUnit tests of the mirror page table (hmm_pt.c): entries from
  * hmm_range_fault() output, lookups (one page, and a range under one lock),
- * the dirty bit, clearing and discarding ranges across leaves and the
- * freeing of empty leaves, and the page-table budget. They
- * drive a mirror with no mm and no DMA device over pages of their own, so
- * they run where the module is loaded (make check-debug: KUnit runs a
- * module's suites at load).
+ * the dirty bit, counting entries by their flags, clearing and
+ * discarding ranges across leaves and the freeing of empty leaves, and
+ * the page-table budget. They drive a mirror with no mm and no DMA
+ * device over pages of their own, so they run where the module is loaded
+ * (make check-debug: KUnit runs a module's suites at load).
  */
 #include <kunit/test.h>
 #include <linux/device.h>
@@ -338,6 +338,42 @@ static void pt_count_valid(struct kunit *test)
 	hmm_mirror_read_unlock(m);
 }
 
+/*
+ * hmm_pt_count(), what hmm_mirror_fault_and_lock() checks a leaf's
+ * required part with and counts its filled pages by: entries that have
+ * every flag asked, over a leaf boundary, none where there is no leaf.
+ */
+static void pt_count_flags(struct kunit *test)
+{
+	struct pt_test *t = test->priv;
+	struct hmm_mirror *m = &t->mirror;
+	unsigned long last = BASE + SZ_2M - 2 * PAGE_SIZE;
+
+	t->pfns[1] |= HMM_PFN_WRITE;
+	KUNIT_ASSERT_EQ(test, fill(t, BASE, NULL), 0);
+	/* The first pages of the next leaf: [last, last + 4 pages) spans both. */
+	KUNIT_ASSERT_EQ(test, fill(t, BASE + SZ_2M, NULL), 0);
+	down_write(&m->lock);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, BASE, BASE + SZ_4M,
+					   HMM_MPTE_VALID), 2UL * NPAGES);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, BASE, BASE + SZ_4M,
+					   HMM_MPTE_VALID | HMM_MPTE_WRITE),
+			2UL);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, last, last + 4 * PAGE_SIZE,
+					   HMM_MPTE_VALID), 2UL);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, last, last + 4 * PAGE_SIZE,
+					   HMM_MPTE_VALID | HMM_MPTE_WRITE),
+			1UL);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, BASE, BASE, HMM_MPTE_VALID),
+			0UL);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, BASE + SZ_4M, BASE + SZ_1G,
+					   HMM_MPTE_VALID), 0UL);
+	hmm_pt_clear(m, BASE, BASE + PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, hmm_pt_count(m, BASE, BASE + NPAGES * PAGE_SIZE,
+					   HMM_MPTE_VALID), NPAGES - 1UL);
+	up_write(&m->lock);
+}
+
 static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_fill_and_lookup),
 	KUNIT_CASE(pt_budget),
@@ -348,6 +384,7 @@ static struct kunit_case hmm_pt_test_cases[] = {
 	KUNIT_CASE(pt_lookup_range),
 	KUNIT_CASE(pt_discard),
 	KUNIT_CASE(pt_count_valid),
+	KUNIT_CASE(pt_count_flags),
 	{}
 };
 

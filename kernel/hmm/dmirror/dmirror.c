@@ -671,6 +671,67 @@ static int dmirror_discard(struct dmirror *dmirror,
 	return 0;
 }
 
+/*
+ * FAULT_LOCK: fault the range and read its entries while the fault's lock
+ * is still held, as a driver filling its translation table would, then
+ * report them. A mirror entry becomes the ABI's: pfn, VALID and WRITE.
+ */
+static int dmirror_fault_lock(struct dmirror *dmirror, void __user *uarg)
+{
+	struct hmm_mirror *mirror = &dmirror->mirror;
+	struct hmm_mirror_range req = {};
+	struct hmm_dmirror_flock fl;
+	unsigned long i;
+	u64 *entries;
+	int ret;
+
+	if (copy_from_user(&fl, uarg, sizeof(fl)))
+		return -EFAULT;
+	if (!PAGE_ALIGNED(fl.addr) || fl.addr >= TASK_SIZE_MAX || !fl.npages ||
+	    fl.npages > DMIRROR_STEP_PAGES || fl.req_pages > fl.npages ||
+	    fl.flags & ~(HMM_DMIRROR_FLOCK_WRITE | HMM_DMIRROR_FLOCK_PREFETCH))
+		return -EINVAL;
+	entries = kvmalloc_array(fl.npages, sizeof(*entries), GFP_KERNEL);
+	if (!entries)
+		return -ENOMEM;
+	req.start = fl.addr;
+	req.end = fl.addr + (fl.npages << PAGE_SHIFT);
+	req.req_end = fl.addr + (fl.req_pages << PAGE_SHIFT);
+	if (!fl.req_pages)
+		req.flags |= HMM_MIRROR_OPTIONAL;
+	if (fl.flags & HMM_DMIRROR_FLOCK_WRITE)
+		req.flags |= HMM_MIRROR_WRITE;
+	if (fl.flags & HMM_DMIRROR_FLOCK_PREFETCH)
+		req.flags |= HMM_MIRROR_PREFETCH;
+	ret = hmm_mirror_fault_and_lock(mirror, &req);
+	if (ret)
+		goto out;
+	/* The device's translation update: no allocation, no user memory. */
+	hmm_mirror_lookup_range(mirror, req.start, fl.npages, entries);
+	hmm_mirror_unlock(mirror);
+
+	for (i = 0; i < fl.npages; i++) {
+		u64 e = entries[i];
+
+		entries[i] = 0;
+		if (!(e & HMM_MPTE_VALID))
+			continue;
+		entries[i] = ((u64)hmm_mpte_pfn(e) <<
+			      HMM_DMIRROR_ENTRY_PFN_SHIFT) |
+			     HMM_DMIRROR_ENTRY_VALID;
+		if (e & HMM_MPTE_WRITE)
+			entries[i] |= HMM_DMIRROR_ENTRY_WRITE;
+	}
+	fl.filled = req.filled;
+	if (copy_to_user(u64_to_user_ptr(fl.ptr), entries,
+			 fl.npages * sizeof(*entries)) ||
+	    copy_to_user(uarg, &fl, sizeof(fl)))
+		ret = -EFAULT;
+out:
+	kvfree(entries);
+	return ret;
+}
+
 static long dmirror_ioctl(struct file *filp, unsigned int command,
 			  unsigned long arg)
 {
@@ -691,6 +752,8 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 		return dmirror_stats(dmirror, uarg);
 	if (command == HMM_DMIRROR_SET_MODE)
 		return dmirror_set_mode(dmirror, uarg);
+	if (command == HMM_DMIRROR_FAULT_LOCK)
+		return dmirror_fault_lock(dmirror, uarg);
 	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
 		return -EFAULT;
 	if (command != HMM_DMIRROR_RELEASE && !dmirror_range_ok(&cmd))

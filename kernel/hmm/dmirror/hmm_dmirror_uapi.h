@@ -97,6 +97,46 @@ struct hmm_dmirror_stats {
  */
 #define HMM_DMIRROR_DISCARD		_IOWR('H', 0x43, struct hmm_dmirror_cmd)
 
+/**
+ * struct hmm_dmirror_flock - dmirror only: FAULT_LOCK's command
+ * @addr: first virtual address of the range (page aligned)
+ * @npages: pages in the range (4096 at most)
+ * @req_pages: how many of them, from @addr, are required; the others are
+ *	optional (faulted if they can be, skipped if not); 0: all optional
+ * @flags: HMM_DMIRROR_FLOCK_WRITE (fault for write), _PREFETCH (count the
+ *	pages as prefetched)
+ * @ptr: user buffer of @npages __u64: out: each page's entry as the
+ *	device read it under the mirror lock: 0 if it has none, else its pfn
+ *	shifted left by HMM_DMIRROR_ENTRY_PFN_SHIFT, or-ed with
+ *	HMM_DMIRROR_ENTRY_VALID and, if the device may write, _WRITE
+ * @filled: out: the pages the fault said it filled (valid, and writable
+ *	for a write, when it returned with the lock held)
+ */
+struct hmm_dmirror_flock {
+	__u64 addr;
+	__u64 npages;
+	__u64 req_pages;
+	__u64 flags;
+	__u64 ptr;
+	__u64 filled;
+};
+
+#define HMM_DMIRROR_FLOCK_WRITE		_BITULL(0)
+#define HMM_DMIRROR_FLOCK_PREFETCH	_BITULL(1)
+/* An entry of FAULT_LOCK's @ptr: pfn above bit 12, these below. */
+#define HMM_DMIRROR_ENTRY_VALID		_BITULL(0)
+#define HMM_DMIRROR_ENTRY_WRITE		_BITULL(1)
+#define HMM_DMIRROR_ENTRY_PFN_SHIFT	12
+
+/*
+ * dmirror only: fault the range and, with the mirror lock still held
+ * (hmm_mirror_fault_and_lock()), read its entries, as a driver updating
+ * its device's translation would; then unlock and report them. Errors as
+ * a device fault's: EFAULT or EPERM for a required page that cannot be
+ * mirrored, EBUSY if invalidations kept racing it.
+ */
+#define HMM_DMIRROR_FAULT_LOCK		_IOWR('H', 0x44, struct hmm_dmirror_flock)
+
 /*
  * SNAPSHOT: what the device sees of each page. The permission is a value,
  * not bits: a writable page is WRITE alone, a read-only one READ; the

@@ -75,6 +75,25 @@
  *   hmm_mirror_lookup_range() reads a whole range under one lock (to build
  *   a translation table) and says how far it is valid.
  *
+ *   hmm_mirror_fault_and_lock() does that loop for the driver: it faults
+ *   a range (struct hmm_mirror_range) and returns 0 with the mirror lock
+ *   held and the range valid, so the driver updates its device's
+ *   translation atomically with respect to invalidation (as
+ *   ib_umem_odp_map_dma_and_lock()). The fill goes leaf by leaf, each
+ *   checked against the sequence of its own leaf's watch: once all are
+ *   filled, the core takes the lock and checks every leaf's sequence
+ *   again (mmu_interval_read_retry() per leaf, under the lock); the
+ *   leaves an invalidation reached in between are filled again with the
+ *   lock dropped, until all of them hold at once or the fault's limits
+ *   (HMM_MIRROR_FAULT_TIMEOUT_MS without progress, HMM_MIRROR_FAULT_MAX_MS,
+ *   the stop callback) end it. Its pages below req_end are required, as
+ *   hmm_mirror_fault()'s; those above (all with HMM_MIRROR_OPTIONAL) are
+ *   optional, for prefetch and fault-ahead: faulted where they can be,
+ *   skipped where they cannot (no VMA, PROT_NONE or I/O, a write to
+ *   read-only memory, a fault that fails there). It says how many pages
+ *   it filled (hmm_mirror_range.filled); which ones, the driver reads
+ *   under the lock with hmm_mirror_lookup_range().
+ *
  *   A driver that stops using a range by itself (an MR deregistered, an
  *   idle part of an implicit MR reclaimed) drops its entries with
  *   hmm_mirror_discard(): as an invalidation would, without ->invalidate.
@@ -311,12 +330,15 @@ struct hmm_device {
 
 /**
  * struct hmm_mirror_stats - what a mirror has done since it was registered
- * @faults: calls of hmm_mirror_fault(), hmm_mirror_fault_stoppable() and
- *	hmm_mirror_snapshot() that started (the mirror was registered and
- *	the range valid), whatever their outcome
+ * @faults: calls of hmm_mirror_fault(), hmm_mirror_fault_stoppable(),
+ *	hmm_mirror_fault_and_lock() and hmm_mirror_snapshot() that started
+ *	(the mirror was registered and the range valid), whatever their
+ *	outcome
  * @faulted_pages: valid entries that on-demand faults stored (faults
  *	without HMM_MIRROR_PREFETCH or HMM_MIRROR_SNAPSHOT): a fault of N
  *	present or faultable pages adds N, also for pages already mirrored
+ *	(and hmm_mirror_fault_and_lock() adds a leaf's again when it fills
+ *	the leaf again after an invalidation)
  * @prefetched_pages: valid entries that faults with HMM_MIRROR_PREFETCH or
  *	HMM_MIRROR_SNAPSHOT stored (the pages present for a snapshot)
  * @invalidations: CPU-side invalidations (mmu notifier) that dropped at
@@ -423,6 +445,38 @@ struct hmm_mirror {
 #define HMM_MIRROR_PREFETCH	BIT(2)
 
 /*
+ * hmm_mirror_fault_and_lock() only: every page of the range is optional
+ * (faulted if it can be, skipped if not), as if req_end were start.
+ */
+#define HMM_MIRROR_OPTIONAL	BIT(3)
+
+/**
+ * struct hmm_mirror_range - a request of hmm_mirror_fault_and_lock()
+ * @start: first address, page aligned
+ * @end: end of the range (exclusive), page aligned
+ * @req_end: end of its required part, page aligned, in [@start, @end]; 0
+ *	for all of it. The pages of [@req_end, @end) are optional: faulted
+ *	where they can be, skipped where they cannot (fault-ahead)
+ * @flags: HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH (count as prefetched, for
+ *	a prefetch or fault-ahead), HMM_MIRROR_OPTIONAL (no page required)
+ * @stop: optional, as for hmm_mirror_fault_stoppable(): true ends the
+ *	fault with -ECANCELED
+ * @arg: its argument
+ * @filled: out, on success: the pages of [@start, @end) whose entries are
+ *	valid (and writable for HMM_MIRROR_WRITE) when the call returns,
+ *	all the required ones among them
+ */
+struct hmm_mirror_range {
+	unsigned long start;
+	unsigned long end;
+	unsigned long req_end;
+	unsigned int flags;
+	bool (*stop)(void *arg);
+	void *arg;
+	unsigned long filled;
+};
+
+/*
  * Modes of a mirror (hmm_mirror_set_modes()). DIRTY_ON_DROP: the device
  * writes pages without the driver knowing which (DMA): every writable
  * entry dropped marks its page dirty, not only the hmm_mirror_set_dirty()
@@ -466,6 +520,8 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 			       bool (*stop)(void *arg), void *arg);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries);
+int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
+			      struct hmm_mirror_range *req);
 
 void hmm_mirror_lock(struct hmm_mirror *mirror);
 void hmm_mirror_unlock(struct hmm_mirror *mirror);
