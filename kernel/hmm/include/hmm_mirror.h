@@ -328,6 +328,8 @@ struct hmm_mirror_counters {
  * @lock: serialises page table updates, invalidations and device lookups
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
+ * @dma_huge: the DMA mapping of a huge page's part in a leaf, same index
+ *	(a struct hmm_dma_huge, private to the core), if one is in use
  * @nr_valid: valid entries now (under @lock)
  * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock)
  * @stats: the counters of hmm_mirror_read_stats()
@@ -351,6 +353,7 @@ struct hmm_mirror {
 	struct mutex lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
+	struct xarray dma_huge;
 	unsigned long nr_valid;
 	unsigned int modes;
 	struct hmm_mirror_counters stats;
