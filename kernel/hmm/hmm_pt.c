@@ -18,7 +18,9 @@
  *
  * Leaves are allocated by hmm_pt_prepare() before the fault path takes the
  * mirror lock: nothing may allocate under that lock, since reclaim may need
- * it to invalidate the mirror. They are freed by the invalidation that
+ * it to invalidate the mirror (a huge mapping's record is the exception:
+ * GFP_NOWAIT, which never waits for reclaim, its failure costing only the
+ * 4 KiB mappings instead). They are freed by the invalidation that
  * leaves them empty; the fault path then finds no leaf under the lock and
  * prepares it again.
  */
