@@ -54,7 +54,10 @@ enum hmm_stat {
 	HMM_STAT_MIRRORED_PAGES,	/* valid entries now */
 	HMM_STAT_PT_BYTES,		/* page table leaves allocated now */
 	HMM_STAT_DMA_BYTES,		/* DMA address leaves allocated now */
-	HMM_STAT_DMA_MAPPED,		/* pages DMA-mapped now */
+	HMM_STAT_DMA_MAPPED,		/* entries with a DMA address now */
+	HMM_STAT_DMA_MAPS,		/* DMA mappings made (4 KiB or huge) */
+	HMM_STAT_DMA_MAPS_LIVE,		/* DMA mappings not yet undone */
+	HMM_STAT_DMA_HUGE_MAPS,		/* huge-page DMA mappings made */
 	HMM_STAT_DEVICE_PAGES,		/* device memory pages in use now */
 	HMM_STAT_MIGRATED_TO_DEVICE,	/* pages moved to device memory */
 	HMM_STAT_MIGRATED_TO_RAM,	/* pages moved back to system memory */

@@ -669,6 +669,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	init_rwsem(&mirror->lock);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
+	xa_init(&mirror->dma_huge);
 	mirror->nr_valid = 0;
 	mirror->modes = 0;
 	memset(&mirror->stats, 0, sizeof(mirror->stats));
@@ -752,6 +753,8 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	/* Empty by now (hmm_pt_clear() frees every leaf it empties). */
 	xa_destroy(&mirror->pt);
 	xa_destroy(&mirror->dma);
+	WARN_ON(!xa_empty(&mirror->dma_huge));
+	xa_destroy(&mirror->dma_huge);
 	mirror->hmm = NULL;
 	hmm_put(hmm);
 	atomic_dec(&mirror->hdev->nr_mirrors);

@@ -5,9 +5,22 @@
  * xarray indexed by address >> HMM_PT_LEAF_SHIFT. A mirror that DMA-maps
  * has a second xarray of dma_addr_t leaves with the same index.
  *
+ * A valid entry of a CPU mapping of order 9 or more (a PMD-mapped THP or
+ * huge page, a PUD-mapped one) shares one DMA mapping with the other
+ * entries of that mapping in its leaf: the huge page's part inside the
+ * leaf (2 MiB: a 1 GiB page is mapped in 2 MiB pieces, one per leaf) is
+ * mapped once, by the first fill of one of its entries, and each entry's
+ * DMA address is the mapping's base plus the entry's offset. A struct
+ * hmm_dma_huge per leaf, in mirror->dma_huge, records the mapping and
+ * which entries use it; the last of them dropped unmaps it, so a drop of
+ * part of the leaf (an invalidation, hmm_mirror_discard()) keeps it for
+ * the entries left. Other entries are mapped one 4 KiB page at a time.
+ *
  * Leaves are allocated by hmm_pt_prepare() before the fault path takes the
  * mirror lock: nothing may allocate under that lock, since reclaim may need
- * it to invalidate the mirror. They are freed by the invalidation that
+ * it to invalidate the mirror (a huge mapping's record is the exception:
+ * GFP_NOWAIT, which never waits for reclaim, its failure costing only the
+ * 4 KiB mappings instead). They are freed by the invalidation that
  * leaves them empty; the fault path then finds no leaf under the lock and
  * prepares it again.
  */
@@ -16,6 +29,7 @@
 #include <linux/hmm.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 
 #include "hmm_internal.h"
@@ -120,16 +134,6 @@ static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
 }
 
 /*
- * Forget a valid entry: undo its DMA mapping and carry a device write to
- * the page. The page is still mapped by the CPU (we run before the CPU
- * page-table change completes, or while the mirror lock keeps any from
- * completing), so it cannot have been freed; set_page_dirty() without the
- * page lock is what the mirror lock makes safe here, as for ib_umem_odp.
- * A mirror in HMM_MIRROR_DIRTY_ON_DROP mode dirties every writable entry's
- * page: its device may have written any of them without the driver
- * knowing (ib_umem_odp dirties every page it mapped writable likewise).
- */
-/*
  * A page shared by several mirrors (fork, shared memory, two devices) is
  * DMA-mapped once per mirror, and the device reads and writes it while the
  * CPU does: mirrors serve only devices whose DMA needs no cache syncs (each
@@ -138,19 +142,158 @@ static u64 hmm_pfn_to_mpte(unsigned long hmm_pfn)
  */
 #define HMM_DMA_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
 
-static void drop_entry(struct hmm_mirror *mirror, u64 entry, dma_addr_t *dma)
+/*
+ * struct hmm_dma_huge - the one DMA mapping of a huge page's part in a leaf
+ * @base: DMA address of the leaf's first page (HMM_PT_LEAF_SIZE mapped)
+ * @pfn: pfn of the leaf's first page in the huge page
+ * @count: entries of the leaf using it (the bits set in @used)
+ * @used: one bit per entry of the leaf that uses it
+ *
+ * Allocated, changed and freed under the mirror lock.
+ */
+struct hmm_dma_huge {
+	dma_addr_t base;
+	unsigned long pfn;
+	unsigned int count;
+	DECLARE_BITMAP(used, HMM_PT_LEAF_ENTRIES);
+};
+
+static void dma_unmap(struct hmm_mirror *mirror, dma_addr_t da, size_t size)
+{
+	dma_unmap_page_attrs(mirror->dma_dev, da, size, DMA_BIDIRECTIONAL,
+			     HMM_DMA_ATTRS);
+	hmm_stat_add(HMM_STAT_DMA_MAPS_LIVE, -1);
+}
+
+/* Map @size bytes from @page for the mirror's device: 0 or -errno. */
+static int dma_map(struct hmm_mirror *mirror, struct page *page, size_t size,
+		   dma_addr_t *out)
+{
+	struct device *dev = mirror->dma_dev;
+	dma_addr_t da = dma_map_page_attrs(dev, page, 0, size,
+					   DMA_BIDIRECTIONAL, HMM_DMA_ATTRS);
+
+	if (dma_mapping_error(dev, da))
+		return -ENOMEM;
+	hmm_stat_add(HMM_STAT_DMA_MAPS, 1);
+	hmm_stat_add(HMM_STAT_DMA_MAPS_LIVE, 1);
+	if (dma_need_sync(dev, da)) {
+		dma_unmap(mirror, da, size);
+		dev_warn_once(dev, "hmm_mirror: DMA to this device needs cache syncs or bounce buffers, which a mirror cannot do\n");
+		return -EOPNOTSUPP;
+	}
+	*out = da;
+	return 0;
+}
+
+/*
+ * The huge mapping of the leaf @index for an entry of pfn @pfn at @slot,
+ * of a CPU mapping of @order: the one in use if it is of the same huge
+ * page, else a new one if the leaf has none. NULL where the entry must be
+ * mapped on its own: a CPU mapping smaller than the leaf, a leaf whose
+ * huge mapping is of another page, or no memory or DMA space for it (not
+ * an error: the 4 KiB mapping is tried next). The allocation is
+ * GFP_NOWAIT: under the mirror lock, nothing may wait for reclaim.
+ */
+static struct hmm_dma_huge *dma_huge_get(struct hmm_mirror *mirror,
+					 unsigned long index,
+					 unsigned int slot, unsigned long pfn,
+					 unsigned int order)
+{
+	struct hmm_dma_huge *huge;
+	void *old;
+
+	/* A CPU mapping of order >= 9 covers the whole (aligned) leaf. */
+	if (order < ilog2(HMM_PT_LEAF_ENTRIES) || pfn < slot)
+		return NULL;
+	huge = xa_load(&mirror->dma_huge, index);
+	if (huge)
+		return huge->pfn == pfn - slot ? huge : NULL;
+	huge = kzalloc(sizeof(*huge), GFP_NOWAIT | __GFP_NOWARN);
+	if (!huge)
+		return NULL;
+	huge->pfn = pfn - slot;
+	if (dma_map(mirror, pfn_to_page(huge->pfn), HMM_PT_LEAF_SIZE,
+		    &huge->base))
+		goto free;
+	old = xa_store(&mirror->dma_huge, index, huge,
+		       GFP_NOWAIT | __GFP_NOWARN);
+	if (xa_is_err(old)) {
+		dma_unmap(mirror, huge->base, HMM_PT_LEAF_SIZE);
+		goto free;
+	}
+	hmm_stat_add(HMM_STAT_DMA_HUGE_MAPS, 1);
+	return huge;
+free:
+	kfree(huge);
+	return NULL;
+}
+
+/* Give the entry at @slot of leaf @index, of a system page, a DMA address. */
+static int dma_map_entry(struct hmm_mirror *mirror, unsigned long index,
+			 unsigned int slot, u64 entry, dma_addr_t *dma)
+{
+	unsigned long pfn = hmm_mpte_pfn(entry);
+	struct hmm_dma_huge *huge;
+	int ret;
+
+	huge = dma_huge_get(mirror, index, slot, pfn, hmm_mpte_order(entry));
+	if (huge) {
+		__set_bit(slot, huge->used);
+		huge->count++;
+		*dma = huge->base + ((dma_addr_t)slot << PAGE_SHIFT);
+	} else {
+		ret = dma_map(mirror, pfn_to_page(pfn), PAGE_SIZE, dma);
+		if (ret)
+			return ret;
+	}
+	hmm_stat_add(HMM_STAT_DMA_MAPPED, 1);
+	return 0;
+}
+
+/* Undo the DMA address of the entry at @slot of leaf @index. */
+static void dma_unmap_entry(struct hmm_mirror *mirror, unsigned long index,
+			    unsigned int slot, dma_addr_t *dma)
+{
+	struct hmm_dma_huge *huge = xa_load(&mirror->dma_huge, index);
+
+	if (huge && __test_and_clear_bit(slot, huge->used)) {
+		/* The last entry using the huge mapping undoes it. */
+		if (!--huge->count) {
+			dma_unmap(mirror, huge->base, HMM_PT_LEAF_SIZE);
+			xa_erase(&mirror->dma_huge, index);
+			kfree(huge);
+		}
+	} else {
+		dma_unmap(mirror, *dma, PAGE_SIZE);
+	}
+	*dma = 0;
+	hmm_stat_add(HMM_STAT_DMA_MAPPED, -1);
+}
+
+/*
+ * Forget a valid entry: undo its DMA mapping and carry a device write to
+ * the page. The page is still mapped by the CPU (we run before the CPU
+ * page-table change completes, or while the mirror lock keeps any from
+ * completing), so it cannot have been freed; set_page_dirty() without the
+ * page lock is what the mirror lock makes safe here, as for ib_umem_odp.
+ * A mirror in HMM_MIRROR_DIRTY_ON_DROP mode dirties every writable entry's
+ * page: its device may have written any of them without the driver
+ * knowing (ib_umem_odp dirties every page it mapped writable likewise).
+ * @dma_leaf is the leaf's DMA addresses, NULL if the mirror does not map;
+ * @index and @slot say where the entry is.
+ */
+static void drop_entry(struct hmm_mirror *mirror, u64 entry,
+		       dma_addr_t *dma_leaf, unsigned long index,
+		       unsigned int slot)
 {
 	bool dirty = entry & HMM_MPTE_DIRTY;
 
 	if (!(entry & HMM_MPTE_VALID))
 		return;
 	/* Device-private pages are never DMA-mapped (hmm_pt_fill()). */
-	if (dma && !(entry & HMM_MPTE_DEVICE)) {
-		dma_unmap_page_attrs(mirror->dma_dev, *dma, PAGE_SIZE,
-				     DMA_BIDIRECTIONAL, HMM_DMA_ATTRS);
-		*dma = 0;
-		hmm_stat_add(HMM_STAT_DMA_MAPPED, -1);
-	}
+	if (dma_leaf && !(entry & HMM_MPTE_DEVICE))
+		dma_unmap_entry(mirror, index, slot, &dma_leaf[slot]);
 	if ((entry & HMM_MPTE_WRITE) &&
 	    (READ_ONCE(mirror->modes) & HMM_MIRROR_DIRTY_ON_DROP))
 		dirty = true;
@@ -251,28 +394,16 @@ int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		 * invalidation: the sequence check makes that impossible.
 		 */
 		WARN_ON_ONCE(old & HMM_MPTE_VALID);
-		drop_entry(mirror, old, dma_leaf ? &dma_leaf[slot] : NULL);
+		drop_entry(mirror, old, dma_leaf, leaf_index(start), slot);
 		leaf[slot] = 0;
 		if (!(new & HMM_MPTE_VALID))
 			continue;
 		if (dev && !(new & HMM_MPTE_DEVICE)) {
-			struct page *page = pfn_to_page(hmm_mpte_pfn(new));
-			dma_addr_t da = dma_map_page_attrs(dev, page, 0,
-							   PAGE_SIZE,
-							   DMA_BIDIRECTIONAL,
-							   HMM_DMA_ATTRS);
+			int ret = dma_map_entry(mirror, leaf_index(start), slot,
+						new, &dma_leaf[slot]);
 
-			if (dma_mapping_error(dev, da))
-				return -ENOMEM;
-			if (dma_need_sync(dev, da)) {
-				dma_unmap_page_attrs(dev, da, PAGE_SIZE,
-						     DMA_BIDIRECTIONAL,
-						     HMM_DMA_ATTRS);
-				dev_warn_once(dev, "hmm_mirror: DMA to this device needs cache syncs or bounce buffers, which a mirror cannot do\n");
-				return -EOPNOTSUPP;
-			}
-			dma_leaf[slot] = da;
-			hmm_stat_add(HMM_STAT_DMA_MAPPED, 1);
+			if (ret)
+				return ret;
 		}
 		leaf[slot] = new;
 		mirror->nr_valid++;
@@ -333,8 +464,7 @@ unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 			if (!leaf[slot])
 				continue;
 			cleared++;
-			drop_entry(mirror, leaf[slot],
-				   dma_leaf ? &dma_leaf[slot] : NULL);
+			drop_entry(mirror, leaf[slot], dma_leaf, index, slot);
 			leaf[slot] = 0;
 		}
 		if (memchr_inv(leaf, 0, PAGE_SIZE))
@@ -342,6 +472,8 @@ unsigned long hmm_pt_clear(struct hmm_mirror *mirror, unsigned long start,
 		xa_erase(&mirror->pt, index);
 		free_page((unsigned long)leaf);
 		hmm_stat_add(HMM_STAT_PT_BYTES, -PAGE_SIZE);
+		/* Its last entry dropped undid the huge mapping. */
+		WARN_ON_ONCE(xa_load(&mirror->dma_huge, index));
 		if (dma_leaf) {
 			xa_erase(&mirror->dma, index);
 			free_page((unsigned long)dma_leaf);

@@ -33,6 +33,7 @@ static int pt_test_init(struct kunit *test)
 	init_rwsem(&t->mirror.lock);
 	xa_init(&t->mirror.pt);
 	xa_init(&t->mirror.dma);
+	xa_init(&t->mirror.dma_huge);
 	for (i = 0; i < NPAGES; i++) {
 		t->pages[i] = alloc_page(GFP_KERNEL);
 		KUNIT_ASSERT_NOT_NULL(test, t->pages[i]);

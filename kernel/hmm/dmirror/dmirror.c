@@ -22,6 +22,8 @@
  * fail with EOPNOTSUPP.
  */
 #include <linux/debugfs.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
 #include <linux/miscdevice.h>
@@ -225,6 +227,30 @@ static unsigned long dmirror_cmd_end(const struct hmm_dmirror_cmd *cmd)
 }
 
 /*
+ * The device has no DMA engine: it copies with the CPU. Where its DMA
+ * device maps directly (no IOMMU: a DMA address is the physical address,
+ * as in the guests of the tests), it checks that the core's DMA address of
+ * each system page it copies is that page's, 4 KiB mappings and huge ones
+ * alike, so that a wrong one fails the copy. False if it is wrong.
+ */
+static bool dmirror_dma_addr_ok(struct hmm_mirror *mirror, unsigned long addr,
+				u64 entry, struct page *page)
+{
+	struct device *dev = mirror->hdev->dev;
+	dma_addr_t da;
+
+	if (!dev || (entry & HMM_MPTE_DEVICE) || get_dma_ops(dev))
+		return true;
+	da = hmm_mirror_dma_addr(mirror, addr);
+	if (da != DMA_MAPPING_ERROR &&
+	    dma_to_phys(dev, da) == page_to_phys(page))
+		return true;
+	dev_err_ratelimited(dev, "dmirror: DMA address %pad of 0x%lx is not that of its page\n",
+			    &da, addr);
+	return false;
+}
+
+/*
  * Copy between the mirrored pages of [addr, end) and @buf, under the mirror
  * lock held for reading (other copies of this mirror run meanwhile: a
  * write sets its dirty bits atomically), until a page is missing (or not
@@ -253,7 +279,8 @@ static unsigned long dmirror_copy_locked(struct dmirror *dmirror,
 		/* Our memory or a peer's: what backs the device page. */
 		if (entry & HMM_MPTE_DEVICE)
 			page = page->zone_device_data;
-		if (WARN_ON_ONCE(!page))
+		if (WARN_ON_ONCE(!page) ||
+		    !dmirror_dma_addr_ok(mirror, addr, entry, page))
 			break;
 		va = kmap_local_page(page);
 		if (write) {

@@ -55,9 +55,18 @@
  *   log, a device whose DMA mask does not reach all memory, that is not
  *   cache coherent, or that swiotlb forces to bounce; a mapping that
  *   still needs syncs (dma_need_sync()) fails its fault with -EOPNOTSUPP
- *   and a warning. Pages are mapped one 4 KiB page at a time, those of a
- *   huge page too (so that an invalidation of part of it undoes only
- *   that part).
+ *   and a warning. Pages are mapped one 4 KiB page at a time, except
+ *   those of a CPU mapping of order 9 or more (a PMD-mapped THP or huge
+ *   page): the huge page's part inside their 2 MiB leaf is mapped once,
+ *   by the first fault that fills one of its entries, and each entry's DMA
+ *   address (hmm_mirror_dma_addr()) is that mapping's plus the page's
+ *   offset; a 1 GiB page is so mapped in 2 MiB pieces, one per leaf. The
+ *   mapping is undone when the last entry of the leaf using it is
+ *   dropped: an invalidation or discard of part of the leaf keeps it for
+ *   the rest, and until then it also covers pages whose entries were
+ *   dropped (the device must use only valid entries, as always). Where
+ *   that cannot be had (memory for its record, a leaf whose huge mapping
+ *   is of another page), pages are mapped one at a time.
  *
  * Device faults and the retry protocol
  *
@@ -397,6 +406,8 @@ struct hmm_mirror_counters {
  *	and mode changes; read by device lookups (see Locking above)
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
+ * @dma_huge: the DMA mapping of a huge page's part in a leaf, same index
+ *	(a struct hmm_dma_huge, private to the core), if one is in use
  * @nr_valid: valid entries now (under @lock)
  * @modes: HMM_MIRROR_DIRTY_ON_DROP and the like (written under @lock;
  *	HMM_MIRROR_WATCH_ALL under @watch_lock too)
@@ -421,6 +432,7 @@ struct hmm_mirror {
 	struct rw_semaphore lock;	/* the page table: see above */
 	struct xarray pt;
 	struct xarray dma;
+	struct xarray dma_huge;
 	unsigned long nr_valid;
 	unsigned int modes;
 	struct hmm_mirror_counters stats;
