@@ -87,6 +87,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "hmm_dmirror_uapi.h"
 
 #define PAGE 4096UL
@@ -230,22 +231,6 @@ static int open_whole_space(void)
 		exit(1);
 	}
 	return dev;
-}
-
-/* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
-static long long hmm_stat(const char *name)
-{
-	FILE *f = fopen("/sys/kernel/debug/hmm_mirror/stats", "r");
-	long long v, found = -1;
-	char key[64];
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
 }
 
 /* What the other thread does to the unrelated memory, in a loop. */

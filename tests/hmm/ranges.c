@@ -15,73 +15,13 @@
 #include <stdatomic.h>
 #include <sys/time.h>
 
-#include "dmirror.h"
+#include "churn.h"
 
-#define LEAF		(2UL << 20)
 #define NPAGES		(LEAF / PAGE)	/* the mirrored range: one leaf */
-#define OTHER_OFF	(8UL << 20)	/* the unrelated range, from it */
-#define OTHER_LEN	(2 * LEAF)
 #define ROUNDS		64
 #define COLD_LEAVES	8	/* snapshotted, never touched */
 #define STORM_CHILDREN	4
 #define STORM_VMAS	16384	/* make the mm's take-all-locks walk long */
-
-/* Invalidations dmirror was told of with event @name. */
-static long long event(const char *name)
-{
-	return file_counter("/sys/kernel/debug/hmm_dmirror/events", name);
-}
-
-/* Unmap the unrelated range and map it again, touched. */
-static int churn(char *other)
-{
-	if (munmap(other, OTHER_LEN))
-		return -1;
-	if (mmap(other, OTHER_LEN, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != other)
-		return -1;
-	other[0] = 1;
-	return 0;
-}
-
-struct munmapper {
-	char *other;
-	atomic_int stop;
-	atomic_long rounds;
-	int err;
-};
-
-static void *munmapper(void *arg)
-{
-	struct munmapper *m = arg;
-
-	while (!atomic_load(&m->stop)) {
-		if (churn(m->other)) {
-			m->err = errno;
-			break;
-		}
-		atomic_fetch_add(&m->rounds, 1);
-	}
-	return NULL;
-}
-
-/*
- * The core stops watching an idle leaf asynchronously (its notifier's
- * removal waits for the invalidations of the mm in flight): wait until
- * watched_leaves is down to @target, for liveness only (a generous bound,
- * not a timing), and return what it is.
- */
-static long long wait_watched(long long target)
-{
-	long long now = hmm_stat("watched_leaves");
-	int i;
-
-	for (i = 0; i < 3000 && now > target; i++) {
-		usleep(10000);
-		now = hmm_stat("watched_leaves");
-	}
-	return now;
-}
 
 static void on_alarm(int sig)
 {

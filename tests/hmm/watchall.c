@@ -13,69 +13,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "dmirror.h"
+#include "churn.h"
 
-#define LEAF		(2UL << 20)
 #define NPAGES		(LEAF / PAGE)	/* the mirrored range: one leaf */
-#define OTHER_OFF	(8UL << 20)	/* the unrelated range, from it */
-#define OTHER_LEN	(2 * LEAF)
 #define ROUNDS		64
-
-/* Invalidations dmirror was told of with event @name (every mirror). */
-static long long event(const char *name)
-{
-	return file_counter("/sys/kernel/debug/hmm_dmirror/events", name);
-}
 
 static int set_mode(int fd, uint64_t mode)
 {
 	return ioctl(fd, HMM_DMIRROR_SET_MODE, &mode) ? -errno : 0;
-}
-
-/* Unmap the unrelated range and map it again, touched. */
-static int churn(char *other)
-{
-	if (munmap(other, OTHER_LEN))
-		return -1;
-	if (mmap(other, OTHER_LEN, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != other)
-		return -1;
-	other[0] = 1;
-	return 0;
-}
-
-struct munmapper {
-	char *other;
-	atomic_int stop;
-	atomic_long rounds;
-	int err;
-};
-
-static void *munmapper(void *arg)
-{
-	struct munmapper *m = arg;
-
-	while (!atomic_load(&m->stop)) {
-		if (churn(m->other)) {
-			m->err = errno;
-			break;
-		}
-		atomic_fetch_add(&m->rounds, 1);
-	}
-	return NULL;
-}
-
-/* Wait (liveness only, not a timing) until watched_leaves is @target. */
-static long long wait_watched(long long target)
-{
-	long long now = hmm_stat("watched_leaves");
-	int i;
-
-	for (i = 0; i < 3000 && now != target; i++) {
-		usleep(10000);
-		now = hmm_stat("watched_leaves");
-	}
-	return now;
 }
 
 int main(void)
