@@ -395,8 +395,15 @@ static bool leaves_intact(struct hmm_mirror *mirror, unsigned long start,
 
 		next = hmm_leaf_end(addr, end);
 		to = clamp(ctl->req_end, addr, next);
+		/*
+		 * The whole space's sequence moves with every change of the
+		 * mm, mirrored or not: it would refill every leaf for an
+		 * unrelated munmap. Its entries say it as well (each
+		 * invalidation clears them under this lock).
+		 */
 		if (!watch->dead &&
-		    !mmu_interval_read_retry(&watch->notifier, leaves->seq) &&
+		    (watch->whole ||
+		     !mmu_interval_read_retry(&watch->notifier, leaves->seq)) &&
 		    hmm_pt_count(mirror, addr, to, need) ==
 		    (to - addr) >> PAGE_SHIFT)
 			continue;
@@ -558,7 +565,8 @@ out_leave:
  *
  * Faults the pages in as the CPU would, then stores them in the mirror page
  * table. On return the entries may already have been invalidated again: look
- * them up under hmm_mirror_lock() and fault again if they are missing. Holds
+ * them up under hmm_mirror_read_lock() (or hmm_mirror_lock()) and fault
+ * again if they are missing. Holds
  * no page reference. Sleeps.
  *
  * Return: 0; -EFAULT if part of the range has no mapping or cannot be
@@ -657,11 +665,11 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_snapshot, HMM_MIRROR);
  * Never call it with the mirror lock held, nor from a callback of
  * @mirror. Sleeps.
  *
- * Return: 0 with the mirror lock held (release it with
- * hmm_mirror_unlock()) and @req->filled set: the pages of [start, end)
- * whose entries are valid, and writable for HMM_MIRROR_WRITE: all of
- * [start, req_end), and whichever optional ones (look them up under the
- * lock). A negative errno as hmm_mirror_fault_stoppable() returns them,
+ * Return: 0 with the mirror lock held for writing (release it with
+ * hmm_mirror_unlock(), never hmm_mirror_read_unlock()) and @req->filled
+ * set: the pages of [start, end) whose entries are valid, and writable for
+ * HMM_MIRROR_WRITE: all of [start, req_end), and whichever optional ones
+ * (look them up under the lock). A negative errno as hmm_mirror_fault_stoppable() returns them,
  * -EINVAL also for req_end outside [start, end] or a flag other than
  * HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH and HMM_MIRROR_OPTIONAL, with the
  * lock not held.

@@ -75,8 +75,11 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
  * reaper's attempt over a large mirrored area fail at one leaf or
  * another almost every time (the kernel gives up on the whole VMA at the
  * first refusal, and the reaper on the victim after ten attempts). The
- * lock is held for short stretches by design (no sleeping, no user
- * memory under it), so spin a little for it before refusing.
+ * lock is meant to be held for short stretches (no sleeping, no user
+ * memory under it), so spin a little for it before refusing. An rwsem's
+ * trylock fails while readers hold it or anyone waits for it: under
+ * steady device traffic this still refuses, and the victim's own exit
+ * frees what the reaper could not.
  */
 #define HMM_TRYLOCK_SPIN_NS	(100 * NSEC_PER_USEC)
 

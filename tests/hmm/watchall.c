@@ -17,6 +17,9 @@
 
 #define NPAGES		(LEAF / PAGE)	/* the mirrored range: one leaf */
 #define ROUNDS		64
+#define FLOCK_ROUNDS	8
+
+static uint64_t ents[3 * NPAGES];	/* FAULT_LOCK's entries */
 
 static int set_mode(int fd, uint64_t mode)
 {
@@ -127,12 +130,32 @@ int main(void)
 		failed = ret || differs(buf, NPAGES, 4 + i) >= 0;
 	}
 	retries = hmm_stat("fault_retries") - retries;
-	atomic_store(&m.stop, 1);
-	pthread_join(thread, NULL);
 	check("whole-space faults succeed while another thread munmaps",
 	      !failed && !m.err && atomic_load(&m.rounds) >= ROUNDS,
 	      "round %d: ret %d; munmapper: %s, %ld rounds; %lld retries", i,
 	      ret, strerror(m.err), atomic_load(&m.rounds), retries);
+	/*
+	 * Fault-and-lock of three leaves meanwhile: every change of the mm
+	 * moves the one watch's sequence, and the unrelated ones must not
+	 * make it refill its leaves until its time runs out (-EBUSY).
+	 */
+	for (i = 0; i < FLOCK_ROUNDS && !failed; i++) {
+		struct hmm_dmirror_flock fl = {
+			.addr = (uintptr_t)p,
+			.npages = 3 * NPAGES,
+			.req_pages = 3 * NPAGES,
+			.ptr = (uintptr_t)ents,
+		};
+
+		madvise(p, 3 * LEAF, MADV_DONTNEED);
+		ret = ioctl(all, HMM_DMIRROR_FAULT_LOCK, &fl) ? -errno : 0;
+		failed = ret || fl.filled != 3 * NPAGES;
+	}
+	atomic_store(&m.stop, 1);
+	pthread_join(thread, NULL);
+	check("whole-space fault-and-lock succeeds beside the munmaps",
+	      !failed && !m.err, "round %d of %d: ret %d (%s)", i,
+	      FLOCK_ROUNDS, ret, strerror(-ret));
 
 	/*
 	 * 5. Never reaped: a discard of all it holds keeps the watch. The

@@ -86,7 +86,8 @@
  *
  *   hmm_mirror_fault_and_lock() does that loop for the driver: it faults
  *   a range (struct hmm_mirror_range) and returns 0 with the mirror lock
- *   held and the range valid, so the driver updates its device's
+ *   held for writing (hmm_mirror_unlock() releases it; readers of the
+ *   mirror wait meanwhile) and the range valid, so the driver updates its device's
  *   translation atomically with respect to invalidation (as
  *   ib_umem_odp_map_dma_and_lock()). The fill goes leaf by leaf, each
  *   checked against the sequence of its own leaf's watch: once all are
@@ -113,9 +114,12 @@
  *   takes the mirror lock for writing, calls ->invalidate() with the range
  *   and the mmu_notifier event, then clears the entries: a dirty entry
  *   dirties its page, a DMA mapping is undone. In a non-blockable context
- *   (the OOM reaper) the core only trylocks, and ->invalidate() must not
- *   sleep: it may return -EAGAIN there, and only there, to have the kernel
- *   retry later.
+ *   (the OOM reaper) the core only tries to take the lock, spinning up to
+ *   100 us, and ->invalidate() must not sleep: it may return -EAGAIN
+ *   there, and only there, to have the kernel retry later. An rwsem's
+ *   trylock fails while anyone holds or waits for the lock, so a mirror
+ *   under steady device traffic may make the OOM reaper give up on its
+ *   VMAs (the victim's own exit still frees them): hold the lock briefly.
  *
  *   Only changes of what the mirror watches reach it: the core watches each
  *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
@@ -130,7 +134,8 @@
  *   below), and a change of an unwatched leaf, whose entries are all
  *   invalid, does not reach it at all. Each of those
  *   calls takes the mirror lock on its own (a 1 GiB munmap of mirrored
- *   memory makes up to 512, and a non-blockable one up to 512 trylocks):
+ *   memory makes up to 512, and a non-blockable one up to 512 bounded
+ *   spins):
  *   the kernel calls interval notifiers one by one, and merging them would
  *   need one notifier over the whole range again.
  *
@@ -176,7 +181,7 @@
  *   The mirror lock is a reader-writer semaphore. Its writers, who hold it
  *   exclusively (hmm_mirror_lock() for a driver, the core's own paths
  *   otherwise), change the page table: a fault storing what it found,
- *   invalidations (the non-blockable one only trylocks), hmm_mirror_discard(),
+ *   invalidations (the non-blockable one only tries), hmm_mirror_discard(),
  *   unregister and hmm_mirror_set_modes(); ->invalidate() runs under it. Its
  *   readers (hmm_mirror_read_lock()) only look up: hmm_mirror_lookup(),
  *   hmm_mirror_lookup_range(), hmm_mirror_dma_addr(),
@@ -184,7 +189,8 @@
  *   with an atomic read-modify-write. Any number of readers (a data path's
  *   queues, each copying its own page) run at once; an invalidation waits
  *   until every reader of its mirror has unlocked, and new readers wait
- *   behind a writer that waits. Those functions assert (lockdep) the mode
+ *   behind a writer that waits (not behind the OOM reaper's, which only
+ *   tries). Those functions assert (lockdep) the mode
  *   they need. A driver may use hmm_mirror_lock() for its own state that
  *   changes with the page table (hodp's tree of MRs, read by its
  *   ->invalidate).
@@ -194,9 +200,11 @@
  *   first (the same mirror once), so two copies in opposite directions
  *   between the same mirrors cannot deadlock behind two invalidations
  *   waiting, one on each. The second is taken as a nested lock class
- *   (SINGLE_DEPTH_NESTING): lockdep reports any other way of holding two
- *   mirror locks (two plain read locks, a write lock under a read lock of
- *   another mirror, a third mirror). Nothing else is taken under two.
+ *   (SINGLE_DEPTH_NESTING): lockdep reports two mirror locks held without
+ *   it (two plain read locks, a write lock under a read lock of another
+ *   mirror, a third mirror); the address order itself is the helper's,
+ *   which lockdep cannot check (one class for every mirror). Nothing else
+ *   is taken under two.
  *
  *   The whole order: mirror->active (read: faults) -> watch_lock -> the
  *   mirror lock (one; or two for reading, lower address first) -> reap_lock.
