@@ -142,7 +142,7 @@ static int exclusive_leaf(struct hmm_mirror *mirror, unsigned long start,
 		if (IS_ERR(watch))
 			return PTR_ERR(watch);
 		ret = exclusive_watched(mirror, watch, start, end, pages, pfns);
-		hmm_watch_done(mirror, watch, !ret);
+		hmm_watch_done(mirror, watch, start, !ret);
 		if (ret != -ESTALE)
 			return ret;
 		hmm_stat_add(HMM_STAT_FAULT_RETRIES, 1);

@@ -297,7 +297,7 @@ static int fault_leaf(struct hmm_mirror *mirror, unsigned long start,
 			keep->watch = watch;
 			return 0;
 		}
-		hmm_watch_done(mirror, watch,
+		hmm_watch_done(mirror, watch, start,
 			       !ret && !(ctl->flags & HMM_MIRROR_SNAPSHOT));
 		if (ret != -ESTALE)
 			return ret;
@@ -407,7 +407,7 @@ static bool leaves_intact(struct hmm_mirror *mirror, unsigned long start,
 		    hmm_pt_count(mirror, addr, to, need) ==
 		    (to - addr) >> PAGE_SHIFT)
 			continue;
-		hmm_watch_done_locked(mirror, watch);
+		hmm_watch_done_locked(mirror, watch, addr);
 		leaves->watch = NULL;
 		intact = false;
 	}
@@ -428,6 +428,8 @@ static int fill_and_lock(struct hmm_mirror *mirror, unsigned long start,
 				(start >> HMM_MIRROR_LEAF_SHIFT) + 1;
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_TIMEOUT_MS);
+	/* The first leaf's address: leaves[i] is the leaf at leaf0 + i * 2 MiB. */
+	unsigned long leaf0 = start & ~(HMM_PT_LEAF_SIZE - 1);
 	unsigned long addr, next, i, faulted;
 	struct leaf_fill *leaves;
 	u64 need = HMM_MPTE_VALID;
@@ -471,14 +473,16 @@ static int fill_and_lock(struct hmm_mirror *mirror, unsigned long start,
 	}
 	*filled = hmm_pt_count(mirror, start, end, need);
 	for (i = 0; i < nleaves; i++)
-		hmm_watch_done_locked(mirror, leaves[i].watch);
+		hmm_watch_done_locked(mirror, leaves[i].watch,
+				      leaf0 + i * HMM_PT_LEAF_SIZE);
 	kvfree(leaves);
 	return 0;
 
 out_release:
 	for (i = 0; i < nleaves; i++)
 		if (leaves[i].watch)
-			hmm_watch_done(mirror, leaves[i].watch, false);
+			hmm_watch_done(mirror, leaves[i].watch,
+				       leaf0 + i * HMM_PT_LEAF_SIZE, false);
 	kvfree(leaves);
 	return ret;
 }

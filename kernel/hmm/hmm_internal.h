@@ -187,8 +187,9 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 				unsigned long addr);
 void hmm_watch_put(struct hmm_watch *watch);
 void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
-		    bool stored);
-void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch);
+		    unsigned long addr, bool stored);
+void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch,
+			   unsigned long addr);
 void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end);
 

@@ -258,7 +258,7 @@ struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror, unsigned long addr)
 	}
 	watch = kzalloc(sizeof(*watch), GFP_KERNEL_ACCOUNT);
 	if (!watch) {
-		ret = -ENOMEM;
+		watch = ERR_PTR(-ENOMEM);
 		goto out_unlock;
 	}
 	watch->mirror = mirror;
@@ -310,10 +310,27 @@ void hmm_watch_put(struct hmm_watch *watch)
 	kref_put(&watch->kref, hmm_watch_free);
 }
 
+/*
+ * The leaf of @addr, if a fault under the whole-space watch left it empty
+ * (failed, or its pages all optional and absent): no reaper looks at that
+ * watch, so free the table here. A fault of the same leaf that prepared
+ * it too finds it gone when it fills, and prepares it again.
+ */
+static void hmm_watch_free_idle_leaf(struct hmm_mirror *mirror,
+				     unsigned long addr)
+{
+	unsigned long start = addr & ~(HMM_PT_LEAF_SIZE - 1);
+
+	lockdep_assert_held_write(&mirror->lock);
+	if (hmm_pt_leaf_idle(mirror, start))
+		hmm_pt_clear(mirror, start, start + HMM_PT_LEAF_SIZE);
+}
+
 /**
  * hmm_watch_done() - a fault is done with the watch hmm_watch_get() gave it
  * @mirror: the mirror
  * @watch: the watch
+ * @addr: an address in the leaf the fault was for
  * @stored: the fault stored entries in the leaf (it succeeded, and was not
  *	a snapshot, which may have found nothing present)
  *
@@ -325,10 +342,15 @@ void hmm_watch_put(struct hmm_watch *watch)
  * again meanwhile, while the watch was still queued).
  */
 void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
-		    bool stored)
+		    unsigned long addr, bool stored)
 {
-	/* The whole space's watch is never queued: nothing to look at. */
-	if (!watch->whole && (!stored || READ_ONCE(watch->recheck))) {
+	if (watch->whole) {
+		if (!stored) {
+			down_write(&mirror->lock);
+			hmm_watch_free_idle_leaf(mirror, addr);
+			up_write(&mirror->lock);
+		}
+	} else if (!stored || READ_ONCE(watch->recheck)) {
 		down_write(&mirror->lock);
 		WRITE_ONCE(watch->recheck, false);
 		if (hmm_pt_leaf_idle(mirror, watch->start)) {
@@ -353,16 +375,21 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
  * hmm_watch_done_locked() - hmm_watch_done() of a fault holding the lock
  * @mirror: the mirror, locked
  * @watch: the watch
+ * @addr: an address in the leaf the fault was for
  *
  * For hmm_mirror_fault_and_lock(), which lets go of its leaves' watches
  * with the mirror lock held: queues @watch if its leaf is empty (all its
- * pages optional, and none there), then drops the fault's reference.
+ * pages optional, and none there; the whole space's watch frees the empty
+ * table instead), then drops the fault's reference.
  */
-void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch)
+void hmm_watch_done_locked(struct hmm_mirror *mirror, struct hmm_watch *watch,
+			   unsigned long addr)
 {
 	lockdep_assert_held_write(&mirror->lock);
 	WRITE_ONCE(watch->recheck, false);
-	if (hmm_watch_idle(mirror, watch))
+	if (watch->whole)
+		hmm_watch_free_idle_leaf(mirror, addr);
+	else if (hmm_watch_idle(mirror, watch))
 		hmm_watch_queue(mirror, watch);
 	hmm_watch_put(watch);
 }

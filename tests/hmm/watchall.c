@@ -114,6 +114,35 @@ int main(void)
 	      ret, differs(buf, NPAGES, 1));
 
 	/*
+	 * A fault of the whole-space mirror that stores nothing (no mapping;
+	 * all its pages optional and absent) leaves no table behind: no
+	 * reaper would ever free it (the global count may only fall
+	 * meanwhile, as a reaper frees another mirror's leaf).
+	 */
+	{
+		char *gone = map_aligned(LEAF, LEAF);
+		struct hmm_dmirror_flock fl = {
+			.addr = (uintptr_t)gone,
+			.npages = NPAGES,
+			.ptr = (uintptr_t)ents,
+		};
+		long long pt = hmm_stat("pt_bytes"), pt_read, pt_flock;
+		int fret;
+
+		munmap(gone, LEAF);
+		ret = dm_cmd(all, HMM_DMIRROR_READ, gone, buf, 1, NULL);
+		pt_read = hmm_stat("pt_bytes");
+		fret = ioctl(all, HMM_DMIRROR_FAULT_LOCK, &fl) ? -errno : 0;
+		pt_flock = hmm_stat("pt_bytes");
+		check("a whole-space fault that stores nothing leaves no table",
+		      ret == -EFAULT && pt_read <= pt && !fret && !fl.filled &&
+		      pt_flock <= pt,
+		      "read of a hole: ret %d, pt_bytes %lld -> %lld; optional fault-and-lock of it: ret %d, filled %llu, pt_bytes -> %lld",
+		      ret, pt, pt_read, fret, (unsigned long long)fl.filled,
+		      pt_flock);
+	}
+
+	/*
 	 * 4. Its faults while another thread munmaps without pause: they
 	 * retry for those invalidations, and succeed with the right data.
 	 */
