@@ -580,17 +580,15 @@ unsigned long hmm_mirror_lookup_range(struct hmm_mirror *mirror,
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_lookup_range, HMM_MIRROR);
 
-/**
- * hmm_pt_count() - how many entries of a range have all of some flags
- * @mirror: the mirror, locked
- * @start: first address, page aligned
- * @end: end address (exclusive), page aligned; @start for an empty range
- * @need: the flags (HMM_MPTE_VALID, and HMM_MPTE_WRITE for a write)
- *
- * Return: the number of entries e of [start, end) with (e & @need) == @need.
+/*
+ * Entries e of [start, end) with (e & @need) == @need, over the leaves that
+ * exist, reading at most *@budget of them if @budget (decremented per leaf
+ * read). The lock is held, in either mode: set_dirty() may set bits under
+ * it, hence READ_ONCE.
  */
-unsigned long hmm_pt_count(struct hmm_mirror *mirror, unsigned long start,
-			   unsigned long end, u64 need)
+static unsigned long count_entries(struct hmm_mirror *mirror,
+				   unsigned long start, unsigned long end,
+				   u64 need, unsigned long *budget)
 {
 	unsigned long index, count = 0;
 	u64 *leaf;
@@ -605,10 +603,30 @@ unsigned long hmm_pt_count(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long to = min(end - 1, lstart + HMM_PT_LEAF_SIZE - 1);
 		unsigned int slot;
 
+		if (budget) {
+			if (!*budget)
+				break;
+			(*budget)--;
+		}
 		for (slot = leaf_slot(from); slot <= leaf_slot(to); slot++)
-			count += (leaf[slot] & need) == need;
+			count += (READ_ONCE(leaf[slot]) & need) == need;
 	}
 	return count;
+}
+
+/**
+ * hmm_pt_count() - how many entries of a range have all of some flags
+ * @mirror: the mirror, locked
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned; @start for an empty range
+ * @need: the flags (HMM_MPTE_VALID, and HMM_MPTE_WRITE for a write)
+ *
+ * Return: the number of entries e of [start, end) with (e & @need) == @need.
+ */
+unsigned long hmm_pt_count(struct hmm_mirror *mirror, unsigned long start,
+			   unsigned long end, u64 need)
+{
+	return count_entries(mirror, start, end, need, NULL);
 }
 
 /**
@@ -629,27 +647,9 @@ unsigned long hmm_mirror_count_valid(struct hmm_mirror *mirror,
 				     unsigned long start, unsigned long end,
 				     unsigned long *budget)
 {
-	unsigned long index, count = 0;
-	u64 *leaf;
-
-	lockdep_assert_held(&mirror->lock);
-	if (WARN_ON_ONCE(!PAGE_ALIGNED(start) || !PAGE_ALIGNED(end)) ||
-	    end <= start)
+	if (WARN_ON_ONCE(!PAGE_ALIGNED(start) || !PAGE_ALIGNED(end)))
 		return 0;
-	xa_for_each_range(&mirror->pt, index, leaf, leaf_index(start),
-			  leaf_index(end - 1)) {
-		unsigned long lstart = index << HMM_PT_LEAF_SHIFT;
-		unsigned long from = max(start, lstart);
-		unsigned long to = min(end - 1, lstart + HMM_PT_LEAF_SIZE - 1);
-		unsigned int slot;
-
-		if (!*budget)
-			break;
-		(*budget)--;
-		for (slot = leaf_slot(from); slot <= leaf_slot(to); slot++)
-			count += !!(READ_ONCE(leaf[slot]) & HMM_MPTE_VALID);
-	}
-	return count;
+	return count_entries(mirror, start, end, HMM_MPTE_VALID, budget);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_count_valid, HMM_MIRROR);
 

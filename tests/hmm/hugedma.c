@@ -51,20 +51,6 @@ static void check_counts(const char *name, struct counts c0, long long maps,
 	      c.huge - c0.huge, huge, c.pages - c0.pages, pages);
 }
 
-/* The number in the file @path, -1 if unreadable. */
-static long long file_value(const char *path)
-{
-	long long v = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* /proc/kpageflags of @pfn, 0 if unreadable. */
 static uint64_t kpageflags(uint64_t pfn)
 {

@@ -26,25 +26,29 @@ static inline long long file_counter(const char *file, const char *name)
 	return found;
 }
 
-/*
- * hodp0's port counter of device page faults (hw_counters/odp_faults,
- * events); -1 if unreadable.
- */
-static inline long long odp_faults(void)
+/* The number in the file @path (one value alone), -1 if unreadable. */
+static inline long long file_value(const char *path)
 {
 	long long v = -1;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 
-	/* The device's counters are cached for 10 ms: read after that. */
-	usleep(20000);
-	f = fopen("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults",
-		  "r");
 	if (!f)
 		return -1;
 	if (fscanf(f, "%lld", &v) != 1)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/*
+ * hodp0's port counter of device page faults (hw_counters/odp_faults,
+ * events); -1 if unreadable.
+ */
+static inline long long odp_faults(void)
+{
+	/* The device's counters are cached for 10 ms: read after that. */
+	usleep(20000);
+	return file_value("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults");
 }
 
 /* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
