@@ -97,8 +97,8 @@ debug-kernel:
 
 debug-modules: debug-kernel
 	@mkdir -p $(DEBUG_TREE)
-	@find Makefile Kbuild Kconfig scripts kernel -type f \( -name '*.[ch]' \
-		-o -name Kbuild -o -name Kconfig -o -name Makefile -o -path 'scripts/*' \) | \
+	@find Makefile Kbuild Kconfig dkms.conf scripts kernel -type f \( -name '*.[ch]' \
+		-o -name Kbuild -o -name Kconfig -o -name Makefile -o -name dkms.conf -o -path 'scripts/*' \) | \
 		tar -cf - -T - | tar -xf - -C $(DEBUG_TREE)
 	@# Its own answers, with the KUnit suites on (the kernel has KUnit).
 	@[ -f $(DEBUG_CONFIG) ] || echo CONFIG_HMM_MIRROR_KUNIT_TEST=y >$(DEBUG_CONFIG)

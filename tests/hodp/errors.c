@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <unistd.h>
@@ -303,34 +304,39 @@ static void test_flush(void)
  * was over before once, on the two-CPU debug kernel).
  */
 #define LONG	(256u << 20)
+/*
+ * Rounds to catch the copy in flight: the doorbell returns at once when
+ * the QP's worker holds the queue (a kick left from the move to RTS), and
+ * then the thread cannot tell that the copy still runs (CI saw it once
+ * with 256 MiB on the debug kernel).
+ */
+#define FLUSH_ORDER_ROUNDS	4
+
+struct flush_order {
+	uint8_t *src, *dst;
+	struct ibv_mr *smr, *dmr;
+	int first, second;	/* order of the two receives' completions */
+};
 
 /*
- * A QP moved to ERR while a peer's long SEND is copied into the receive
- * it claimed: that receive completes (flushed) before the ones posted
- * behind it. Their flush first would tell a kernel ULP's drain (a marker
- * posted after ERR) that the queue is empty while the peer still writes
- * into the claimed buffer; the spec completes a queue's work in order.
+ * One round on a new pair: the long SEND in flight (seen from its posting
+ * thread), a receive posted behind the claimed one, the receiver to ERR.
+ * Return: whether the send was still being copied when ERR came.
  */
-static void test_flush_order(void)
+static bool flush_order_round(struct flush_order *f)
 {
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
-	uint8_t *src = aligned_alloc(4096, LONG), *dst = aligned_alloc(4096, LONG);
 	struct long_post s = { .qp = p.a };
-	int racing, first = 0, second = 0, n = 0, st;
-	struct ibv_mr *smr, *dmr;
 	struct ibv_wc wc;
+	bool racing;
+	int n = 0;
 	pthread_t t;
 
-	check_fatal("flush order: buffers", src && dst, "");
-	memset(src, 0x3c, LONG);
-	smr = ibv_reg_mr(c.pd, src, LONG, IBV_ACCESS_LOCAL_WRITE);
-	dmr = ibv_reg_mr(c.pd, dst, LONG, IBV_ACCESS_LOCAL_WRITE);
-	check_fatal("flush order: register MRs", smr && dmr, "%s",
-		    strerror(errno));
+	f->first = f->second = 0;
 	check_fatal("flush order: post the long receive",
-		    !post_recv(p.b, dmr, dst, LONG, 0x901), "");
-	s.sge = (struct ibv_sge){ (uintptr_t)src, LONG, smr->lkey };
+		    !post_recv(p.b, f->dmr, f->dst, LONG, 0x901), "");
+	s.sge = (struct ibv_sge){ (uintptr_t)f->src, LONG, f->smr->lkey };
 	s.wr = (struct ibv_send_wr){ .wr_id = 0x900, .sg_list = &s.sge,
 				     .num_sge = 1, .opcode = IBV_WR_SEND };
 	pthread_create(&t, NULL, long_post_thread, &s);
@@ -344,27 +350,57 @@ static void test_flush_order(void)
 		    !ibv_modify_qp(p.b, &attr, IBV_QP_STATE), "");
 	racing = racing && atomic_load(&s.state) == 1;
 	pthread_join(t, NULL);
-	while (!(first && second) && (st = poll_one(c.cq, &wc)) >= 0) {
+	while (!(f->first && f->second) && poll_one(c.cq, &wc) >= 0) {
 		if (wc.wr_id == 0x901)
-			first = ++n;
+			f->first = ++n;
 		else if (wc.wr_id == 0x902)
-			second = ++n;
+			f->second = ++n;
 	}
-	check("flush order: the send was being copied when the receiver went to ERR",
-	      racing, "the %u MiB send was over before (make LONG larger)",
-	      LONG >> 20);
-	check("flush order: both receives completed", first && second,
-	      "the claimed one %s, the one behind it %s",
-	      first ? "did" : "did not", second ? "did" : "did not");
-	check("flush order: the claimed receive completed first",
-	      first && second && first < second,
-	      "the receive behind it completed first");
 	destroy(p);
 	drain();
-	ibv_dereg_mr(dmr);
-	ibv_dereg_mr(smr);
-	free(src);
-	free(dst);
+	return racing;
+}
+
+/*
+ * A QP moved to ERR while a peer's long SEND is copied into the receive
+ * it claimed: that receive completes (flushed) before the ones posted
+ * behind it. Their flush first would tell a kernel ULP's drain (a marker
+ * posted after ERR) that the queue is empty while the peer still writes
+ * into the claimed buffer; the spec completes a queue's work in order.
+ * Every round's order is checked; the race itself must be caught once.
+ */
+static void test_flush_order(void)
+{
+	struct flush_order f = {
+		.src = aligned_alloc(4096, LONG),
+		.dst = aligned_alloc(4096, LONG),
+	};
+	int round, raced = 0, both = 0, in_order = 0;
+
+	check_fatal("flush order: buffers", f.src && f.dst, "");
+	memset(f.src, 0x3c, LONG);
+	f.smr = ibv_reg_mr(c.pd, f.src, LONG, IBV_ACCESS_LOCAL_WRITE);
+	f.dmr = ibv_reg_mr(c.pd, f.dst, LONG, IBV_ACCESS_LOCAL_WRITE);
+	check_fatal("flush order: register MRs", f.smr && f.dmr, "%s",
+		    strerror(errno));
+	for (round = 1; round <= FLUSH_ORDER_ROUNDS && !raced; round++) {
+		raced += flush_order_round(&f);
+		both += f.first && f.second;
+		in_order += f.first && f.second && f.first < f.second;
+	}
+	round--;
+	check("flush order: the send was being copied when the receiver went to ERR",
+	      raced, "in none of %d rounds of a %u MiB send (make LONG larger)",
+	      round, LONG >> 20);
+	check("flush order: both receives completed", both == round,
+	      "in %d of %d rounds", both, round);
+	check("flush order: the claimed receive completed first",
+	      in_order == round, "the receive behind it came first in %d of %d rounds",
+	      round - in_order, round);
+	ibv_dereg_mr(f.dmr);
+	ibv_dereg_mr(f.smr);
+	free(f.src);
+	free(f.dst);
 }
 
 static void test_still_works(void)
