@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "mrstat.h"
 #include "trace.h"
 #include "verbs.h"
 
@@ -27,11 +28,6 @@
 
 static struct ctx c;
 static struct rc_pair qp;
-
-struct mr_stat {
-	int found;		/* the MR has a line in rdma stat show mr */
-	long long faults, invals, prefetch;	/* -1: not reported */
-};
 
 static void *map(size_t len)
 {
@@ -50,59 +46,6 @@ static struct ibv_mr *reg(void *p, size_t len, int access)
 
 	check_fatal("register MR", mr, "%s", strerror(errno));
 	return mr;
-}
-
-/* The value after " NAME " in @line, or -1. */
-static long long field(const char *line, const char *name)
-{
-	char key[64];
-	const char *p;
-
-	snprintf(key, sizeof(key), " %s ", name);
-	p = strstr(line, key);
-	return p ? strtoll(p + strlen(key), NULL, 0) : -1;
-}
-
-/* hodp0's restrack id of the MR with @lkey (rdma resource show mr). */
-static int mrn_of(uint32_t lkey)
-{
-	char line[1024];
-	int mrn = -1;
-	FILE *f = popen("rdma resource show mr", "r");
-
-	check_fatal("rdma resource show mr", f, "%s", strerror(errno));
-	while (fgets(line, sizeof(line) - 1, f)) {
-		line[strcspn(line, "\n")] = 0;
-		strcat(line, " ");	/* every value is followed by a blank */
-		if (!strncmp(line, "dev hodp0 ", 10) &&
-		    field(line, "lkey") == lkey)
-			mrn = field(line, "mrn");
-	}
-	pclose(f);
-	return mrn;
-}
-
-/* The MR's counters as rdma statistic show mr prints them. */
-static struct mr_stat stat_of(int mrn)
-{
-	struct mr_stat s = { 0, -1, -1, -1 };
-	char line[1024];
-	FILE *f = popen("rdma statistic show mr", "r");
-
-	check_fatal("rdma statistic show mr", f, "%s", strerror(errno));
-	while (fgets(line, sizeof(line) - 1, f)) {
-		line[strcspn(line, "\n")] = 0;
-		strcat(line, " ");	/* every value is followed by a blank */
-		if (strncmp(line, "dev hodp0 ", 10) ||
-		    field(line, "mrn") != mrn)
-			continue;
-		s.found = 1;
-		s.faults = field(line, "page_faults");
-		s.invals = field(line, "page_invalidations");
-		s.prefetch = field(line, "page_prefetch");
-	}
-	pclose(f);
-	return s;
 }
 
 /* One signalled RDMA WRITE of @len bytes: its completion status. */
