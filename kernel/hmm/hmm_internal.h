@@ -182,6 +182,13 @@ struct hmm_watch {
 };
 
 extern struct workqueue_struct *hmm_reap_wq;
+/*
+ * How long a non-blockable invalidation spins for the mirror lock (100 us;
+ * KUnit tests change it).
+ */
+extern u64 hmm_trylock_spin_ns;
+/* The callbacks of every watch's notifier (KUnit tests call them too). */
+extern const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops;
 
 struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 				unsigned long addr);

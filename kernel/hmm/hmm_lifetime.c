@@ -76,23 +76,64 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
  * another almost every time (the kernel gives up on the whole VMA at the
  * first refusal, and the reaper on the victim after ten attempts). The
  * lock is meant to be held for short stretches (no sleeping, no user
- * memory under it), so spin a little for it before refusing. An rwsem's
- * trylock fails while readers hold it or anyone waits for it: under
- * steady device traffic this still refuses, and the victim's own exit
- * frees what the reaper could not.
+ * memory under it), so spin a little for it before refusing.
+ *
+ * An rwsem's trylock fails while readers hold it, and readers that keep
+ * coming (several queues of a device, each taking the lock around its
+ * copy) would keep it held for ever, one overlapping the next: while we
+ * spin, mirror->nb_writers makes new readers wait before they take the
+ * lock (hmm_mirror_read_lock()), so that those in flight drain. It only
+ * steers who comes next: the rwsem alone excludes, and a reader that took
+ * the lock just as the gate closed is one more in flight.
  */
 #define HMM_TRYLOCK_SPIN_NS	(100 * NSEC_PER_USEC)
 
+/* Only KUnit tests change it (a slow emulated guest needs longer). */
+u64 hmm_trylock_spin_ns = HMM_TRYLOCK_SPIN_NS;
+
 static bool hmm_mirror_trylock_spin(struct hmm_mirror *mirror)
 {
-	u64 deadline = ktime_get_ns() + HMM_TRYLOCK_SPIN_NS;
+	u64 deadline;
+	bool locked;
 
-	while (!down_write_trylock(&mirror->lock)) {
-		if (ktime_get_ns() > deadline)
-			return false;
+	if (down_write_trylock(&mirror->lock))
+		return true;
+	atomic_inc(&mirror->nb_writers);
+	/* Ordered before our trylocks, as readers check it after down_read. */
+	smp_mb__after_atomic();
+	deadline = ktime_get_ns() + READ_ONCE(hmm_trylock_spin_ns);
+	for (;;) {
+		locked = down_write_trylock(&mirror->lock);
+		if (locked || ktime_get_ns() > deadline)
+			break;
 		cpu_relax();
 	}
-	return true;
+	/* Fully ordered: a waiting reader sees 0 or is woken. */
+	if (atomic_dec_and_test(&mirror->nb_writers))
+		wake_up_var(&mirror->nb_writers);
+	return locked;
+}
+
+/*
+ * Take @lock of @mirror for reading (@subclass for lockdep), not while a
+ * non-blockable invalidation spins for it (hmm_mirror_trylock_spin()): a
+ * reader that finds one waits until it is over, and one that took the
+ * lock as it began lets go and waits too. The wait is bounded by that
+ * spin, so it may be done with another mirror's lock held
+ * (hmm_mirror_read_lock_two()).
+ */
+static void hmm_mirror_down_read(struct hmm_mirror *mirror, int subclass)
+{
+	for (;;) {
+		wait_var_event(&mirror->nb_writers,
+			       !atomic_read(&mirror->nb_writers));
+		down_read_nested(&mirror->lock, subclass);
+		/* Pairs with the barrier after the spinner's increment. */
+		smp_mb();
+		if (likely(!atomic_read(&mirror->nb_writers)))
+			return;
+		up_read(&mirror->lock);
+	}
 }
 
 /*
@@ -193,7 +234,7 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror)
 	return READ_ONCE(mirror->callback_task) == current;
 }
 
-static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
+const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 	.invalidate = hmm_mirror_invalidate,
 };
 
@@ -697,6 +738,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	INIT_LIST_HEAD(&mirror->reap);
 	INIT_WORK(&mirror->reap_work, hmm_mirror_reap_work);
 	init_rwsem(&mirror->lock);
+	atomic_set(&mirror->nb_writers, 0);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	xa_init(&mirror->dma_huge);
@@ -882,11 +924,14 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_unlock, HMM_MIRROR);
  * hmm_mirror_count_valid() and hmm_mirror_set_dirty(); valid entries stay
  * valid until hmm_mirror_read_unlock(). Do not allocate with GFP_KERNEL nor
  * touch user memory under it, and do not take another mirror's lock: two
- * mirrors are locked with hmm_mirror_read_lock_two().
+ * mirrors are locked with hmm_mirror_read_lock_two(). While a
+ * non-blockable invalidation (the OOM reaper) spins for the lock, new
+ * readers wait (up to that spin, 100 us) before taking it, so that it can
+ * get the lock once the readers in flight are done.
  */
 void hmm_mirror_read_lock(struct hmm_mirror *mirror)
 {
-	down_read(&mirror->lock);
+	hmm_mirror_down_read(mirror, 0);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock, HMM_MIRROR);
 
@@ -917,13 +962,13 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_unlock, HMM_MIRROR);
 void hmm_mirror_read_lock_two(struct hmm_mirror *a, struct hmm_mirror *b)
 {
 	if (a == b) {
-		down_read(&a->lock);
+		hmm_mirror_down_read(a, 0);
 		return;
 	}
 	if ((unsigned long)a > (unsigned long)b)
 		swap(a, b);
-	down_read(&a->lock);
-	down_read_nested(&b->lock, SINGLE_DEPTH_NESTING);
+	hmm_mirror_down_read(a, 0);
+	hmm_mirror_down_read(b, SINGLE_DEPTH_NESTING);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock_two, HMM_MIRROR);
 

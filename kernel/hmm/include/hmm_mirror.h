@@ -117,9 +117,14 @@
  *   (the OOM reaper) the core only tries to take the lock, spinning up to
  *   100 us, and ->invalidate() must not sleep: it may return -EAGAIN
  *   there, and only there, to have the kernel retry later. An rwsem's
- *   trylock fails while anyone holds or waits for the lock, so a mirror
- *   under steady device traffic may make the OOM reaper give up on its
- *   VMAs (the victim's own exit still frees them): hold the lock briefly.
+ *   trylock fails while anyone holds or waits for the lock; so while the
+ *   non-blockable invalidation spins, new readers of the mirror
+ *   (hmm_mirror_read_lock() and hmm_mirror_read_lock_two()) wait before
+ *   taking it, and those in flight drain: steady device traffic of short
+ *   read-locked stretches does not make the OOM reaper give up on the
+ *   mirror's VMAs. A reader that holds the lock longer than the spin (or
+ *   a writer) still does, each spin being per watched leaf: hold the lock
+ *   briefly (dmirror copies 64 KiB per read-locked stretch).
  *
  *   Only changes of what the mirror watches reach it: the core watches each
  *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
@@ -189,8 +194,8 @@
  *   with an atomic read-modify-write. Any number of readers (a data path's
  *   queues, each copying its own page) run at once; an invalidation waits
  *   until every reader of its mirror has unlocked, and new readers wait
- *   behind a writer that waits (not behind the OOM reaper's, which only
- *   tries). Those functions assert (lockdep) the mode
+ *   behind a writer that waits, and behind the OOM reaper's bounded spin
+ *   (see Invalidation above). Those functions assert (lockdep) the mode
  *   they need. A driver may use hmm_mirror_lock() for its own state that
  *   changes with the page table (hodp's tree of MRs, read by its
  *   ->invalidate).
@@ -412,6 +417,8 @@ struct hmm_mirror_counters {
  * @reap_work: removes the watches of @reap that are still idle
  * @lock: written by page table updates, invalidations, discard, unregister
  *	and mode changes; read by device lookups (see Locking above)
+ * @nb_writers: non-blockable invalidations (the OOM reaper) trying to take
+ *	@lock: while not 0, new readers wait before they take it
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @dma_huge: the DMA mapping of a huge page's part in a leaf, same index
@@ -438,6 +445,7 @@ struct hmm_mirror {
 	struct list_head reap;
 	struct work_struct reap_work;
 	struct rw_semaphore lock;	/* the page table: see above */
+	atomic_t nb_writers;
 	struct xarray pt;
 	struct xarray dma;
 	struct xarray dma_huge;
