@@ -123,21 +123,29 @@ static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)
 }
 
 /*
- * Test builds only (CONFIG_HMM_MIRROR_KUNIT_TEST, the debug kernel's): a
- * delay in milliseconds, debugfs hmm_mirror/teardown_delay_ms, that mm
- * teardown sleeps at the end of its work on each mirror, so that a guest
- * test can close the mirror's file and unload its driver in that window.
+ * Test builds only (CONFIG_HMM_MIRROR_KUNIT_TEST, the debug kernel's):
+ * delays in milliseconds that let a guest test reach a window:
+ * debugfs hmm_mirror/teardown_delay_ms, that mm teardown sleeps at the
+ * end of its work on each mirror (the test closes the mirror's file and
+ * unloads its driver in that window); hmm_mirror/watch_done_delay_ms,
+ * that a fault which stored sleeps in hmm_watch_done() after it looked
+ * at the watch's recheck flag, still holding the watch (the test empties
+ * the leaf then, and the reaper finds the watch held).
  */
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 extern u32 hmm_teardown_delay_ms;
-#define hmm_debug_teardown_delay()					\
+extern u32 hmm_watch_done_delay_ms;
+#define hmm_debug_delay(knob)						\
 	do {								\
-		u32 ms = READ_ONCE(hmm_teardown_delay_ms);		\
+		u32 ms = READ_ONCE(knob);				\
 		if (ms)							\
 			msleep(ms);					\
 	} while (0)
+#define hmm_debug_teardown_delay() hmm_debug_delay(hmm_teardown_delay_ms)
+#define hmm_debug_watch_done_delay() hmm_debug_delay(hmm_watch_done_delay_ms)
 #else
 #define hmm_debug_teardown_delay() do { } while (0)
+#define hmm_debug_watch_done_delay() do { } while (0)
 #endif
 
 /* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
@@ -164,7 +172,8 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
  *	its sequence must not store (nothing would invalidate what it
  *	stored)
  * @recheck: the reaper found it held by a fault: that fault looks at its
- *	leaf again when done (under the mirror lock)
+ *	leaf again when done (under the mirror lock), unless it looked
+ *	already; so the reaper looks again later too (HMM_REAP_RETRY_MS)
  * @reap: on mirror->reap (under its lock), or empty
  * @rcu: its free waits for lockless lookups (hmm_watch_get())
  */

@@ -63,7 +63,8 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
 	if (list_empty(&watch->reap)) {
 		kref_get(&watch->kref);		/* mirror->reap's */
 		list_add_tail(&watch->reap, &mirror->reap);
-		queue_work(hmm_reap_wq, &mirror->reap_work);
+		/* Now, even if a retry was set for later. */
+		mod_delayed_work(hmm_reap_wq, &mirror->reap_work, 0);
 	}
 	spin_unlock(&mirror->reap_lock);
 }
@@ -408,6 +409,9 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 				hmm_pt_clear(mirror, watch->start, watch->end);
 		}
 		up_write(&mirror->lock);
+	} else {
+		/* Test builds: the reaper may find it held here. */
+		hmm_debug_watch_done_delay();
 	}
 	hmm_watch_put(watch);
 }
@@ -460,13 +464,16 @@ static void hmm_watch_remove(struct hmm_watch *watch)
 /*
  * Take @watch out of mirror->watched if its leaf is still empty and no
  * fault holds it (a fault that takes it locklessly after this looked finds
- * it dead when it stores, and starts over with a new one).
+ * it dead when it stores, and starts over with a new one). Return: 1 if
+ * it was, -EBUSY if a fault holds it over an empty leaf (to look again
+ * later), else 0.
  */
-static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
-				  struct hmm_watch *watch)
+static int hmm_watch_unlink_idle(struct hmm_mirror *mirror,
+				 struct hmm_watch *watch)
 {
 	unsigned long index = watch->start >> HMM_PT_LEAF_SHIFT;
 	bool idle = false;
+	int ret = 0;
 
 	mutex_lock(&mirror->watch_lock);
 	if (xa_load(&mirror->watched, index) != watch)
@@ -481,22 +488,43 @@ static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
 		/*
 		 * A fault holds it: the leaf may be refilled, or emptied
 		 * again while the watch was still queued (which queued
-		 * nothing). The fault looks again when it is done.
+		 * nothing). The fault looks again when it is done, unless it
+		 * looked already (hmm_watch_done() reads the flag without the
+		 * lock, before it lets go): so the caller looks again too,
+		 * later, if the leaf is empty now.
 		 */
 		WRITE_ONCE(watch->recheck, true);
+		if (hmm_pt_leaf_idle(mirror, watch->start))
+			ret = -EBUSY;
 	}
 	up_write(&mirror->lock);
-	if (idle)
+	if (idle) {
 		xa_erase(&mirror->watched, index);
+		ret = 1;
+	}
 out:
 	mutex_unlock(&mirror->watch_lock);
-	return idle;
+	return ret;
 }
 
-/* Remove the watches queued on mirror->reap that are still idle. */
+/*
+ * How long the reaper waits before it looks again at a watch a fault held
+ * over an empty leaf: a fault holds it for a few milliseconds at most,
+ * rarely up to HMM_MIRROR_FAULT_MAX_MS.
+ */
+#define HMM_REAP_RETRY_MS	100
+
+/*
+ * Remove the watches queued on mirror->reap that are still idle; queue
+ * again, for HMM_REAP_RETRY_MS later, those a fault held over an empty
+ * leaf. (Unregister's call finds no watch in mirror->watched: it queues
+ * none again.)
+ */
 static void hmm_mirror_reap(struct hmm_mirror *mirror)
 {
 	struct hmm_watch *watch;
+	LIST_HEAD(busy);
+	int ret;
 
 	for (;;) {
 		spin_lock(&mirror->reap_lock);
@@ -506,17 +534,36 @@ static void hmm_mirror_reap(struct hmm_mirror *mirror)
 			list_del_init(&watch->reap);
 		spin_unlock(&mirror->reap_lock);
 		if (!watch)
-			return;
-		if (hmm_watch_unlink_idle(mirror, watch))
+			break;
+		ret = hmm_watch_unlink_idle(mirror, watch);
+		if (ret > 0)
 			hmm_watch_remove(watch);
-		hmm_watch_put(watch);			/* mirror->reap's */
+		if (ret < 0) {
+			/* Unless queued anew meanwhile: then once is enough. */
+			spin_lock(&mirror->reap_lock);
+			if (list_empty(&watch->reap)) {
+				list_add_tail(&watch->reap, &busy);
+				watch = NULL;	/* mirror->reap's, kept */
+			}
+			spin_unlock(&mirror->reap_lock);
+		}
+		if (watch)
+			hmm_watch_put(watch);		/* mirror->reap's */
 		cond_resched();
 	}
+	spin_lock(&mirror->reap_lock);
+	if (!list_empty(&busy)) {
+		list_splice_tail(&busy, &mirror->reap);
+		queue_delayed_work(hmm_reap_wq, &mirror->reap_work,
+				   msecs_to_jiffies(HMM_REAP_RETRY_MS));
+	}
+	spin_unlock(&mirror->reap_lock);
 }
 
 static void hmm_mirror_reap_work(struct work_struct *work)
 {
-	hmm_mirror_reap(container_of(work, struct hmm_mirror, reap_work));
+	hmm_mirror_reap(container_of(to_delayed_work(work), struct hmm_mirror,
+				     reap_work));
 }
 
 /**
@@ -590,7 +637,7 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 	 * The reaper's removal in flight, if any, then what is queued: the
 	 * watches were all taken out of watched above, so each is only put.
 	 */
-	cancel_work_sync(&mirror->reap_work);
+	cancel_delayed_work_sync(&mirror->reap_work);
 	hmm_mirror_reap(mirror);
 	WARN_ON(!xa_empty(&mirror->watched));
 	xa_destroy(&mirror->watched);
@@ -736,7 +783,7 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	xa_init(&mirror->watched);
 	spin_lock_init(&mirror->reap_lock);
 	INIT_LIST_HEAD(&mirror->reap);
-	INIT_WORK(&mirror->reap_work, hmm_mirror_reap_work);
+	INIT_DELAYED_WORK(&mirror->reap_work, hmm_mirror_reap_work);
 	init_rwsem(&mirror->lock);
 	atomic_set(&mirror->nb_writers, 0);
 	xa_init(&mirror->pt);

@@ -414,7 +414,8 @@ struct hmm_mirror_counters {
  *	what invalidates the mirror, and the sequence its faults retry on
  * @reap_lock: protects @reap
  * @reap: watches whose leaf was left empty, for @reap_work to remove
- * @reap_work: removes the watches of @reap that are still idle
+ * @reap_work: removes the watches of @reap that are still idle (and
+ *	looks again later at those a fault held)
  * @lock: written by page table updates, invalidations, discard, unregister
  *	and mode changes; read by device lookups (see Locking above)
  * @nb_writers: non-blockable invalidations (the OOM reaper) trying to take
@@ -443,7 +444,7 @@ struct hmm_mirror {
 	struct xarray watched;
 	spinlock_t reap_lock;		/* protects reap */
 	struct list_head reap;
-	struct work_struct reap_work;
+	struct delayed_work reap_work;
 	struct rw_semaphore lock;	/* the page table: see above */
 	atomic_t nb_writers;
 	struct xarray pt;
