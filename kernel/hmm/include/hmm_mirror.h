@@ -102,7 +102,9 @@
  *   skipped where they cannot (no VMA, PROT_NONE or I/O, a write to
  *   read-only memory, a fault that fails there). It says how many pages
  *   it filled (hmm_mirror_range.filled); which ones, the driver reads
- *   under the lock with hmm_mirror_lookup_range().
+ *   under the lock with hmm_mirror_lookup_range(). A range is at most
+ *   HMM_MIRROR_LOCK_MAX_SIZE (1 GiB), its optional part included: a
+ *   larger one fails with -E2BIG.
  *
  *   A driver that stops using a range by itself (an MR deregistered, an
  *   idle part of an implicit MR reclaimed) drops its entries with
@@ -530,6 +532,14 @@ struct hmm_mirror_range {
  */
 #define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
 #define HMM_MIRROR_FAULT_MAX_MS		10000
+
+/*
+ * The largest range hmm_mirror_fault_and_lock() takes (1 GiB): it keeps
+ * every leaf of the range filled at once, with a record per leaf, and
+ * takes the lock over all of them; a larger one is refused with -E2BIG
+ * (fault it in pieces, or fault-and-lock the part the device needs now).
+ */
+#define HMM_MIRROR_LOCK_MAX_SIZE	BIT(30)
 
 int hmm_device_register(struct hmm_device *hdev);
 void hmm_device_unregister(struct hmm_device *hdev);
