@@ -68,6 +68,19 @@
  *   that cannot be had (memory for its record, a leaf whose huge mapping
  *   is of another page), pages are mapped one at a time.
  *
+ *   Every mapping, 4 KiB or huge, is DMA_BIDIRECTIONAL, read-only entries'
+ *   included (a COW page shared after fork, the huge zero page): the
+ *   entry's HMM_MPTE_WRITE, not the mapping's direction, says whether the
+ *   device may write, and a driver must not let its device write through
+ *   an entry without it. The direction cannot follow the entry: a fault
+ *   that finds the same page writable now (a write fault of a page only
+ *   this process maps) keeps the entry and its DMA address, which the
+ *   device may hold, with no invalidation in between; a mapping to the
+ *   device only would have to be replaced under it. A huge mapping serves
+ *   every entry of the page in its leaf, read-only and writable alike.
+ *   So behind an IOMMU, a device that ignores the write bit can write a
+ *   page the CPU maps read-only; without one it can anyway.
+ *
  * Device faults and the retry protocol
  *
  *   hmm_mirror_fault() fills a range from the CPU page tables, faulting pages
