@@ -505,8 +505,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		.req_end = req_end,
 		.flags = flags,
 	};
-	struct mem_cgroup *memcg, *old_memcg;
 	unsigned long addr, next, *pfns;
+	struct hmm_charge charge;
 	int ret = 0;
 
 	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT |
@@ -522,13 +522,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
 	atomic64_inc(&mirror->stats.faults);
-	/*
-	 * The leaves it allocates are charged to the mirrored process's
-	 * memory cgroup, whoever faults (a driver's worker included): the
-	 * mirror is that process's memory.
-	 */
-	memcg = get_mem_cgroup_from_mm(mirror->mm);
-	old_memcg = set_active_memcg(memcg);
+	hmm_charge_begin(mirror, &charge);
 	if (filled) {
 		ret = fill_and_lock(mirror, start, end, &ctl, pfns, filled);
 		goto out_memcg;
@@ -546,8 +540,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		}
 	}
 out_memcg:
-	set_active_memcg(old_memcg);
-	mem_cgroup_put(memcg);
+	hmm_charge_end(&charge);
 	kfree(pfns);
 out_leave:
 	/* With the mirror lock held if fill_and_lock() succeeded. */

@@ -6,9 +6,11 @@
 #define _HMM_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/memcontrol.h>
 #include <linux/memremap.h>
 #include <linux/mmu_notifier.h>
 #include <linux/percpu.h>
+#include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 
 #include "hmm_devmem.h"
@@ -147,6 +149,30 @@ extern u32 hmm_watch_done_delay_ms;
 #define hmm_debug_teardown_delay() do { } while (0)
 #define hmm_debug_watch_done_delay() do { } while (0)
 #endif
+
+/*
+ * What the core allocates for a mirror's faults (leaves, watches) is
+ * charged to the mirrored process's memory cgroup, whoever runs them (a
+ * driver's worker included): the mirror is that process's memory. From
+ * hmm_charge_begin() to hmm_charge_end().
+ */
+struct hmm_charge {
+	struct mem_cgroup *memcg;
+	struct mem_cgroup *old;
+};
+
+static inline void hmm_charge_begin(struct hmm_mirror *mirror,
+				    struct hmm_charge *charge)
+{
+	charge->memcg = get_mem_cgroup_from_mm(mirror->mm);
+	charge->old = set_active_memcg(charge->memcg);
+}
+
+static inline void hmm_charge_end(struct hmm_charge *charge)
+{
+	set_active_memcg(charge->old);
+	mem_cgroup_put(charge->memcg);
+}
 
 /* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
 bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror);

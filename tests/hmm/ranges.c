@@ -153,15 +153,9 @@ int main(void)
 	faults = hmm_stat("faults");
 	ret = pthread_create(&thread, NULL, munmapper, &m);
 	check_fatal("start the munmapper", !ret, "%s", strerror(ret));
-	for (i = 0; i < ROUNDS && !failed; i++) {
-		/* Let the munmapper run: the guest may have one CPU. */
-		while (atomic_load(&m.rounds) <= i && !m.err)
-			sched_yield();
-		madvise(p, LEAF, MADV_DONTNEED);
-		fill(p, NPAGES, 2 + i);
-		ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, NPAGES, NULL);
-		failed = ret || differs(buf, NPAGES, 2 + i) >= 0;
-	}
+	for (i = 0; i < ROUNDS && !failed; i++)
+		failed = churn_read_round(&m, fd, p, buf, NPAGES, i, 2 + i,
+					  &ret);
 	/* What the mirror saw, read before the last invalidations below. */
 	unmaps = event("unmap") - unmaps;
 	inv = hmm_stat("invalidations") - inv;
