@@ -72,6 +72,7 @@ static struct dentry *hmm_debugfs;
 
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 u32 hmm_teardown_delay_ms;
+u32 hmm_watch_done_delay_ms;
 #endif
 
 static struct mmu_notifier *hmm_alloc_notifier(struct mm_struct *mm)
@@ -292,6 +293,8 @@ static int __init hmm_mirror_init(void)
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 	debugfs_create_u32("teardown_delay_ms", 0600, hmm_debugfs,
 			   &hmm_teardown_delay_ms);
+	debugfs_create_u32("watch_done_delay_ms", 0600, hmm_debugfs,
+			   &hmm_watch_done_delay_ms);
 #endif
 	return 0;
 }

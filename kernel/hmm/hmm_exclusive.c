@@ -177,8 +177,8 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long limit =
 		jiffies + msecs_to_jiffies(HMM_MIRROR_FAULT_MAX_MS);
 	unsigned long addr, next, *pfns = NULL;
-	struct mem_cgroup *memcg, *old_memcg;
 	struct page **pages = NULL;
+	struct hmm_charge charge;
 	int ret = 0;
 
 	ret = hmm_mirror_enter(mirror, start, end);
@@ -191,8 +191,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 		goto out_free;
 	}
 	/* Its leaves and watches are the mirrored process's, as a fault's. */
-	memcg = get_mem_cgroup_from_mm(mirror->mm);
-	old_memcg = set_active_memcg(memcg);
+	hmm_charge_begin(mirror, &charge);
 	for (addr = start; addr < end; addr = next) {
 		next = hmm_leaf_end(addr, end);
 		ret = exclusive_leaf(mirror, addr, next, pages, pfns, limit);
@@ -201,8 +200,7 @@ int hmm_mirror_make_exclusive(struct hmm_mirror *mirror, unsigned long start,
 		if (ret)
 			break;
 	}
-	set_active_memcg(old_memcg);
-	mem_cgroup_put(memcg);
+	hmm_charge_end(&charge);
 out_free:
 	kfree(pfns);
 	kfree(pages);

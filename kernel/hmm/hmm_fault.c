@@ -505,8 +505,8 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		.req_end = req_end,
 		.flags = flags,
 	};
-	struct mem_cgroup *memcg, *old_memcg;
 	unsigned long addr, next, *pfns;
+	struct hmm_charge charge;
 	int ret = 0;
 
 	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT |
@@ -522,13 +522,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	}
 	hmm_stat_add(HMM_STAT_FAULTS, 1);
 	atomic64_inc(&mirror->stats.faults);
-	/*
-	 * The leaves it allocates are charged to the mirrored process's
-	 * memory cgroup, whoever faults (a driver's worker included): the
-	 * mirror is that process's memory.
-	 */
-	memcg = get_mem_cgroup_from_mm(mirror->mm);
-	old_memcg = set_active_memcg(memcg);
+	hmm_charge_begin(mirror, &charge);
 	if (filled) {
 		ret = fill_and_lock(mirror, start, end, &ctl, pfns, filled);
 		goto out_memcg;
@@ -546,8 +540,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 		}
 	}
 out_memcg:
-	set_active_memcg(old_memcg);
-	mem_cgroup_put(memcg);
+	hmm_charge_end(&charge);
 	kfree(pfns);
 out_leave:
 	/* With the mirror lock held if fill_and_lock() succeeded. */
@@ -675,8 +668,9 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_snapshot, HMM_MIRROR);
  * HMM_MIRROR_WRITE: all of [start, req_end), and whichever optional ones
  * (look them up under the lock). A negative errno as hmm_mirror_fault_stoppable() returns them,
  * -EINVAL also for req_end outside [start, end] or a flag other than
- * HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH and HMM_MIRROR_OPTIONAL, with the
- * lock not held.
+ * HMM_MIRROR_WRITE, HMM_MIRROR_PREFETCH and HMM_MIRROR_OPTIONAL, -E2BIG
+ * for a range over HMM_MIRROR_LOCK_MAX_SIZE (its optional part included),
+ * with the lock not held.
  */
 int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
 			      struct hmm_mirror_range *req)
@@ -692,6 +686,14 @@ int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
 	if (req_end < req->start || req_end > req->end ||
 	    !PAGE_ALIGNED(req_end))
 		return -EINVAL;
+	/* (A reversed range fails the range check in populate().) */
+	if (req->end > req->start &&
+	    req->end - req->start > HMM_MIRROR_LOCK_MAX_SIZE) {
+		pr_debug_ratelimited("hmm_mirror: fault-and-lock of %lu KiB refused: over %lu KiB\n",
+				     (req->end - req->start) >> 10,
+				     HMM_MIRROR_LOCK_MAX_SIZE >> 10);
+		return -E2BIG;
+	}
 	return populate(mirror, req->start, req->end, req_end,
 			req->flags & ~HMM_MIRROR_OPTIONAL, req->stop, req->arg,
 			NULL, &req->filled);

@@ -6,9 +6,11 @@
 #define _HMM_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/memcontrol.h>
 #include <linux/memremap.h>
 #include <linux/mmu_notifier.h>
 #include <linux/percpu.h>
+#include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 
 #include "hmm_devmem.h"
@@ -123,22 +125,54 @@ static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)
 }
 
 /*
- * Test builds only (CONFIG_HMM_MIRROR_KUNIT_TEST, the debug kernel's): a
- * delay in milliseconds, debugfs hmm_mirror/teardown_delay_ms, that mm
- * teardown sleeps at the end of its work on each mirror, so that a guest
- * test can close the mirror's file and unload its driver in that window.
+ * Test builds only (CONFIG_HMM_MIRROR_KUNIT_TEST, the debug kernel's):
+ * delays in milliseconds that let a guest test reach a window:
+ * debugfs hmm_mirror/teardown_delay_ms, that mm teardown sleeps at the
+ * end of its work on each mirror (the test closes the mirror's file and
+ * unloads its driver in that window); hmm_mirror/watch_done_delay_ms,
+ * that a fault which stored sleeps in hmm_watch_done() after it looked
+ * at the watch's recheck flag, still holding the watch (the test empties
+ * the leaf then, and the reaper finds the watch held).
  */
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 extern u32 hmm_teardown_delay_ms;
-#define hmm_debug_teardown_delay()					\
+extern u32 hmm_watch_done_delay_ms;
+#define hmm_debug_delay(knob)						\
 	do {								\
-		u32 ms = READ_ONCE(hmm_teardown_delay_ms);		\
+		u32 ms = READ_ONCE(knob);				\
 		if (ms)							\
 			msleep(ms);					\
 	} while (0)
+#define hmm_debug_teardown_delay() hmm_debug_delay(hmm_teardown_delay_ms)
+#define hmm_debug_watch_done_delay() hmm_debug_delay(hmm_watch_done_delay_ms)
 #else
 #define hmm_debug_teardown_delay() do { } while (0)
+#define hmm_debug_watch_done_delay() do { } while (0)
 #endif
+
+/*
+ * What the core allocates for a mirror's faults (leaves, watches) is
+ * charged to the mirrored process's memory cgroup, whoever runs them (a
+ * driver's worker included): the mirror is that process's memory. From
+ * hmm_charge_begin() to hmm_charge_end().
+ */
+struct hmm_charge {
+	struct mem_cgroup *memcg;
+	struct mem_cgroup *old;
+};
+
+static inline void hmm_charge_begin(struct hmm_mirror *mirror,
+				    struct hmm_charge *charge)
+{
+	charge->memcg = get_mem_cgroup_from_mm(mirror->mm);
+	charge->old = set_active_memcg(charge->memcg);
+}
+
+static inline void hmm_charge_end(struct hmm_charge *charge)
+{
+	set_active_memcg(charge->old);
+	mem_cgroup_put(charge->memcg);
+}
 
 /* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
 bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror);
@@ -164,7 +198,8 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror);
  *	its sequence must not store (nothing would invalidate what it
  *	stored)
  * @recheck: the reaper found it held by a fault: that fault looks at its
- *	leaf again when done (under the mirror lock)
+ *	leaf again when done (under the mirror lock), unless it looked
+ *	already; so the reaper looks again later too (HMM_REAP_RETRY_MS)
  * @reap: on mirror->reap (under its lock), or empty
  * @rcu: its free waits for lockless lookups (hmm_watch_get())
  */
@@ -182,6 +217,13 @@ struct hmm_watch {
 };
 
 extern struct workqueue_struct *hmm_reap_wq;
+/*
+ * How long a non-blockable invalidation spins for the mirror lock (100 us;
+ * KUnit tests change it).
+ */
+extern u64 hmm_trylock_spin_ns;
+/* The callbacks of every watch's notifier (KUnit tests call them too). */
+extern const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops;
 
 struct hmm_watch *hmm_watch_get(struct hmm_mirror *mirror,
 				unsigned long addr);

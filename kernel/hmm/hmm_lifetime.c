@@ -63,7 +63,8 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
 	if (list_empty(&watch->reap)) {
 		kref_get(&watch->kref);		/* mirror->reap's */
 		list_add_tail(&watch->reap, &mirror->reap);
-		queue_work(hmm_reap_wq, &mirror->reap_work);
+		/* Now, even if a retry was set for later. */
+		mod_delayed_work(hmm_reap_wq, &mirror->reap_work, 0);
 	}
 	spin_unlock(&mirror->reap_lock);
 }
@@ -76,23 +77,64 @@ static void hmm_watch_queue(struct hmm_mirror *mirror, struct hmm_watch *watch)
  * another almost every time (the kernel gives up on the whole VMA at the
  * first refusal, and the reaper on the victim after ten attempts). The
  * lock is meant to be held for short stretches (no sleeping, no user
- * memory under it), so spin a little for it before refusing. An rwsem's
- * trylock fails while readers hold it or anyone waits for it: under
- * steady device traffic this still refuses, and the victim's own exit
- * frees what the reaper could not.
+ * memory under it), so spin a little for it before refusing.
+ *
+ * An rwsem's trylock fails while readers hold it, and readers that keep
+ * coming (several queues of a device, each taking the lock around its
+ * copy) would keep it held for ever, one overlapping the next: while we
+ * spin, mirror->nb_writers makes new readers wait before they take the
+ * lock (hmm_mirror_read_lock()), so that those in flight drain. It only
+ * steers who comes next: the rwsem alone excludes, and a reader that took
+ * the lock just as the gate closed is one more in flight.
  */
 #define HMM_TRYLOCK_SPIN_NS	(100 * NSEC_PER_USEC)
 
+/* Only KUnit tests change it (a slow emulated guest needs longer). */
+u64 hmm_trylock_spin_ns = HMM_TRYLOCK_SPIN_NS;
+
 static bool hmm_mirror_trylock_spin(struct hmm_mirror *mirror)
 {
-	u64 deadline = ktime_get_ns() + HMM_TRYLOCK_SPIN_NS;
+	u64 deadline;
+	bool locked;
 
-	while (!down_write_trylock(&mirror->lock)) {
-		if (ktime_get_ns() > deadline)
-			return false;
+	if (down_write_trylock(&mirror->lock))
+		return true;
+	atomic_inc(&mirror->nb_writers);
+	/* Ordered before our trylocks, as readers check it after down_read. */
+	smp_mb__after_atomic();
+	deadline = ktime_get_ns() + READ_ONCE(hmm_trylock_spin_ns);
+	for (;;) {
+		locked = down_write_trylock(&mirror->lock);
+		if (locked || ktime_get_ns() > deadline)
+			break;
 		cpu_relax();
 	}
-	return true;
+	/* Fully ordered: a waiting reader sees 0 or is woken. */
+	if (atomic_dec_and_test(&mirror->nb_writers))
+		wake_up_var(&mirror->nb_writers);
+	return locked;
+}
+
+/*
+ * Take @lock of @mirror for reading (@subclass for lockdep), not while a
+ * non-blockable invalidation spins for it (hmm_mirror_trylock_spin()): a
+ * reader that finds one waits until it is over, and one that took the
+ * lock as it began lets go and waits too. The wait is bounded by that
+ * spin, so it may be done with another mirror's lock held
+ * (hmm_mirror_read_lock_two()).
+ */
+static void hmm_mirror_down_read(struct hmm_mirror *mirror, int subclass)
+{
+	for (;;) {
+		wait_var_event(&mirror->nb_writers,
+			       !atomic_read(&mirror->nb_writers));
+		down_read_nested(&mirror->lock, subclass);
+		/* Pairs with the barrier after the spinner's increment. */
+		smp_mb();
+		if (likely(!atomic_read(&mirror->nb_writers)))
+			return;
+		up_read(&mirror->lock);
+	}
 }
 
 /*
@@ -193,7 +235,7 @@ bool hmm_mirror_in_callback(const struct hmm_mirror *mirror)
 	return READ_ONCE(mirror->callback_task) == current;
 }
 
-static const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
+const struct mmu_interval_notifier_ops hmm_mirror_notifier_ops = {
 	.invalidate = hmm_mirror_invalidate,
 };
 
@@ -367,6 +409,9 @@ void hmm_watch_done(struct hmm_mirror *mirror, struct hmm_watch *watch,
 				hmm_pt_clear(mirror, watch->start, watch->end);
 		}
 		up_write(&mirror->lock);
+	} else {
+		/* Test builds: the reaper may find it held here. */
+		hmm_debug_watch_done_delay();
 	}
 	hmm_watch_put(watch);
 }
@@ -419,13 +464,16 @@ static void hmm_watch_remove(struct hmm_watch *watch)
 /*
  * Take @watch out of mirror->watched if its leaf is still empty and no
  * fault holds it (a fault that takes it locklessly after this looked finds
- * it dead when it stores, and starts over with a new one).
+ * it dead when it stores, and starts over with a new one). Return: 1 if
+ * it was, -EBUSY if a fault holds it over an empty leaf (to look again
+ * later), else 0.
  */
-static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
-				  struct hmm_watch *watch)
+static int hmm_watch_unlink_idle(struct hmm_mirror *mirror,
+				 struct hmm_watch *watch)
 {
 	unsigned long index = watch->start >> HMM_PT_LEAF_SHIFT;
 	bool idle = false;
+	int ret = 0;
 
 	mutex_lock(&mirror->watch_lock);
 	if (xa_load(&mirror->watched, index) != watch)
@@ -440,22 +488,43 @@ static bool hmm_watch_unlink_idle(struct hmm_mirror *mirror,
 		/*
 		 * A fault holds it: the leaf may be refilled, or emptied
 		 * again while the watch was still queued (which queued
-		 * nothing). The fault looks again when it is done.
+		 * nothing). The fault looks again when it is done, unless it
+		 * looked already (hmm_watch_done() reads the flag without the
+		 * lock, before it lets go): so the caller looks again too,
+		 * later, if the leaf is empty now.
 		 */
 		WRITE_ONCE(watch->recheck, true);
+		if (hmm_pt_leaf_idle(mirror, watch->start))
+			ret = -EBUSY;
 	}
 	up_write(&mirror->lock);
-	if (idle)
+	if (idle) {
 		xa_erase(&mirror->watched, index);
+		ret = 1;
+	}
 out:
 	mutex_unlock(&mirror->watch_lock);
-	return idle;
+	return ret;
 }
 
-/* Remove the watches queued on mirror->reap that are still idle. */
+/*
+ * How long the reaper waits before it looks again at a watch a fault held
+ * over an empty leaf: a fault holds it for a few milliseconds at most,
+ * rarely up to HMM_MIRROR_FAULT_MAX_MS.
+ */
+#define HMM_REAP_RETRY_MS	100
+
+/*
+ * Remove the watches queued on mirror->reap that are still idle; queue
+ * again, for HMM_REAP_RETRY_MS later, those a fault held over an empty
+ * leaf. (Unregister's call finds no watch in mirror->watched: it queues
+ * none again.)
+ */
 static void hmm_mirror_reap(struct hmm_mirror *mirror)
 {
 	struct hmm_watch *watch;
+	LIST_HEAD(busy);
+	int ret;
 
 	for (;;) {
 		spin_lock(&mirror->reap_lock);
@@ -465,17 +534,36 @@ static void hmm_mirror_reap(struct hmm_mirror *mirror)
 			list_del_init(&watch->reap);
 		spin_unlock(&mirror->reap_lock);
 		if (!watch)
-			return;
-		if (hmm_watch_unlink_idle(mirror, watch))
+			break;
+		ret = hmm_watch_unlink_idle(mirror, watch);
+		if (ret > 0)
 			hmm_watch_remove(watch);
-		hmm_watch_put(watch);			/* mirror->reap's */
+		if (ret < 0) {
+			/* Unless queued anew meanwhile: then once is enough. */
+			spin_lock(&mirror->reap_lock);
+			if (list_empty(&watch->reap)) {
+				list_add_tail(&watch->reap, &busy);
+				watch = NULL;	/* mirror->reap's, kept */
+			}
+			spin_unlock(&mirror->reap_lock);
+		}
+		if (watch)
+			hmm_watch_put(watch);		/* mirror->reap's */
 		cond_resched();
 	}
+	spin_lock(&mirror->reap_lock);
+	if (!list_empty(&busy)) {
+		list_splice_tail(&busy, &mirror->reap);
+		queue_delayed_work(hmm_reap_wq, &mirror->reap_work,
+				   msecs_to_jiffies(HMM_REAP_RETRY_MS));
+	}
+	spin_unlock(&mirror->reap_lock);
 }
 
 static void hmm_mirror_reap_work(struct work_struct *work)
 {
-	hmm_mirror_reap(container_of(work, struct hmm_mirror, reap_work));
+	hmm_mirror_reap(container_of(to_delayed_work(work), struct hmm_mirror,
+				     reap_work));
 }
 
 /**
@@ -549,7 +637,7 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 	 * The reaper's removal in flight, if any, then what is queued: the
 	 * watches were all taken out of watched above, so each is only put.
 	 */
-	cancel_work_sync(&mirror->reap_work);
+	cancel_delayed_work_sync(&mirror->reap_work);
 	hmm_mirror_reap(mirror);
 	WARN_ON(!xa_empty(&mirror->watched));
 	xa_destroy(&mirror->watched);
@@ -695,8 +783,9 @@ int hmm_mirror_register(struct hmm_mirror *mirror, struct hmm_device *hdev,
 	xa_init(&mirror->watched);
 	spin_lock_init(&mirror->reap_lock);
 	INIT_LIST_HEAD(&mirror->reap);
-	INIT_WORK(&mirror->reap_work, hmm_mirror_reap_work);
+	INIT_DELAYED_WORK(&mirror->reap_work, hmm_mirror_reap_work);
 	init_rwsem(&mirror->lock);
+	atomic_set(&mirror->nb_writers, 0);
 	xa_init(&mirror->pt);
 	xa_init(&mirror->dma);
 	xa_init(&mirror->dma_huge);
@@ -882,11 +971,14 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_unlock, HMM_MIRROR);
  * hmm_mirror_count_valid() and hmm_mirror_set_dirty(); valid entries stay
  * valid until hmm_mirror_read_unlock(). Do not allocate with GFP_KERNEL nor
  * touch user memory under it, and do not take another mirror's lock: two
- * mirrors are locked with hmm_mirror_read_lock_two().
+ * mirrors are locked with hmm_mirror_read_lock_two(). While a
+ * non-blockable invalidation (the OOM reaper) spins for the lock, new
+ * readers wait (up to that spin, 100 us) before taking it, so that it can
+ * get the lock once the readers in flight are done.
  */
 void hmm_mirror_read_lock(struct hmm_mirror *mirror)
 {
-	down_read(&mirror->lock);
+	hmm_mirror_down_read(mirror, 0);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock, HMM_MIRROR);
 
@@ -917,13 +1009,13 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_unlock, HMM_MIRROR);
 void hmm_mirror_read_lock_two(struct hmm_mirror *a, struct hmm_mirror *b)
 {
 	if (a == b) {
-		down_read(&a->lock);
+		hmm_mirror_down_read(a, 0);
 		return;
 	}
 	if ((unsigned long)a > (unsigned long)b)
 		swap(a, b);
-	down_read(&a->lock);
-	down_read_nested(&b->lock, SINGLE_DEPTH_NESTING);
+	hmm_mirror_down_read(a, 0);
+	hmm_mirror_down_read(b, SINGLE_DEPTH_NESTING);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_read_lock_two, HMM_MIRROR);
 

@@ -6,7 +6,8 @@
  * read stay valid meanwhile; two mirrors locked for reading in either
  * argument order by two threads, while a third clears and fills both,
  * neither deadlock nor make lockdep report (on a kernel with
- * CONFIG_PROVE_LOCKING). Mirrors with no mm and no DMA device over pages
+ * CONFIG_PROVE_LOCKING); the OOM reaper's non-blockable invalidation gets
+ * the lock past readers that keep taking it. Mirrors with no mm and no DMA device over pages
  * of their own, as in hmm_pt_test.c.
  */
 #include <kunit/test.h>
@@ -247,9 +248,187 @@ static void lock_two_in_either_order(struct kunit *test)
 	mirror_free(b);
 }
 
+/* Rounds each reader of the reaper test makes before the invalidations. */
+#define READER_WARMUP	20
+/* How long each of its readers holds the lock (asleep: see below). */
+#define READER_HOLD_US	500
+/* Non-blockable invalidations it makes, each of which must get the lock. */
+#define NB_TRIES	8
+/* Their spin, longer than the core's 100 us: a slow emulated guest. */
+#define NB_SPIN_NS	(50 * NSEC_PER_MSEC)
+
+struct reader {
+	struct hmm_mirror *m;
+	bool *stop;
+	unsigned long rounds;
+	struct completion done;
+};
+
+/* A device queue: looks up under the read lock, again and again. */
+static int reader_thread(void *arg)
+{
+	struct reader *r = arg;
+
+	while (!READ_ONCE(*r->stop)) {
+		hmm_mirror_read_lock(r->m);
+		hmm_mirror_lookup(r->m, BASE);
+		usleep_range(READER_HOLD_US, 2 * READER_HOLD_US);
+		hmm_mirror_read_unlock(r->m);
+		WRITE_ONCE(r->rounds, r->rounds + 1);
+	}
+	complete(&r->done);
+	return 0;
+}
+
+static int nop_invalidate(struct hmm_mirror *mirror,
+			  const struct hmm_update *update)
+{
+	return 0;
+}
+
+static void nop_free(struct hmm_mirror *mirror)
+{
+}
+
+static const struct hmm_mirror_ops nop_ops = {
+	.invalidate = nop_invalidate,
+	.free = nop_free,
+};
+
+struct reaper {
+	struct hmm_watch watch;
+	int got;
+	struct completion done;
+};
+
+/*
+ * The OOM reaper: NB_TRIES non-blockable invalidations of the watched leaf,
+ * each of one of its pages but the last (which stays: the leaf is not
+ * idle, nothing is queued for the worker).
+ */
+static int reaper_thread(void *arg)
+{
+	struct reaper *rp = arg;
+	int i;
+
+	for (i = 0; i < NB_TRIES; i++) {
+		unsigned long addr = BASE + (i % (NPAGES - 1)) * PAGE_SIZE;
+		struct mmu_notifier_range range = {
+			.start = addr,
+			.end = addr + PAGE_SIZE,
+			.event = MMU_NOTIFY_UNMAP,
+			.flags = 0,	/* not MMU_NOTIFIER_RANGE_BLOCKABLE */
+		};
+
+		if (hmm_mirror_notifier_ops.invalidate(&rp->watch.notifier,
+						       &range, i + 2))
+			rp->got++;
+	}
+	complete(&rp->done);
+	return 0;
+}
+
+/* A kthread running @fn on @cpu, or an ERR_PTR. */
+static struct task_struct *run_on(int (*fn)(void *), void *arg, int cpu,
+				  const char *name)
+{
+	struct task_struct *task = kthread_create(fn, arg, "%s/%d", name, cpu);
+
+	if (!IS_ERR(task)) {
+		kthread_bind(task, cpu);
+		wake_up_process(task);
+	}
+	return task;
+}
+
+/*
+ * The OOM reaper's invalidation (non-blockable: it only tries the lock,
+ * spinning a bounded while) of a watched leaf, while two readers take the
+ * read lock again and again: their holds overlap, so the lock is never
+ * free for a bare trylock however long it spins. New readers must wait
+ * while the invalidation spins, so that it gets the lock once the two in
+ * flight are done: each of NB_TRIES invalidations gets it and clears its
+ * page, and the readers go on afterwards. The readers sleep under the
+ * lock so that two holds overlap on one CPU (busy ones would need a CPU
+ * each); the invalidations run on another CPU, which they keep busy.
+ */
+static void lock_reaper_gets_past_readers(struct kunit *test)
+{
+	struct lock_test_mirror *t = mirror_new(test);
+	struct hmm_mirror *m = &t->mirror;
+	struct hmm_device hdev = { .ops = &nop_ops };
+	struct reaper rp = {
+		.watch = {
+			.mirror = m,
+			.start = BASE,
+			.end = BASE + HMM_PT_LEAF_SIZE,
+		},
+	};
+	u64 spin = hmm_trylock_spin_ns;
+	int i, rcpu, wcpu = cpumask_first(cpu_online_mask);
+	unsigned long before[2];
+	struct task_struct *task;
+	struct reader r[2];
+	bool stop = false;
+
+	rcpu = cpumask_next(wcpu, cpu_online_mask);
+	if (rcpu >= nr_cpu_ids)
+		kunit_skip(test, "one CPU online: the readers need another");
+	m->hdev = &hdev;
+	KUNIT_ASSERT_EQ(test, mirror_fill(t), 0);
+	for (i = 0; i < 2; i++) {
+		r[i] = (struct reader){ .m = m, .stop = &stop };
+		init_completion(&r[i].done);
+		task = run_on(reader_thread, &r[i], rcpu, "hmm_lock_rd");
+		if (IS_ERR(task)) {
+			KUNIT_FAIL(test, "kthread: %ld", PTR_ERR(task));
+			complete(&r[i].done);
+		}
+	}
+	for (i = 0; i < 2; i++)
+		while (READ_ONCE(r[i].rounds) < READER_WARMUP &&
+		       !completion_done(&r[i].done))
+			usleep_range(1000, 2000);
+
+	WRITE_ONCE(hmm_trylock_spin_ns, NB_SPIN_NS);
+	init_completion(&rp.done);
+	task = run_on(reaper_thread, &rp, wcpu, "hmm_lock_nb");
+	if (IS_ERR(task)) {
+		KUNIT_FAIL(test, "kthread: %ld", PTR_ERR(task));
+		complete(&rp.done);
+	}
+	wait_for_completion(&rp.done);
+	WRITE_ONCE(hmm_trylock_spin_ns, spin);
+	KUNIT_EXPECT_EQ_MSG(test, rp.got, NB_TRIES,
+			    "non-blockable invalidations got the lock %d times of %d under two readers (rounds %lu, %lu)",
+			    rp.got, NB_TRIES, READ_ONCE(r[0].rounds),
+			    READ_ONCE(r[1].rounds));
+	/* The readers were not shut out for good. */
+	for (i = 0; i < 2; i++)
+		before[i] = READ_ONCE(r[i].rounds);
+	for (i = 0; i < 2; i++)
+		while (READ_ONCE(r[i].rounds) == before[i] &&
+		       !completion_done(&r[i].done))
+			usleep_range(1000, 2000);
+	WRITE_ONCE(stop, true);
+	for (i = 0; i < 2; i++)
+		wait_for_completion(&r[i].done);
+	hmm_mirror_read_lock(m);
+	if (rp.got == NB_TRIES)
+		for (i = 0; i < NPAGES - 1; i++)
+			KUNIT_EXPECT_EQ(test,
+					hmm_mirror_lookup(m, BASE + i * PAGE_SIZE),
+					0ULL);
+	KUNIT_EXPECT_TRUE(test, hmm_mirror_lookup(m, BASE + (NPAGES - 1) *
+						  PAGE_SIZE) & HMM_MPTE_VALID);
+	hmm_mirror_read_unlock(m);
+	mirror_free(t);
+}
+
 static struct kunit_case hmm_lock_test_cases[] = {
 	KUNIT_CASE(lock_readers_share_writer_waits),
 	KUNIT_CASE(lock_two_in_either_order),
+	KUNIT_CASE(lock_reaper_gets_past_readers),
 	{}
 };
 

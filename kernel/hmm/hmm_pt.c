@@ -165,7 +165,12 @@ static void dma_unmap(struct hmm_mirror *mirror, dma_addr_t da, size_t size)
 	hmm_stat_add(HMM_STAT_DMA_MAPS_LIVE, -1);
 }
 
-/* Map @size bytes from @page for the mirror's device: 0 or -errno. */
+/*
+ * Map @size bytes from @page for the mirror's device: 0 or -errno. Always
+ * both ways, read-only entries too: an entry may become writable keeping
+ * its DMA address, and a huge mapping serves entries of both kinds (see
+ * "The mirror page table" in hmm_mirror.h).
+ */
 static int dma_map(struct hmm_mirror *mirror, struct page *page, size_t size,
 		   dma_addr_t *out)
 {

@@ -3,7 +3,8 @@
  * KUnit tests of the range arithmetic of the core: which ranges the entry
  * points accept (hmm_range_check) and how they cut a range into per-leaf
  * pieces (hmm_leaf_end), up to the top of the address space, where a
- * careless "round up to the next leaf" wraps to 0 and loops forever.
+ * careless "round up to the next leaf" wraps to 0 and loops forever; and
+ * the largest range hmm_mirror_fault_and_lock() takes.
  */
 #include <kunit/test.h>
 #include <linux/mm.h>
@@ -94,11 +95,44 @@ static void leaf_walk_covers_the_range(struct kunit *test)
 	}
 }
 
+/*
+ * hmm_mirror_fault_and_lock() keeps a record per leaf of its range: one
+ * over HMM_MIRROR_LOCK_MAX_SIZE, optional or not, is refused (-E2BIG)
+ * before anything is allocated; one of that size gets as far as the
+ * mirror, here unregistered (-ENODEV).
+ */
+static void fault_and_lock_caps_the_range(struct kunit *test)
+{
+	struct hmm_mirror *mirror = kunit_kzalloc(test, sizeof(*mirror),
+						  GFP_KERNEL);
+	struct hmm_mirror_range req = {
+		.start = LIMIT / 2,
+		.flags = HMM_MIRROR_OPTIONAL,
+	};
+
+	KUNIT_ASSERT_NOT_NULL(test, mirror);
+	init_rwsem(&mirror->active);
+	mirror->dead = true;
+
+	req.end = req.start + HMM_MIRROR_LOCK_MAX_SIZE + PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, hmm_mirror_fault_and_lock(mirror, &req), -E2BIG);
+	req.end = req.start + (LIMIT / 4);
+	KUNIT_EXPECT_EQ(test, hmm_mirror_fault_and_lock(mirror, &req), -E2BIG);
+	req.flags = 0;
+	req.req_end = req.start + PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, hmm_mirror_fault_and_lock(mirror, &req), -E2BIG);
+	req.end = req.start + HMM_MIRROR_LOCK_MAX_SIZE;
+	KUNIT_EXPECT_EQ(test, hmm_mirror_fault_and_lock(mirror, &req),
+			-ENODEV);
+	KUNIT_EXPECT_EQ(test, req.filled, 0UL);
+}
+
 static struct kunit_case hmm_range_test_cases[] = {
 	KUNIT_CASE(range_check),
 	KUNIT_CASE(leaf_end),
 	KUNIT_CASE(leaf_end_at_the_top),
 	KUNIT_CASE(leaf_walk_covers_the_range),
+	KUNIT_CASE(fault_and_lock_caps_the_range),
 	{}
 };
 

@@ -58,6 +58,25 @@ static inline void *munmapper(void *arg)
 }
 
 /*
+ * Round @round of device reads of @npages at @p beside the munmapper @m:
+ * once it has done as many rounds (the guest may have one CPU), the
+ * pages are dropped (an invalidation of the mirror), written with @seed
+ * and read by the device through @fd. Return: the ioctl's result in
+ * *@ret, and whether the round failed (an error, or other data).
+ */
+static inline int churn_read_round(struct munmapper *m, int fd, char *p,
+				   char *buf, unsigned long npages, long round,
+				   unsigned int seed, int *ret)
+{
+	while (atomic_load(&m->rounds) <= round && !m->err)
+		sched_yield();
+	madvise(p, npages * PAGE, MADV_DONTNEED);
+	fill(p, npages, seed);
+	*ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, npages, NULL);
+	return *ret || differs(buf, npages, seed) >= 0;
+}
+
+/*
  * The core stops watching an idle leaf asynchronously (its notifier's
  * removal waits for the invalidations of the mm in flight): wait until
  * watched_leaves is @target, for liveness only (a generous bound, not a

@@ -23,6 +23,50 @@
 #define STORM_CHILDREN	4
 #define STORM_VMAS	16384	/* make the mm's take-all-locks walk long */
 
+#define DONE_KNOB	"/sys/kernel/debug/hmm_mirror/watch_done_delay_ms"
+
+/*
+ * The worker that removes the watches of empty leaves finds one held by a
+ * fault that has already looked whether it was asked to look again (test
+ * builds' knob: a fault that stored sleeps there, still holding the
+ * watch): meanwhile the device lets go of the leaf, and the worker must
+ * look at the watch again later itself, or it stays over the empty leaf
+ * for ever. The fault is the device's prefetch worker's (a READ would
+ * fault the leaf again after the discard).
+ */
+static void test_reaper_looks_again(int fd)
+{
+	long long watched, pages, now;
+	char *leaf = map_aligned(LEAF, LEAF);
+	int ret, i;
+
+	if (access(DONE_KNOB, W_OK)) {
+		skip("a watch held by a fault over an emptied leaf goes",
+		     "no %s (test builds only: make debug-modules)", DONE_KNOB);
+		munmap(leaf, LEAF);
+		return;
+	}
+	fill(leaf, 1, 9);
+	pages = hmm_stat("fault_pages");
+	check_fatal("ranges: set the watch-done delay",
+		    !write_file(DONE_KNOB, "2000"), "%s", strerror(errno));
+	ret = dm_cmd(fd, HMM_DMIRROR_PREFETCH, leaf, NULL, 1, NULL);
+	/* Stored: the worker sleeps in its 2 s, holding the watch. */
+	for (i = 0; i < 3000 && !ret && hmm_stat("fault_pages") == pages; i++)
+		usleep(1000);
+	usleep(200000);
+	write_file(DONE_KNOB, "0");
+	watched = hmm_stat("watched_leaves");
+	ret = ret ?: dm_cmd(fd, HMM_DMIRROR_DISCARD, leaf, NULL, 1, NULL);
+	/* The worker's 2 s, then the reaper's look again. */
+	now = ret ? watched : wait_watched(watched - 1);
+	check("a watch held by a fault over an emptied leaf goes",
+	      !ret && now == watched - 1,
+	      "ret %d; watched_leaves %lld with the prefetch's watch, %lld 30 s after the discard",
+	      ret, watched, now);
+	munmap(leaf, LEAF);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -109,15 +153,9 @@ int main(void)
 	faults = hmm_stat("faults");
 	ret = pthread_create(&thread, NULL, munmapper, &m);
 	check_fatal("start the munmapper", !ret, "%s", strerror(ret));
-	for (i = 0; i < ROUNDS && !failed; i++) {
-		/* Let the munmapper run: the guest may have one CPU. */
-		while (atomic_load(&m.rounds) <= i && !m.err)
-			sched_yield();
-		madvise(p, LEAF, MADV_DONTNEED);
-		fill(p, NPAGES, 2 + i);
-		ret = dm_cmd(fd, HMM_DMIRROR_READ, p, buf, NPAGES, NULL);
-		failed = ret || differs(buf, NPAGES, 2 + i) >= 0;
-	}
+	for (i = 0; i < ROUNDS && !failed; i++)
+		failed = churn_read_round(&m, fd, p, buf, NPAGES, i, 2 + i,
+					  &ret);
 	/* What the mirror saw, read before the last invalidations below. */
 	unmaps = event("unmap") - unmaps;
 	inv = hmm_stat("invalidations") - inv;
@@ -291,6 +329,9 @@ int main(void)
 		failed |= in_child(storm_child, NULL);
 	check("no new process's first fault failed under signals", !failed,
 	      "%d processes, one failed at least", STORM_CHILDREN);
+
+	/* 8. A watch the worker found held by a fault that looked already. */
+	test_reaper_looks_again(fd);
 
 	close(fd);
 	munmap(base, OTHER_OFF + OTHER_LEN);

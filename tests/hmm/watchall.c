@@ -149,15 +149,9 @@ int main(void)
 	retries = hmm_stat("fault_retries");
 	ret = pthread_create(&thread, NULL, munmapper, &m);
 	check_fatal("start the munmapper", !ret, "%s", strerror(ret));
-	for (i = 0; i < ROUNDS && !failed; i++) {
-		/* Let the munmapper run: the guest may have one CPU. */
-		while (atomic_load(&m.rounds) <= i && !m.err)
-			sched_yield();
-		madvise(p, LEAF, MADV_DONTNEED);
-		fill(p, NPAGES, 4 + i);
-		ret = dm_cmd(all, HMM_DMIRROR_READ, p, buf, NPAGES, NULL);
-		failed = ret || differs(buf, NPAGES, 4 + i) >= 0;
-	}
+	for (i = 0; i < ROUNDS && !failed; i++)
+		failed = churn_read_round(&m, all, p, buf, NPAGES, i, 4 + i,
+					  &ret);
 	retries = hmm_stat("fault_retries") - retries;
 	check("whole-space faults succeed while another thread munmaps",
 	      !failed && !m.err && atomic_load(&m.rounds) >= ROUNDS,

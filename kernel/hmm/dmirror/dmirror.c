@@ -45,6 +45,11 @@
 #define DMIRROR_STEP_PAGES	4096UL
 /* Largest PREFETCH: the worker cannot be stopped by a signal. */
 #define DMIRROR_PREFETCH_MAX_PAGES	(1UL << (30 - PAGE_SHIFT))
+/*
+ * Pages copied per hold of the mirror lock (64 KiB): a copy of a whole
+ * step under one lock would keep the OOM reaper's bounded spin out.
+ */
+#define DMIRROR_LOCK_PAGES	16UL
 /* Faults in a row that make no progress before giving up with -EBUSY. */
 #define DMIRROR_MAX_STALLS	64
 
@@ -301,16 +306,24 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long start,
 			  struct hmm_dmirror_cmd *cmd)
 {
 	struct hmm_mirror *mirror = &dmirror->mirror;
-	unsigned long addr = start, done;
+	unsigned long addr = start, next, done;
 	int stalls = 0, ret;
 
 	for (;;) {
+		next = min(end, addr + (DMIRROR_LOCK_PAGES << PAGE_SHIFT));
 		hmm_mirror_read_lock(mirror);
-		done = dmirror_copy_locked(dmirror, addr, end,
+		done = dmirror_copy_locked(dmirror, addr, next,
 					   buf + (addr - start), write);
 		hmm_mirror_read_unlock(mirror);
 		if (done == end)
 			return 0;
+		if (done == next) {
+			/* A stretch done: the lock is let go between two. */
+			addr = done;
+			stalls = 0;
+			cond_resched();
+			continue;
+		}
 		/* Invalidated again between the fault and the lock. */
 		stalls = done == addr ? stalls + 1 : 0;
 		if (stalls > DMIRROR_MAX_STALLS)
@@ -549,9 +562,19 @@ static int dmirror_read_mirrored(struct dmirror *dmirror,
 		return -ENOMEM;
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + (DMIRROR_STEP_PAGES << PAGE_SHIFT));
-		hmm_mirror_read_lock(&dmirror->mirror);
-		done = dmirror_copy_locked(dmirror, addr, next, bounce, false);
-		hmm_mirror_read_unlock(&dmirror->mirror);
+		done = addr;
+		while (done < next) {
+			unsigned long to = min(next, done +
+					       (DMIRROR_LOCK_PAGES << PAGE_SHIFT));
+
+			hmm_mirror_read_lock(&dmirror->mirror);
+			done = dmirror_copy_locked(dmirror, done, to,
+						   bounce + (done - addr), false);
+			hmm_mirror_read_unlock(&dmirror->mirror);
+			if (done != to)
+				break;
+			cond_resched();
+		}
 		if (done != next) {
 			ret = -ENOENT;
 			break;

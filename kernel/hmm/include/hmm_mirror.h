@@ -68,6 +68,19 @@
  *   that cannot be had (memory for its record, a leaf whose huge mapping
  *   is of another page), pages are mapped one at a time.
  *
+ *   Every mapping, 4 KiB or huge, is DMA_BIDIRECTIONAL, read-only entries'
+ *   included (a COW page shared after fork, the huge zero page): the
+ *   entry's HMM_MPTE_WRITE, not the mapping's direction, says whether the
+ *   device may write, and a driver must not let its device write through
+ *   an entry without it. The direction cannot follow the entry: a fault
+ *   that finds the same page writable now (a write fault of a page only
+ *   this process maps) keeps the entry and its DMA address, which the
+ *   device may hold, with no invalidation in between; a mapping to the
+ *   device only would have to be replaced under it. A huge mapping serves
+ *   every entry of the page in its leaf, read-only and writable alike.
+ *   So behind an IOMMU, a device that ignores the write bit can write a
+ *   page the CPU maps read-only; without one it can anyway.
+ *
  * Device faults and the retry protocol
  *
  *   hmm_mirror_fault() fills a range from the CPU page tables, faulting pages
@@ -102,7 +115,9 @@
  *   skipped where they cannot (no VMA, PROT_NONE or I/O, a write to
  *   read-only memory, a fault that fails there). It says how many pages
  *   it filled (hmm_mirror_range.filled); which ones, the driver reads
- *   under the lock with hmm_mirror_lookup_range().
+ *   under the lock with hmm_mirror_lookup_range(). A range is at most
+ *   HMM_MIRROR_LOCK_MAX_SIZE (1 GiB), its optional part included: a
+ *   larger one fails with -E2BIG.
  *
  *   A driver that stops using a range by itself (an MR deregistered, an
  *   idle part of an implicit MR reclaimed) drops its entries with
@@ -117,9 +132,14 @@
  *   (the OOM reaper) the core only tries to take the lock, spinning up to
  *   100 us, and ->invalidate() must not sleep: it may return -EAGAIN
  *   there, and only there, to have the kernel retry later. An rwsem's
- *   trylock fails while anyone holds or waits for the lock, so a mirror
- *   under steady device traffic may make the OOM reaper give up on its
- *   VMAs (the victim's own exit still frees them): hold the lock briefly.
+ *   trylock fails while anyone holds or waits for the lock; so while the
+ *   non-blockable invalidation spins, new readers of the mirror
+ *   (hmm_mirror_read_lock() and hmm_mirror_read_lock_two()) wait before
+ *   taking it, and those in flight drain: steady device traffic of short
+ *   read-locked stretches does not make the OOM reaper give up on the
+ *   mirror's VMAs. A reader that holds the lock longer than the spin (or
+ *   a writer) still does, each spin being per watched leaf: hold the lock
+ *   briefly (dmirror copies 64 KiB per read-locked stretch).
  *
  *   Only changes of what the mirror watches reach it: the core watches each
  *   2 MiB leaf (HMM_MIRROR_LEAF_SIZE, aligned) of the address space that a
@@ -189,8 +209,8 @@
  *   with an atomic read-modify-write. Any number of readers (a data path's
  *   queues, each copying its own page) run at once; an invalidation waits
  *   until every reader of its mirror has unlocked, and new readers wait
- *   behind a writer that waits (not behind the OOM reaper's, which only
- *   tries). Those functions assert (lockdep) the mode
+ *   behind a writer that waits, and behind the OOM reaper's bounded spin
+ *   (see Invalidation above). Those functions assert (lockdep) the mode
  *   they need. A driver may use hmm_mirror_lock() for its own state that
  *   changes with the page table (hodp's tree of MRs, read by its
  *   ->invalidate).
@@ -409,9 +429,12 @@ struct hmm_mirror_counters {
  *	what invalidates the mirror, and the sequence its faults retry on
  * @reap_lock: protects @reap
  * @reap: watches whose leaf was left empty, for @reap_work to remove
- * @reap_work: removes the watches of @reap that are still idle
+ * @reap_work: removes the watches of @reap that are still idle (and
+ *	looks again later at those a fault held)
  * @lock: written by page table updates, invalidations, discard, unregister
  *	and mode changes; read by device lookups (see Locking above)
+ * @nb_writers: non-blockable invalidations (the OOM reaper) trying to take
+ *	@lock: while not 0, new readers wait before they take it
  * @pt: page table leaves, indexed by address >> (PAGE_SHIFT + 9)
  * @dma: DMA address leaves, same index, when @hdev->dev is set
  * @dma_huge: the DMA mapping of a huge page's part in a leaf, same index
@@ -436,8 +459,9 @@ struct hmm_mirror {
 	struct xarray watched;
 	spinlock_t reap_lock;		/* protects reap */
 	struct list_head reap;
-	struct work_struct reap_work;
+	struct delayed_work reap_work;
 	struct rw_semaphore lock;	/* the page table: see above */
+	atomic_t nb_writers;
 	struct xarray pt;
 	struct xarray dma;
 	struct xarray dma_huge;
@@ -521,6 +545,14 @@ struct hmm_mirror_range {
  */
 #define HMM_MIRROR_FAULT_TIMEOUT_MS	1000
 #define HMM_MIRROR_FAULT_MAX_MS		10000
+
+/*
+ * The largest range hmm_mirror_fault_and_lock() takes (1 GiB): it keeps
+ * every leaf of the range filled at once, with a record per leaf, and
+ * takes the lock over all of them; a larger one is refused with -E2BIG
+ * (fault it in pieces, or fault-and-lock the part the device needs now).
+ */
+#define HMM_MIRROR_LOCK_MAX_SIZE	BIT(30)
 
 int hmm_device_register(struct hmm_device *hdev);
 void hmm_device_unregister(struct hmm_device *hdev);
