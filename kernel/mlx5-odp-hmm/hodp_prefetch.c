@@ -50,6 +50,10 @@ static bool mr_live(struct hodp_mr *mr)
 /*
  * Mirror [addr, addr + len) of @mr, a chunk at a time, until done, the
  * MR's dereg (-ENOENT) or, in the caller (@async false), a fatal signal.
+ * The caller's prefetch stops at the first chunk that fails (its errno is
+ * the call's); the asynchronous one, best effort with nobody to tell,
+ * goes on with the next chunks (one that raced invalidations for too long
+ * does not cancel the rest) and returns the first error.
  */
 static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 			unsigned int flags, bool async)
@@ -57,19 +61,20 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 	unsigned long start = hodp_odp_uaddr(mr, addr) & PAGE_MASK;
 	unsigned long end = PAGE_ALIGN(hodp_odp_uaddr(mr, addr) + len);
 	unsigned long next;
-	int ret = 0;
+	int ret = 0, err;
 
-	for (; start < end && !ret; start = next) {
+	for (; start < end && (async || !ret); start = next) {
 		next = min(end, ALIGN(start + 1, HODP_PREFETCH_CHUNK));
 		if (!mr_live(mr))
 			return -ENOENT;
 		if (!async && fatal_signal_pending(current))
 			return -EINTR;
 		hodp_odp_implicit_touch(mr, start, next);
-		ret = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
-		if (!ret)	/* pages asked for, as mlx5 counts them */
+		err = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
+		if (!err)	/* pages asked for, as mlx5 counts them */
 			atomic64_add((next - start) >> PAGE_SHIFT,
 				     &mr->odp_stats.prefetch);
+		ret = ret ?: err;
 		cond_resched();
 	}
 	return ret;

@@ -10,21 +10,12 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 
+#include "counters.h"
 #include "verbs.h"
 
 #define CHUNK		(64u << 20)
 #define NWQE		48		/* 3 GiB in one doorbell */
 #define THRESH		"/proc/sys/kernel/watchdog_thresh"
-
-static int write_file(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-	int ok = f && fputs(val, f) >= 0;
-
-	if (f)
-		ok &= !fclose(f);
-	return ok ? 0 : -1;
-}
 
 int main(void)
 {
@@ -73,7 +64,7 @@ int main(void)
 			strcpy(old, "10\n");
 		fclose(f);
 	}
-	check_fatal("lower the soft lockup threshold", !write_file(THRESH, "1\n"),
+	check_fatal("lower the soft lockup threshold", !write_str(THRESH, "1\n"),
 		    "%s", strerror(errno));
 	kmsg = kmsg_open();
 	if (ibv_post_send(a, wr, &bad))
@@ -84,7 +75,7 @@ int main(void)
 	for (i = 0; st < 0 && st != -2 && i < 60; i++)
 		st = poll_one(c.cq, &wc);
 	kmsg_check(kmsg, "no soft lockup while copying 3 GiB in one doorbell");
-	write_file(THRESH, old);
+	write_str(THRESH, old);
 	check("the writes complete", st == IBV_WC_SUCCESS && wc.wr_id == NWQE - 1,
 	      "status %d", st);
 	check("and the data landed", !memcmp(src, dst, CHUNK), "");

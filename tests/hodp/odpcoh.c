@@ -491,17 +491,6 @@ static void test_collapse(void)
 	munmap(raw, 2 * HUGE);
 }
 
-static int write_file(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 /* 5. KSM merges identical pages under the MR; an RDMA write unmerges. */
 static void test_ksm(void)
 {
@@ -531,9 +520,9 @@ static void test_ksm(void)
 	      !memcmp(loc, p, len), "status %d", st);
 	check_fatal("KSM: madvise MERGEABLE", !madvise(p, len, MADV_MERGEABLE),
 		    "%s", strerror(errno));
-	write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10");
-	write_file("/sys/kernel/mm/ksm/pages_to_scan", "4000");
-	check_fatal("KSM: start", !write_file("/sys/kernel/mm/ksm/run", "1"),
+	write_str("/sys/kernel/mm/ksm/sleep_millisecs", "10");
+	write_str("/sys/kernel/mm/ksm/pages_to_scan", "4000");
+	check_fatal("KSM: start", !write_str("/sys/kernel/mm/ksm/run", "1"),
 		    "%s", strerror(errno));
 	for (t = 0; t < 600 && sharing <= 0; t++) {	/* 60 s at most */
 		FILE *f;
@@ -564,7 +553,7 @@ static void test_ksm(void)
 	      st == 0 && is_filled(loc, PAGE, 50) &&
 	      is_filled(loc + PAGE, PAGE, 51) &&
 	      is_filled(loc + 2 * PAGE, PAGE, 50), "status %d", st);
-	write_file("/sys/kernel/mm/ksm/run", "2");	/* unmerge all */
+	write_str("/sys/kernel/mm/ksm/run", "2");	/* unmerge all */
 	ibv_dereg_mr(m);
 	munmap(p, len);
 }

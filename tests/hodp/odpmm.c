@@ -190,17 +190,6 @@ static void where(int *swapped, int *present)
 static int zram_dev = -1;	/* the zram device this test added, or -1 */
 static char zram_path[32];
 
-static int write_str(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 /*
  * Swap to page out to: the guest's own if it has some, else a 64 MiB zram
  * device added here (zram-control/hot_add), mkswap'ed and swapped on.

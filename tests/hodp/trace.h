@@ -14,20 +14,9 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "counters.h"
 
 #define TRACING		"/sys/kernel/tracing"
-
-/* Write @s into the file @path: 0, or -1. */
-static inline int write_str(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f)
-		return -1;
-	ret = fputs(s, f) < 0 ? -1 : 0;
-	return fclose(f) ? -1 : ret;
-}
 
 /* The whole trace buffer, NUL-terminated (free it), or NULL. */
 static inline char *read_trace(void)

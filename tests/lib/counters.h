@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Counters the tests read from "name value" files: the HMM core's
- * debugfs statistics and the like.
+ * Files of /proc, /sys and debugfs the tests read and write: counters
+ * from "name value" files (the HMM core's debugfs statistics and the
+ * like), one-number files, knobs.
  */
 #ifndef TESTS_COUNTERS_H
 #define TESTS_COUNTERS_H
@@ -9,6 +10,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Write @s into the file @path: 0, or -1. */
+static inline int write_str(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fputs(s, f) < 0 ? -1 : 0;
+	return fclose(f) ? -1 : ret;
+}
 
 /* The value of @name in the "name value" lines of @file, -1 if absent. */
 static inline long long file_counter(const char *file, const char *name)
