@@ -33,13 +33,13 @@
 #include <sys/syscall.h>
 
 #include "mrstat.h"
+#include "numa.h"
 #include "odp.h"
 #include "verbs.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT	21
 #endif
-#define MPOL_MF_MOVE	(1 << 1)
 
 #define PAGE		4096UL
 #define NP		256		/* pages of the ODP MR */
@@ -344,20 +344,7 @@ static void test_pageout(void)
  */
 static int move_to(int node)
 {
-	void *pages[NP];
-	int nodes[NP], status[NP], i, n = 0;
-
-	for (i = 0; i < NP; i++) {
-		pages[i] = buf + i * PAGE;
-		nodes[i] = node;
-		status[i] = -1000;
-	}
-	if (syscall(SYS_move_pages, 0, NP, pages, node < 0 ? NULL : nodes,
-		    status, node < 0 ? 0 : MPOL_MF_MOVE))
-		return -1;
-	for (i = 0; i < NP; i++)
-		n += status[i] == (node < 0 ? 0 : node);
-	return n;
+	return pages_move(buf, NP, node);
 }
 
 /* Move buf under the device to @node; then the CPU and the device write. */

@@ -15,14 +15,12 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "numa.h"
 
 #define LEN	(2 * MIB)
 #define NPAGES	((int)(LEN / 4096))
-#define MPOL_MF_MOVE	(1 << 1)
 
 static struct ctx c;
-static void *pages[NPAGES];
-static int nodes[NPAGES], status[NPAGES];
 
 /*
  * Move every page of @buf to @node (or with @node < 0 only look where
@@ -31,19 +29,7 @@ static int nodes[NPAGES], status[NPAGES];
  */
 static int move_to(uint8_t *buf, int node)
 {
-	int i, n = 0;
-
-	for (i = 0; i < NPAGES; i++) {
-		pages[i] = buf + i * 4096UL;
-		nodes[i] = node;
-		status[i] = -1;
-	}
-	if (syscall(SYS_move_pages, 0, NPAGES, pages, node < 0 ? NULL : nodes,
-		    status, node < 0 ? 0 : MPOL_MF_MOVE))
-		return -1;
-	for (i = 0; i < NPAGES; i++)
-		n += status[i] == (node < 0 ? 0 : node);
-	return n;
+	return pages_move(buf, NPAGES, node);
 }
 
 /* One round: move @buf to @node under the device, then read and write. */
