@@ -241,7 +241,7 @@ int hmm_mirror_set_modes(struct hmm_mirror *mirror, unsigned int modes)
 	mutex_lock(&mirror->watch_lock);
 	down_write(&mirror->lock);
 	if (((modes ^ mirror->modes) & HMM_MIRROR_WATCH_ALL) &&
-	    !xa_empty(&mirror->watched))
+	    !hmm_xa_holds_none(&mirror->watched))
 		ret = -EBUSY;
 	else
 		WRITE_ONCE(mirror->modes, modes);

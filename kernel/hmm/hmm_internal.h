@@ -174,7 +174,22 @@ static inline void hmm_charge_end(struct hmm_charge *charge)
 	mem_cgroup_put(charge->memcg);
 }
 
+/*
+ * Whether @xa holds no entry. Not xa_empty(): a store that runs out of
+ * memory half way (an xa_reserve() under failslab) leaves the nodes it
+ * had linked, empty, in the array, so xa_empty() stays false with nothing
+ * stored. Reserved entries count as none (they are only ever seen under
+ * the lock of the store that reserved them).
+ */
+static inline bool hmm_xa_holds_none(struct xarray *xa)
+{
+	unsigned long index = 0;
+
+	return !xa_find(xa, &index, ULONG_MAX, XA_PRESENT);
+}
+
 /* Lifetime (hmm_lifetime.c): who unlinks a mirror from its hmm. */
+void hmm_mirror_unwatch_all(struct hmm_mirror *mirror);
 bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror);
 struct hmm_mirror *hmm_mirror_unlink_first(struct hmm *hmm);
 void hmm_mirror_released(struct hmm_mirror *mirror);

@@ -585,7 +585,10 @@ void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
 	unsigned long index, seen = 0;
 	struct hmm_watch *watch;
 
-	/* Nothing watched (nor initialised, in the page-table KUnit tests). */
+	/*
+	 * Nothing watched (nor initialised, in the page-table KUnit tests);
+	 * a watched array with empty nodes left only walks for nothing.
+	 */
 	if (xa_empty(&mirror->watched))
 		return;
 	down_write(&mirror->lock);
@@ -615,7 +618,7 @@ void hmm_mirror_unwatch(struct hmm_mirror *mirror, unsigned long start,
  * watches are all dead no callback queues one, and once their notifiers
  * are all removed no callback runs.
  */
-static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
+void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 {
 	struct hmm_watch *watch;
 	unsigned long index;
@@ -639,7 +642,7 @@ static void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
 	 */
 	cancel_delayed_work_sync(&mirror->reap_work);
 	hmm_mirror_reap(mirror);
-	WARN_ON(!xa_empty(&mirror->watched));
+	WARN_ON(!hmm_xa_holds_none(&mirror->watched));
 	xa_destroy(&mirror->watched);
 }
 
@@ -872,7 +875,7 @@ void hmm_mirror_unregister(struct hmm_mirror *mirror)
 	/* Empty by now (hmm_pt_clear() frees every leaf it empties). */
 	xa_destroy(&mirror->pt);
 	xa_destroy(&mirror->dma);
-	WARN_ON(!xa_empty(&mirror->dma_huge));
+	WARN_ON(!hmm_xa_holds_none(&mirror->dma_huge));
 	xa_destroy(&mirror->dma_huge);
 	mirror->hmm = NULL;
 	hmm_put(hmm);

@@ -184,11 +184,49 @@ static void device_unregister_waits_for_free(struct kunit *test)
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&u.done, 30 * HZ), 0UL);
 }
 
+static void lt_reap_work(struct work_struct *work)
+{
+}
+
+/*
+ * A watch insertion whose xa_reserve() ran out of memory half way (the
+ * debug tier's failslab run met it once) leaves the xarray nodes it had
+ * linked in mirror->watched, empty: unregister must find nothing watched
+ * there and say nothing (it warned, which the tier reports as a failure).
+ * The nodes are made as that store left them: the path to a slot created,
+ * nothing stored in it.
+ */
+static void unwatch_all_after_a_failed_reserve(struct kunit *test)
+{
+	struct lt *t = test->priv;
+	struct hmm_mirror *mirror = &t->m[0].mirror;
+	XA_STATE(xas, &mirror->watched, 0x7f0000000000UL >> HMM_PT_LEAF_SHIFT);
+
+	mutex_init(&mirror->watch_lock);
+	init_rwsem(&mirror->lock);
+	xa_init(&mirror->watched);
+	spin_lock_init(&mirror->reap_lock);
+	INIT_LIST_HEAD(&mirror->reap);
+	INIT_DELAYED_WORK(&mirror->reap_work, lt_reap_work);
+	do {
+		xas_lock(&xas);
+		xas_create_range(&xas);
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	KUNIT_ASSERT_EQ(test, xas_error(&xas), 0);
+	/* The state the failed store left: nodes, and no entry. */
+	KUNIT_EXPECT_FALSE(test, xa_empty(&mirror->watched));
+	KUNIT_EXPECT_TRUE(test, hmm_xa_holds_none(&mirror->watched));
+	hmm_mirror_unwatch_all(mirror);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&mirror->watched));
+}
+
 static struct kunit_case hmm_lifetime_test_cases[] = {
 	KUNIT_CASE(teardown_releases_each_once),
 	KUNIT_CASE(unregister_first_is_never_released),
 	KUNIT_CASE(free_at_the_last_reference),
 	KUNIT_CASE(device_unregister_waits_for_free),
+	KUNIT_CASE(unwatch_all_after_a_failed_reserve),
 	{}
 };
 

@@ -119,13 +119,26 @@ static struct rdma_link_ops hodp_link_ops = {
 	.newlink = hodp_newlink,
 };
 
+/*
+ * No entry left in @xa. Not xa_empty(): an allocation that ran out of
+ * memory half way leaves the empty nodes it had linked behind.
+ */
+static bool hodp_xa_holds_none(struct xarray *xa)
+{
+	unsigned long index = 0;
+
+	return !xa_find(xa, &index, ULONG_MAX, XA_PRESENT);
+}
+
 /* ib_device_ops.dealloc_driver: the core is about to free the device. */
 void hodp_dealloc_driver(struct ib_device *ibdev)
 {
 	struct hodp_dev *dev = to_hdev(ibdev);
 
-	WARN_ON(!xa_empty(&dev->mrs) || !xa_empty(&dev->srqs) ||
-		!xa_empty(&dev->ahs) || !xa_empty(&dev->mws));
+	WARN_ON(!hodp_xa_holds_none(&dev->mrs) ||
+		!hodp_xa_holds_none(&dev->srqs) ||
+		!hodp_xa_holds_none(&dev->ahs) ||
+		!hodp_xa_holds_none(&dev->mws));
 	xa_destroy(&dev->mrs);
 	xa_destroy(&dev->srqs);
 	xa_destroy(&dev->ahs);
