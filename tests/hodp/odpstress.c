@@ -352,17 +352,26 @@ static void test_exit(void)
 	munmap(b, MIB);
 }
 
-/* Wait until the HMM core's fault count moved (the transfer faults). */
-static int faults_began(long long f0)
+/*
+ * Wait until the HMM core's counter @name moved from @from: @tries looks,
+ * @us apart. Return: whether it moved.
+ */
+static int stat_moved(const char *name, long long from, int tries, int us)
 {
 	int i;
 
-	for (i = 0; i < 500; i++) {
-		if (hmm_stat("faults") != f0)
+	for (i = 0; i < tries; i++) {
+		if (hmm_stat(name) != from)
 			return 1;
-		usleep(2000);
+		usleep(us);
 	}
 	return 0;
+}
+
+/* Wait until the HMM core's fault count moved (the transfer faults). */
+static int faults_began(long long f0)
+{
+	return stat_moved("faults", f0, 500, 2000);
 }
 
 /*
@@ -487,11 +496,7 @@ static void *dropper(void *arg)
  */
 static void storm_began(void)
 {
-	long long r = hmm_stat("fault_retries");
-	int i;
-
-	for (i = 0; i < 300 && hmm_stat("fault_retries") == r; i++)
-		usleep(1000);
+	stat_moved("fault_retries", hmm_stat("fault_retries"), 300, 1000);
 }
 
 /* What stops the write of stopped_fault(). */
