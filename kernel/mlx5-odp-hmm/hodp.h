@@ -212,6 +212,18 @@ struct hodp_seg {
 	u32 mw_gen;			/* and binding): looked at again */
 };
 
+/*
+ * A page fault event: what an access of a WQE missed in an ODP MR (its
+ * addresses, up to the end of the segment), raised instead of faulting
+ * where the access stands (hodp_fault.c). The MR is referenced.
+ */
+struct hodp_fault_ev {
+	struct hodp_mr *mr;
+	u64 addr;
+	u64 end;
+	bool write;
+};
+
 /* The requester's working memory, per QP (too big for the stack). */
 struct hodp_req_ctx {
 	struct hodp_qp *qp;			/* its requester */
@@ -227,6 +239,16 @@ struct hodp_req_ctx {
 	u32 nrseg;
 	u8 net_type;				/* of a UD receive's header */
 	void *elem;				/* a ring element, copied */
+	/*
+	 * ODP, for the head WQE: a miss is raised as a fault event (else it
+	 * is faulted where it stands); the miss of this run; bytes of the
+	 * local and of the remote buffers known mirrored by earlier runs (a
+	 * hint: the copy still faults what an invalidation took since).
+	 */
+	bool events;
+	struct hodp_fault_ev miss;
+	u32 lprep;
+	u32 rprep;
 };
 
 struct hodp_qp {
@@ -279,6 +301,15 @@ struct hodp_qp {
 	bool head_started;		/* the counters above are for the head */
 	bool retry_pending;		/* retry_work will resume the queue */
 	bool stopping;			/* destroy began: no more work */
+
+	/* ODP page fault events of the head WQE (hodp_fault.c). */
+	struct work_struct fault_work;	/* resolves fault, resumes the queue */
+	struct hodp_fault_ev fault;	/* the work's while fault_pending */
+	bool fault_pending;		/* the send queue waits for fault_work */
+	bool fault_inplace;		/* its last event failed: no more */
+	u32 fault_stalls;		/* events at one address in a row */
+	u64 fault_last;			/* the address of the last event */
+	u32 fault_last_key;		/* and its MR's lkey */
 };
 
 /* The port's active MTU, from the netdev's (no RTNL: any context). */
@@ -377,6 +408,7 @@ static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
 }
 
 extern struct workqueue_struct *hodp_wq;
+extern struct workqueue_struct *hodp_fault_wq;
 
 /* hodp_main.c */
 struct seq_file;
@@ -406,6 +438,7 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
 struct hodp_mr *hodp_mr_get(struct hodp_dev *dev, u32 key, struct ib_pd *pd,
 			    bool remote);
 void hodp_mr_put(struct hodp_mr *mr);
+void hodp_mr_hold(struct hodp_mr *mr);
 void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
@@ -500,14 +533,20 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      const struct rxe_sge *sge, u32 n, int access,
 		      struct hodp_seg *seg, u32 *total);
 
+/* hodp_fault.c: page fault events */
+void hodp_fault_work(struct work_struct *work);
+void hodp_fault_raise(struct hodp_qp *qp);
+void hodp_fault_cancel(struct hodp_qp *qp);
+void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
+
 /* hodp_copy.c: copies between segments; what a failed one returns */
 #define HODP_COPY_DST_FAULT	1	/* a destination page: no mirroring */
 #define HODP_COPY_SRC_FAULT	2	/* a source page */
 #define HODP_COPY_STOPPED	3	/* requester or responder closing */
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
-int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
-		      bool write);
+int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
+		      u32 len, bool write, u32 *done);
 
 /* hodp_odp.c: ODP MRs on HMM mirrors */
 /* Faults one page access may take before giving up (invalidation storm). */

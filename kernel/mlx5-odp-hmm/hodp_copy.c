@@ -4,7 +4,9 @@
  * Page by page: a pinned MR's page comes from its table, an ODP MR's from
  * its mirror under the mirror lock held for reading, across the copy of
  * that page so that no invalidation of it completes meanwhile (copies of
- * other QPs on the same mirror run at once); a miss unlocks, faults
+ * other QPs on the same mirror run at once). hodp_segs_prepare() looks
+ * the pages up before a WQE starts, where a miss is a fault event; a miss
+ * in the copy itself (an invalidation came between) unlocks, faults
  * (hodp_odp_fault()) and tries again. Between two ODP MRs of different
  * mirrors both are locked for reading with hmm_mirror_read_lock_two(),
  * whose order (lockdep-checked) keeps two copies in opposite directions
@@ -302,56 +304,60 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	return 0;
 }
 
-/* A fault of hodp_segs_prepare(): its requester and the segment. */
-struct prepare_fault {
-	struct hodp_qp *qp;
-	struct hodp_seg *seg;
-	bool dying;		/* what stopped it: the MR going */
-};
-
-/* Between the attempts of that fault: requester closing, or MR dying? */
-static bool prepare_fault_stop(void *arg)
+/*
+ * A miss of hodp_segs_prepare() at @addr of @seg, as a fault event: the
+ * caller stops its WQE there and hodp_fault.c resolves it.
+ */
+static void record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+			u64 addr, u64 end, bool write)
 {
-	struct prepare_fault *pf = arg;
-
-	if (hodp_req_closing(pf->qp))
-		return true;
-	pf->dying = seg_dying(pf->seg);
-	return pf->dying;
+	hodp_mr_hold(seg->mr);
+	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
+					    .end = end, .write = write };
 }
 
 /**
- * hodp_segs_prepare() - mirror what a WQE's local segments miss
- * @qp: the requester
- * @seg: its local segments
+ * hodp_segs_prepare() - mirror what a WQE's buffers miss, before using them
+ * @ctx: the requester's working memory (ctx->peer set for the responder's
+ *	buffers)
+ * @seg: the segments
  * @n: how many
- * @write: the HCA will write them (RDMA READ, atomic results)
+ * @len: bytes of them the message uses
+ * @write: the HCA will write them
+ * @done: in: bytes at the start known mirrored (skipped); out: how far
+ *	the lookups got
  *
- * Before the requester reaches its peer: a local buffer that cannot be
- * mirrored is the requester's local protection error, and no responder
- * state (a receive WQE) is used for it. Pages present already cost a
- * lookup each; a miss faults from there (hodp_odp_fault() reaches ahead).
- * An invalidation may still come before the copy, which then faults again.
- * It stops when @qp is closing (a 2 GiB buffer may take many faults).
+ * Before a WQE does anything that cannot be undone (reaching its peer,
+ * claiming a receive WQE, writing a byte, executing an atomic): a buffer
+ * that misses pages then costs a fault event and a new run of the WQE,
+ * nothing else. Pages present cost a lookup each. With ctx->events, the
+ * first miss is recorded in ctx->miss (the caller raises it); without,
+ * it is faulted where it stands (hodp_odp_fault() reaches ahead). An
+ * invalidation may still come before the copy, which then faults itself.
+ * It stops when the requester or the peer closes (a 2 GiB buffer is many
+ * lookups).
  *
- * Return: 0, -EINTR if @qp is closing, or the errno of the fault that
- * failed.
+ * Return: 0, -EAGAIN (ctx->miss holds the fault to raise), -EINTR if a QP
+ * is closing, or -EFAULT if a page cannot be mirrored or an MR is being
+ * deregistered.
  */
-int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
-		      bool write)
+int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
+		      u32 len, bool write, u32 *done)
 {
+	u64 pos = 0, missed = U64_MAX;	/* where the last miss was */
+	int tries = HODP_FAULT_TRIES;
 	u32 i;
 
-	for (i = 0; i < n; i++) {
-		struct prepare_fault pf = { .qp = qp, .seg = &seg[i] };
-		struct hodp_mr *mr = seg[i].mr;
-		u64 addr = seg[i].addr, end = seg[i].addr + seg[i].len;
-		u64 missed = end;	/* where the last miss was */
-		int tries = HODP_FAULT_TRIES;
+	for (i = 0; i < n && pos < len; pos += seg[i].len, i++) {
+		struct hodp_seg *s = &seg[i];
+		u64 lo = max_t(u64, pos, *done) - pos;
+		u64 hi = min_t(u64, s->len, len - pos);
+		u64 addr = s->addr + lo, end = s->addr + hi;
 
-		if (!seg_is_odp(&seg[i]))
+		if (!seg_is_odp(s) || lo >= hi)
 			continue;
 		while (addr < end) {
+			struct hodp_mr *mr = s->mr;
 			int ret, pages = 0;
 
 			/* A leaf's worth of lookups per lock hold. */
@@ -360,33 +366,31 @@ int hodp_segs_prepare(struct hodp_qp *qp, struct hodp_seg *seg, u32 n,
 			       hodp_odp_page_locked(mr, addr, write))
 				addr += page_rest(mr, addr, end - addr);
 			hmm_mirror_read_unlock(&mr->odp->mirror);
+			*done = pos + (addr - s->addr);
 			cond_resched();
-			if (hodp_req_closing(qp))
+			if (copy_must_stop(ctx))
 				return -EINTR;
-			if (seg_dying(&seg[i]))
+			if (seg_dying(s))
 				return -EFAULT;
-			if (addr >= end)
-				break;
-			if (pages <= HODP_PREPARE_BATCH) {
-				/*
-				 * A miss at addr: only misses at the same
-				 * address count (addr only grows, so the
-				 * faults are bounded by the pages).
-				 */
-				if (addr != missed)
-					tries = HODP_FAULT_TRIES;
-				missed = addr;
-				ret = tries-- ? hodp_odp_fault(mr,
-						hodp_odp_uaddr(mr, addr),
-						hodp_odp_uaddr(mr, end), write,
-						prepare_fault_stop, &pf) :
-					-EBUSY;
-				if (ret == -ECANCELED)
-					return pf.dying ? -EFAULT : -EINTR;
-				if (ret)
-					return ret;
-				trace_hodp_odp_resume(mr, addr, write);
+			if (addr >= end || pages > HODP_PREPARE_BATCH)
+				continue;
+			/* A miss at addr. */
+			if (ctx->events) {
+				record_miss(ctx, s, addr, end, write);
+				return -EAGAIN;
 			}
+			/*
+			 * Only misses at the same address count (addr only
+			 * grows, so the faults are bounded by the pages).
+			 */
+			if (addr != missed)
+				tries = HODP_FAULT_TRIES;
+			missed = addr;
+			ret = odp_resolve(ctx, s, addr, write, &tries, -EFAULT);
+			if (ret == HODP_COPY_STOPPED)
+				return -EINTR;
+			if (ret)
+				return ret;
 		}
 	}
 	return 0;

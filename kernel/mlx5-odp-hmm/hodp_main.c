@@ -235,9 +235,18 @@ static int __init hodp_init(void)
 	hodp_wq = alloc_workqueue("hodp", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!hodp_wq)
 		return -ENOMEM;
+	/*
+	 * Fault events wait for the mm (a file's I/O, a FUSE server): not
+	 * beside the QPs' work, which they would hold up.
+	 */
+	hodp_fault_wq = alloc_workqueue("hodp_fault", WQ_UNBOUND, 0);
+	if (!hodp_fault_wq) {
+		ret = -ENOMEM;
+		goto err_wq;
+	}
 	ret = hodp_odp_init();
 	if (ret)
-		goto err_wq;
+		goto err_fault_wq;
 	ret = register_netdevice_notifier(&hodp_netdev_nb);
 	if (ret)
 		goto err_odp;
@@ -246,6 +255,8 @@ static int __init hodp_init(void)
 	return 0;
 err_odp:
 	hodp_odp_exit();
+err_fault_wq:
+	destroy_workqueue(hodp_fault_wq);
 err_wq:
 	destroy_workqueue(hodp_wq);
 	return ret;
@@ -277,6 +288,7 @@ static void __exit hodp_exit(void)
 	hodp_reap();
 	/* Every ODP MR is gone with its device: this waits for their mirrors. */
 	hodp_odp_exit();
+	destroy_workqueue(hodp_fault_wq);
 	destroy_workqueue(hodp_wq);
 }
 

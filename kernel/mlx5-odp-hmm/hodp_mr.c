@@ -254,6 +254,15 @@ void hodp_mr_put(struct hodp_mr *mr)
 }
 
 /**
+ * hodp_mr_hold() - one more reference of an MR the caller holds one of
+ * @mr: the MR (release with hodp_mr_put())
+ */
+void hodp_mr_hold(struct hodp_mr *mr)
+{
+	kref_get(&mr->ref);
+}
+
+/**
  * hodp_mr_in_range() - is [addr, addr + len) inside the MR?
  * @mr: the MR
  * @addr: first address

@@ -11,9 +11,11 @@
  * so a CPU page-table change waits for the copy of the page in flight and
  * the device touches none of its pages after.
  *
- * This first form resolves faults where the access happens (the QP's
- * worker or the doorbell system call, never under a spinlock): the QP
- * waits for its fault instead of raising a fault event and resuming.
+ * A WQE's first misses are fault events (hodp_fault.c): its QP stops,
+ * a worker resolves the fault, the QP resumes. What misses after (an
+ * invalidation between that and the copy, an atomic's page) is faulted
+ * where the access happens (the QP's worker or the doorbell system call,
+ * never under a spinlock).
  */
 #include <linux/highmem.h>
 #include <linux/log2.h>

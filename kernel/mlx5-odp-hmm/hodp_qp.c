@@ -11,13 +11,14 @@
  * under the table's lock; destroy removes the QP from the table, stops its
  * requester and waits until no peer holds a reference.
  *
- * Work items: req_work and retry_work are queued only through
- * hodp_qp_kick() and hodp_qp_arm_retry(), under state_lock, and never once
- * destroy set stopping (under that lock); so after it, cancelling both
- * leaves nothing pending or running. A peer executes against a QP only
- * between hodp_resp_enter() and hodp_resp_exit(), which count it: RESET
- * closes that door and waits for those inside, so nothing lands in a QP
- * once RESET (or destroy, which waits for every reference) returned.
+ * Work items: req_work, retry_work and fault_work are queued only through
+ * hodp_qp_kick(), hodp_qp_arm_retry() and hodp_fault_raise(), under
+ * state_lock, and never once destroy set stopping (under that lock); so
+ * after it, cancelling the three leaves nothing pending or running. A
+ * peer executes against a QP only between hodp_resp_enter() and
+ * hodp_resp_exit(), which count it: RESET closes that door and waits for
+ * those inside, so nothing lands in a QP once RESET (or destroy, which
+ * waits for every reference) returned.
  */
 #include <linux/slab.h>
 #include <rdma/ib_cache.h>
@@ -204,6 +205,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	spin_lock_init(&qp->sq_lock);
 	INIT_WORK(&qp->req_work, hodp_req_work);
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
+	INIT_WORK(&qp->fault_work, hodp_fault_work);
 
 	qp->ctx = hodp_kzalloc(sizeof(*qp->ctx));
 	if (qp->ctx)
@@ -365,6 +367,7 @@ static void reset_queues(struct hodp_qp *qp)
 	cancel_work_sync(&qp->req_work);
 	mutex_lock(&qp->req_lock);	/* a doorbell running it inline */
 	cancel_delayed_work_sync(&qp->retry_work);
+	hodp_fault_cancel(qp);
 	qp->head_started = false;
 	qp->retry_pending = false;
 	qp->sq->index = 0;
@@ -569,6 +572,7 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	spin_unlock_irq(&qp->state_lock);
 	cancel_work_sync(&qp->req_work);
 	cancel_delayed_work_sync(&qp->retry_work);
+	hodp_fault_cancel(qp);
 	/* Wait for the peers executing against it. */
 	hodp_qp_put(qp);
 	wait_for_completion(&qp->idle);

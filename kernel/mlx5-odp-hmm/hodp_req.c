@@ -7,8 +7,11 @@
  * completed. A responder without a receive WQE answers RNR: the head WQE
  * waits its min_rnr_timer and is tried again, up to rnr_retry times; a peer
  * that is missing or not ready is retried after the QP's timeout, up to
- * retry_cnt times. An error completes the WQE with its status and moves
- * the QP to the error state, which flushes what remains.
+ * retry_cnt times. A page an ODP buffer misses, the requester's or the
+ * responder's, stops the queue at the WQE for a fault event (hodp_fault.c)
+ * before anything of it is done, and the WQE runs again after. An error
+ * completes the WQE with its status and moves the QP to the error state,
+ * which flushes what remains.
  */
 #include <rdma/ib_cache.h>
 
@@ -118,13 +121,16 @@ static enum ib_wc_status fetch_wqe(struct hodp_qp *qp)
 	ctx->nlseg = n;
 	if (is_atomic(wqe->wr.opcode) && wqe->length != 8)
 		return IB_WC_LOC_LEN_ERR;
-	/* ODP: what the local buffers miss is faulted before the peer is. */
-	n = hodp_segs_prepare(qp, ctx->lseg, n,
+	/*
+	 * ODP: what the local buffers miss is a fault event before the peer
+	 * is reached (-EAGAIN: ctx->miss, raised by run_sq()).
+	 */
+	n = hodp_segs_prepare(ctx, ctx->lseg, n, wqe->length,
 			      wqe->wr.opcode == IB_WR_RDMA_READ ||
-			      is_atomic(wqe->wr.opcode));
+			      is_atomic(wqe->wr.opcode), &ctx->lprep);
 	if (n == -EINTR)	/* the QP is closing */
 		return IB_WC_WR_FLUSH_ERR;
-	if (n)
+	if (n && n != -EAGAIN)
 		return IB_WC_LOC_PROT_ERR;
 	return IB_WC_SUCCESS;
 }
@@ -360,7 +366,7 @@ static void run_sq(struct hodp_qp *qp)
 	while (budget-- && bytes < HODP_REQ_BYTE_BUDGET) {
 		enum ib_qp_state state = READ_ONCE(qp->state);
 		enum ib_wc_status status;
-		bool rnr = false;
+		bool rnr = false, fault_pending;
 		u32 wait_us = 0;
 
 		if (READ_ONCE(qp->stopping))
@@ -382,24 +388,47 @@ static void run_sq(struct hodp_qp *qp)
 				hodp_qp_kick(qp);
 			return;
 		}
+		/*
+		 * A fault event pending: its end runs the queue again. The
+		 * acquire pairs with the release of hodp_fault_work(): once
+		 * it is over, its fault_inplace is seen.
+		 */
+		fault_pending = smp_load_acquire(&qp->fault_pending);
 		if (state != IB_QPS_RTS || READ_ONCE(qp->retry_pending) ||
-		    !hodp_queue_count(qp->sq))
+		    fault_pending || !hodp_queue_count(qp->sq))
 			return;
 		if (!qp->head_started) {
 			qp->rnr_left = qp->rnr_retry;
 			qp->retry_left = qp->retry_cnt;
 			qp->head_started = true;
+			WRITE_ONCE(qp->fault_inplace, false);
+			qp->fault_stalls = 0;
+			ctx->lprep = 0;
+			ctx->rprep = 0;
 		}
+		ctx->events = !READ_ONCE(qp->fault_inplace);
 		status = fetch_wqe(qp);
-		if (status == IB_WC_SUCCESS && is_local(ctx->wqe.wr.opcode))
-			status = execute_local(qp);
-		else if (status == IB_WC_SUCCESS)
-			status = execute(qp, &wait_us, &rnr);
+		if (status == IB_WC_SUCCESS && !ctx->miss.mr)
+			status = is_local(ctx->wqe.wr.opcode) ?
+				 execute_local(qp) :
+				 execute(qp, &wait_us, &rnr);
 		if (READ_ONCE(qp->stopping) ||
 		    READ_ONCE(qp->state) == IB_QPS_RESET) {
 			/* RESET or destroy discards the WQE: no completion. */
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			ctx->nlseg = 0;
+			hodp_fault_drop_miss(ctx);
+			return;
+		}
+		if (ctx->miss.mr) {
+			/*
+			 * A page fault event, before anything of the WQE was
+			 * done: the queue stops here, the WQE runs again once
+			 * it is resolved (hodp_fault.c).
+			 */
+			hodp_put_segs(ctx->lseg, ctx->nlseg);
+			ctx->nlseg = 0;
+			hodp_fault_raise(qp);
 			return;
 		}
 		if (status == IB_WC_SUCCESS && wait_us) {

@@ -71,11 +71,14 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 }
 
 /*
- * Take the responder's next receive WQE (from its SRQ or receive queue)
- * into ctx->rwqe. Return: 0, -EAGAIN if there is none (receiver not ready),
- * -EINVAL if the WQE is malformed.
+ * Read the responder's next receive WQE (from its SRQ or receive queue)
+ * into ctx->rwqe, and take it if @claim (else it stays posted: a look
+ * before claiming, which another QP of the SRQ may take meanwhile).
+ * Return: 0, -EAGAIN if there is none (receiver not ready), -EINVAL if
+ * the WQE is malformed.
  */
-static int take_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx)
+static int read_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
+		     bool claim)
 {
 	struct hodp_srq *srq = resp->srq;
 	struct hodp_queue *q = srq ? srq->queue : resp->rq;
@@ -92,11 +95,13 @@ static int take_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx)
 		return -EAGAIN;
 	}
 	hodp_queue_peek(q, raw, sizeof(ctx->relem));
-	hodp_queue_pop(q);
-	left = hodp_queue_count(q);
-	if (srq && srq->limit && left < srq->limit) {
-		srq->limit = 0;		/* the event disarms it */
-		limit_reached = true;
+	if (claim) {
+		hodp_queue_pop(q);
+		left = hodp_queue_count(q);
+		if (srq && srq->limit && left < srq->limit) {
+			srq->limit = 0;		/* the event disarms it */
+			limit_reached = true;
+		}
 	}
 	spin_unlock_irqrestore(lock, flags);
 
@@ -116,6 +121,50 @@ static int take_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx)
 	memcpy(ctx->rwqe.sge, raw->dma.sge,
 	       ctx->rwqe.num_sge * sizeof(struct rxe_sge));
 	return 0;
+}
+
+/*
+ * ODP, before a message touches the responder (hodp_segs_prepare()):
+ * what the first @len bytes of its buffers miss is a fault event. Return:
+ * 0 (go on: the copy faults what is still missing, and decides what a
+ * page that cannot be mirrored is), -EAGAIN (ctx->miss is the event) or
+ * -EINTR (a QP is closing).
+ */
+static int prepare_remote(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+			  u32 n, u32 len, bool write)
+{
+	int ret = hodp_segs_prepare(ctx, seg, n, len, write, &ctx->rprep);
+
+	return ret == -EAGAIN || ret == -EINTR ? ret : 0;
+}
+
+/*
+ * The same for the receive WQE a message will claim: the one at the head
+ * now (whatever it is when claimed, the copy is right: this only keeps
+ * the common cold case from faulting after the claim).
+ */
+static int prepare_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
+			u32 len)
+{
+	u32 room;
+	int n, ret;
+
+	/*
+	 * No ODP MR on the device: nothing to look at (a hint, read without
+	 * odp_lock: an MR registered meanwhile only faults in the copy).
+	 */
+	if (data_race(list_empty(&resp->dev->odp_mirrors)))
+		return 0;
+	if (read_recv(resp, ctx, false))
+		return 0;	/* none, or malformed: the claim says */
+	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
+			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
+			      ctx->rseg, &room);
+	if (n < 0)
+		return 0;
+	ret = prepare_remote(ctx, ctx->rseg, n, min(len, room), true);
+	hodp_put_segs(ctx->rseg, n);
+	return ret;
 }
 
 static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
@@ -161,7 +210,7 @@ static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
 				    struct hodp_req_ctx *ctx,
 				    enum ib_wc_opcode opcode, bool *rnr)
 {
-	int ret = take_recv(resp, ctx);
+	int ret = read_recv(resp, ctx, true);
 
 	if (ret == -EAGAIN) {
 		*rnr = true;
@@ -236,6 +285,11 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	enum ib_wc_status status;
 	int n, ret;
 
+	ret = prepare_recv(resp, ctx, len);
+	if (ret == -EAGAIN)
+		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
+	if (ret)
+		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 	status = claim_recv(req, resp, ctx, IB_WC_RECV, rnr);
 	if (status != IB_WC_SUCCESS || *rnr)
 		return status;
@@ -337,7 +391,12 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	int n, ret;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
-	n = take_recv(resp, ctx);
+	n = prepare_recv(resp, ctx, len + sizeof(hdr));
+	if (n == -EAGAIN)
+		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
+	if (n)
+		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+	n = read_recv(resp, ctx, true);
 	if (n == -EAGAIN)
 		return IB_WC_SUCCESS;
 	if (n) {
@@ -446,6 +505,17 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       len, IB_ACCESS_REMOTE_WRITE, &mw_gen);
 		if (!mr && len)
 			return access_error(resp);
+		if (mr) {
+			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
+					    wr->wr.rdma.remote_addr, len);
+			ret = prepare_remote(ctx, &remote, 1, len, true);
+			if (ret) {
+				hodp_mr_put(mr);
+				return ret == -EAGAIN ? IB_WC_SUCCESS :
+				       copy_stopped(req, resp, ctx, false,
+						    IB_WC_RECV_RDMA_WITH_IMM);
+			}
+		}
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 			/*
 			 * It completes a receive WQE: own it before writing a
@@ -461,8 +531,6 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		}
 		ret = 0;
 		if (mr) {
-			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
-					    wr->wr.rdma.remote_addr, len);
 			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
 					len);
 			hodp_mr_put(mr);
@@ -489,6 +557,13 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (mr) {
 			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
 					    wr->wr.rdma.remote_addr, len);
+			ret = prepare_remote(ctx, &remote, 1, len, false);
+			if (ret) {
+				hodp_mr_put(mr);
+				return ret == -EAGAIN ? IB_WC_SUCCESS :
+				       copy_stopped(req, resp, ctx, false,
+						    IB_WC_RECV);
+			}
 			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
 					len);
 			hodp_mr_put(mr);
@@ -506,6 +581,14 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       IB_ACCESS_REMOTE_ATOMIC, &mw_gen);
 		if (!mr)
 			return access_error(resp);
+		remote = remote_seg(mr, wr->wr.atomic.rkey, mw_gen,
+				    wr->wr.atomic.remote_addr, 8);
+		ret = prepare_remote(ctx, &remote, 1, 8, true);
+		if (ret) {
+			hodp_mr_put(mr);
+			return ret == -EAGAIN ? IB_WC_SUCCESS :
+			       copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+		}
 		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,
 				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
 				     wr->wr.atomic.compare_add,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * hodp: trace events of ODP MRs (tracefs events/hodp/): a page fault
- * resolved through the mirror, the access continuing after it, and an
- * invalidation reaching an MR. Defined in hodp_trace.c.
+ * resolved through the mirror, a QP's send queue stopping for a fault
+ * event, the access continuing after a fault, and an invalidation reaching
+ * an MR. Defined in hodp_trace.c.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM hodp
@@ -40,6 +41,28 @@ TRACE_EVENT(hodp_odp_fault,
 		      __entry->end,
 		      (__entry->end - __entry->start) >> PAGE_SHIFT,
 		      __entry->ret)
+);
+
+/* @qp's send queue stops for a fault event: @ev missed in its MR. */
+TRACE_EVENT(hodp_odp_fault_event,
+	    TP_PROTO(const struct hodp_qp *qp, const struct hodp_fault_ev *ev),
+	    TP_ARGS(qp, ev),
+	    TP_STRUCT__entry(__string(dev, dev_name(&qp->dev->ibdev.dev))
+			     __field(u32, qpn)
+			     __field(u32, lkey)
+			     __field(u64, addr)
+			     __field(u64, end)
+			     __field(bool, write)),
+	    TP_fast_assign(__assign_str(dev, dev_name(&qp->dev->ibdev.dev));
+			   __entry->qpn = qp->qpn;
+			   __entry->lkey = ev->mr->ibmr.lkey;
+			   __entry->addr = ev->addr;
+			   __entry->end = ev->end;
+			   __entry->write = ev->write;),
+	    TP_printk("%s qpn %u lkey 0x%x addr 0x%llx-0x%llx %s",
+		      __get_str(dev), __entry->qpn, __entry->lkey,
+		      __entry->addr, __entry->end,
+		      __entry->write ? "write" : "read")
 );
 
 /* After a resolved fault the access at @addr (of @mr's iova) goes on. */

@@ -432,8 +432,9 @@ static void test_large(void)
 
 /*
  * RESET of a requester that is faulting in its WQE's cold 1 GiB source (512
- * faults of 2 MiB, in the doorbell system call of another thread): the
- * faults stop at RESET, not at the end of the buffer, and nothing completes.
+ * fault events of 2 MiB, each resolved by a worker): the doorbell's system
+ * call returned before them, the faults stop at RESET, not at the end of
+ * the buffer, and nothing completes.
  */
 static void test_reset_during_prepare(void)
 {
@@ -447,7 +448,7 @@ static void test_reset_during_prepare(void)
 				  .send_flags = IBV_SEND_SIGNALED };
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
 	struct poster p = { .qp = qp.a, .wr = &wr };
-	long long f0 = odp_faults(), f1, f2;
+	long long f0 = odp_faults(), w0 = req_wqes(), fp, f1, f2;
 	struct ibv_wc wc;
 	pthread_t t;
 	int racing, ret, n;
@@ -456,19 +457,23 @@ static void test_reset_during_prepare(void)
 	wr.wr.rdma.rkey = bm->rkey;
 	memset(b, 0x44, 4096);
 	pthread_create(&t, NULL, post_thread, &p);
+	pthread_join(t, NULL);
+	fp = odp_faults();
+	check("reset in prepare: the doorbell returns before the source's faults are done",
+	      !p.ret && fp - f0 < 512, "post %s, odp_faults +%lld by then",
+	      strerror(p.ret), fp - f0);
 	/* Until the faults began (each read waits out the counters' cache). */
 	for (n = 0; n < 250 && (f1 = odp_faults()) == f0; n++)
 		;
-	racing = f1 > f0 && atomic_load(&p.state) == 1;
+	racing = f1 > f0 && req_wqes() == w0;
 	ret = ibv_modify_qp(qp.a, &attr, IBV_QP_STATE);
 	f1 = odp_faults();
-	pthread_join(t, NULL);
 	usleep(100000);
 	f2 = odp_faults();
 	n = ibv_poll_cq(c.cq, 1, &wc);
 	check("reset in prepare: RESET came while the source was faulted in",
-	      racing, "faults +%lld, poster state %d (make the source larger)",
-	      f1 - f0, atomic_load(&p.state));
+	      racing, "faults +%lld, WQEs completed +%lld (make the source larger)",
+	      f1 - f0, req_wqes() - w0);
 	check("reset in prepare: RESET returns 0", !ret, "%s", strerror(ret));
 	check("reset in prepare: the faults stop at RESET, not at the end",
 	      f1 - f0 < 512 && f2 == f1, "odp_faults +%lld at RESET, +%lld after",

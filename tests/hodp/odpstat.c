@@ -10,10 +10,15 @@
  * an ODP MR never touched stays at zero, also when its memory is
  * invalidated (only mirrored pages count); a pinned MR reports no
  * counters at all; page_prefetch counts what ibv_advise_mr() prefetched.
- * The events hodp_odp_fault, hodp_odp_resume and hodp_odp_invalidate
- * exist and fire for such a transfer (tracefs is mounted if it is not).
+ * The events hodp_odp_fault, hodp_odp_fault_event, hodp_odp_resume and
+ * hodp_odp_invalidate exist and fire for such a transfer (tracefs is
+ * mounted if it is not); a miss, the responder's or the requester's own,
+ * is a fault event of the requester QP, resolved by a worker: not by the
+ * task that rang the doorbell, whose ibv_post_send() never waits for the
+ * mm.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -202,10 +207,58 @@ static unsigned long invalidated_from(const char *trace, unsigned int lkey,
 	return end;
 }
 
+/* The pid of the task of the trace line that holds @s, or -1. */
+static long trace_pid_of(const char *trace, const char *s)
+{
+	const char *p = strstr(trace, s), *line, *q;
+
+	if (!p)
+		return -1;
+	for (line = p; line > trace && line[-1] != '\n'; line--)
+		;
+	/* "<comm>-<pid> [<cpu>] ...": the pid ends before the " [". */
+	q = strstr(line, " [");
+	if (!q || q > p)
+		return -1;
+	while (q > line && q[-1] == ' ')
+		q--;
+	while (q > line && isdigit((unsigned char)q[-1]))
+		q--;
+	return q > line && q[-1] == '-' ? strtol(q, NULL, 10) : -1;
+}
+
+/*
+ * A fault of @lkey at @addr is a fault event of @qpn, and the fault is
+ * served by a worker, not by this process (whose post_send rang the
+ * doorbell and ran the send queue itself).
+ */
+static void check_event(const char *trace, const char *what, uint32_t qpn,
+			uint32_t lkey, void *addr, const char *rw)
+{
+	char want[160], name[160];
+	long pid;
+
+	snprintf(want, sizeof(want),
+		 "hodp_odp_fault_event: hodp0 qpn %u lkey 0x%x addr 0x%lx-",
+		 qpn, lkey, (unsigned long)addr);
+	snprintf(name, sizeof(name), "trace: %s: a fault event of the QP",
+		 what);
+	check(name, strstr(trace, want), "no '%s' in the trace", want);
+	snprintf(want, sizeof(want),
+		 "hodp_odp_fault: hodp0 lkey 0x%x uaddr 0x%lx %s", lkey,
+		 (unsigned long)addr, rw);
+	pid = trace_pid_of(trace, want);
+	snprintf(name, sizeof(name),
+		 "trace: %s: the fault is a worker's, not the poster's", what);
+	check(name, pid > 0 && pid != getpid(),
+	      "'%s' by pid %ld (this process: %d)", want, pid, getpid());
+}
+
 static void test_trace(void)
 {
 	static const char *const ev[] = {
-		"hodp_odp_fault", "hodp_odp_resume", "hodp_odp_invalidate",
+		"hodp_odp_fault", "hodp_odp_fault_event", "hodp_odp_resume",
+		"hodp_odp_invalidate",
 	};
 	/*
 	 * The MR's first 16 pages cross a 2 MiB boundary (8 pages each
@@ -214,8 +267,19 @@ static void test_trace(void)
 	uint8_t *src = map(MIB), *area = map(4 * MIB);
 	uint8_t *t = (uint8_t *)((((uintptr_t)area + 16 * PAGE + 2 * MIB - 1) &
 				  ~(uintptr_t)(2 * MIB - 1)) - 8 * PAGE);
+	uint8_t *cold = map(MIB), *rbuf = map(MIB);
 	struct ibv_mr *pm = reg(src, MIB, ALL_ACCESS);
 	struct ibv_mr *tm = reg(t, MIB, ODP_ACCESS);
+	struct ibv_mr *cm = reg(cold, MIB, ODP_ACCESS);
+	struct ibv_mr *rm = reg(rbuf, MIB, ODP_ACCESS);
+	struct ibv_sge sge = { (uintptr_t)src + 64 * 1024, 64 * 1024,
+			       pm->lkey };
+	struct ibv_send_wr wr = { .wr_id = 8, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_wc wc;
+	long long waits;
+	int st2, st3, st4;
 	char path[256], want[160], *trace;
 	unsigned long end;
 	struct stat sb;
@@ -237,8 +301,23 @@ static void test_trace(void)
 	memset(src, 0xa5, MIB);
 	st = rdma_write(pm, src, MIB, tm, t);
 	madvise(t, 16 * PAGE, MADV_DONTNEED);
+	/* The requester's own miss: a write from cold memory, never touched. */
+	st2 = rdma_write(cm, cold, 64 * 1024, pm, src);
+	/* A SEND into a cold receive buffer: a stall, no RNR or retry wait. */
+	waits = port_counter("rnr_waits") + port_counter("retry_waits");
+	st3 = post_recv(qp.b, rm, rbuf, 64 * 1024, 9) ? -2 :
+	      post_send(qp.a, &wr) ? -3 : poll_one(c.cq, &wc);
+	st4 = st3 ? st3 : poll_one(c.cq, &wc);
+	waits = port_counter("rnr_waits") + port_counter("retry_waits") - waits;
 	write_str(TRACING "/events/hodp/enable", "0");
 	check("traced write completes", st == IBV_WC_SUCCESS, "status %d", st);
+	check("traced write from cold memory completes",
+	      st2 == IBV_WC_SUCCESS, "status %d", st2);
+	check("traced SEND into a cold receive buffer completes, both sides",
+	      st3 == IBV_WC_SUCCESS && st4 == IBV_WC_SUCCESS,
+	      "statuses %d %d", st3, st4);
+	check("the receive buffer's fault cost the requester no RNR or retry wait",
+	      !waits, "%lld waits", waits);
 
 	trace = read_trace();
 	check_fatal("read the trace", trace, "%s", strerror(errno));
@@ -251,6 +330,20 @@ static void test_trace(void)
 		 tm->lkey);
 	check("trace: hodp_odp_resume after it", strstr(trace, want),
 	      "no '%s' in the trace", want);
+	check_event(trace, "the responder's miss", qp.a->qp_num, tm->lkey, t,
+		    "write");
+	check_event(trace, "the requester's miss", qp.a->qp_num, cm->lkey,
+		    cold, "read");
+	check_event(trace, "a receive buffer's miss", qp.a->qp_num, rm->lkey,
+		    rbuf, "write");
+	check("the SEND's bytes are in the receive buffer",
+	      rbuf[0] == 0xa5 && rbuf[64 * 1024 - 1] == 0xa5 &&
+	      rbuf[64 * 1024] == 0, "bytes 0x%x 0x%x 0x%x", rbuf[0],
+	      rbuf[64 * 1024 - 1], rbuf[64 * 1024]);
+	check("the cold source was read as it is (zeros)",
+	      src[0] == 0 && src[64 * 1024 - 1] == 0 && src[64 * 1024] == 0xa5,
+	      "bytes 0x%x 0x%x 0x%x", src[0], src[64 * 1024 - 1],
+	      src[64 * 1024]);
 	end = invalidated_from(trace, tm->lkey, (unsigned long)t);
 	/* More if a huge page was split: its whole range is invalidated. */
 	check("trace: hodp_odp_invalidate for the MADV_DONTNEED range",
@@ -261,8 +354,12 @@ static void test_trace(void)
 	printf("# trace:\n%.2000s\n", trace);
 	free(trace);
 
+	ibv_dereg_mr(rm);
+	ibv_dereg_mr(cm);
 	ibv_dereg_mr(tm);
 	ibv_dereg_mr(pm);
+	munmap(rbuf, MIB);
+	munmap(cold, MIB);
 	munmap(src, MIB);
 	munmap(area, 4 * MIB);
 }

@@ -375,9 +375,9 @@ static int faults_began(long long f0)
 }
 
 /*
- * A BIG write into cold memory; during its faults the target MR is
- * deregistered (the write posted from another thread: its doorbell copies
- * in that system call) or the requester destroyed (the write runs in the
+ * A BIG write into cold memory; during its fault events (before the WQE
+ * completed) the target MR is deregistered (the write posted from another
+ * thread) or the requester destroyed (the write runs in the
  * QP's worker: uverbs refuses to destroy a QP inside a post_send, EBUSY;
  * an 8 MiB write chained before it uses up the doorbell's run, which
  * leaves the rest to the worker). Once that returned, the target is
@@ -393,7 +393,7 @@ static void during_write(const char *what, int destroy_requester)
 				  .opcode = IBV_WR_RDMA_WRITE,
 				  .send_flags = IBV_SEND_SIGNALED }, wr1;
 	struct poster ps = { .wr = &wr };
-	long long f0;
+	long long f0, w0;
 	char name[128];
 	pthread_t t;
 	size_t i, changed = 0;
@@ -423,8 +423,9 @@ static void during_write(const char *what, int destroy_requester)
 		ret = ibv_destroy_qp(p.a);
 	} else {
 		ps.qp = p.a;
+		w0 = req_wqes();
 		pthread_create(&t, NULL, post_thread, &ps);
-		racing = faults_began(f0) && atomic_load(&ps.state) == 1;
+		racing = faults_began(f0) && req_wqes() == w0;
 		ret = ibv_dereg_mr(bm);
 	}
 	memset(b, 0x5c, BIG);
@@ -504,11 +505,11 @@ enum stopper { STOP_DEREG, STOP_RESET, STOP_ERR };
 
 /*
  * A cold 16 MiB write into memory the dropper keeps dropping, posted from
- * another thread (its doorbell copies in that system call); during its
- * faults, the requester is reset or moved to the error state, or the
- * target MR deregistered. The core's retries are counted until the
- * doorbell returned: RESET waits for the requester, but ERR and dereg
- * need not, and the fault must stop all the same.
+ * another thread; during its fault events (before the WQE completed), the
+ * requester is reset or moved to the error state, or the target MR
+ * deregistered. The core's retries are counted until a while after the
+ * stop: RESET and dereg wait for the event, ERR need not, and the fault
+ * must stop all the same.
  */
 static void stopped_fault(const char *what, enum stopper how)
 {
@@ -523,7 +524,7 @@ static void stopped_fault(const char *what, enum stopper how)
 					    IBV_QPS_ERR : IBV_QPS_RESET };
 	struct poster ps = { .wr = &wr };
 	char name[128], *trace, *busy;
-	long long f0, r0, retries;
+	long long f0, w0, r0, retries;
 	struct timespec t0, t1;
 	int racing, ret, n, attempt;
 	pthread_t t, d;
@@ -556,12 +557,13 @@ static void stopped_fault(const char *what, enum stopper how)
 		atomic_store(&drop_over, 0);
 		pthread_create(&d, NULL, dropper, NULL);
 		f0 = hmm_stat("faults");
+		w0 = req_wqes();
 		ps.qp = p.a;
 		atomic_store(&ps.state, 0);
 		pthread_create(&t, NULL, post_thread, &ps);
 		faults_began(f0);
 		storm_began();
-		racing = atomic_load(&ps.state) == 1;
+		racing = req_wqes() == w0;
 		if (racing || attempt == 4)
 			break;
 		printf("# %s: the write was over before the stop (attempt %d): again\n",
@@ -583,12 +585,18 @@ static void stopped_fault(const char *what, enum stopper how)
 		ret = ibv_dereg_mr(bm);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_join(t, NULL);
+	/*
+	 * RESET and dereg wait for the write's fault event; ERR does not:
+	 * its flush completes the WQE, and the fault stops at its next
+	 * attempt. What the core retried until a while after that counts.
+	 */
+	n = how == STOP_ERR ? poll_one(c.cq, &wc) >= 0 : ibv_poll_cq(c.cq, 1, &wc);
+	usleep(200000);
 	retries = hmm_stat("fault_retries") - r0;
 	/* For the log only (TCG's speed varies): how long it waited. */
-	printf("# %s: returned after %.3f s, %lld retries until the doorbell returned\n",
+	printf("# %s: returned after %.3f s, %lld retries after the stop\n",
 	       what, t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       retries);
-	n = ibv_poll_cq(c.cq, 1, &wc);
 	atomic_store(&drop_over, 1);
 	pthread_join(d, NULL);
 	write_str(TRACING "/events/hodp/hodp_odp_fault/enable", "0");

@@ -53,15 +53,28 @@ static inline long long file_value(const char *path)
 	return v;
 }
 
-/*
- * hodp0's port counter of device page faults (hw_counters/odp_faults,
- * events); -1 if unreadable.
- */
-static inline long long odp_faults(void)
+/* A port counter of hodp0 (hw_counters/@name), -1 if unreadable. */
+static inline long long port_counter(const char *name)
 {
+	char path[128];
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/hodp0/ports/1/hw_counters/%s", name);
 	/* The device's counters are cached for 10 ms: read after that. */
 	usleep(20000);
-	return file_value("/sys/class/infiniband/hodp0/ports/1/hw_counters/odp_faults");
+	return file_value(path);
+}
+
+/* hodp0's port counter of device page faults (odp_faults), or -1. */
+static inline long long odp_faults(void)
+{
+	return port_counter("odp_faults");
+}
+
+/* hodp0's port counter of WQEs its requesters completed, or -1. */
+static inline long long req_wqes(void)
+{
+	return port_counter("req_wqes");
 }
 
 /* A counter of the HMM core (debugfs hmm_mirror/stats), -1 if unreadable. */
