@@ -306,10 +306,10 @@ struct hodp_qp {
 	struct work_struct fault_work;	/* resolves fault, resumes the queue */
 	struct hodp_fault_ev fault;	/* the work's while fault_pending */
 	bool fault_pending;		/* the send queue waits for fault_work */
-	bool fault_inplace;		/* its last event failed: no more */
-	u32 fault_stalls;		/* events at one address in a row */
-	u64 fault_last;			/* the address of the last event */
-	u32 fault_last_key;		/* and its MR's lkey */
+	bool fault_inplace;		/* no more events for the head WQE */
+	u32 fault_events;		/* events of the head WQE */
+	u32 fault_stalls;		/* ... in a row that made no progress */
+	u64 fault_progress;		/* its lookups' progress at the last */
 };
 
 /* The port's active MTU, from the netdev's (no RTNL: any context). */

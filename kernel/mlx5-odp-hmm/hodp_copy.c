@@ -270,6 +270,15 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 		doff -= dst[di].len;
 		di++;
 	}
+	/*
+	 * An access revoked before the first byte (an MR being deregistered,
+	 * a window invalidated during hodp_segs_prepare()'s faults): the
+	 * yields below look again, every HODP_COPY_CHUNK.
+	 */
+	if (len && di < ndst && seg_dying(&dst[di]))
+		return HODP_COPY_DST_FAULT;
+	if (len && nsrc && seg_dying(&src[0]))
+		return HODP_COPY_SRC_FAULT;
 
 	while (len && di < ndst && si < nsrc) {
 		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);

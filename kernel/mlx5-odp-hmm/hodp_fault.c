@@ -11,10 +11,14 @@
  * sees a responder's fault as a stall: no RNR or transport retry is used.
  *
  * An event that cannot be resolved (unmapped memory, a write to read-only
- * memory), or events that keep missing at one address (invalidations
- * racing the fault), make the WQE's next run fault where it stands
- * (ctx->events off): the copy's own faults end it with the status it
- * deserves, bounded by HODP_FAULT_TRIES, and never loop.
+ * memory) makes the WQE's next run fault where it stands (ctx->events
+ * off): the copy's own faults end it with the status it deserves,
+ * bounded by HODP_FAULT_TRIES, and never loop. So do HODP_FAULT_TRIES
+ * events in a row after which the lookups got no further (invalidations
+ * racing the fault, or a user rewriting the receive WQE looked at, or the
+ * send WQE, between two runs), and more events than the WQE's buffers
+ * can take with progress (one per 2 MiB fault-ahead and per segment): a
+ * WQE stalls for a bounded number of events, whatever its peer does.
  *
  * Lifetime: a QP has one event at most, its own (fault_work and fault,
  * both in the QP). It is raised under state_lock, never once destroy set
@@ -72,39 +76,51 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx)
 	ctx->miss.mr = NULL;
 }
 
+/*
+ * The events a WQE may raise: each one with progress ends at a 2 MiB
+ * fault-ahead or at a segment's end, on its side (local or remote), and
+ * HODP_FAULT_TRIES more without.
+ */
+static u32 fault_events_max(const struct hodp_req_ctx *ctx)
+{
+	return 2 * (DIV_ROUND_UP(ctx->wqe.length, SZ_2M) + HODP_MAX_SGE) +
+	       HODP_FAULT_TRIES;
+}
+
 /**
  * hodp_fault_raise() - stop the send queue for the miss of this run
  * @qp: the requester, running its queue (req_lock held); ctx->miss set
  *
- * Raises the miss as the QP's fault event, or, after HODP_FAULT_TRIES
- * events in a row at one address, lets the WQE's next run fault where it
- * stands. Not raised if the QP left RTS meanwhile: RESET discards the
- * WQE, ERR flushes it, and back in RTS it runs again.
+ * Raises the miss as the QP's fault event, or, past the bounds above,
+ * lets the WQE's next run fault where it stands. Not raised if the QP
+ * left RTS meanwhile: RESET discards the WQE, ERR flushes it, and back in
+ * RTS it runs again.
  */
 void hodp_fault_raise(struct hodp_qp *qp)
 {
 	struct hodp_req_ctx *ctx = qp->ctx;
 	unsigned long flags;
 	bool raised = false;
+	u64 progress;
 
 	lockdep_assert_held(&qp->req_lock);
-	if (ctx->miss.addr == qp->fault_last &&
-	    ctx->miss.mr->ibmr.lkey == qp->fault_last_key) {
-		if (++qp->fault_stalls >= HODP_FAULT_TRIES) {
-			WRITE_ONCE(qp->fault_inplace, true);
-			hodp_fault_drop_miss(ctx);
-			hodp_qp_kick(qp);
-			return;
-		}
-	} else {
+	progress = (u64)ctx->lprep + ctx->rprep;
+	if (qp->fault_events && progress == qp->fault_progress)
+		qp->fault_stalls++;
+	else
 		qp->fault_stalls = 0;
-		qp->fault_last = ctx->miss.addr;
-		qp->fault_last_key = ctx->miss.mr->ibmr.lkey;
+	qp->fault_progress = progress;
+	if (qp->fault_stalls >= HODP_FAULT_TRIES ||
+	    ++qp->fault_events > fault_events_max(ctx)) {
+		WRITE_ONCE(qp->fault_inplace, true);
+		hodp_fault_drop_miss(ctx);
+		hodp_qp_kick(qp);
+		return;
 	}
-	trace_hodp_odp_fault_event(qp, &ctx->miss);
 
 	spin_lock_irqsave(&qp->state_lock, flags);
 	if (!qp->stopping && qp->state == IB_QPS_RTS) {
+		trace_hodp_odp_fault_event(qp, &ctx->miss);
 		qp->fault = ctx->miss;
 		ctx->miss.mr = NULL;
 		WRITE_ONCE(qp->fault_pending, true);

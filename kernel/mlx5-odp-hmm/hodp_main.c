@@ -237,9 +237,11 @@ static int __init hodp_init(void)
 		return -ENOMEM;
 	/*
 	 * Fault events wait for the mm (a file's I/O, a FUSE server): not
-	 * beside the QPs' work, which they would hold up.
+	 * beside the QPs' work, which they would hold up. A kernel ULP's
+	 * messages may wait for them: a rescuer, as hodp_wq has.
 	 */
-	hodp_fault_wq = alloc_workqueue("hodp_fault", WQ_UNBOUND, 0);
+	hodp_fault_wq = alloc_workqueue("hodp_fault",
+					WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!hodp_fault_wq) {
 		ret = -ENOMEM;
 		goto err_wq;

@@ -402,6 +402,7 @@ static void run_sq(struct hodp_qp *qp)
 			qp->retry_left = qp->retry_cnt;
 			qp->head_started = true;
 			WRITE_ONCE(qp->fault_inplace, false);
+			qp->fault_events = 0;
 			qp->fault_stalls = 0;
 			ctx->lprep = 0;
 			ctx->rprep = 0;

@@ -153,7 +153,7 @@ static int prepare_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 	 * No ODP MR on the device: nothing to look at (a hint, read without
 	 * odp_lock: an MR registered meanwhile only faults in the copy).
 	 */
-	if (data_race(list_empty(&resp->dev->odp_mirrors)))
+	if (list_empty(&resp->dev->odp_mirrors))
 		return 0;
 	if (read_recv(resp, ctx, false))
 		return 0;	/* none, or malformed: the claim says */
@@ -460,6 +460,27 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
 				  .mw_rkey = rkey, .mw_gen = mw_gen };
 }
 
+/*
+ * prepare_remote() of an rkey's segment (@remote, its MR referenced).
+ * Return: true to go on; false on a fault event or a QP closing, with the
+ * MR released and *status what hodp_respond() returns (nothing of the
+ * message was done).
+ */
+static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
+			 struct hodp_req_ctx *ctx, struct hodp_seg *remote,
+			 bool write, enum ib_wc_opcode opcode,
+			 enum ib_wc_status *status)
+{
+	int ret = prepare_remote(ctx, remote, 1, remote->len, write);
+
+	if (!ret)
+		return true;
+	hodp_mr_put(remote->mr);
+	*status = ret == -EAGAIN ? IB_WC_SUCCESS :
+		  copy_stopped(req, resp, ctx, false, opcode);
+	return false;
+}
+
 static enum ib_wc_status access_error(struct hodp_qp *resp)
 {
 	/* UC: the packet is dropped silently, the responder goes on. */
@@ -508,13 +529,9 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (mr) {
 			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
 					    wr->wr.rdma.remote_addr, len);
-			ret = prepare_remote(ctx, &remote, 1, len, true);
-			if (ret) {
-				hodp_mr_put(mr);
-				return ret == -EAGAIN ? IB_WC_SUCCESS :
-				       copy_stopped(req, resp, ctx, false,
-						    IB_WC_RECV_RDMA_WITH_IMM);
-			}
+			if (!remote_ready(req, resp, ctx, &remote, true,
+					  IB_WC_RECV_RDMA_WITH_IMM, &status))
+				return status;
 		}
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 			/*
@@ -557,13 +574,9 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (mr) {
 			remote = remote_seg(mr, wr->wr.rdma.rkey, mw_gen,
 					    wr->wr.rdma.remote_addr, len);
-			ret = prepare_remote(ctx, &remote, 1, len, false);
-			if (ret) {
-				hodp_mr_put(mr);
-				return ret == -EAGAIN ? IB_WC_SUCCESS :
-				       copy_stopped(req, resp, ctx, false,
-						    IB_WC_RECV);
-			}
+			if (!remote_ready(req, resp, ctx, &remote, false,
+					  IB_WC_RECV, &status))
+				return status;
 			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
 					len);
 			hodp_mr_put(mr);
@@ -583,12 +596,9 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			return access_error(resp);
 		remote = remote_seg(mr, wr->wr.atomic.rkey, mw_gen,
 				    wr->wr.atomic.remote_addr, 8);
-		ret = prepare_remote(ctx, &remote, 1, 8, true);
-		if (ret) {
-			hodp_mr_put(mr);
-			return ret == -EAGAIN ? IB_WC_SUCCESS :
-			       copy_stopped(req, resp, ctx, false, IB_WC_RECV);
-		}
+		if (!remote_ready(req, resp, ctx, &remote, true, IB_WC_RECV,
+				  &status))
+			return status;
 		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,
 				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
 				     wr->wr.atomic.compare_add,
