@@ -68,6 +68,8 @@ EXPORT_SYMBOL_NS_GPL(hmm_devmem_of_page, HMM_MIRROR);
 /**
  * hmm_devmem_data() - the driver's pointer given to hmm_devmem_create()
  * @devmem: a devmem
+ *
+ * Return: that pointer.
  */
 void *hmm_devmem_data(struct hmm_devmem *devmem)
 {
@@ -78,6 +80,8 @@ EXPORT_SYMBOL_NS_GPL(hmm_devmem_data, HMM_MIRROR);
 /**
  * hmm_devmem_pages_used() - pages of @devmem that are allocated now
  * @devmem: a devmem
+ *
+ * Return: that number of pages.
  */
 unsigned long hmm_devmem_pages_used(struct hmm_devmem *devmem)
 {

@@ -652,7 +652,9 @@ void hmm_mirror_unwatch_all(struct hmm_mirror *mirror)
  * @mirror: the mirror
  *
  * Unregister and mm teardown both unlink: exactly one of them finds the
- * mirror linked. Return: true for that one.
+ * mirror linked.
+ *
+ * Return: true for that one.
  */
 bool hmm_mirror_unlink(struct hmm *hmm, struct hmm_mirror *mirror)
 {

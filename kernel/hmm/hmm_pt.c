@@ -79,7 +79,9 @@ static int install_leaf(struct xarray *xa, unsigned long index,
  * at any point. The DMA leaf goes first: an invalidation between the two
  * then frees both or neither, and never leaves a DMA leaf without its
  * page-table leaf (hmm_pt_clear() frees those too, e.g. after a failed
- * page-table install). Returns 0 or -ENOMEM.
+ * page-table install).
+ *
+ * Return: 0 or -ENOMEM.
  */
 int hmm_pt_prepare(struct hmm_mirror *mirror, unsigned long addr)
 {
@@ -320,8 +322,10 @@ static void drop_entry(struct hmm_mirror *mirror, u64 entry,
  * @out: optional: each page's entry as hmm_pt_fill() would report it
  *
  * For a snapshot: if the range has no leaf and no page of it is present,
- * there is nothing to store, and no leaf is needed. Returns true, with
- * @out filled, in that case; false if a leaf exists or a page is present.
+ * there is nothing to store, and no leaf is needed.
+ *
+ * Return: true, with @out filled, in that case; false if a leaf exists or
+ * a page is present.
  */
 bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
 			  unsigned long end, const unsigned long *hmm_pfns,
@@ -351,8 +355,8 @@ bool hmm_pt_report_absent(struct hmm_mirror *mirror, unsigned long start,
  *	the page cannot be mirrored (the table itself only keeps valid
  *	entries: nothing would ever invalidate a marker in a hole)
  *
- * Returns 0, -EAGAIN when the leaf is gone (an invalidation freed it: prepare
- * again), or -ENOMEM when a DMA mapping failed.
+ * Return: 0, -EAGAIN when the leaf is gone (an invalidation freed it:
+ * prepare again), or -ENOMEM when a DMA mapping failed.
  */
 int hmm_pt_fill(struct hmm_mirror *mirror, unsigned long start,
 		unsigned long end, const unsigned long *hmm_pfns, u64 *out)

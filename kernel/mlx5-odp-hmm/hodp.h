@@ -249,6 +249,8 @@ struct hodp_req_ctx {
 	struct hodp_fault_ev miss;
 	u32 lprep;
 	u32 rprep;
+	u64 rpeek_id;		/* the receive WQE rprep is of: its wr_id */
+	u64 rpeek_addr;		/* and first buffer */
 };
 
 struct hodp_qp {
@@ -547,6 +549,7 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
+bool hodp_seg_dying(const struct hodp_seg *seg);
 
 /* hodp_odp.c: ODP MRs on HMM mirrors */
 /* Faults one page access may take before giving up (invalidation storm). */

@@ -79,11 +79,14 @@ static bool copy_must_stop(struct hodp_req_ctx *ctx)
 	return false;
 }
 
-/*
- * Has @seg lost its access: its MR being deregistered, or the memory
- * window it came through invalidated? (A kernel segment has no MR.)
+/**
+ * hodp_seg_dying() - has a segment lost its access?
+ * @seg: a resolved segment
+ *
+ * Return: true if its MR is being deregistered or the memory window it
+ * came through was invalidated (a kernel segment has no MR: false).
  */
-static bool seg_dying(const struct hodp_seg *seg)
+bool hodp_seg_dying(const struct hodp_seg *seg)
 {
 	if (!seg->mr)
 		return false;
@@ -110,7 +113,7 @@ static bool copy_fault_stop(void *arg)
 
 	if (copy_must_stop(cf->ctx))
 		return true;
-	cf->dying = seg_dying(cf->seg);
+	cf->dying = hodp_seg_dying(cf->seg);
 	return cf->dying;
 }
 
@@ -130,7 +133,7 @@ static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 
 	if (copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
-	if (seg_dying(seg) || (*tries)-- <= 0)
+	if (hodp_seg_dying(seg) || (*tries)-- <= 0)
 		return fail;
 	ret = hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
 			     hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
@@ -275,9 +278,9 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	 * a window invalidated during hodp_segs_prepare()'s faults): the
 	 * yields below look again, every HODP_COPY_CHUNK.
 	 */
-	if (len && di < ndst && seg_dying(&dst[di]))
+	if (len && di < ndst && hodp_seg_dying(&dst[di]))
 		return HODP_COPY_DST_FAULT;
-	if (len && nsrc && seg_dying(&src[0]))
+	if (len && nsrc && hodp_seg_dying(&src[0]))
 		return HODP_COPY_SRC_FAULT;
 
 	while (len && di < ndst && si < nsrc) {
@@ -294,9 +297,9 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 			cond_resched();
 			if (copy_must_stop(ctx))
 				return HODP_COPY_STOPPED;
-			if (seg_dying(&dst[di]))
+			if (hodp_seg_dying(&dst[di]))
 				return HODP_COPY_DST_FAULT;
-			if (seg_dying(&src[si]))
+			if (hodp_seg_dying(&src[si]))
 				return HODP_COPY_SRC_FAULT;
 		}
 		doff += n;
@@ -379,7 +382,7 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			cond_resched();
 			if (copy_must_stop(ctx))
 				return -EINTR;
-			if (seg_dying(s))
+			if (hodp_seg_dying(s))
 				return -EFAULT;
 			if (addr >= end || pages > HODP_PREPARE_BATCH)
 				continue;

@@ -17,8 +17,8 @@
  * events in a row after which the lookups got no further (invalidations
  * racing the fault, or a user rewriting the receive WQE looked at, or the
  * send WQE, between two runs), and more events than the WQE's buffers
- * can take with progress (one per 2 MiB fault-ahead and per segment): a
- * WQE stalls for a bounded number of events, whatever its peer does.
+ * can take with progress (one per page and per segment): a WQE stalls for
+ * a bounded number of events, whatever its peer does.
  *
  * Lifetime: a QP has one event at most, its own (fault_work and fault,
  * both in the QP). It is raised under state_lock, never once destroy set
@@ -77,13 +77,15 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx)
 }
 
 /*
- * The events a WQE may raise: each one with progress ends at a 2 MiB
- * fault-ahead or at a segment's end, on its side (local or remote), and
- * HODP_FAULT_TRIES more without.
+ * The events a WQE may raise: each one with progress moves a side's
+ * lookups (local or remote) on by a page at least, to a segment's end at
+ * least, so no more than one per page and per segment of each side, and
+ * HODP_FAULT_TRIES more: what faulting where the access stands could cost
+ * at worst, whatever the peer rewrites between two runs.
  */
 static u32 fault_events_max(const struct hodp_req_ctx *ctx)
 {
-	return 2 * (DIV_ROUND_UP(ctx->wqe.length, SZ_2M) + HODP_MAX_SGE) +
+	return 2 * (DIV_ROUND_UP(ctx->wqe.length, PAGE_SIZE) + HODP_MAX_SGE) +
 	       HODP_FAULT_TRIES;
 }
 

@@ -267,6 +267,8 @@ void hodp_mr_hold(struct hodp_mr *mr)
  * @mr: the MR
  * @addr: first address
  * @len: bytes
+ *
+ * Return: true if it is (no wrap-around past the end of the address space).
  */
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len)
 {
@@ -316,7 +318,9 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  * @orig: out: the value before
  *
  * Atomic against the CPU too: the operation is a locked instruction on the
- * page. Return: 0, -EFAULT outside the MR (or, ODP, a page that cannot be
+ * page.
+ *
+ * Return: 0, -EFAULT outside the MR (or, ODP, a page that cannot be
  * mirrored writable), -EINVAL if misaligned.
  */
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,

@@ -435,6 +435,8 @@ void hodp_odp_dereg_mr(struct hodp_mr *mr)
  * hodp_odp_uaddr() - the user address of an address of an ODP MR
  * @mr: the MR
  * @addr: an address in its range (checked by the caller)
+ *
+ * Return: that address in the registering process's address space.
  */
 unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr)
 {

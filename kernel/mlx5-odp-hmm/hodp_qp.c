@@ -72,6 +72,8 @@ struct hodp_qp *hodp_gsi_get(struct hodp_dev *dev)
  *	have that (RoCE v2) GID?
  * @qp: a referenced QP (its device is registered while it exists)
  * @gid: the destination GID of the path
+ *
+ * Return: true if it does.
  */
 bool hodp_qp_reaches(struct hodp_qp *qp, const union ib_gid *gid)
 {

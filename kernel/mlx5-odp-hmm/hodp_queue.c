@@ -139,6 +139,8 @@ static void *elem_addr(const struct hodp_queue *q, u32 index)
 /**
  * hodp_queue_count() - elements the producer has made available to us
  * @q: a queue we consume
+ *
+ * Return: that number, at most the queue's size whatever the user wrote.
  */
 u32 hodp_queue_count(const struct hodp_queue *q)
 {
@@ -174,6 +176,8 @@ void hodp_queue_pop(struct hodp_queue *q)
 /**
  * hodp_queue_full() - no room to produce (as far as the consumer says)
  * @q: a queue we produce
+ *
+ * Return: true if it is full.
  */
 bool hodp_queue_full(const struct hodp_queue *q)
 {
@@ -204,8 +208,9 @@ void hodp_queue_push(struct hodp_queue *q, const void *elem, size_t size)
  * @q: a kernel queue; the caller holds the producer's lock
  *
  * The producer index in the header is the kernel's own here: nobody else
- * writes it. Return: the slot, or NULL if the queue is full. Publish the
- * element with hodp_queue_kadvance().
+ * writes it. Publish the element with hodp_queue_kadvance().
+ *
+ * Return: the slot, or NULL if the queue is full.
  */
 void *hodp_queue_kslot(struct hodp_queue *q)
 {

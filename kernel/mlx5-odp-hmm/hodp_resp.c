@@ -157,6 +157,16 @@ static int prepare_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 		return 0;
 	if (read_recv(resp, ctx, false))
 		return 0;	/* none, or malformed: the claim says */
+	/*
+	 * Another WQE than the last run looked at (another QP of the SRQ
+	 * took that one, or the user rewrote it): its lookups start over.
+	 */
+	if (ctx->rwqe.wr_id != ctx->rpeek_id ||
+	    (ctx->rwqe.num_sge && ctx->rwqe.sge[0].addr != ctx->rpeek_addr)) {
+		ctx->rpeek_id = ctx->rwqe.wr_id;
+		ctx->rpeek_addr = ctx->rwqe.num_sge ? ctx->rwqe.sge[0].addr : 0;
+		ctx->rprep = 0;
+	}
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
 			      ctx->rseg, &room);
@@ -460,27 +470,6 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
 				  .mw_rkey = rkey, .mw_gen = mw_gen };
 }
 
-/*
- * prepare_remote() of an rkey's segment (@remote, its MR referenced).
- * Return: true to go on; false on a fault event or a QP closing, with the
- * MR released and *status what hodp_respond() returns (nothing of the
- * message was done).
- */
-static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
-			 struct hodp_req_ctx *ctx, struct hodp_seg *remote,
-			 bool write, enum ib_wc_opcode opcode,
-			 enum ib_wc_status *status)
-{
-	int ret = prepare_remote(ctx, remote, 1, remote->len, write);
-
-	if (!ret)
-		return true;
-	hodp_mr_put(remote->mr);
-	*status = ret == -EAGAIN ? IB_WC_SUCCESS :
-		  copy_stopped(req, resp, ctx, false, opcode);
-	return false;
-}
-
 static enum ib_wc_status access_error(struct hodp_qp *resp)
 {
 	/* UC: the packet is dropped silently, the responder goes on. */
@@ -489,6 +478,35 @@ static enum ib_wc_status access_error(struct hodp_qp *resp)
 	/* RC: a NAK-remote access error, and the responder is in error. */
 	hodp_qp_error(resp);
 	return IB_WC_REM_ACCESS_ERR;
+}
+
+/*
+ * prepare_remote() of an rkey's segment (@remote, its MR referenced).
+ * Return: true to go on; false on a fault event, a QP closing or the
+ * access revoked, with the MR released and *status what hodp_respond()
+ * returns (nothing of the message was done).
+ */
+static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
+			 struct hodp_req_ctx *ctx, struct hodp_seg *remote,
+			 bool write, enum ib_wc_opcode opcode,
+			 enum ib_wc_status *status)
+{
+	int ret = prepare_remote(ctx, remote, 1, remote->len, write);
+
+	/*
+	 * Its access revoked meanwhile (a window invalidated, the MR being
+	 * deregistered): refused before a receive WQE is claimed for it.
+	 */
+	if (!ret && !hodp_seg_dying(remote))
+		return true;
+	hodp_mr_put(remote->mr);
+	if (ret == -EAGAIN)
+		*status = IB_WC_SUCCESS;	/* a fault event */
+	else if (ret)
+		*status = copy_stopped(req, resp, ctx, false, opcode);
+	else
+		*status = access_error(resp);
+	return false;
 }
 
 /**
