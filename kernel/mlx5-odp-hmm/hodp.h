@@ -240,12 +240,11 @@ struct hodp_req_ctx {
 	u8 net_type;				/* of a UD receive's header */
 	void *elem;				/* a ring element, copied */
 	/*
-	 * ODP, for the head WQE: a miss is raised as a fault event (else it
-	 * is faulted where it stands); the miss of this run; bytes of the
-	 * local and of the remote buffers known mirrored by earlier runs (a
-	 * hint: the copy still faults what an invalidation took since).
+	 * ODP, for the head WQE: the miss of this run, raised as a fault
+	 * event; bytes of the local and of the remote buffers known mirrored
+	 * by earlier runs (a hint: the copy still faults what an invalidation
+	 * took since).
 	 */
-	bool events;
 	struct hodp_fault_ev miss;
 	u32 lprep;
 	u32 rprep;

@@ -342,9 +342,10 @@ static void record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
  * Before a WQE does anything that cannot be undone (reaching its peer,
  * claiming a receive WQE, writing a byte, executing an atomic): a buffer
  * that misses pages then costs a fault event and a new run of the WQE,
- * nothing else. Pages present cost a lookup each. With ctx->events, the
- * first miss is recorded in ctx->miss (the caller raises it); without,
- * it is faulted where it stands (hodp_odp_fault() reaches ahead). An
+ * nothing else. Pages present cost a lookup each. The first miss is
+ * recorded in ctx->miss (the caller raises it), or, once the WQE's events
+ * are over (qp->fault_inplace), faulted where it stands (hodp_odp_fault()
+ * reaches ahead). An
  * invalidation may still come before the copy, which then faults itself.
  * It stops when the requester or the peer closes (a 2 GiB buffer is many
  * lookups).
@@ -386,8 +387,13 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 				return -EFAULT;
 			if (addr >= end || pages > HODP_PREPARE_BATCH)
 				continue;
-			/* A miss at addr. */
-			if (ctx->events) {
+			/*
+			 * A miss at addr: a fault event, unless the WQE's
+			 * events are over (qp->fault_inplace, stable during a
+			 * run: written by the run itself, or by the event
+			 * before the run began).
+			 */
+			if (!READ_ONCE(ctx->qp->fault_inplace)) {
 				record_miss(ctx, s, addr, end, write);
 				return -EAGAIN;
 			}

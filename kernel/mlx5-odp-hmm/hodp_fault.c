@@ -11,14 +11,14 @@
  * sees a responder's fault as a stall: no RNR or transport retry is used.
  *
  * An event that cannot be resolved (unmapped memory, a write to read-only
- * memory) makes the WQE's next run fault where it stands (ctx->events
- * off): the copy's own faults end it with the status it deserves,
- * bounded by HODP_FAULT_TRIES, and never loop. So do HODP_FAULT_TRIES
- * events in a row after which the lookups got no further (invalidations
- * racing the fault, or a user rewriting the receive WQE looked at, or the
- * send WQE, between two runs), and more events than the WQE's buffers
- * can take with progress (one per page and per segment): a WQE stalls for
- * a bounded number of events, whatever its peer does.
+ * memory) makes the WQE's next run fault where it stands
+ * (qp->fault_inplace): the copy's own faults end it with the status it
+ * deserves, bounded by HODP_FAULT_TRIES, and never loop. So do
+ * HODP_FAULT_TRIES events in a row after which the lookups got no further
+ * (invalidations racing the fault, or a user rewriting the receive WQE
+ * looked at, or the send WQE, between two runs), and more events than the
+ * WQE's buffers can take with progress (one per page and per segment): a
+ * WQE stalls for a bounded number of events, whatever its peer does.
  *
  * Lifetime: a QP has one event at most, its own (fault_work and fault,
  * both in the QP). It is raised under state_lock, never once destroy set

@@ -407,7 +407,6 @@ static void run_sq(struct hodp_qp *qp)
 			ctx->lprep = 0;
 			ctx->rprep = 0;
 		}
-		ctx->events = !READ_ONCE(qp->fault_inplace);
 		status = fetch_wqe(qp);
 		if (status == IB_WC_SUCCESS && !ctx->miss.mr)
 			status = is_local(ctx->wqe.wr.opcode) ?
