@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include "counters.h"
 #include "verbs.h"
 
 static struct ctx c;
@@ -174,37 +175,13 @@ static void test_remote_keys(void)
 	ibv_dealloc_pd(pd2);
 }
 
-/*
- * A hw counter of hodp0's port (hodp_stats.c), or -1. The RDMA core caches
- * the port's counters for their lifespan (10 ms): a read sooner after the
- * last one sees the old values, so wait that out first.
- */
-static long long counter(const char *name)
-{
-	char path[128];
-	long long v = -1;
-	FILE *f;
-
-	usleep(50000);
-
-	snprintf(path, sizeof(path),
-		 "/sys/class/infiniband/hodp0/ports/1/hw_counters/%s", name);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%lld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* The port counters moved by exactly what one failed WQE did. */
 static void expect_counted(const char *name, const long long before[3],
 			   long long rnr, long long retry)
 {
-	long long d_rnr = counter("rnr_waits") - before[0];
-	long long d_retry = counter("retry_waits") - before[1];
-	long long d_err = counter("wqe_errors") - before[2];
+	long long d_rnr = port_counter("rnr_waits") - before[0];
+	long long d_retry = port_counter("retry_waits") - before[1];
+	long long d_err = port_counter("wqe_errors") - before[2];
 
 	check(name, before[0] >= 0 && d_rnr == rnr && d_retry == retry &&
 	      d_err == 1, "rnr_waits +%lld, retry_waits +%lld, wqe_errors +%lld",
@@ -213,9 +190,9 @@ static void expect_counted(const char *name, const long long before[3],
 
 static void counters_now(long long v[3])
 {
-	v[0] = counter("rnr_waits");
-	v[1] = counter("retry_waits");
-	v[2] = counter("wqe_errors");
+	v[0] = port_counter("rnr_waits");
+	v[1] = port_counter("retry_waits");
+	v[2] = port_counter("wqe_errors");
 }
 
 static void test_rnr(void)
