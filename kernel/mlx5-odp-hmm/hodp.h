@@ -243,11 +243,15 @@ struct hodp_req_ctx {
 	 * ODP, for the head WQE: the miss of this run, raised as a fault
 	 * event; bytes of the local and of the remote buffers known mirrored
 	 * by earlier runs (a hint: the copy still faults what an invalidation
-	 * took since).
+	 * took since); bytes its resumable copy did before its last event.
 	 */
 	struct hodp_fault_ev miss;
 	u32 lprep;
 	u32 rprep;
+	u32 copied;
+	u32 copy_mark;		/* what it was of: resume_mark() (hodp_resp.c) */
+	u32 copy_mw_gen;	/* and through which binding of a window */
+	bool copy_events;	/* the copy running raises its misses */
 	u64 rpeek_id;		/* the receive WQE rprep is of: its wr_id */
 	u64 rpeek_addr;		/* and first buffer */
 };
@@ -311,6 +315,8 @@ struct hodp_qp {
 	u32 fault_events;		/* events of the head WQE */
 	u32 fault_stalls;		/* ... in a row that made no progress */
 	u64 fault_progress;		/* its lookups' progress at the last */
+	/* RESETs so far: a requester's resumed copy is of one incarnation. */
+	u32 resets;
 };
 
 /* The port's active MTU, from the netdev's (no RTNL: any context). */
@@ -544,8 +550,11 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 #define HODP_COPY_DST_FAULT	1	/* a destination page: no mirroring */
 #define HODP_COPY_SRC_FAULT	2	/* a source page */
 #define HODP_COPY_STOPPED	3	/* requester or responder closing */
+#define HODP_COPY_EVENT		4	/* a miss, raised: ctx->miss */
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
+int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
 bool hodp_seg_dying(const struct hodp_seg *seg);

@@ -6,11 +6,12 @@
  * that page so that no invalidation of it completes meanwhile (copies of
  * other QPs on the same mirror run at once). hodp_segs_prepare() looks
  * the pages up before a WQE starts, where a miss is a fault event; a miss
- * in the copy itself (an invalidation came between) unlocks, faults
- * (hodp_odp_fault()) and tries again. Between two ODP MRs of different
- * mirrors both are locked for reading with hmm_mirror_read_lock_two(),
- * whose order (lockdep-checked) keeps two copies in opposite directions
- * from deadlocking.
+ * in the copy itself (an invalidation came between) is one too for a
+ * WQE that can go on from there (hodp_copy_resumable(): RDMA WRITE,
+ * READ), else it unlocks, faults (hodp_odp_fault()) and tries again.
+ * Between two ODP MRs of different mirrors both are locked for reading
+ * with hmm_mirror_read_lock_two(), whose order (lockdep-checked) keeps
+ * two copies in opposite directions from deadlocking.
  */
 #include <linux/highmem.h>
 #include <linux/slab.h>
@@ -183,12 +184,46 @@ static void copy_unlock(struct hmm_mirror *dm, struct hmm_mirror *sm)
 }
 
 /*
+ * A miss at @addr of @seg, as a fault event (hodp_segs_prepare(), or a
+ * resumable copy): the caller stops its WQE there and hodp_fault.c
+ * resolves it.
+ */
+static void record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+			u64 addr, u64 end, bool write)
+{
+	hodp_mr_hold(seg->mr);
+	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
+					    .end = end, .write = write };
+}
+
+/*
+ * A miss of the copy at @addr of @seg: a fault event if the copy is
+ * resumable (ctx->copy_events) and the WQE's events are not over
+ * (HODP_COPY_EVENT, ctx->miss set: the caller stops the WQE there), else
+ * faulted where it stands (odp_resolve()).
+ */
+static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		     u64 addr, bool write, int *tries, int fail)
+{
+	if (!ctx->copy_events || READ_ONCE(ctx->qp->fault_inplace))
+		return odp_resolve(ctx, seg, addr, write, tries, fail);
+	/* As odp_resolve(): no fault for a QP closing or an access gone. */
+	if (copy_must_stop(ctx))
+		return HODP_COPY_STOPPED;
+	if (hodp_seg_dying(seg))
+		return fail;
+	record_miss(ctx, seg, addr, seg->addr + seg->len, write);
+	return HODP_COPY_EVENT;
+}
+
+/*
  * One step of a copy: at most *len bytes from @src at @soff to @dst at
  * @doff, within one page of each side; *len says how many were copied.
  * The mirrors of both sides are locked for reading across it (one, if the
  * same; two, with hmm_mirror_read_lock_two()): other copies of the same
  * mirrors run meanwhile, invalidations wait. Return: 0,
- * HODP_COPY_DST_FAULT, HODP_COPY_SRC_FAULT or HODP_COPY_STOPPED.
+ * HODP_COPY_DST_FAULT, HODP_COPY_SRC_FAULT, HODP_COPY_STOPPED or
+ * HODP_COPY_EVENT.
  */
 static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 		     struct hodp_seg *src, u32 soff, u32 *len)
@@ -212,8 +247,8 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 			 plain_map(dst, doff, &dn);
 		if (!d) {
 			copy_unlock(dm, sm);
-			ret = odp_resolve(ctx, dst, daddr, true, &tries,
-					  HODP_COPY_DST_FAULT);
+			ret = copy_miss(ctx, dst, daddr, true, &tries,
+					HODP_COPY_DST_FAULT);
 			if (ret)
 				return ret;
 			continue;
@@ -224,8 +259,8 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 		if (!s) {
 			seg_unmap(dst, d);
 			copy_unlock(dm, sm);
-			ret = odp_resolve(ctx, src, saddr, false, &tries,
-					  HODP_COPY_SRC_FAULT);
+			ret = copy_miss(ctx, src, saddr, false, &tries,
+					HODP_COPY_SRC_FAULT);
 			if (ret)
 				return ret;
 			continue;
@@ -239,6 +274,74 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 		*len = sn;
 		return 0;
 	}
+}
+
+/* The segment of @seg[@n] holding byte *@off; *@off becomes its offset. */
+static u32 seg_at(const struct hodp_seg *seg, u32 n, u32 *off)
+{
+	u32 i = 0;
+
+	while (i < n && *off >= seg[i].len) {
+		*off -= seg[i].len;
+		i++;
+	}
+	return i;
+}
+
+/*
+ * hodp_copy() from byte @dskip of @dst and @sskip of @src; *@left: the
+ * bytes of @len not copied when it returns.
+ */
+static int copy_segs(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+		     u32 ndst, u32 dskip, struct hodp_seg *src, u32 nsrc,
+		     u32 sskip, u32 len, u32 *left)
+{
+	u32 doff = dskip, soff = sskip, since_yield = 0;
+	u32 di = seg_at(dst, ndst, &doff), si = seg_at(src, nsrc, &soff);
+	int ret = 0;
+
+	/*
+	 * An access revoked before the first byte (an MR being deregistered,
+	 * a window invalidated during hodp_segs_prepare()'s faults): the
+	 * yields below look again, every HODP_COPY_CHUNK.
+	 */
+	if (len && di < ndst && hodp_seg_dying(&dst[di]))
+		ret = HODP_COPY_DST_FAULT;
+	else if (len && si < nsrc && hodp_seg_dying(&src[si]))
+		ret = HODP_COPY_SRC_FAULT;
+
+	while (!ret && len && di < ndst && si < nsrc) {
+		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
+
+		n = min_t(u32, n, HODP_COPY_CHUNK);
+		ret = copy_step(ctx, &dst[di], doff, &src[si], soff, &n);
+		if (ret)
+			break;
+		since_yield += n;
+		len -= n;
+		if (since_yield >= HODP_COPY_CHUNK && len) {
+			since_yield = 0;
+			cond_resched();
+			if (copy_must_stop(ctx))
+				ret = HODP_COPY_STOPPED;
+			else if (hodp_seg_dying(&dst[di]))
+				ret = HODP_COPY_DST_FAULT;
+			else if (hodp_seg_dying(&src[si]))
+				ret = HODP_COPY_SRC_FAULT;
+		}
+		doff += n;
+		soff += n;
+		if (doff == dst[di].len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].len) {
+			si++;
+			soff = 0;
+		}
+	}
+	*left = len;
+	return ret;
 }
 
 /**
@@ -266,66 +369,45 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len)
 {
-	u32 di = 0, si = 0, doff = skip, soff = 0, since_yield = 0;
-	int ret;
+	u32 left;
 
-	while (di < ndst && doff >= dst[di].len) {
-		doff -= dst[di].len;
-		di++;
-	}
-	/*
-	 * An access revoked before the first byte (an MR being deregistered,
-	 * a window invalidated during hodp_segs_prepare()'s faults): the
-	 * yields below look again, every HODP_COPY_CHUNK.
-	 */
-	if (len && di < ndst && hodp_seg_dying(&dst[di]))
-		return HODP_COPY_DST_FAULT;
-	if (len && nsrc && hodp_seg_dying(&src[0]))
-		return HODP_COPY_SRC_FAULT;
-
-	while (len && di < ndst && si < nsrc) {
-		u32 n = min3(len, dst[di].len - doff, src[si].len - soff);
-
-		n = min_t(u32, n, HODP_COPY_CHUNK);
-		ret = copy_step(ctx, &dst[di], doff, &src[si], soff, &n);
-		if (ret)
-			return ret;
-		since_yield += n;
-		len -= n;
-		if (since_yield >= HODP_COPY_CHUNK && len) {
-			since_yield = 0;
-			cond_resched();
-			if (copy_must_stop(ctx))
-				return HODP_COPY_STOPPED;
-			if (hodp_seg_dying(&dst[di]))
-				return HODP_COPY_DST_FAULT;
-			if (hodp_seg_dying(&src[si]))
-				return HODP_COPY_SRC_FAULT;
-		}
-		doff += n;
-		soff += n;
-		if (doff == dst[di].len) {
-			di++;
-			doff = 0;
-		}
-		if (soff == src[si].len) {
-			si++;
-			soff = 0;
-		}
-	}
-	return 0;
+	return copy_segs(ctx, dst, ndst, skip, src, nsrc, 0, len, &left);
 }
 
-/*
- * A miss of hodp_segs_prepare() at @addr of @seg, as a fault event: the
- * caller stops its WQE there and hodp_fault.c resolves it.
+/**
+ * hodp_copy_resumable() - hodp_copy() of the head WQE, whose misses are
+ *	fault events
+ * @ctx: the requester's working memory
+ * @dst: destination segments
+ * @ndst: how many
+ * @src: source segments
+ * @nsrc: how many
+ * @len: bytes of the message; both lists hold at least that many
+ *
+ * For a WQE that may run again from where it stopped (an RDMA WRITE or
+ * READ: nothing claimed at the responder, nothing executed that a second
+ * run would repeat). It starts after the ctx->copied bytes its last run
+ * did; a page missing there (an invalidation after hodp_segs_prepare()),
+ * while the WQE's events are not over, stops it with the miss in
+ * ctx->miss and the bytes done in ctx->copied: the caller raises the
+ * event, and the next run goes on from that byte. Else as hodp_copy().
+ *
+ * Return: as hodp_copy(), or HODP_COPY_EVENT.
  */
-static void record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
-			u64 addr, u64 end, bool write)
+int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len)
 {
-	hodp_mr_hold(seg->mr);
-	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
-					    .end = end, .write = write };
+	/* The ring's WQE read again by this run may be shorter (hostile). */
+	u32 done = ctx->copied < len ? ctx->copied : 0, left;
+	int ret;
+
+	ctx->copy_events = true;
+	ret = copy_segs(ctx, dst, ndst, done, src, nsrc, done, len - done,
+			&left);
+	ctx->copy_events = false;
+	if (ret == HODP_COPY_EVENT)
+		ctx->copied = len - left;
+	return ret;
 }
 
 /**

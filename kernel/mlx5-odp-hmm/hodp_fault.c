@@ -6,9 +6,13 @@
  * stops the send queue at that WQE: the QP's fault_work resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq, then the queue runs again from that WQE, whose lookups
- * start where the last run's stopped. Neither the doorbell's system call
- * nor the worker running the queue waits for the mm, and the requester
- * sees a responder's fault as a stall: no RNR or transport retry is used.
+ * start where the last run's stopped. An RDMA WRITE's or READ's copy
+ * raises its misses too (a page invalidated after the lookups): its
+ * next run copies on from the byte it stopped at (ctx->copied), if it is
+ * the same message to the same responder (resume_ok(), hodp_resp.c).
+ * Neither the doorbell's system call nor the worker running the queue
+ * waits for the mm, and the requester sees a responder's fault as a
+ * stall: no RNR or transport retry is used.
  *
  * An event that cannot be resolved (unmapped memory, a write to read-only
  * memory) makes the WQE's next run fault where it stands
@@ -79,13 +83,14 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx)
 /*
  * The events a WQE may raise: each one with progress moves a side's
  * lookups (local or remote) on by a page at least, to a segment's end at
- * least, so no more than one per page and per segment of each side, and
- * HODP_FAULT_TRIES more: what faulting where the access stands could cost
- * at worst, whatever the peer rewrites between two runs.
+ * least, or its resumable copy to a page's or segment's end of either
+ * side: no more than one per page and per segment of each side, twice,
+ * and HODP_FAULT_TRIES more: what faulting where the access stands could
+ * cost at worst, whatever the peer rewrites between two runs.
  */
 static u32 fault_events_max(const struct hodp_req_ctx *ctx)
 {
-	return 2 * (DIV_ROUND_UP(ctx->wqe.length, PAGE_SIZE) + HODP_MAX_SGE) +
+	return 4 * (DIV_ROUND_UP(ctx->wqe.length, PAGE_SIZE) + HODP_MAX_SGE) +
 	       HODP_FAULT_TRIES;
 }
 
@@ -106,7 +111,7 @@ void hodp_fault_raise(struct hodp_qp *qp)
 	u64 progress;
 
 	lockdep_assert_held(&qp->req_lock);
-	progress = (u64)ctx->lprep + ctx->rprep;
+	progress = (u64)ctx->lprep + ctx->rprep + ctx->copied;
 	if (qp->fault_events && progress == qp->fault_progress)
 		qp->fault_stalls++;
 	else

@@ -12,10 +12,11 @@
  * the device touches none of its pages after.
  *
  * A WQE's first misses are fault events (hodp_fault.c): its QP stops,
- * a worker resolves the fault, the QP resumes. What misses after (an
- * invalidation between that and the copy, an atomic's page) is faulted
- * where the access happens (the QP's worker or the doorbell system call,
- * never under a spinlock).
+ * a worker resolves the fault, the QP resumes; so are the misses of an
+ * RDMA WRITE's or READ's copy (hodp_copy_resumable()). What else misses
+ * after (an invalidation between that and a SEND's copy, an atomic's
+ * page) is faulted where the access happens (the QP's worker or the
+ * doorbell system call, never under a spinlock).
  */
 #include <linux/highmem.h>
 #include <linux/log2.h>

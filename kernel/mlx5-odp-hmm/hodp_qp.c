@@ -372,6 +372,7 @@ static void reset_queues(struct hodp_qp *qp)
 	hodp_fault_cancel(qp);
 	qp->head_started = false;
 	qp->retry_pending = false;
+	WRITE_ONCE(qp->resets, qp->resets + 1);
 	qp->sq->index = 0;
 	qp->sq->buf->producer_index = 0;
 	qp->sq->buf->consumer_index = 0;

@@ -406,6 +406,7 @@ static void run_sq(struct hodp_qp *qp)
 			qp->fault_stalls = 0;
 			ctx->lprep = 0;
 			ctx->rprep = 0;
+			ctx->copied = 0;
 		}
 		status = fetch_wqe(qp);
 		if (status == IB_WC_SUCCESS && !ctx->miss.mr)
@@ -423,8 +424,9 @@ static void run_sq(struct hodp_qp *qp)
 		if (ctx->miss.mr) {
 			/*
 			 * A page fault event, before anything of the WQE was
-			 * done: the queue stops here, the WQE runs again once
-			 * it is resolved (hodp_fault.c).
+			 * done or in its resumable copy: the queue stops here,
+			 * the WQE runs again once it is resolved (hodp_fault.c),
+			 * from where it stopped.
 			 */
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			ctx->nlseg = 0;
@@ -432,6 +434,8 @@ static void run_sq(struct hodp_qp *qp)
 			return;
 		}
 		if (status == IB_WC_SUCCESS && wait_us) {
+			/* A retransmission: the whole message again. */
+			ctx->copied = 0;
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			status = must_wait(qp, rnr, wait_us);
 			if (status == IB_WC_SUCCESS)

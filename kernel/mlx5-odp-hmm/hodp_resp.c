@@ -7,6 +7,7 @@
  */
 #include <linux/highmem.h>
 #include <linux/ip.h>
+#include <linux/jhash.h>
 #include <linux/sched.h>
 #include <net/checksum.h>
 #include <net/ipv6.h>
@@ -509,6 +510,57 @@ static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
 	return false;
 }
 
+/*
+ * What a resumed RDMA WRITE or READ must find again to skip the bytes its
+ * last run copied (ctx->copied): the same message (every run reads the
+ * ring's WQE again, which the user may have rewritten) to the same
+ * responder, not reset since.
+ */
+static u32 resume_mark(const struct hodp_req_ctx *ctx,
+		       const struct hodp_qp *resp)
+{
+	const struct rxe_send_wr *wr = &ctx->wqe.wr;
+	u32 h, i;
+
+	h = jhash_3words(wr->opcode, ctx->wqe.length, wr->wr.rdma.rkey, 0);
+	h = jhash_3words(lower_32_bits(wr->wr.rdma.remote_addr),
+			 upper_32_bits(wr->wr.rdma.remote_addr), resp->qpn, h);
+	h = jhash_1word(READ_ONCE(resp->resets), h);
+	for (i = 0; i < ctx->nlseg; i++)
+		h = jhash_3words(lower_32_bits(ctx->lseg[i].addr),
+				 upper_32_bits(ctx->lseg[i].addr),
+				 ctx->lseg[i].len,
+				 jhash(&ctx->lseg[i].mr, sizeof(ctx->lseg[i].mr),
+				       h));
+	return h;
+}
+
+/*
+ * Before an RDMA WRITE's or READ's copy: keep ctx->copied if this run is
+ * of the message it counts (resume_mark() in *@mark), else start over.
+ * Return: false if the memory window the message began through (@mw_gen:
+ * its binding now) was bound again since: the rest may not go through
+ * the new binding (hodp_mw.c).
+ */
+static bool resume_ok(struct hodp_req_ctx *ctx, const struct hodp_qp *resp,
+		      u32 mw_gen, u32 *mark)
+{
+	*mark = resume_mark(ctx, resp);
+	if (ctx->copied && *mark != ctx->copy_mark)
+		ctx->copied = 0;
+	return !ctx->copied || mw_gen == ctx->copy_mw_gen;
+}
+
+/* A resumable copy stopped for a fault event: what it was of. */
+static void resume_keep(struct hodp_req_ctx *ctx, int ret, u32 mark,
+			u32 mw_gen)
+{
+	if (ret != HODP_COPY_EVENT)
+		return;
+	ctx->copy_mark = mark;
+	ctx->copy_mw_gen = mw_gen;
+}
+
 /**
  * hodp_respond() - execute the requester's current WQE at the responder
  * @req: the requester QP; its ctx holds the WQE and its resolved local
@@ -528,7 +580,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 	enum ib_wc_status status;
 	struct hodp_seg remote;
 	struct hodp_mr *mr;
-	u32 mw_gen = 0;
+	u32 mw_gen = 0, mark;
 	u64 orig;
 	int ret;
 
@@ -565,11 +617,26 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			}
 		}
 		ret = 0;
-		if (mr) {
+		/*
+		 * With no receive WQE claimed, it may run again from where
+		 * a page missed: a fault event (ctx->miss).
+		 */
+		if (mr && wr->opcode == IB_WR_RDMA_WRITE) {
+			if (!resume_ok(ctx, resp, mw_gen, &mark)) {
+				hodp_mr_put(mr);
+				return access_error(resp);
+			}
+			ret = hodp_copy_resumable(ctx, &remote, 1, ctx->lseg,
+						  ctx->nlseg, len);
+			resume_keep(ctx, ret, mark, mw_gen);
+		} else if (mr) {
 			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
 					len);
-			hodp_mr_put(mr);
 		}
+		if (mr)
+			hodp_mr_put(mr);
+		if (ret == HODP_COPY_EVENT)
+			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, wr->opcode ==
 					    IB_WR_RDMA_WRITE_WITH_IMM,
@@ -595,10 +662,17 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			if (!remote_ready(req, resp, ctx, &remote, false,
 					  IB_WC_RECV, &status))
 				return status;
-			ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1,
-					len);
+			if (!resume_ok(ctx, resp, mw_gen, &mark)) {
+				hodp_mr_put(mr);
+				return access_error(resp);
+			}
+			ret = hodp_copy_resumable(ctx, ctx->lseg, ctx->nlseg,
+						  &remote, 1, len);
+			resume_keep(ctx, ret, mark, mw_gen);
 			hodp_mr_put(mr);
 		}
+		if (ret == HODP_COPY_EVENT)
+			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 		if (ret == HODP_COPY_SRC_FAULT)

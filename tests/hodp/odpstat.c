@@ -15,10 +15,15 @@
  * mounted if it is not); a miss, the responder's or the requester's own,
  * is a fault event of the requester QP, resolved by a worker: not by the
  * task that rang the doorbell, whose ibv_post_send() never waits for the
- * mm.
+ * mm. So is a page invalidated after the WQE's lookups, before its copy
+ * reached it (an RDMA WRITE into, and a READ from, a 64 MiB ODP MR whose
+ * last MiB is dropped during the copy): the WQE goes on from that page.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -229,11 +234,11 @@ static long trace_pid_of(const char *trace, const char *s)
 
 /*
  * A fault of @lkey at @addr is a fault event of @qpn, and the fault is
- * served by a worker, not by this process (whose post_send rang the
- * doorbell and ran the send queue itself).
+ * served by a worker, not by this process nor by @poster, the thread
+ * whose post_send rang the doorbell and ran the send queue itself.
  */
 static void check_event(const char *trace, const char *what, uint32_t qpn,
-			uint32_t lkey, void *addr, const char *rw)
+			uint32_t lkey, void *addr, const char *rw, long poster)
 {
 	char want[160], name[160];
 	long pid;
@@ -250,8 +255,9 @@ static void check_event(const char *trace, const char *what, uint32_t qpn,
 	pid = trace_pid_of(trace, want);
 	snprintf(name, sizeof(name),
 		 "trace: %s: the fault is a worker's, not the poster's", what);
-	check(name, pid > 0 && pid != getpid(),
-	      "'%s' by pid %ld (this process: %d)", want, pid, getpid());
+	check(name, pid > 0 && pid != getpid() && pid != poster,
+	      "'%s' by pid %ld (this process: %d, the poster %ld)", want, pid,
+	      getpid(), poster);
 }
 
 static void test_trace(void)
@@ -331,11 +337,11 @@ static void test_trace(void)
 	check("trace: hodp_odp_resume after it", strstr(trace, want),
 	      "no '%s' in the trace", want);
 	check_event(trace, "the responder's miss", qp.a->qp_num, tm->lkey, t,
-		    "write");
+		    "write", getpid());
 	check_event(trace, "the requester's miss", qp.a->qp_num, cm->lkey,
-		    cold, "read");
+		    cold, "read", getpid());
 	check_event(trace, "a receive buffer's miss", qp.a->qp_num, rm->lkey,
-		    rbuf, "write");
+		    rbuf, "write", getpid());
 	check("the SEND's bytes are in the receive buffer",
 	      rbuf[0] == 0xa5 && rbuf[64 * 1024 - 1] == 0xa5 &&
 	      rbuf[64 * 1024] == 0, "bytes 0x%x 0x%x 0x%x", rbuf[0],
@@ -364,6 +370,124 @@ static void test_trace(void)
 	munmap(area, 4 * MIB);
 }
 
+/* Seconds of CLOCK_MONOTONIC. */
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* test_copy_miss()'s poster: one RDMA op, from a thread of its own. */
+struct poster {
+	enum ibv_wr_opcode op;
+	struct ibv_mr *lmr, *rmr;
+	void *l, *r;
+	uint32_t len;
+	int st;
+	long tid;
+};
+
+static void *post_thread(void *arg)
+{
+	struct poster *w = arg;
+	struct ibv_sge sge = { (uintptr_t)w->l, w->len, w->lmr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				  .opcode = w->op,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_wc wc;
+
+	w->tid = gettid();
+	wr.wr.rdma.remote_addr = (uintptr_t)w->r;
+	wr.wr.rdma.rkey = w->rmr->rkey;
+	w->st = post_send(qp.a, &wr) ? -2 : poll_one(c.cq, &wc);
+	return NULL;
+}
+
+/*
+ * A page the WQE's lookups found, invalidated before its copy got there
+ * (MADV_DONTNEED of the last MiB of a 64 MiB ODP MR while an RDMA WRITE
+ * into it, or a READ from it, runs): the copy's miss is a fault event of
+ * the requester QP too, served by a worker, and the WQE goes on from that
+ * page: every byte is right (a READ's last MiB: the zeros MADV_DONTNEED
+ * left).
+ */
+static void test_copy_miss(enum ibv_wr_opcode op)
+{
+	const char *name = op == IBV_WR_RDMA_WRITE ? "write" : "read";
+	size_t len = 64 * MIB;
+	uint8_t *pin = map(len), *t = map(len), *last = t + len - MIB;
+	uint8_t *watch = op == IBV_WR_RDMA_WRITE ? t : pin;
+	struct ibv_mr *pm, *tm;
+	char what[96], want[96];
+	struct poster w;
+	int started, reached, dropped;
+	uint8_t *first;
+	pthread_t th;
+	char *trace;
+	double t0;
+
+	/* Written first: registration records every page (no lookup miss). */
+	memset(pin, op == IBV_WR_RDMA_WRITE ? 0x5c : 0x11, len);
+	memset(t, op == IBV_WR_RDMA_WRITE ? 0x11 : 0x5c, len);
+	pm = reg(pin, len, ALL_ACCESS);
+	tm = reg(t, len, ODP_ACCESS);
+	check_fatal("copy miss: enable the hodp events",
+		    !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/enable", "1"),
+		    "%s", strerror(errno));
+	w = (struct poster){ op, pm, tm, pin, t, len, -1, -1 };
+	check_fatal("copy miss: start the poster",
+		    !pthread_create(&th, NULL, post_thread, &w), "");
+	/* Its first byte landed: the lookups are over, the copy runs. */
+	t0 = now();
+	while (*(volatile uint8_t *)watch != 0x5c && now() - t0 < 10)
+		;
+	started = *(volatile uint8_t *)watch == 0x5c;
+	reached = *(volatile uint8_t *)(watch + len - MIB) == 0x5c;
+	dropped = !madvise(last, MIB, MADV_DONTNEED);
+	/*
+	 * The source's first byte, copied already: a copy that resumes
+	 * leaves it copied as it was, one that starts over takes this.
+	 */
+	first = op == IBV_WR_RDMA_WRITE ? pin : t;
+	*(volatile uint8_t *)first = 0x77;
+	pthread_join(th, NULL);
+	write_str(TRACING "/events/hodp/enable", "0");
+	snprintf(what, sizeof(what),
+		 "copy miss, %s: the invalidation came during the copy, before it reached the range",
+		 name);
+	check(what, started && !reached && dropped,
+	      "copy started %d, at the range already %d, madvise %s", started,
+	      reached, dropped ? "done" : strerror(errno));
+	snprintf(what, sizeof(what), "copy miss, %s: completes", name);
+	check(what, w.st == IBV_WC_SUCCESS, "status %d", w.st);
+	snprintf(what, sizeof(what), "copy miss, %s: every byte is right",
+		 name);
+	check(what, op == IBV_WR_RDMA_WRITE ? !memcmp(t + 1, pin + 1, len - 1) :
+	      !memcmp(t + 1, pin + 1, len - MIB - 1) &&
+	      !memcmp(pin + len - MIB, last, MIB) && last[0] == 0 &&
+	      last[MIB - 1] == 0, "");
+	snprintf(what, sizeof(what),
+		 "copy miss, %s: resumed where it stopped, not started over",
+		 name);
+	check(what, (op == IBV_WR_RDMA_WRITE ? t[0] : pin[0]) == 0x5c,
+	      "first byte 0x%x (0x77: copied again)",
+	      op == IBV_WR_RDMA_WRITE ? t[0] : pin[0]);
+	trace = read_trace();
+	check_fatal("read the trace", trace, "%s", strerror(errno));
+	snprintf(want, sizeof(want), "a page invalidated during a %s's copy",
+		 name);
+	check_event(trace, want, qp.a->qp_num, tm->lkey, last,
+		    op == IBV_WR_RDMA_WRITE ? "write" : "read", w.tid);
+	free(trace);
+	ibv_dereg_mr(tm);
+	ibv_dereg_mr(pm);
+	munmap(t, len);
+	munmap(pin, len);
+}
+
 int main(void)
 {
 	int kmsg = kmsg_open();
@@ -372,6 +496,8 @@ int main(void)
 	qp = rc_pair(&c, ALL_ACCESS, 7);
 	test_counters();
 	test_trace();
+	test_copy_miss(IBV_WR_RDMA_WRITE);
+	test_copy_miss(IBV_WR_RDMA_READ);
 	kmsg_check(kmsg, "the kernel logged no bug");
 	return check_done();
 }
