@@ -388,7 +388,8 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
  * READ: nothing claimed at the responder, nothing executed that a second
  * run would repeat). It starts after the ctx->copied bytes its last run
  * did; a page missing there (an invalidation after hodp_segs_prepare()),
- * while the WQE's events are not over, stops it with the miss in
+ * while the WQE's events are not over (qp->fault_inplace, set by
+ * hodp_fault_raise() past their bounds), stops it with the miss in
  * ctx->miss and the bytes done in ctx->copied: the caller raises the
  * event, and the next run goes on from that byte. Else as hodp_copy().
  *
@@ -427,8 +428,8 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * nothing else. Pages present cost a lookup each. The first miss is
  * recorded in ctx->miss (the caller raises it), or, once the WQE's events
  * are over (qp->fault_inplace), faulted where it stands (hodp_odp_fault()
- * reaches ahead). An
- * invalidation may still come before the copy, which then faults itself.
+ * reaches ahead). An invalidation may still come before the copy, which
+ * then raises it (hodp_copy_resumable()) or faults itself.
  * It stops when the requester or the peer closes (a 2 GiB buffer is many
  * lookups).
  *

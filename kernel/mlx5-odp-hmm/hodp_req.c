@@ -9,7 +9,8 @@
  * that is missing or not ready is retried after the QP's timeout, up to
  * retry_cnt times. A page an ODP buffer misses, the requester's or the
  * responder's, stops the queue at the WQE for a fault event (hodp_fault.c)
- * before anything of it is done, and the WQE runs again after. An error
+ * before anything of it is done (or, for an RDMA WRITE or READ, where its
+ * copy stands), and the WQE runs again after. An error
  * completes the WQE with its status and moves the QP to the error state,
  * which flushes what remains.
  */

@@ -514,18 +514,21 @@ static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
  * What a resumed RDMA WRITE or READ must find again to skip the bytes its
  * last run copied (ctx->copied): the same message (every run reads the
  * ring's WQE again, which the user may have rewritten) to the same
- * responder, not reset since.
+ * responder (its serial: a QP number comes back), not reset since, and
+ * the same MR behind the rkey (@mr: an rkey comes back too).
  */
 static u32 resume_mark(const struct hodp_req_ctx *ctx,
-		       const struct hodp_qp *resp)
+		       const struct hodp_qp *resp, const struct hodp_mr *mr)
 {
 	const struct rxe_send_wr *wr = &ctx->wqe.wr;
 	u32 h, i;
 
 	h = jhash_3words(wr->opcode, ctx->wqe.length, wr->wr.rdma.rkey, 0);
 	h = jhash_3words(lower_32_bits(wr->wr.rdma.remote_addr),
-			 upper_32_bits(wr->wr.rdma.remote_addr), resp->qpn, h);
-	h = jhash_1word(READ_ONCE(resp->resets), h);
+			 upper_32_bits(wr->wr.rdma.remote_addr),
+			 READ_ONCE(resp->resets), h);
+	h = jhash(&resp->serial, sizeof(resp->serial), h);
+	h = jhash(&mr, sizeof(mr), h);
 	for (i = 0; i < ctx->nlseg; i++)
 		h = jhash_3words(lower_32_bits(ctx->lseg[i].addr),
 				 upper_32_bits(ctx->lseg[i].addr),
@@ -536,16 +539,17 @@ static u32 resume_mark(const struct hodp_req_ctx *ctx,
 }
 
 /*
- * Before an RDMA WRITE's or READ's copy: keep ctx->copied if this run is
- * of the message it counts (resume_mark() in *@mark), else start over.
+ * Before an RDMA WRITE's or READ's copy through @mr: keep ctx->copied if
+ * this run is of the message it counts (resume_mark() in *@mark), else
+ * start over.
  * Return: false if the memory window the message began through (@mw_gen:
  * its binding now) was bound again since: the rest may not go through
  * the new binding (hodp_mw.c).
  */
 static bool resume_ok(struct hodp_req_ctx *ctx, const struct hodp_qp *resp,
-		      u32 mw_gen, u32 *mark)
+		      const struct hodp_mr *mr, u32 mw_gen, u32 *mark)
 {
-	*mark = resume_mark(ctx, resp);
+	*mark = resume_mark(ctx, resp, mr);
 	if (ctx->copied && *mark != ctx->copy_mark)
 		ctx->copied = 0;
 	return !ctx->copied || mw_gen == ctx->copy_mw_gen;
@@ -622,7 +626,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		 * a page missed: a fault event (ctx->miss).
 		 */
 		if (mr && wr->opcode == IB_WR_RDMA_WRITE) {
-			if (!resume_ok(ctx, resp, mw_gen, &mark)) {
+			if (!resume_ok(ctx, resp, mr, mw_gen, &mark)) {
 				hodp_mr_put(mr);
 				return access_error(resp);
 			}
@@ -662,7 +666,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			if (!remote_ready(req, resp, ctx, &remote, false,
 					  IB_WC_RECV, &status))
 				return status;
-			if (!resume_ok(ctx, resp, mw_gen, &mark)) {
+			if (!resume_ok(ctx, resp, mr, mw_gen, &mark)) {
 				hodp_mr_put(mr);
 				return access_error(resp);
 			}

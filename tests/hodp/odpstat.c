@@ -445,14 +445,14 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 	while (*(volatile uint8_t *)watch != 0x5c && now() - t0 < 10)
 		;
 	started = *(volatile uint8_t *)watch == 0x5c;
-	reached = *(volatile uint8_t *)(watch + len - MIB) == 0x5c;
-	dropped = !madvise(last, MIB, MADV_DONTNEED);
 	/*
 	 * The source's first byte, copied already: a copy that resumes
 	 * leaves it copied as it was, one that starts over takes this.
 	 */
 	first = op == IBV_WR_RDMA_WRITE ? pin : t;
 	*(volatile uint8_t *)first = 0x77;
+	reached = *(volatile uint8_t *)(watch + len - MIB) == 0x5c;
+	dropped = !madvise(last, MIB, MADV_DONTNEED);
 	pthread_join(th, NULL);
 	write_str(TRACING "/events/hodp/enable", "0");
 	snprintf(what, sizeof(what),
