@@ -58,13 +58,13 @@ static struct ibv_mr *reg(void *p, size_t len, int access)
 	return mr;
 }
 
-/* One signalled RDMA WRITE of @len bytes: its completion status. */
-static int rdma_write(struct ibv_mr *lmr, void *laddr, uint32_t len,
-		      struct ibv_mr *rmr, void *raddr)
+/* One signalled RDMA @op of @len bytes on qp.a: its completion status. */
+static int rdma_op(enum ibv_wr_opcode op, struct ibv_mr *lmr, void *laddr,
+		   uint32_t len, struct ibv_mr *rmr, void *raddr)
 {
 	struct ibv_sge sge = { (uintptr_t)laddr, len, lmr->lkey };
 	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
-				  .opcode = IBV_WR_RDMA_WRITE,
+				  .opcode = op,
 				  .send_flags = IBV_SEND_SIGNALED };
 	struct ibv_wc wc;
 
@@ -73,6 +73,13 @@ static int rdma_write(struct ibv_mr *lmr, void *laddr, uint32_t len,
 	if (post_send(qp.a, &wr))
 		return -2;
 	return poll_one(c.cq, &wc);
+}
+
+/* One signalled RDMA WRITE of @len bytes: its completion status. */
+static int rdma_write(struct ibv_mr *lmr, void *laddr, uint32_t len,
+		      struct ibv_mr *rmr, void *raddr)
+{
+	return rdma_op(IBV_WR_RDMA_WRITE, lmr, laddr, len, rmr, raddr);
 }
 
 static void test_counters(void)
@@ -392,16 +399,9 @@ struct poster {
 static void *post_thread(void *arg)
 {
 	struct poster *w = arg;
-	struct ibv_sge sge = { (uintptr_t)w->l, w->len, w->lmr->lkey };
-	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
-				  .opcode = w->op,
-				  .send_flags = IBV_SEND_SIGNALED };
-	struct ibv_wc wc;
 
 	w->tid = gettid();
-	wr.wr.rdma.remote_addr = (uintptr_t)w->r;
-	wr.wr.rdma.rkey = w->rmr->rkey;
-	w->st = post_send(qp.a, &wr) ? -2 : poll_one(c.cq, &wc);
+	w->st = rdma_op(w->op, w->lmr, w->l, w->len, w->rmr, w->r);
 	return NULL;
 }
 
