@@ -189,7 +189,6 @@ struct hodp_send_wqe {
 	struct rxe_send_wr wr;
 	u32 length;
 	u32 num_sge;
-	bool inline_data;
 	union {
 		struct rxe_sge sge[HODP_MAX_SGE];
 		u8 data[HODP_MAX_INLINE];
@@ -201,6 +200,19 @@ struct hodp_recv_wqe {
 	u64 wr_id;
 	u32 num_sge;
 	struct rxe_sge sge[HODP_MAX_SGE];
+};
+
+/*
+ * A receive WQE a message claimed and whose copy stopped for a fault
+ * event (hodp_resp.c): its responder keeps it as the receive being
+ * filled, as an HCA keeps the one a stalled message is writing, and the
+ * next message into the QP takes it before the ring's next.
+ */
+struct hodp_held_recv {
+	bool valid;
+	u64 owner;			/* the requester's serial */
+	u32 mark;			/* its message: resume_mark() */
+	struct hodp_recv_wqe rwqe;
 };
 
 /* A piece of memory to copy: an MR range, or kernel memory if mr is NULL. */
@@ -252,6 +264,8 @@ struct hodp_req_ctx {
 	u32 copy_mark;		/* what it was of: resume_mark() (hodp_resp.c) */
 	u32 copy_mw_gen;	/* and through which binding of a window */
 	bool copy_events;	/* the copy running raises its misses */
+	u64 rheld_owner;	/* the claimed receive was held for: or 0 */
+	u32 rheld_mark;
 	u64 rpeek_id;		/* the receive WQE rprep is of: its wr_id */
 	u64 rpeek_addr;		/* and first buffer */
 };
@@ -292,8 +306,9 @@ struct hodp_qp {
 	u32 sq_max_sge;
 	u32 sq_max_inline;
 	struct hodp_queue *rq;
-	spinlock_t rq_lock;		/* consumer side of rq */
+	spinlock_t rq_lock;		/* consumer side of rq, and held */
 	u32 rq_max_sge;
+	struct hodp_held_recv held;	/* the receive a message stopped in */
 
 	struct hodp_req_ctx *ctx;
 	/* One runner of the send queue; the attributes it reads (av, ...) */
@@ -529,6 +544,7 @@ void hodp_req_doorbell(struct hodp_qp *qp);
 void hodp_retry_work(struct work_struct *work);
 
 /* hodp_resp.c: the responder */
+void hodp_flush_held(struct hodp_qp *qp);
 bool hodp_flush_rq(struct hodp_qp *qp, u32 budget);
 enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			       bool *rnr);

@@ -8,7 +8,8 @@
  * the pages up before a WQE starts, where a miss is a fault event; a miss
  * in the copy itself (an invalidation came between) is one too for a
  * WQE that can go on from there (hodp_copy_resumable(): RDMA WRITE,
- * READ), else it unlocks, faults (hodp_odp_fault()) and tries again.
+ * READ, an RC or UC SEND), else it unlocks, faults (hodp_odp_fault())
+ * and tries again.
  * Between two ODP MRs of different mirrors both are locked for reading
  * with hmm_mirror_read_lock_two(), whose order (lockdep-checked) keeps
  * two copies in opposite directions from deadlocking.
@@ -384,14 +385,15 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
  * @nsrc: how many
  * @len: bytes of the message; both lists hold at least that many
  *
- * For a WQE that may run again from where it stopped (an RDMA WRITE or
- * READ: nothing claimed at the responder, nothing executed that a second
- * run would repeat). It starts after the ctx->copied bytes its last run
- * did; a page missing there (an invalidation after hodp_segs_prepare()),
- * while the WQE's events are not over (qp->fault_inplace, set by
- * hodp_fault_raise() past their bounds), stops it with the miss in
- * ctx->miss and the bytes done in ctx->copied: the caller raises the
- * event, and the next run goes on from that byte. Else as hodp_copy().
+ * For a WQE that may run again from where it stopped (an RDMA WRITE, READ
+ * or an RC or UC SEND: nothing executed that a second run would repeat; a
+ * receive WQE it claimed is held by the responder meanwhile). It starts
+ * after the ctx->copied bytes its last run did; a page missing there (an
+ * invalidation after hodp_segs_prepare()), while the WQE's events are not
+ * over (qp->fault_inplace, set by hodp_fault_raise() past their bounds),
+ * stops it with the miss in ctx->miss and the bytes done in ctx->copied:
+ * the caller raises the event, and the next run goes on from that byte.
+ * Else as hodp_copy().
  *
  * Return: as hodp_copy(), or HODP_COPY_EVENT.
  */

@@ -6,10 +6,11 @@
  * stops the send queue at that WQE: the QP's fault_work resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq, then the queue runs again from that WQE, whose lookups
- * start where the last run's stopped. An RDMA WRITE's or READ's copy
- * raises its misses too (a page invalidated after the lookups): its
+ * start where the last run's stopped. The copy of an RDMA WRITE, READ or
+ * RC or UC SEND raises its misses too (a page invalidated after the lookups): its
  * next run copies on from the byte it stopped at (ctx->copied), if it is
- * the same message to the same responder (resume_ok(), hodp_resp.c).
+ * the same message to the same responder (resume_ok(), hodp_resp.c),
+ * into the receive WQE it claimed, which the responder held meanwhile.
  * Neither the doorbell's system call nor the worker running the queue
  * waits for the mm, and the requester sees a responder's fault as a
  * stall: no RNR or transport retry is used.

@@ -13,10 +13,10 @@
  *
  * A WQE's first misses are fault events (hodp_fault.c): its QP stops,
  * a worker resolves the fault, the QP resumes; so are the misses of an
- * RDMA WRITE's or READ's copy (hodp_copy_resumable()). What else misses
- * after (an invalidation between that and a SEND's copy, an atomic's
- * page) is faulted where the access happens (the QP's worker or the
- * doorbell system call, never under a spinlock).
+ * RDMA WRITE's, READ's or SEND's copy (hodp_copy_resumable()). What else
+ * misses after (an atomic's page, a UD datagram's copy, a WQE past its
+ * events' bound) is faulted where the access happens (the QP's worker or
+ * the doorbell system call, never under a spinlock).
  */
 #include <linux/highmem.h>
 #include <linux/log2.h>

@@ -373,16 +373,24 @@ static void reset_queues(struct hodp_qp *qp)
 	qp->head_started = false;
 	qp->retry_pending = false;
 	WRITE_ONCE(qp->resets, qp->resets + 1);
+	/*
+	 * The SRQ WQE a message stopped in is the SRQ's, not this QP's to
+	 * discard: it completes with a flush error (nothing else of the
+	 * SRQ goes). An RQ's goes with the ring, below.
+	 */
+	if (qp->srq)
+		hodp_flush_held(qp);
 	qp->sq->index = 0;
 	qp->sq->buf->producer_index = 0;
 	qp->sq->buf->consumer_index = 0;
+	spin_lock_irq(&qp->rq_lock);
+	WRITE_ONCE(qp->held.valid, false);
 	if (qp->rq) {
-		spin_lock_irq(&qp->rq_lock);
 		qp->rq->index = 0;
 		qp->rq->buf->producer_index = 0;
 		qp->rq->buf->consumer_index = 0;
-		spin_unlock_irq(&qp->rq_lock);
 	}
+	spin_unlock_irq(&qp->rq_lock);
 	mutex_unlock(&qp->req_lock);
 }
 

@@ -9,8 +9,8 @@
  * that is missing or not ready is retried after the QP's timeout, up to
  * retry_cnt times. A page an ODP buffer misses, the requester's or the
  * responder's, stops the queue at the WQE for a fault event (hodp_fault.c)
- * before anything of it is done (or, for an RDMA WRITE or READ, where its
- * copy stands), and the WQE runs again after. An error
+ * before anything of it is done (or, for an RDMA WRITE, READ or an RC or
+ * UC SEND, where its copy stands), and the WQE runs again after. An error
  * completes the WQE with its status and moves the QP to the error state,
  * which flushes what remains.
  */
@@ -228,6 +228,14 @@ static u32 transport_wait_us(const struct hodp_qp *qp)
 	return max(us, 1000U);
 }
 
+/* Is @peer the RC or UC responder @qp is connected to, and it to @qp? */
+static bool paired(struct hodp_qp *qp, struct hodp_qp *peer)
+{
+	return peer->ibqp.qp_type == qp->ibqp.qp_type &&
+	       READ_ONCE(peer->dest_qpn) == qp->qpn &&
+	       hodp_qp_reaches(peer, &qp->av.grh.dgid);
+}
+
 /*
  * Execute the head WQE against the peer. Sets *wait_us (and returns
  * IB_WC_SUCCESS) when it must be tried again later: *rnr says whether the
@@ -247,12 +255,22 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	if (hodp_qp_is_ud(qp))
 		return execute_ud(qp);
 	peer = hodp_qp_get(qp->dest_qpn);
-	if (!peer || peer->ibqp.qp_type != qp->ibqp.qp_type ||
-	    READ_ONCE(peer->dest_qpn) != qp->qpn ||
-	    !hodp_qp_reaches(peer, &qp->av.grh.dgid) ||
-	    !hodp_resp_enter(peer)) {
-		if (peer)
-			hodp_qp_put(peer);
+	if (peer && (!paired(qp, peer) || !hodp_resp_enter(peer))) {
+		hodp_qp_put(peer);
+		peer = NULL;
+	}
+	/*
+	 * And again inside: RESET waits for us, so no other requester can
+	 * become its peer meanwhile (one requester at a time runs into a
+	 * responder: the receive it holds for it, hodp_resp.c). The look
+	 * before keeps others from delaying its RESET.
+	 */
+	if (peer && !paired(qp, peer)) {
+		hodp_resp_exit(peer);
+		hodp_qp_put(peer);
+		peer = NULL;
+	}
+	if (!peer) {
 		if (uc)
 			return IB_WC_SUCCESS;
 		/* Nobody acknowledges: the transport timer runs out. */
@@ -373,8 +391,16 @@ static void run_sq(struct hodp_qp *qp)
 		if (READ_ONCE(qp->stopping))
 			return;
 		if (state == IB_QPS_ERR) {
-			bool more = flush_sq(qp, HODP_FLUSH_BUDGET);
+			bool more;
 
+			/*
+			 * The receive a message stopped in goes first, before
+			 * the send queue's flush too: with an SRQ,
+			 * ib_drain_qp() drains the send queue alone, and the
+			 * ULP may free the QP after its marker.
+			 */
+			hodp_flush_held(qp);
+			more = flush_sq(qp, HODP_FLUSH_BUDGET);
 			/*
 			 * A peer still copying into the receive it claimed
 			 * completes it at its next look (copy_stopped()):

@@ -72,9 +72,37 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 }
 
 /*
- * Read the responder's next receive WQE (from its SRQ or receive queue)
- * into ctx->rwqe, and take it if @claim (else it stays posted: a look
- * before claiming, which another QP of the SRQ may take meanwhile).
+ * The receive WQE a message stopped in (resp->held), if there is one:
+ * into ctx->rwqe, with whose message it was, and taken if @claim.
+ */
+static bool read_held(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
+		      bool claim)
+{
+	struct hodp_held_recv *held = &resp->held;
+	unsigned long flags;
+	bool found;
+
+	/* Only this requester sets it (hold_recv()): no lock to see none. */
+	if (!READ_ONCE(held->valid))
+		return false;
+	spin_lock_irqsave(&resp->rq_lock, flags);
+	found = held->valid;
+	if (found) {
+		ctx->rwqe = held->rwqe;
+		ctx->rheld_owner = held->owner;
+		ctx->rheld_mark = held->mark;
+		if (claim)
+			WRITE_ONCE(held->valid, false);
+	}
+	spin_unlock_irqrestore(&resp->rq_lock, flags);
+	return found;
+}
+
+/*
+ * Read the responder's next receive WQE (the one a message stopped in,
+ * else the next of its SRQ or receive queue) into ctx->rwqe, and take it
+ * if @claim (else it stays posted: a look before claiming, which another
+ * QP of the SRQ may take meanwhile).
  * Return: 0, -EAGAIN if there is none (receiver not ready), -EINVAL if
  * the WQE is malformed.
  */
@@ -90,6 +118,9 @@ static int read_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 	unsigned long flags;
 	u32 left;
 
+	if (read_held(resp, ctx, claim))
+		return 0;
+	ctx->rheld_owner = 0;
 	spin_lock_irqsave(lock, flags);
 	if (!hodp_queue_count(q)) {
 		spin_unlock_irqrestore(lock, flags);
@@ -140,9 +171,9 @@ static int prepare_remote(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 }
 
 /*
- * The same for the receive WQE a message will claim: the one at the head
- * now (whatever it is when claimed, the copy is right: this only keeps
- * the common cold case from faulting after the claim).
+ * The same for the receive WQE a message will claim: the one held, or at
+ * the head now (whatever it is when claimed, the copy is right: this only
+ * keeps the common cold case from faulting after the claim).
  */
 static int prepare_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 			u32 len)
@@ -237,7 +268,7 @@ static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
 
 /*
  * Complete the receive WQE a message into it (SEND, UD datagram) filled,
- * after hodp_copy() returned @ret: a receive buffer that cannot be
+ * after its copy returned @ret: a receive buffer that cannot be
  * mirrored is the responder's local protection error (and the requester's
  * remote operation error); a source page that cannot be (the requester's
  * buffer unmapped after hodp_segs_prepare() saw it) aborts the message:
@@ -269,7 +300,8 @@ static enum ib_wc_status copy_done(struct hodp_qp *req, struct hodp_qp *resp,
  * of the message never comes). The responder closed (ctx->peer_closed):
  * the requester hears nothing, as from a responder gone (its transport
  * timer runs, or a UC or UD message is lost), and the receive is flushed
- * if the responder is in error; RESET and destroy discard it.
+ * if the responder is in error or it is an SRQ's (RESET discards the
+ * QP's own, destroy any).
  */
 static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      struct hodp_qp *resp,
@@ -277,8 +309,9 @@ static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      enum ib_wc_opcode opcode)
 {
 	if (ctx->peer_closed) {
+		/* An SRQ's WQE is not RESET's to discard (reset_queues()). */
 		if (claimed && !READ_ONCE(resp->stopping) &&
-		    READ_ONCE(resp->state) == IB_QPS_ERR)
+		    (READ_ONCE(resp->state) == IB_QPS_ERR || resp->srq))
 			recv_complete(resp, req, ctx, IB_WC_WR_FLUSH_ERR,
 				      opcode, 0);
 		return IB_WC_SUCCESS;
@@ -288,11 +321,125 @@ static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 	return IB_WC_WR_FLUSH_ERR;
 }
 
-/* A SEND into the responder's next receive WQE. */
+/*
+ * What a resumed message (ctx->copied: hodp_copy_resumable()) must find
+ * again to skip the bytes its last run copied: the same message (every
+ * run reads the ring's WQE again, which the user may have rewritten) to
+ * the same responder (its serial: a QP number comes back), not reset
+ * since, and the same MR behind the rkey (@mr, NULL for a SEND: an rkey
+ * comes back too), or behind each lkey of the receive WQE (@rseg, @nrseg:
+ * a SEND's).
+ */
+static u32 resume_mark(const struct hodp_req_ctx *ctx,
+		       const struct hodp_qp *resp, const struct hodp_mr *mr,
+		       const struct hodp_seg *rseg, u32 nrseg)
+{
+	const struct rxe_send_wr *wr = &ctx->wqe.wr;
+	u32 h, i;
+
+	h = jhash_3words(wr->opcode, ctx->wqe.length, wr->wr.rdma.rkey,
+			 (__force u32)wr->ex.imm_data);
+	h = jhash_3words(lower_32_bits(wr->wr.rdma.remote_addr),
+			 upper_32_bits(wr->wr.rdma.remote_addr),
+			 READ_ONCE(resp->resets), h);
+	h = jhash(&resp->serial, sizeof(resp->serial), h);
+	h = jhash(&mr, sizeof(mr), h);
+	for (i = 0; i < nrseg; i++)
+		h = jhash(&rseg[i].mr, sizeof(rseg[i].mr), h);
+	/* Inline data is the WQE's own: read again from the ring each run. */
+	if (wr->send_flags & IB_SEND_INLINE)
+		h = jhash(ctx->wqe.data, ctx->wqe.length, h);
+	for (i = 0; i < ctx->nlseg; i++)
+		h = jhash_3words(lower_32_bits(ctx->lseg[i].addr),
+				 upper_32_bits(ctx->lseg[i].addr),
+				 ctx->lseg[i].len,
+				 jhash(&ctx->lseg[i].mr, sizeof(ctx->lseg[i].mr),
+				       h));
+	return h;
+}
+
+/*
+ * Before a message's copy (through @mr, or NULL; into the receive WQE's
+ * @rseg, @nrseg): keep ctx->copied if this run is of the message it
+ * counts (resume_mark() in *@mark), else start over.
+ * Return: false if the memory window the message began through (@mw_gen:
+ * its binding now) was bound again since: the rest may not go through
+ * the new binding (hodp_mw.c).
+ */
+static bool resume_ok(struct hodp_req_ctx *ctx, const struct hodp_qp *resp,
+		      const struct hodp_mr *mr, const struct hodp_seg *rseg,
+		      u32 nrseg, u32 mw_gen, u32 *mark)
+{
+	*mark = resume_mark(ctx, resp, mr, rseg, nrseg);
+	if (ctx->copied && *mark != ctx->copy_mark)
+		ctx->copied = 0;
+	return !ctx->copied || mw_gen == ctx->copy_mw_gen;
+}
+
+/* A resumable copy stopped for a fault event: what it was of. */
+static void resume_keep(struct hodp_req_ctx *ctx, int ret, u32 mark,
+			u32 mw_gen)
+{
+	if (ret != HODP_COPY_EVENT)
+		return;
+	ctx->copy_mark = mark;
+	ctx->copy_mw_gen = mw_gen;
+}
+
+/*
+ * After a message that completes a receive WQE claimed it: the bytes its
+ * last run copied are in that WQE's buffers only if it is the one this
+ * message stopped in (resp->held, taken again: read_held()).
+ */
+static void resume_recv(struct hodp_req_ctx *ctx, u32 mark)
+{
+	if (ctx->rheld_owner != ctx->qp->serial || ctx->rheld_mark != mark)
+		ctx->copied = 0;
+}
+
+/*
+ * The copy of a message that claimed ctx->rwqe stopped for a fault event:
+ * the responder keeps the WQE for the message's next run (or whichever
+ * message comes next: an HCA's receive being filled is the next one's),
+ * ahead of its ring; its ERR flush completes it first, RESET discards it
+ * (an SRQ's it completes). The requester is one of the responder's users
+ * (hodp_resp_enter()): neither the ERR flush nor RESET runs meanwhile.
+ */
+static void hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
+		      struct hodp_req_ctx *ctx, u32 mark,
+		      enum ib_wc_opcode opcode)
+{
+	struct hodp_held_recv *held = &resp->held;
+	unsigned long flags;
+	bool taken;
+
+	spin_lock_irqsave(&resp->rq_lock, flags);
+	/* One requester at a time runs into a responder (execute()). */
+	taken = held->valid;
+	if (!taken) {
+		held->rwqe = ctx->rwqe;
+		held->owner = req->serial;
+		held->mark = mark;
+		WRITE_ONCE(held->valid, true);
+	}
+	spin_unlock_irqrestore(&resp->rq_lock, flags);
+	if (taken) {	/* never lost: ended as a message that never came */
+		pr_warn_ratelimited("hodp: QP %u: a second receive held\n",
+				    resp->qpn);
+		recv_complete(resp, req, ctx, IB_WC_REM_ABORT_ERR, opcode, 0);
+		ctx->copied = 0;
+	}
+}
+
+/*
+ * A SEND into the responder's next receive WQE. A page its copy misses
+ * (invalidated after the lookups) is a fault event: the responder holds
+ * the WQE, and the next run fills it on from where this one stopped.
+ */
 static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 				 struct hodp_req_ctx *ctx, bool *rnr)
 {
-	u32 len = ctx->wqe.length, room;
+	u32 len = ctx->wqe.length, room, mark;
 	enum ib_wc_status status;
 	int n, ret;
 
@@ -315,8 +462,17 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 		hodp_qp_error(resp);
 		return IB_WC_REM_INV_REQ_ERR;
 	}
-	ret = hodp_copy(ctx, ctx->rseg, n, 0, ctx->lseg, ctx->nlseg, len);
+	/* No window, so nothing to refuse: its result is not needed. */
+	resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
+	resume_recv(ctx, mark);
+	ret = hodp_copy_resumable(ctx, ctx->rseg, n, ctx->lseg, ctx->nlseg,
+				  len);
 	hodp_put_segs(ctx->rseg, n);
+	if (ret == HODP_COPY_EVENT) {
+		resume_keep(ctx, ret, mark, 0);
+		hold_recv(req, resp, ctx, mark, IB_WC_RECV);
+		return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
+	}
 	if (ret == HODP_COPY_STOPPED)
 		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
 	/*
@@ -496,7 +652,8 @@ static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
 
 	/*
 	 * Its access revoked meanwhile (a window invalidated, the MR being
-	 * deregistered): refused before a receive WQE is claimed for it.
+	 * deregistered): refused before a receive WQE is claimed for it
+	 * (one held for it from an earlier run stays held).
 	 */
 	if (!ret && !hodp_seg_dying(remote))
 		return true;
@@ -508,61 +665,6 @@ static bool remote_ready(struct hodp_qp *req, struct hodp_qp *resp,
 	else
 		*status = access_error(resp);
 	return false;
-}
-
-/*
- * What a resumed RDMA WRITE or READ must find again to skip the bytes its
- * last run copied (ctx->copied): the same message (every run reads the
- * ring's WQE again, which the user may have rewritten) to the same
- * responder (its serial: a QP number comes back), not reset since, and
- * the same MR behind the rkey (@mr: an rkey comes back too).
- */
-static u32 resume_mark(const struct hodp_req_ctx *ctx,
-		       const struct hodp_qp *resp, const struct hodp_mr *mr)
-{
-	const struct rxe_send_wr *wr = &ctx->wqe.wr;
-	u32 h, i;
-
-	h = jhash_3words(wr->opcode, ctx->wqe.length, wr->wr.rdma.rkey, 0);
-	h = jhash_3words(lower_32_bits(wr->wr.rdma.remote_addr),
-			 upper_32_bits(wr->wr.rdma.remote_addr),
-			 READ_ONCE(resp->resets), h);
-	h = jhash(&resp->serial, sizeof(resp->serial), h);
-	h = jhash(&mr, sizeof(mr), h);
-	for (i = 0; i < ctx->nlseg; i++)
-		h = jhash_3words(lower_32_bits(ctx->lseg[i].addr),
-				 upper_32_bits(ctx->lseg[i].addr),
-				 ctx->lseg[i].len,
-				 jhash(&ctx->lseg[i].mr, sizeof(ctx->lseg[i].mr),
-				       h));
-	return h;
-}
-
-/*
- * Before an RDMA WRITE's or READ's copy through @mr: keep ctx->copied if
- * this run is of the message it counts (resume_mark() in *@mark), else
- * start over.
- * Return: false if the memory window the message began through (@mw_gen:
- * its binding now) was bound again since: the rest may not go through
- * the new binding (hodp_mw.c).
- */
-static bool resume_ok(struct hodp_req_ctx *ctx, const struct hodp_qp *resp,
-		      const struct hodp_mr *mr, u32 mw_gen, u32 *mark)
-{
-	*mark = resume_mark(ctx, resp, mr);
-	if (ctx->copied && *mark != ctx->copy_mark)
-		ctx->copied = 0;
-	return !ctx->copied || mw_gen == ctx->copy_mw_gen;
-}
-
-/* A resumable copy stopped for a fault event: what it was of. */
-static void resume_keep(struct hodp_req_ctx *ctx, int ret, u32 mark,
-			u32 mw_gen)
-{
-	if (ret != HODP_COPY_EVENT)
-		return;
-	ctx->copy_mark = mark;
-	ctx->copy_mw_gen = mw_gen;
 }
 
 /**
@@ -606,6 +708,12 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			if (!remote_ready(req, resp, ctx, &remote, true,
 					  IB_WC_RECV_RDMA_WITH_IMM, &status))
 				return status;
+			if (!resume_ok(ctx, resp, mr, NULL, 0, mw_gen, &mark)) {
+				hodp_mr_put(mr);
+				return access_error(resp);
+			}
+		} else {
+			resume_ok(ctx, resp, NULL, NULL, 0, 0, &mark);
 		}
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 			/*
@@ -619,28 +727,25 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 					hodp_mr_put(mr);
 				return status;
 			}
+			resume_recv(ctx, mark);
 		}
-		ret = 0;
 		/*
-		 * With no receive WQE claimed, it may run again from where
-		 * a page missed: a fault event (ctx->miss).
+		 * It may run again from where a page missed: a fault event
+		 * (ctx->miss), the receive WQE it claimed held meanwhile.
 		 */
-		if (mr && wr->opcode == IB_WR_RDMA_WRITE) {
-			if (!resume_ok(ctx, resp, mr, mw_gen, &mark)) {
-				hodp_mr_put(mr);
-				return access_error(resp);
-			}
+		ret = 0;
+		if (mr) {
 			ret = hodp_copy_resumable(ctx, &remote, 1, ctx->lseg,
 						  ctx->nlseg, len);
 			resume_keep(ctx, ret, mark, mw_gen);
-		} else if (mr) {
-			ret = hodp_copy(ctx, &remote, 1, 0, ctx->lseg, ctx->nlseg,
-					len);
-		}
-		if (mr)
 			hodp_mr_put(mr);
-		if (ret == HODP_COPY_EVENT)
+		}
+		if (ret == HODP_COPY_EVENT) {
+			if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM)
+				hold_recv(req, resp, ctx, mark,
+					  IB_WC_RECV_RDMA_WITH_IMM);
 			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
+		}
 		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, wr->opcode ==
 					    IB_WR_RDMA_WRITE_WITH_IMM,
@@ -666,7 +771,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			if (!remote_ready(req, resp, ctx, &remote, false,
 					  IB_WC_RECV, &status))
 				return status;
-			if (!resume_ok(ctx, resp, mr, mw_gen, &mark)) {
+			if (!resume_ok(ctx, resp, mr, NULL, 0, mw_gen, &mark)) {
 				hodp_mr_put(mr);
 				return access_error(resp);
 			}
@@ -722,8 +827,38 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 }
 
 /**
+ * hodp_flush_held() - complete the receive a message stopped in, if any
+ * @qp: a QP in the error state, or an SRQ's in RESET (the WQE is the
+ *	SRQ's: not to be discarded with the QP's rings)
+ *
+ * It is the QP's oldest receive and no one's while held (a peer takes it
+ * under rq_lock, or finds it gone): it goes at once, before the receives
+ * still posted and the send queue's flush, whether or not a peer is still
+ * executing against the QP.
+ */
+void hodp_flush_held(struct hodp_qp *qp)
+{
+	struct ib_wc wc = {
+		.status = IB_WC_WR_FLUSH_ERR,
+		.opcode = IB_WC_RECV,
+		.qp = &qp->ibqp,
+	};
+	unsigned long flags;
+
+	if (!READ_ONCE(qp->held.valid))
+		return;
+	spin_lock_irqsave(&qp->rq_lock, flags);
+	if (qp->held.valid) {
+		WRITE_ONCE(qp->held.valid, false);
+		wc.wr_id = qp->held.rwqe.wr_id;
+		hodp_cq_post(qp->rcq, &wc, false);	/* full: lost, as all */
+	}
+	spin_unlock_irqrestore(&qp->rq_lock, flags);
+}
+
+/**
  * hodp_flush_rq() - complete posted receives with a flush error
- * @qp: a QP in the error state
+ * @qp: a QP in the error state, no peer executing against it
  * @budget: at most this many (the user moves the producer index: one
  *	count of it, not a loop on it, and interrupts are off meanwhile)
  *
@@ -740,6 +875,7 @@ bool hodp_flush_rq(struct hodp_qp *qp, u32 budget)
 	unsigned long flags;
 	u32 n, i;
 
+	hodp_flush_held(qp);
 	if (!qp->rq)
 		return false;
 	spin_lock_irqsave(&qp->rq_lock, flags);

@@ -16,10 +16,12 @@
  * is a fault event of the requester QP, resolved by a worker: not by the
  * task that rang the doorbell, whose ibv_post_send() never waits for the
  * mm. So is a page invalidated after the WQE's lookups, before its copy
- * reached it (an RDMA WRITE into, and a READ from, a 64 MiB ODP MR whose
- * last MiB is dropped during the copy): the WQE goes on from that page.
+ * reached it (an RDMA WRITE, WRITE with immediate or SEND into, and a
+ * READ from, a 64 MiB ODP MR whose last MiB is dropped during the copy):
+ * the WQE goes on from that page, a receive it claimed held meanwhile.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <time.h>
@@ -58,21 +60,53 @@ static struct ibv_mr *reg(void *p, size_t len, int access)
 	return mr;
 }
 
-/* One signalled RDMA @op of @len bytes on qp.a: its completion status. */
-static int rdma_op(enum ibv_wr_opcode op, struct ibv_mr *lmr, void *laddr,
-		   uint32_t len, struct ibv_mr *rmr, void *raddr)
+#define RECV_ID		77
+#define IMM		0x1234abcd
+
+/* Does @op complete a receive WQE of qp.b? */
+static int takes_recv(enum ibv_wr_opcode op)
+{
+	return op == IBV_WR_SEND || op == IBV_WR_RDMA_WRITE_WITH_IMM;
+}
+
+/*
+ * One signalled @op of @len bytes on qp.a: its completion status. One
+ * that completes a receive WQE (posted by the caller, wr_id RECV_ID) puts
+ * that completion in *@rwc, and the send's status in the return value.
+ */
+static int rdma_op_recv(enum ibv_wr_opcode op, struct ibv_mr *lmr,
+			void *laddr, uint32_t len, struct ibv_mr *rmr,
+			void *raddr, struct ibv_wc *rwc)
 {
 	struct ibv_sge sge = { (uintptr_t)laddr, len, lmr->lkey };
 	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,
 				  .opcode = op,
 				  .send_flags = IBV_SEND_SIGNALED };
 	struct ibv_wc wc;
+	int st = -1, i;
 
+	wr.imm_data = htonl(IMM);
 	wr.wr.rdma.remote_addr = (uintptr_t)raddr;
 	wr.wr.rdma.rkey = rmr->rkey;
 	if (post_send(qp.a, &wr))
 		return -2;
-	return poll_one(c.cq, &wc);
+	/* Both QPs complete on c.cq: tell the two completions apart. */
+	for (i = 0; i < (takes_recv(op) ? 2 : 1); i++) {
+		if (poll_one(c.cq, &wc) < 0)
+			return -1;
+		if (rwc && takes_recv(op) && wc.wr_id == RECV_ID)
+			*rwc = wc;
+		else
+			st = wc.status;
+	}
+	return st;
+}
+
+/* One signalled RDMA @op of @len bytes on qp.a: its completion status. */
+static int rdma_op(enum ibv_wr_opcode op, struct ibv_mr *lmr, void *laddr,
+		   uint32_t len, struct ibv_mr *rmr, void *raddr)
+{
+	return rdma_op_recv(op, lmr, laddr, len, rmr, raddr, NULL);
 }
 
 /* One signalled RDMA WRITE of @len bytes: its completion status. */
@@ -394,6 +428,7 @@ struct poster {
 	uint32_t len;
 	int st;
 	long tid;
+	struct ibv_wc rwc;	/* the receive's completion, if it takes one */
 };
 
 static void *post_thread(void *arg)
@@ -401,43 +436,54 @@ static void *post_thread(void *arg)
 	struct poster *w = arg;
 
 	w->tid = gettid();
-	w->st = rdma_op(w->op, w->lmr, w->l, w->len, w->rmr, w->r);
+	w->st = rdma_op_recv(w->op, w->lmr, w->l, w->len, w->rmr, w->r,
+			     &w->rwc);
 	return NULL;
 }
 
 /*
  * A page the WQE's lookups found, invalidated before its copy got there
- * (MADV_DONTNEED of the last MiB of a 64 MiB ODP MR while an RDMA WRITE
- * into it, or a READ from it, runs): the copy's miss is a fault event of
- * the requester QP too, served by a worker, and the WQE goes on from that
- * page: every byte is right (a READ's last MiB: the zeros MADV_DONTNEED
- * left).
+ * (MADV_DONTNEED of the last MiB of a 64 MiB ODP MR while an RDMA WRITE,
+ * a WRITE with immediate or a SEND into it, or a READ from it, runs): the
+ * copy's miss is a fault event of the requester QP too, served by a
+ * worker, and the WQE goes on from that page: every byte is right (a
+ * READ's last MiB: the zeros MADV_DONTNEED left). A message that
+ * completes a receive WQE fills the one it claimed (held by the responder
+ * across the event) and completes it once.
  */
 static void test_copy_miss(enum ibv_wr_opcode op)
 {
-	const char *name = op == IBV_WR_RDMA_WRITE ? "write" : "read";
+	const char *name = op == IBV_WR_RDMA_WRITE ? "write" :
+			   op == IBV_WR_RDMA_READ ? "read" :
+			   op == IBV_WR_SEND ? "send" : "write with immediate";
+	int into = op != IBV_WR_RDMA_READ;	/* into the ODP MR */
 	size_t len = 64 * MIB;
 	uint8_t *pin = map(len), *t = map(len), *last = t + len - MIB;
-	uint8_t *watch = op == IBV_WR_RDMA_WRITE ? t : pin;
+	uint8_t *watch = into ? t : pin, *first = into ? pin : t;
 	struct ibv_mr *pm, *tm;
-	char what[96], want[96];
+	char what[128], want[96];
 	struct poster w;
 	int started, reached, dropped;
-	uint8_t *first;
+	struct ibv_wc extra;
 	pthread_t th;
 	char *trace;
 	double t0;
 
 	/* Written first: registration records every page (no lookup miss). */
-	memset(pin, op == IBV_WR_RDMA_WRITE ? 0x5c : 0x11, len);
-	memset(t, op == IBV_WR_RDMA_WRITE ? 0x11 : 0x5c, len);
+	memset(pin, into ? 0x5c : 0x11, len);
+	memset(t, into ? 0x11 : 0x5c, len);
 	pm = reg(pin, len, ALL_ACCESS);
 	tm = reg(t, len, ODP_ACCESS);
+	if (takes_recv(op))
+		check_fatal("copy miss: post the receive",
+			    !post_recv(qp.b, tm, t, len, RECV_ID), "%s",
+			    strerror(errno));
 	check_fatal("copy miss: enable the hodp events",
 		    !write_str(TRACING "/trace", "") &&
 		    !write_str(TRACING "/events/hodp/enable", "1"),
 		    "%s", strerror(errno));
-	w = (struct poster){ op, pm, tm, pin, t, len, -1, -1 };
+	w = (struct poster){ .op = op, .lmr = pm, .rmr = tm, .l = pin,
+			     .r = t, .len = len, .st = -1, .tid = -1 };
 	check_fatal("copy miss: start the poster",
 		    !pthread_create(&th, NULL, post_thread, &w), "");
 	/* Its first byte landed: the lookups are over, the copy runs. */
@@ -449,7 +495,6 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 	 * The source's first byte, copied already: a copy that resumes
 	 * leaves it copied as it was, one that starts over takes this.
 	 */
-	first = op == IBV_WR_RDMA_WRITE ? pin : t;
 	*(volatile uint8_t *)first = 0x77;
 	reached = *(volatile uint8_t *)(watch + len - MIB) == 0x5c;
 	dropped = !madvise(last, MIB, MADV_DONTNEED);
@@ -463,24 +508,39 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 	      reached, dropped ? "done" : strerror(errno));
 	snprintf(what, sizeof(what), "copy miss, %s: completes", name);
 	check(what, w.st == IBV_WC_SUCCESS, "status %d", w.st);
+	if (takes_recv(op)) {
+		snprintf(what, sizeof(what),
+			 "copy miss, %s: the receive it claimed completes, once",
+			 name);
+		check(what, w.rwc.status == IBV_WC_SUCCESS &&
+		      w.rwc.byte_len == len &&
+		      w.rwc.opcode == (op == IBV_WR_SEND ? IBV_WC_RECV :
+				       IBV_WC_RECV_RDMA_WITH_IMM) &&
+		      (w.rwc.wc_flags & IBV_WC_WITH_IMM) ==
+		      (op == IBV_WR_SEND ? 0 : IBV_WC_WITH_IMM) &&
+		      (op == IBV_WR_SEND || ntohl(w.rwc.imm_data) == IMM) &&
+		      ibv_poll_cq(c.cq, 1, &extra) == 0,
+		      "status %d, %u bytes, opcode %d, flags 0x%x, imm 0x%x",
+		      w.rwc.status, w.rwc.byte_len, w.rwc.opcode,
+		      w.rwc.wc_flags, ntohl(w.rwc.imm_data));
+	}
 	snprintf(what, sizeof(what), "copy miss, %s: every byte is right",
 		 name);
-	check(what, op == IBV_WR_RDMA_WRITE ? !memcmp(t + 1, pin + 1, len - 1) :
+	check(what, into ? !memcmp(t + 1, pin + 1, len - 1) :
 	      !memcmp(t + 1, pin + 1, len - MIB - 1) &&
 	      !memcmp(pin + len - MIB, last, MIB) && last[0] == 0 &&
 	      last[MIB - 1] == 0, "");
 	snprintf(what, sizeof(what),
 		 "copy miss, %s: resumed where it stopped, not started over",
 		 name);
-	check(what, (op == IBV_WR_RDMA_WRITE ? t[0] : pin[0]) == 0x5c,
-	      "first byte 0x%x (0x77: copied again)",
-	      op == IBV_WR_RDMA_WRITE ? t[0] : pin[0]);
+	check(what, *watch == 0x5c, "first byte 0x%x (0x77: copied again)",
+	      *watch);
 	trace = read_trace();
 	check_fatal("read the trace", trace, "%s", strerror(errno));
 	snprintf(want, sizeof(want), "a page invalidated during a %s's copy",
 		 name);
 	check_event(trace, want, qp.a->qp_num, tm->lkey, last,
-		    op == IBV_WR_RDMA_WRITE ? "write" : "read", w.tid);
+		    into ? "write" : "read", w.tid);
 	free(trace);
 	ibv_dereg_mr(tm);
 	ibv_dereg_mr(pm);
@@ -498,6 +558,8 @@ int main(void)
 	test_trace();
 	test_copy_miss(IBV_WR_RDMA_WRITE);
 	test_copy_miss(IBV_WR_RDMA_READ);
+	test_copy_miss(IBV_WR_SEND);
+	test_copy_miss(IBV_WR_RDMA_WRITE_WITH_IMM);
 	kmsg_check(kmsg, "the kernel logged no bug");
 	return check_done();
 }
