@@ -391,25 +391,28 @@ static void run_sq(struct hodp_qp *qp)
 		if (READ_ONCE(qp->stopping))
 			return;
 		if (state == IB_QPS_ERR) {
-			bool more;
+			bool idle = hodp_resp_idle(qp), more = false;
 
 			/*
-			 * The receive a message stopped in goes first, before
-			 * the send queue's flush too: with an SRQ,
-			 * ib_drain_qp() drains the send queue alone, and the
-			 * ULP may free the QP after its marker.
+			 * The receive a message stopped in goes first: it is
+			 * the oldest, and no one's while held (a peer inside
+			 * claims none now: read_held()).
 			 */
 			hodp_flush_held(qp);
-			more = flush_sq(qp, HODP_FLUSH_BUDGET);
 			/*
 			 * A peer still copying into the receive it claimed
 			 * completes it at its next look (copy_stopped()):
 			 * the receives behind it wait, or their flush would
 			 * come first (a drain's marker completing while a
 			 * kernel ULP's buffer is still written), and its
-			 * hodp_resp_exit() runs us again.
+			 * hodp_resp_exit() runs us again. With an SRQ, so
+			 * does the send queue's flush: ib_drain_qp() drains
+			 * that queue alone, and the ULP may free the QP after
+			 * its marker.
 			 */
-			if (hodp_resp_idle(qp))
+			if (idle || !qp->srq)
+				more = flush_sq(qp, HODP_FLUSH_BUDGET);
+			if (idle)
 				more |= hodp_flush_rq(qp, HODP_FLUSH_BUDGET);
 			if (more)
 				hodp_qp_kick(qp);

@@ -74,20 +74,24 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 /*
  * The receive WQE a message stopped in (resp->held), if there is one:
  * into ctx->rwqe, with whose message it was, and taken if @claim.
+ * Return: 1 if there is one, 0 if not, -ESHUTDOWN if claiming from a
+ * responder that is closing: looked at under rq_lock, which its ERR
+ * flush of the held WQE takes once ERR is published, so that no claim
+ * after that flush takes a receive posted behind the flushed one.
  */
-static bool read_held(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
-		      bool claim)
+static int read_held(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
+		     bool claim)
 {
 	struct hodp_held_recv *held = &resp->held;
 	unsigned long flags;
-	bool found;
+	int found;
 
 	/* Only this requester sets it (hold_recv()): no lock to see none. */
-	if (!READ_ONCE(held->valid))
-		return false;
+	if (!claim && !READ_ONCE(held->valid))
+		return 0;
 	spin_lock_irqsave(&resp->rq_lock, flags);
-	found = held->valid;
-	if (found) {
+	found = claim && hodp_resp_closing(resp) ? -ESHUTDOWN : held->valid;
+	if (found > 0) {
 		ctx->rwqe = held->rwqe;
 		ctx->rheld_owner = held->owner;
 		ctx->rheld_mark = held->mark;
@@ -104,7 +108,7 @@ static bool read_held(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
  * if @claim (else it stays posted: a look before claiming, which another
  * QP of the SRQ may take meanwhile).
  * Return: 0, -EAGAIN if there is none (receiver not ready), -EINVAL if
- * the WQE is malformed.
+ * the WQE is malformed, -ESHUTDOWN if the responder is closing.
  */
 static int read_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 		     bool claim)
@@ -117,9 +121,11 @@ static int read_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 	bool limit_reached = false;
 	unsigned long flags;
 	u32 left;
+	int ret;
 
-	if (read_held(resp, ctx, claim))
-		return 0;
+	ret = read_held(resp, ctx, claim);
+	if (ret)
+		return ret < 0 ? ret : 0;
 	ctx->rheld_owner = 0;
 	spin_lock_irqsave(lock, flags);
 	if (!hodp_queue_count(q)) {
@@ -244,9 +250,11 @@ static void recv_complete(struct hodp_qp *resp, struct hodp_qp *req,
 /*
  * Claim the responder's next receive WQE (into ctx->rwqe) for a message
  * that completes one. Return: IB_WC_SUCCESS with *rnr set if there is
- * none (receiver not ready), IB_WC_SUCCESS if claimed, or the requester's
- * error status if the WQE is malformed (it completes with an error and
- * the responder goes to the error state).
+ * none (receiver not ready), IB_WC_SUCCESS with ctx->peer_closed set if
+ * the responder is closing (nothing claimed: no answer comes),
+ * IB_WC_SUCCESS if claimed, or the requester's error status if the WQE
+ * is malformed (it completes with an error and the responder goes to the
+ * error state).
  */
 static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
 				    struct hodp_req_ctx *ctx,
@@ -256,6 +264,10 @@ static enum ib_wc_status claim_recv(struct hodp_qp *req, struct hodp_qp *resp,
 
 	if (ret == -EAGAIN) {
 		*rnr = true;
+		return IB_WC_SUCCESS;
+	}
+	if (ret == -ESHUTDOWN) {
+		ctx->peer_closed = true;
 		return IB_WC_SUCCESS;
 	}
 	if (ret) {
@@ -449,7 +461,7 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	if (ret)
 		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 	status = claim_recv(req, resp, ctx, IB_WC_RECV, rnr);
-	if (status != IB_WC_SUCCESS || *rnr)
+	if (status != IB_WC_SUCCESS || *rnr || ctx->peer_closed)
 		return status;
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
@@ -564,8 +576,8 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	if (n)
 		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 	n = read_recv(resp, ctx, true);
-	if (n == -EAGAIN)
-		return IB_WC_SUCCESS;
+	if (n == -EAGAIN || n == -ESHUTDOWN)
+		return IB_WC_SUCCESS;	/* dropped: no receive, or closing */
 	if (n) {
 		recv_complete(resp, req, ctx, IB_WC_LOC_QP_OP_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
@@ -722,7 +734,8 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 			 */
 			status = claim_recv(req, resp, ctx,
 					    IB_WC_RECV_RDMA_WITH_IMM, rnr);
-			if (status != IB_WC_SUCCESS || *rnr) {
+			if (status != IB_WC_SUCCESS || *rnr ||
+			    ctx->peer_closed) {
 				if (mr)
 					hodp_mr_put(mr);
 				return status;
@@ -844,16 +857,20 @@ void hodp_flush_held(struct hodp_qp *qp)
 		.qp = &qp->ibqp,
 	};
 	unsigned long flags;
+	bool found;
 
 	if (!READ_ONCE(qp->held.valid))
 		return;
 	spin_lock_irqsave(&qp->rq_lock, flags);
-	if (qp->held.valid) {
+	found = qp->held.valid;
+	if (found) {
 		WRITE_ONCE(qp->held.valid, false);
 		wc.wr_id = qp->held.rwqe.wr_id;
-		hodp_cq_post(qp->rcq, &wc, false);	/* full: lost, as all */
 	}
 	spin_unlock_irqrestore(&qp->rq_lock, flags);
+	/* Outside rq_lock: a kernel ULP's handler may post a receive. */
+	if (found)
+		hodp_cq_post(qp->rcq, &wc, false);	/* full: lost, as all */
 }
 
 /**

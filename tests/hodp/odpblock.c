@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -240,7 +241,8 @@ static int fuse_start(const char *dir)
 {
 	char opts[128];
 
-	srv.fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	/* Non-blocking: a request withdrawn after poll() cannot stall us. */
+	srv.fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (srv.fd < 0)
 		return -1;
 	snprintf(opts, sizeof(opts),
@@ -355,75 +357,78 @@ static int reconnect(struct rc_pair *p)
 }
 
 /*
- * A SEND's receive WQE held by the responder across a fault event whose
- * fault waits for the FUSE server, and the responder moved to ERR (or
- * RESET, if @reset) meanwhile; its receives from an SRQ if @use_srq.
+ * One case: a 128 MiB SEND from a pinned source into an ODP receive
+ * buffer whose last 32 MiB are the FUSE file's, its receives from an SRQ
+ * if use_srq.
  */
-static void test_held(const char *dir, int use_srq, int reset)
-{
-	const char *name = use_srq ? reset ? "held SRQ receive, RESET" :
-				   "held SRQ receive, ERR" :
-			   reset ? "held receive, RESET" : "held receive, ERR";
-	char path[256], what[160], want[160];
-	struct ibv_srq_init_attr sinit = {
-		.attr = { .max_wr = 16, .max_sge = 1 } };
-	struct ibv_qp_attr to = { .qp_state = reset ? IBV_QPS_RESET :
-				  IBV_QPS_ERR };
-	struct ibv_srq *srq = use_srq ? ibv_create_srq(c.pd, &sinit) : NULL;
-	struct rc_pair p = { rc_qp(&c, NULL, c.cq),
-			     use_srq ? srq_qp(srq) : rc_qp(&c, NULL, c.cq) };
-	uint8_t *src = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint8_t *t, *file_part;
+struct held {
+	const char *name;
+	int use_srq;
+	struct ibv_srq *srq;
+	struct rc_pair p;
+	uint8_t *src, *t, *file_part;
 	struct ibv_mr *sm, *tm;
 	struct ibv_sge rs[3], bs;
-	struct ibv_recv_wr rw[3], *bad;
-	struct ibv_send_wr bw = { .wr_id = 99, .sg_list = &bs, .num_sge = 1,
-				  .opcode = IBV_WR_SEND,
-				  .send_flags = IBV_SEND_SIGNALED };
-	struct sender s = { .qp = p.a };
-	struct ibv_wc wc[4], late[2];
-	uint64_t next = use_srq ? 99 : RECV_ID + 1;
-	int held, n, nlate, i, started, blocked, fd;
-	long held_pid, tid;
+	struct ibv_recv_wr rw[3];
+	struct ibv_send_wr bw;		/* a short SEND, wr_id 99 */
+	struct sender s;
 	pthread_t th;
-	char *trace;
+	int started, held, blocked;
+	long held_pid, tid;
+};
+
+/*
+ * Post the SEND; once its copy started, drop the file part (mapping and
+ * cached pages), so that the copy misses it: h->blocked if the miss's
+ * fault now waits for the server, by another task than the poster (a
+ * fault event's worker).
+ */
+static void held_start(struct held *h, const char *dir)
+{
+	struct ibv_srq_init_attr sinit = {
+		.attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_recv_wr *bad;
+	char path[256];
 	double t0;
+	int i, fd;
 
 	snprintf(path, sizeof(path), "%s/f", dir);
-	t = recv_buffer(path);
-	file_part = t + LEN - FILE_LEN;
-	check_fatal("source and pair", src != MAP_FAILED &&
-		    (!use_srq || srq) &&
-		    !rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7),
+	h->srq = h->use_srq ? ibv_create_srq(c.pd, &sinit) : NULL;
+	h->p = (struct rc_pair){ rc_qp(&c, NULL, c.cq),
+				 h->use_srq ? srq_qp(h->srq) :
+				 rc_qp(&c, NULL, c.cq) };
+	h->src = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	h->t = recv_buffer(path);
+	h->file_part = h->t + LEN - FILE_LEN;
+	check_fatal("source and pair", h->src != MAP_FAILED &&
+		    (!h->use_srq || h->srq) &&
+		    !rc_connect(&c, h->p.a, h->p.b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, h->p.b, h->p.a->qp_num, ALL_ACCESS, 7),
 		    "%s", strerror(errno));
-	madvise(src, LEN, MADV_NOHUGEPAGE);
-	memset(src, 0x5c, LEN);
+	madvise(h->src, LEN, MADV_NOHUGEPAGE);
+	memset(h->src, 0x5c, LEN);
 	/* Present before registration: the lookups miss nothing. */
-	memset(t, 0x22, LEN);
-	sm = ibv_reg_mr(c.pd, src, LEN, ALL_ACCESS);
-	tm = ibv_reg_mr(c.pd, t, LEN, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
-	check_fatal("register", sm && tm, "%s", strerror(errno));
+	memset(h->t, 0x22, LEN);
+	h->sm = ibv_reg_mr(c.pd, h->src, LEN, ALL_ACCESS);
+	h->tm = ibv_reg_mr(c.pd, h->t, LEN, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	check_fatal("register", h->sm && h->tm, "%s", strerror(errno));
 	for (i = 0; i < 3; i++) {
-		rs[i] = (struct ibv_sge){ (uintptr_t)t, i ? PAGE : LEN,
-					  tm->lkey };
-		rw[i] = (struct ibv_recv_wr){ .wr_id = RECV_ID + i,
-					      .sg_list = &rs[i],
-					      .num_sge = 1,
-					      .next = i ? NULL : &rw[1] };
+		h->rs[i] = (struct ibv_sge){ (uintptr_t)h->t, i ? PAGE : LEN,
+					     h->tm->lkey };
+		h->rw[i] = (struct ibv_recv_wr){ .wr_id = RECV_ID + i,
+						 .sg_list = &h->rs[i],
+						 .num_sge = 1,
+						 .next = i ? NULL : &h->rw[1] };
 	}
 	check_fatal("post the receives",
-		    !(use_srq ? ibv_post_srq_recv(srq, rw, &bad) :
-		      ibv_post_recv(p.b, rw, &bad)), "%s", strerror(errno));
-	/*
-	 * SRQ: a send WQE of the responder pending at ERR (an RNR wait: the
-	 * requester has no receive), flushed by it.
-	 */
-	bs = (struct ibv_sge){ (uintptr_t)src, 8, sm->lkey };
-	if (use_srq)
-		check_fatal("the responder's send", !post_send(p.b, &bw), "%s",
-			    strerror(errno));
+		    !(h->use_srq ? ibv_post_srq_recv(h->srq, h->rw, &bad) :
+		      ibv_post_recv(h->p.b, h->rw, &bad)), "%s",
+		    strerror(errno));
+	h->bs = (struct ibv_sge){ (uintptr_t)h->src, 8, h->sm->lkey };
+	h->bw = (struct ibv_send_wr){ .wr_id = 99, .sg_list = &h->bs,
+				      .num_sge = 1, .opcode = IBV_WR_SEND,
+				      .send_flags = IBV_SEND_SIGNALED };
 	/* From now on the file's pages come only when the server says. */
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
@@ -431,19 +436,19 @@ static void test_held(const char *dir, int use_srq, int reset)
 	check_fatal("trace", !write_str(TRACING "/trace", "") &&
 		    !write_str(TRACING "/events/hodp/enable", "1"), "%s",
 		    strerror(errno));
-	s.sge = (struct ibv_sge){ (uintptr_t)src, LEN, sm->lkey };
-	s.wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &s.sge,
-				     .num_sge = 1, .opcode = IBV_WR_SEND,
-				     .send_flags = IBV_SEND_SIGNALED };
+	h->s = (struct sender){ .qp = h->p.a };
+	h->s.sge = (struct ibv_sge){ (uintptr_t)h->src, LEN, h->sm->lkey };
+	h->s.wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &h->s.sge,
+					.num_sge = 1, .opcode = IBV_WR_SEND,
+					.send_flags = IBV_SEND_SIGNALED };
 	check_fatal("start the poster",
-		    !pthread_create(&th, NULL, send_thread, &s), "");
-	/* The copy runs: drop the file part, its next fault reads it. */
+		    !pthread_create(&h->th, NULL, send_thread, &h->s), "");
 	t0 = now_s();
-	while (*(volatile uint8_t *)t != 0x5c && now_s() - t0 < 10)
+	while (*(volatile uint8_t *)h->t != 0x5c && now_s() - t0 < 10)
 		;
-	started = *(volatile uint8_t *)t == 0x5c &&
-		  *(volatile uint8_t *)file_part == 0x22;
-	madvise(file_part, FILE_LEN, MADV_DONTNEED);
+	h->started = *(volatile uint8_t *)h->t == 0x5c &&
+		     *(volatile uint8_t *)h->file_part == 0x22;
+	madvise(h->file_part, FILE_LEN, MADV_DONTNEED);
 	fd = open(path, O_RDONLY);
 	check_fatal("drop the file's cached pages",
 		    fd >= 0 && !posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
@@ -453,80 +458,127 @@ static void test_held(const char *dir, int use_srq, int reset)
 	t0 = now_s();
 	do {
 		pthread_mutex_lock(&srv.lock);
-		held = srv.held;
-		held_pid = srv.held_pid;
+		h->held = srv.held;
+		h->held_pid = srv.held_pid;
 		pthread_mutex_unlock(&srv.lock);
-	} while (!held && now_s() - t0 < 20 && !usleep(1000));
-	tid = __atomic_load_n(&s.tid, __ATOMIC_ACQUIRE);
-	blocked = held && held_pid != getpid() && held_pid != tid;
+	} while (!h->held && now_s() - t0 < 20 && !usleep(1000));
+	h->tid = __atomic_load_n(&h->s.tid, __ATOMIC_ACQUIRE);
+	h->blocked = h->held && h->held_pid != getpid() &&
+		     h->held_pid != h->tid;
 	/*
-	 * Until release_reads(): no allocation, no output, nothing that may
+	 * Until held_release(): no allocation, no output, nothing that may
 	 * take this process's mmap_lock for writing. The blocked fault holds
 	 * it for reading (hmm_range_fault() without FAULT_FLAG_ALLOW_RETRY):
 	 * a writer would wait for the server, and so would every fault of
 	 * this thread queued behind that writer.
 	 */
-	n = nlate = 0;
-	if (blocked) {
-		ibv_modify_qp(p.b, &to, IBV_QP_STATE);
+}
+
+/*
+ * The server answers: the poster (blocked until now if it faulted in
+ * place itself) returns. Then the checks of held_start()'s part.
+ */
+static void held_release(struct held *h)
+{
+	char what[160], want[160];
+	char *trace;
+
+	release_reads();
+	pthread_join(h->th, NULL);
+	write_str(TRACING "/events/hodp/enable", "0");
+	trace = read_trace();
+	snprintf(want, sizeof(want),
+		 "hodp_odp_fault_event: hodp0 qpn %u lkey 0x%x addr 0x%lx-",
+		 h->p.a->qp_num, h->tm->lkey, (unsigned long)h->file_part);
+	check(what_of(what, h->name, "the copy started before the drop"),
+	      h->started, "");
+	check(what_of(what, h->name,
+		      "the copy's miss is a fault event, its fault blocked in the FUSE server"),
+	      h->blocked && trace && strstr(trace, want),
+	      "reads parked %d (by pid %ld; this process %d, the poster %ld), '%s' %s",
+	      h->held, h->held_pid, getpid(), h->tid, want,
+	      trace && strstr(trace, want) ? "traced" : "not traced");
+	free(trace);
+}
+
+static void held_end(struct held *h)
+{
+	struct ibv_wc wc;
+
+	ibv_destroy_qp(h->p.a);
+	ibv_destroy_qp(h->p.b);
+	if (h->srq)
+		ibv_destroy_srq(h->srq);
+	while (ibv_poll_cq(c.cq, 1, &wc) > 0)
+		;
+	ibv_dereg_mr(h->tm);
+	ibv_dereg_mr(h->sm);
+	munmap(h->t, LEN);
+	munmap(h->src, LEN);
+}
+
+/*
+ * The responder moved to ERR (or RESET, if @reset) while the receive the
+ * SEND claimed is held, the requester's fault blocked.
+ */
+static void test_held(const char *dir, int use_srq, int reset)
+{
+	struct held h = {
+		.name = use_srq ? reset ? "held SRQ receive, RESET" :
+				  "held SRQ receive, ERR" :
+			reset ? "held receive, RESET" : "held receive, ERR",
+		.use_srq = use_srq,
+	};
+	struct ibv_qp_attr to = { .qp_state = reset ? IBV_QPS_RESET :
+				  IBV_QPS_ERR };
+	uint64_t next = use_srq ? 99 : RECV_ID + 1;
+	struct ibv_wc wc[4], late[2];
+	struct ibv_recv_wr *bad;
+	char what[160];
+	int n = 0, nlate, i;
+
+	held_start(&h, dir);
+	/*
+	 * SRQ: a send WQE of the responder pending at ERR (an RNR wait: the
+	 * requester has no receive), flushed by it.
+	 */
+	if (use_srq && h.blocked)
+		post_send(h.p.b, &h.bw);
+	if (h.blocked) {
+		ibv_modify_qp(h.p.b, &to, IBV_QP_STATE);
 		if (!reset || use_srq)
 			n = poll_some(wc, reset ? 1 : 2);
 		usleep(200000);
 		n += ibv_poll_cq(c.cq, 1, &wc[n]) > 0;
 	}
-	/*
-	 * The server answers: the requester's SEND finds its peer gone (a
-	 * poster that faulted in place itself, not through an event, was
-	 * blocked until now).
-	 */
-	release_reads();
-	pthread_join(th, NULL);
+	held_release(&h);
+	/* The requester's SEND finds its peer gone. */
 	nlate = poll_some(late, 1);
 	usleep(100000);
 	nlate += ibv_poll_cq(c.cq, 1, &late[nlate]) > 0;
-	write_str(TRACING "/events/hodp/enable", "0");
-	trace = read_trace();
-	snprintf(want, sizeof(want),
-		 "hodp_odp_fault_event: hodp0 qpn %u lkey 0x%x addr 0x%lx-",
-		 p.a->qp_num, tm->lkey, (unsigned long)file_part);
-	check(what_of(what, name, "the copy started before the drop"),
-	      started, "");
-	check(what_of(what, name,
-		      "the copy's miss is a fault event, its fault blocked in the FUSE server"),
-	      blocked && trace && strstr(trace, want),
-	      "reads parked %d (by pid %ld; this process %d, the poster %ld), '%s' %s",
-	      held, held_pid, getpid(), tid, want,
-	      trace && strstr(trace, want) ? "traced" : "not traced");
-	free(trace);
 	if (reset) {
 		/*
 		 * RESET discards what was posted to the QP, the held receive
 		 * too; an SRQ's WQE it took is the SRQ's: it completes.
 		 */
-		check(what_of(what, name, use_srq ?
+		check(what_of(what, h.name, use_srq ?
 			      "the SRQ's WQE held completes with a flush error at once, nothing else" :
 			      "the held receive is discarded with the rest, no completion"),
-		      blocked && (use_srq ? n == 1 && wc[0].wr_id == RECV_ID &&
-				  wc[0].status == IBV_WC_WR_FLUSH_ERR : !n),
+		      h.blocked && (use_srq ? n == 1 && wc[0].wr_id == RECV_ID &&
+				    wc[0].status == IBV_WC_WR_FLUSH_ERR : !n),
 		      "%d completions, the first %llu: %s", n,
 		      n ? (unsigned long long)wc[0].wr_id : 0ULL,
 		      n ? ibv_wc_status_str(wc[0].status) : "-");
 	} else {
-		int r1 = -1, after = -1;
+		int r1 = wc_of(wc, n, RECV_ID), after = wc_of(wc, n, next);
 
-		for (i = 0; i < n; i++) {
-			if (wc[i].wr_id == RECV_ID)
-				r1 = i;
-			else if (wc[i].wr_id == next)
-				after = i;
-		}
-		check(what_of(what, name,
+		check(what_of(what, h.name,
 			      "it completes with a flush error while the fault is blocked"),
-		      blocked && r1 >= 0 &&
+		      h.blocked && r1 >= 0 &&
 		      wc[r1].status == IBV_WC_WR_FLUSH_ERR && n == 2,
 		      "%d completions, the held one's %s", n,
 		      r1 >= 0 ? ibv_wc_status_str(wc[r1].status) : "missing");
-		check(what_of(what, name, use_srq ?
+		check(what_of(what, h.name, use_srq ?
 			      "before the responder's send queue's flush" :
 			      "before the receive posted after it"),
 		      r1 == 0 && after == 1 &&
@@ -535,49 +587,105 @@ static void test_held(const char *dir, int use_srq, int reset)
 		      n > 0 ? (unsigned long long)wc[0].wr_id : 0ULL,
 		      n > 1 ? (unsigned long long)wc[1].wr_id : 0ULL);
 	}
-	check(what_of(what, name,
+	check(what_of(what, h.name,
 		      "once the server answers, the SEND ends with an error, nothing else"),
 	      nlate == 1 && late[0].wr_id == 1 &&
-	      late[0].status != IBV_WC_SUCCESS && !s.ret,
+	      late[0].status != IBV_WC_SUCCESS && !h.s.ret,
 	      "%d completions (the first %llu: %s), post %d", nlate,
 	      nlate ? (unsigned long long)late[0].wr_id : 0ULL,
-	      nlate ? ibv_wc_status_str(late[0].status) : "-", s.ret);
+	      nlate ? ibv_wc_status_str(late[0].status) : "-", h.s.ret);
 	if (reset) {
 		/*
 		 * Connected again, a short SEND takes the next receive posted
 		 * (the RQ's third, the SRQ's second): not the one RESET let go.
 		 */
 		uint64_t want_id = use_srq ? RECV_ID + 1 : RECV_ID + 2;
-		struct ibv_send_wr sw = bw;
-		int ok = !reconnect(&p) &&
-			 (use_srq || !ibv_post_recv(p.b, &rw[2], &bad));
+		int ok = !reconnect(&h.p) &&
+			 (use_srq || !ibv_post_recv(h.p.b, &h.rw[2], &bad));
 
-		sw.wr_id = 2;
 		n = 0;
-		if (ok && !post_send(p.a, &sw))
+		if (ok && !post_send(h.p.a, &h.bw))
 			n = poll_some(wc, 2);
 		i = wc_of(wc, n, want_id);
-		check(what_of(what, name,
+		check(what_of(what, h.name,
 			      "connected again, the next message takes the next receive"),
 		      ok && n == 2 && i >= 0 && wc[i].status == IBV_WC_SUCCESS &&
-		      wc[i].byte_len == 8 && wc_of(wc, n, 2) >= 0 &&
-		      wc[wc_of(wc, n, 2)].status == IBV_WC_SUCCESS,
+		      wc[i].byte_len == 8 && wc_of(wc, n, 99) >= 0 &&
+		      wc[wc_of(wc, n, 99)].status == IBV_WC_SUCCESS,
 		      "%d completions: %llu %s, %llu %s", n,
 		      n > 0 ? (unsigned long long)wc[0].wr_id : 0ULL,
 		      n > 0 ? ibv_wc_status_str(wc[0].status) : "-",
 		      n > 1 ? (unsigned long long)wc[1].wr_id : 0ULL,
 		      n > 1 ? ibv_wc_status_str(wc[1].status) : "-");
 	}
-	ibv_destroy_qp(p.a);
-	ibv_destroy_qp(p.b);
-	if (srq)
-		ibv_destroy_srq(srq);
-	while (ibv_poll_cq(c.cq, 1, wc) > 0)
-		;
-	ibv_dereg_mr(tm);
-	ibv_dereg_mr(sm);
-	munmap(t, LEN);
-	munmap(src, LEN);
+	held_end(&h);
+}
+
+/* test_requester_reset()'s: RESET of a QP when told, from its own thread. */
+struct resetter {
+	struct ibv_qp *_Atomic qp;
+	atomic_int done;
+};
+
+static void *reset_thread(void *arg)
+{
+	struct resetter *r = arg;
+	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
+	struct ibv_qp *qp;
+
+	while (!(qp = atomic_load(&r->qp)))
+		usleep(1000);
+	ibv_modify_qp(qp, &rst, IBV_QP_STATE);
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+/*
+ * The requester reset while its fault is blocked (RESET waits for the
+ * fault it cancels): its SEND is discarded, and the responder keeps the
+ * receive it held, which the requester's next message, once connected
+ * again, fills from its first byte.
+ */
+static void test_requester_reset(const char *dir)
+{
+	struct held h = { .name = "held receive, requester RESET" };
+	struct resetter r = { 0 };
+	struct ibv_wc wc[2];
+	pthread_t rt;
+	char what[160];
+	int n, i, ok;
+	double t0;
+
+	/* Created before the fault blocks: a thread's stack is an mmap. */
+	check_fatal("start the resetter",
+		    !pthread_create(&rt, NULL, reset_thread, &r), "");
+	held_start(&h, dir);
+	atomic_store(&r.qp, h.p.a);
+	usleep(200000);
+	held_release(&h);
+	pthread_join(rt, NULL);
+	t0 = now_s();
+	n = 0;
+	while (now_s() - t0 < 0.3)
+		n += ibv_poll_cq(c.cq, 1, &wc[0]) > 0;
+	check(what_of(what, h.name,
+		      "RESET returns once the fault is answered, the SEND discarded"),
+	      h.blocked && atomic_load(&r.done) && !n, "%d completions", n);
+	/* Its next message: 8 bytes of 0xa5 into the held receive. */
+	memset(h.src, 0xa5, 8);
+	ok = !rc_connect(&c, h.p.a, h.p.b->qp_num, ALL_ACCESS, 7) &&
+	     !post_send(h.p.a, &h.bw);
+	n = ok ? poll_some(wc, 2) : 0;
+	i = wc_of(wc, n, RECV_ID);
+	check(what_of(what, h.name,
+		      "the next message fills the held receive from its first byte"),
+	      n == 2 && i >= 0 && wc[i].status == IBV_WC_SUCCESS &&
+	      wc[i].byte_len == 8 && h.t[0] == 0xa5 && h.t[7] == 0xa5 &&
+	      h.t[8] == 0x5c,
+	      "%d completions, the held one's %s (%u bytes), bytes 0x%x 0x%x 0x%x",
+	      n, i >= 0 ? ibv_wc_status_str(wc[i].status) : "missing",
+	      i >= 0 ? wc[i].byte_len : 0, h.t[0], h.t[7], h.t[8]);
+	held_end(&h);
 }
 
 /* The mount, for an exit on the way (check_fatal()). */
@@ -601,6 +709,10 @@ int main(void)
 		     strerror(errno));
 		return check_done();
 	}
+	/* A mount namespace of its own: the mount ends with the process. */
+	check_fatal("private mounts", !unshare(CLONE_NEWNS) &&
+		    !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "%s",
+		    strerror(errno));
 	check_fatal("FUSE mount", mkdtemp(mnt) && !fuse_start(mnt), "%s",
 		    strerror(errno));
 	atexit(unmount_at_exit);
@@ -610,6 +722,7 @@ int main(void)
 	test_held(mnt, 1, 0);
 	test_held(mnt, 0, 1);
 	test_held(mnt, 1, 1);
+	test_requester_reset(mnt);
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);
