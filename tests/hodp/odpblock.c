@@ -39,14 +39,6 @@
 
 static struct ctx c;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* "@name: @s" in @buf (160 bytes), for a check's name. */
 static const char *what_of(char *buf, const char *name, const char *s)
 {
@@ -272,24 +264,6 @@ static void fuse_stop(const char *dir)
 	close(srv.fd);
 }
 
-/* The poster: one SEND posted, from a thread of its own. */
-struct sender {
-	struct ibv_qp *qp;
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
-	int ret;
-	long tid;
-};
-
-static void *send_thread(void *arg)
-{
-	struct sender *s = arg;
-
-	__atomic_store_n(&s->tid, gettid(), __ATOMIC_RELEASE);
-	s->ret = post_send(s->qp, &s->wr);
-	return NULL;
-}
-
 /* An RC QP whose receives come from @srq (connected by the caller). */
 static struct ibv_qp *srq_qp(struct ibv_srq *srq)
 {
@@ -371,7 +345,7 @@ struct held {
 	struct ibv_sge rs[3], bs;
 	struct ibv_recv_wr rw[3];
 	struct ibv_send_wr bw;		/* a short SEND, wr_id 99 */
-	struct sender s;
+	struct long_post s;		/* the SEND, posted from a thread */
 	pthread_t th;
 	int started, held, blocked;
 	long held_pid, tid;
@@ -436,13 +410,13 @@ static void held_start(struct held *h, const char *dir)
 	check_fatal("trace", !write_str(TRACING "/trace", "") &&
 		    !write_str(TRACING "/events/hodp/enable", "1"), "%s",
 		    strerror(errno));
-	h->s = (struct sender){ .qp = h->p.a };
+	h->s = (struct long_post){ .qp = h->p.a };
 	h->s.sge = (struct ibv_sge){ (uintptr_t)h->src, LEN, h->sm->lkey };
 	h->s.wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &h->s.sge,
 					.num_sge = 1, .opcode = IBV_WR_SEND,
 					.send_flags = IBV_SEND_SIGNALED };
 	check_fatal("start the poster",
-		    !pthread_create(&h->th, NULL, send_thread, &h->s), "");
+		    !pthread_create(&h->th, NULL, long_post_thread, &h->s), "");
 	t0 = now_s();
 	while (*(volatile uint8_t *)h->t != 0x5c && now_s() - t0 < 10)
 		;
@@ -462,7 +436,8 @@ static void held_start(struct held *h, const char *dir)
 		h->held_pid = srv.held_pid;
 		pthread_mutex_unlock(&srv.lock);
 	} while (!h->held && now_s() - t0 < 20 && !usleep(1000));
-	h->tid = __atomic_load_n(&h->s.tid, __ATOMIC_ACQUIRE);
+	/* Its first byte landed: the poster is in ibv_post_send() or past. */
+	h->tid = atomic_load(&h->s.state) ? h->s.tid : -1;
 	h->blocked = h->held && h->held_pid != getpid() &&
 		     h->held_pid != h->tid;
 	/*

@@ -411,15 +411,6 @@ static void test_trace(void)
 	munmap(area, 4 * MIB);
 }
 
-/* Seconds of CLOCK_MONOTONIC. */
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* test_copy_miss()'s poster: one RDMA op, from a thread of its own. */
 struct poster {
 	enum ibv_wr_opcode op;
@@ -487,8 +478,8 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 	check_fatal("copy miss: start the poster",
 		    !pthread_create(&th, NULL, post_thread, &w), "");
 	/* Its first byte landed: the lookups are over, the copy runs. */
-	t0 = now();
-	while (*(volatile uint8_t *)watch != 0x5c && now() - t0 < 10)
+	t0 = now_s();
+	while (*(volatile uint8_t *)watch != 0x5c && now_s() - t0 < 10)
 		;
 	started = *(volatile uint8_t *)watch == 0x5c;
 	/*

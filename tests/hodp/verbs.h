@@ -155,6 +155,8 @@ struct long_post {
 	struct ibv_send_wr wr;
 	struct ibv_sge sge;
 	atomic_int state;	/* 1 in ibv_post_send (copying), 2 returned */
+	long tid;		/* the posting thread's, once state is 1 */
+	int ret;		/* ibv_post_send()'s, once state is 2 */
 };
 
 static inline void *long_post_thread(void *arg)
@@ -162,10 +164,20 @@ static inline void *long_post_thread(void *arg)
 	struct long_post *r = arg;
 	struct ibv_send_wr *bad;
 
+	r->tid = gettid();
 	atomic_store(&r->state, 1);
-	ibv_post_send(r->qp, &r->wr, &bad);
+	r->ret = ibv_post_send(r->qp, &r->wr, &bad);
 	atomic_store(&r->state, 2);
 	return NULL;
+}
+
+/* Seconds of CLOCK_MONOTONIC. */
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static inline uint32_t checksum(const void *p, size_t len)
