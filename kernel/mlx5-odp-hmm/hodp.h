@@ -319,6 +319,7 @@ struct hodp_qp {
 	u8 rnr_left;			/* RNR retries left for the head WQE */
 	u8 retry_left;			/* transport retries left for it */
 	bool head_started;		/* the counters above are for the head */
+	bool last_wqe_reached;		/* SRQ QP in ERR: its event raised */
 	bool retry_pending;		/* retry_work will resume the queue */
 	bool stopping;			/* destroy began: no more work */
 
@@ -465,7 +466,7 @@ void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		   u64 compare_add, u64 swap, u64 *orig);
+		   u64 compare_add, u64 swap, bool may_miss, u64 *orig);
 
 /* hodp_mw.c: memory windows */
 u64 hodp_qp_next_serial(void);
@@ -573,6 +574,8 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
+void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		      u64 addr, u64 end, bool write);
 bool hodp_seg_dying(const struct hodp_seg *seg);
 
 /* hodp_odp.c: ODP MRs on HMM mirrors */
@@ -590,20 +593,29 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, u64 *orig);
+		    u64 compare_add, u64 swap, bool may_miss, u64 *orig);
 
 /* hodp_prefetch.c: ibv_advise_mr() */
 int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 		   u32 flags, struct ib_sge *sg_list, u32 num_sge,
 		   struct uverbs_attr_bundle *attrs);
 
-/* Allocation-failure injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc. */
+/*
+ * Fault injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc, and
+ * hodp/atomic_miss, a race made to happen.
+ */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
 bool hodp_should_fail_alloc(void);
+bool hodp_inject_atomic_miss(void);
 void hodp_fail_alloc_init(void);
 void hodp_fail_alloc_exit(void);
 #else
 static inline bool hodp_should_fail_alloc(void)
+{
+	return false;
+}
+
+static inline bool hodp_inject_atomic_miss(void)
 {
 	return false;
 }

@@ -184,13 +184,21 @@ static void copy_unlock(struct hmm_mirror *dm, struct hmm_mirror *sm)
 		hmm_mirror_read_unlock(dm ?: sm);
 }
 
-/*
- * A miss at @addr of @seg, as a fault event (hodp_segs_prepare(), or a
- * resumable copy): the caller stops its WQE there and hodp_fault.c
- * resolves it.
+/**
+ * hodp_record_miss() - record a miss of a WQE's run as its fault event
+ * @ctx: the requester's working memory; ctx->miss is free
+ * @seg: the segment that missed, its MR referenced
+ * @addr: where (an address of @seg)
+ * @end: the end of what the access needs there (the fault reaches ahead
+ *	to it)
+ * @write: the access writes
+ *
+ * For hodp_segs_prepare(), a resumable copy, or an atomic whose page was
+ * invalidated since its lookups: the caller stops its WQE there, run_sq()
+ * raises the event (hodp_fault_raise()) and hodp_fault.c resolves it.
  */
-static void record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
-			u64 addr, u64 end, bool write)
+void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		      u64 addr, u64 end, bool write)
 {
 	hodp_mr_hold(seg->mr);
 	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
@@ -213,7 +221,7 @@ static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		return HODP_COPY_STOPPED;
 	if (hodp_seg_dying(seg))
 		return fail;
-	record_miss(ctx, seg, addr, seg->addr + seg->len, write);
+	hodp_record_miss(ctx, seg, addr, seg->addr + seg->len, write);
 	return HODP_COPY_EVENT;
 }
 
@@ -479,7 +487,7 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			 * before the run began).
 			 */
 			if (!READ_ONCE(ctx->qp->fault_inplace)) {
-				record_miss(ctx, s, addr, end, write);
+				hodp_record_miss(ctx, s, addr, end, write);
 				return -EAGAIN;
 			}
 			/*

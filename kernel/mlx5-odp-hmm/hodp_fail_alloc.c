@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Allocation-failure injection aimed at hodp
- * (CONFIG_INFINIBAND_HODP_FAULT_INJECTION):
+ * Fault injection aimed at hodp (CONFIG_INFINIBAND_HODP_FAULT_INJECTION),
+ * of allocation failures and of one race.
+ *
+ * Allocations:
  * /sys/kernel/debug/hodp/fail_alloc is a standard fault_attr (probability,
  * interval, times, space, task-filter, verbose: see the kernel's
  * Documentation/fault-injection). Each place where hodp allocates for a
@@ -10,6 +12,11 @@
  * x86_64, this fails nothing but hodp's own allocations. Beside it,
  * hodp/objects counts what each device holds, so that a test sees what a
  * failed verb left behind (the RDMA core does not track every object).
+ *
+ * The race: hodp/atomic_miss, another fault_attr, makes an ODP atomic's
+ * page look invalidated between the WQE's lookups and its execution (a
+ * window of a few instructions that a test cannot hit at will), so that
+ * a test sees what that miss becomes: a fault event, nothing executed.
  */
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -18,6 +25,7 @@
 #include "hodp.h"
 
 static DECLARE_FAULT_ATTR(hodp_fail_alloc);
+static DECLARE_FAULT_ATTR(hodp_atomic_miss);
 static struct dentry *hodp_debugfs;
 
 /**
@@ -29,6 +37,17 @@ static struct dentry *hodp_debugfs;
 bool hodp_should_fail_alloc(void)
 {
 	return should_fail(&hodp_fail_alloc, 1);
+}
+
+/**
+ * hodp_inject_atomic_miss() - should this ODP atomic find its page gone?
+ *
+ * Return: true when hodp/atomic_miss says so; the caller then acts as if
+ * the page had been invalidated since the WQE's lookups.
+ */
+bool hodp_inject_atomic_miss(void)
+{
+	return should_fail(&hodp_atomic_miss, 1);
 }
 
 /* debugfs hodp/objects: what each device holds, to compare around a failure. */
@@ -43,6 +62,8 @@ void hodp_fail_alloc_init(void)
 {
 	hodp_debugfs = debugfs_create_dir("hodp", NULL);
 	fault_create_debugfs_attr("fail_alloc", hodp_debugfs, &hodp_fail_alloc);
+	fault_create_debugfs_attr("atomic_miss", hodp_debugfs,
+				  &hodp_atomic_miss);
 	debugfs_create_file("objects", 0400, hodp_debugfs, NULL,
 			    &hodp_objects_fops);
 }

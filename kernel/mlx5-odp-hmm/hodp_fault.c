@@ -11,6 +11,8 @@
  * next run copies on from the byte it stopped at (ctx->copied), if it is
  * the same message to the same responder (resume_ok(), hodp_resp.c),
  * into the receive WQE it claimed, which the responder held meanwhile.
+ * An atomic whose page was invalidated after the lookups raises one too,
+ * before it executes (hodp_odp_atomic()): its next run looks again.
  * Neither the doorbell's system call nor the worker running the queue
  * waits for the mm, and the requester sees a responder's fault as a
  * stall: no RNR or transport retry is used.

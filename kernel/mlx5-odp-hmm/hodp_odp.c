@@ -547,19 +547,23 @@ static bool atomic_fault_stop(void *arg)
  * @cmp_swap: compare-and-swap (else fetch-and-add)
  * @compare_add: the compare value, or the addend
  * @swap: the swap value
+ * @may_miss: a page not mirrored writable is the caller's fault event
+ *	(-EAGAIN), not faulted here
  * @orig: out: the value before
  *
- * Return: 0, or -EFAULT if the page cannot be mirrored writable or the MR
- * is being deregistered.
+ * Return: 0, -EAGAIN (@may_miss: nothing executed), or -EFAULT if the
+ * page cannot be mirrored writable or the MR is being deregistered.
  */
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, u64 *orig)
+		    u64 compare_add, u64 swap, bool may_miss, u64 *orig)
 {
 	struct hmm_mirror *m = &mr->odp->mirror;
 	unsigned long uaddr = hodp_odp_uaddr(mr, addr);
 	int tries = HODP_FAULT_TRIES;
 
 	for (;;) {
+		/* Debugging kernels: as if invalidated since the lookups. */
+		bool gone = hodp_inject_atomic_miss();
 		struct page *page;
 		u64 *p;
 
@@ -568,7 +572,7 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		 * itself (cmpxchg64, atomic64), as against the CPU's.
 		 */
 		hmm_mirror_read_lock(m);
-		page = hodp_odp_page_locked(mr, addr, true);
+		page = gone ? NULL : hodp_odp_page_locked(mr, addr, true);
 		if (page) {
 			p = kmap_local_page(page) + (uaddr & ~PAGE_MASK);
 			if (cmp_swap)
@@ -582,6 +586,8 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 			return 0;
 		}
 		hmm_mirror_read_unlock(m);
+		if (may_miss)
+			return -EAGAIN;
 		if (!tries-- ||
 		    hodp_odp_fault(mr, uaddr, uaddr + 8, true,
 				   atomic_fault_stop, mr))

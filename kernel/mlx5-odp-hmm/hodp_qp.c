@@ -372,6 +372,7 @@ static void reset_queues(struct hodp_qp *qp)
 	hodp_fault_cancel(qp);
 	qp->head_started = false;
 	qp->retry_pending = false;
+	qp->last_wqe_reached = false;
 	WRITE_ONCE(qp->resets, qp->resets + 1);
 	/*
 	 * The SRQ WQE a message stopped in is the SRQ's, not this QP's to

@@ -359,6 +359,30 @@ static bool flush_sq(struct hodp_qp *qp, u32 budget)
 	return n == budget;
 }
 
+/*
+ * An SRQ QP in the error state with no peer inside takes no more of the
+ * SRQ's WQEs (a claim refuses a closing responder): the ULP hears it once
+ * per entry into the error state, as from an HCA, and may then drain the
+ * CQ of the QP's receives (the kernel's ib_drain_qp() waits for the event
+ * from 6.11). Under req_lock, as RESET's clearing of the flag: the
+ * handler must not wait for this QP's work (mlx5 calls it from an
+ * interrupt; uverbs' only queues the event).
+ */
+static void last_wqe_reached(struct hodp_qp *qp)
+{
+	struct ib_event ev = {
+		.device = qp->ibqp.device,
+		.element.qp = &qp->ibqp,
+		.event = IB_EVENT_QP_LAST_WQE_REACHED,
+	};
+
+	if (qp->last_wqe_reached)
+		return;
+	qp->last_wqe_reached = true;
+	if (qp->ibqp.event_handler)
+		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
+}
+
 /* Decide what a WQE that must wait becomes: a retry, or its last error. */
 static enum ib_wc_status must_wait(struct hodp_qp *qp, bool rnr, u32 wait_us)
 {
@@ -414,6 +438,8 @@ static void run_sq(struct hodp_qp *qp)
 				more = flush_sq(qp, HODP_FLUSH_BUDGET);
 			if (idle)
 				more |= hodp_flush_rq(qp, HODP_FLUSH_BUDGET);
+			if (idle && qp->srq)
+				last_wqe_reached(qp);
 			if (more)
 				hodp_qp_kick(qp);
 			return;

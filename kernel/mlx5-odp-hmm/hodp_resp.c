@@ -479,9 +479,9 @@ static enum ib_wc_status deliver(struct hodp_qp *req, struct hodp_qp *resp,
 	resume_recv(ctx, mark);
 	ret = hodp_copy_resumable(ctx, ctx->rseg, n, ctx->lseg, ctx->nlseg,
 				  len);
+	resume_keep(ctx, ret, mark, 0);
 	hodp_put_segs(ctx->rseg, n);
 	if (ret == HODP_COPY_EVENT) {
-		resume_keep(ctx, ret, mark, 0);
 		hold_recv(req, resp, ctx, mark, IB_WC_RECV);
 		return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 	}
@@ -725,7 +725,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 				return access_error(resp);
 			}
 		} else {
-			resume_ok(ctx, resp, NULL, NULL, 0, 0, &mark);
+			mark = 0;	/* no byte to copy, none to resume */
 		}
 		if (wr->opcode == IB_WR_RDMA_WRITE_WITH_IMM) {
 			/*
@@ -813,11 +813,22 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (!remote_ready(req, resp, ctx, &remote, true, IB_WC_RECV,
 				  &status))
 			return status;
+		/*
+		 * A page invalidated since the lookups just above is a fault
+		 * event too, until the WQE's events are over: nothing was
+		 * executed, and the next run looks again.
+		 */
 		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,
 				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
 				     wr->wr.atomic.compare_add,
-				     wr->wr.atomic.swap, &orig);
+				     wr->wr.atomic.swap,
+				     !READ_ONCE(req->fault_inplace), &orig);
+		if (ret == -EAGAIN)
+			hodp_record_miss(ctx, &remote, remote.addr,
+					 remote.addr + 8, true);
 		hodp_mr_put(mr);
+		if (ret == -EAGAIN)
+			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 		if (ret == -EFAULT)	/* ODP: the page cannot be mirrored */
 			return access_error(resp);
 		if (ret) {
@@ -875,7 +886,8 @@ void hodp_flush_held(struct hodp_qp *qp)
 
 /**
  * hodp_flush_rq() - complete posted receives with a flush error
- * @qp: a QP in the error state, no peer executing against it
+ * @qp: a QP in the error state, no peer executing against it, its held
+ *	receive flushed already (hodp_flush_held(): it goes first)
  * @budget: at most this many (the user moves the producer index: one
  *	count of it, not a loop on it, and interrupts are off meanwhile)
  *
@@ -892,7 +904,6 @@ bool hodp_flush_rq(struct hodp_qp *qp, u32 budget)
 	unsigned long flags;
 	u32 n, i;
 
-	hodp_flush_held(qp);
 	if (!qp->rq)
 		return false;
 	spin_lock_irqsave(&qp->rq_lock, flags);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What docs/design.md says hodp does beyond the common paths, each shown here:
- * an SRQ limit event, a CQ resized with completions pending, a CQ that
+ * an SRQ limit event, the last WQE reached event of an SRQ QP in the
+ * error state, a CQ resized with completions pending, a CQ that
  * overflows, the 40-byte header of a UD receive (IPv4 and IPv6 GIDs), an
  * RC connection over an IPv6 GID, an RNR retry that succeeds, a QP taken
  * from error to RESET and used again, and several threads posting on one
@@ -56,6 +57,28 @@ static int wait_event_ms(enum ibv_event_type type, void *elem, int ms)
 static int wait_event(enum ibv_event_type type, void *elem)
 {
 	return wait_event_ms(type, elem, 5000);
+}
+
+/* Every async event of @type for 500 ms: which of @a and @b had one. */
+static void events_for(enum ibv_event_type type, void *a, void *b,
+		       int *for_a, int *for_b)
+{
+	struct pollfd pfd = { .fd = c.ctx->async_fd, .events = POLLIN };
+	struct ibv_async_event ev;
+	int i;
+
+	*for_a = *for_b = 0;
+	for (i = 0; i < 5; i++) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		while (!ibv_get_async_event(c.ctx, &ev)) {
+			if (ev.event_type == type) {
+				*for_a |= ev.element.qp == a;
+				*for_b |= ev.element.qp == b;
+			}
+			ibv_ack_async_event(&ev);
+		}
+	}
 }
 
 /* An RDMA write of @len bytes from src+@so to dst+@doff on @qp. */
@@ -125,6 +148,72 @@ static void test_srq_limit(void)
 	check("srq limit: the event disarmed the limit",
 	      !ibv_query_srq(srq, &sa) && sa.srq_limit == 0, "limit %u",
 	      sa.srq_limit);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_srq(srq);
+	drain(c.cq);
+}
+
+/*
+ * IBV_EVENT_QP_LAST_WQE_REACHED: an SRQ QP moved to the error state
+ * raises it once no more of the SRQ's WQEs can be taken through it, once
+ * per entry into ERR (again after RESET and ERR, not for ERR again); a QP
+ * with a receive queue of its own raises none.
+ */
+static void test_last_wqe_reached(void)
+{
+	struct ibv_srq_init_attr sinit = { .attr = { .max_wr = 16, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(c.pd, &sinit);
+	struct ibv_qp_init_attr init = {
+		.send_cq = c.cq, .recv_cq = c.cq, .srq = srq, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
+	};
+	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
+	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
+	struct ibv_recv_wr rwr = { .wr_id = 300, .num_sge = 1 }, *bad;
+	struct ibv_sge rsge = { (uintptr_t)dst, 256, dmr->lkey };
+	struct ibv_sge sge = { (uintptr_t)src, 64, smr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 301, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND,
+				  .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_qp *a, *b;
+	struct ibv_wc wc;
+	int ok, for_a, for_b;
+
+	check_fatal("last WQE: create SRQ", srq, "%s", strerror(errno));
+	rwr.sg_list = &rsge;
+	a = rc_qp(&c, NULL, c.cq);
+	b = ibv_create_qp(c.pd, &init);
+	check_fatal("last WQE: QP on the SRQ", a && b, "%s", strerror(errno));
+	check_fatal("last WQE: connect",
+		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7), "%s", strerror(errno));
+	ok = !ibv_post_srq_recv(srq, &rwr, &bad) && !post_send(a, &wr) &&
+	     poll_one(c.cq, &wc) == IBV_WC_SUCCESS &&
+	     poll_one(c.cq, &wc) == IBV_WC_SUCCESS;
+	check("last WQE: a SEND received through the SRQ", ok, "%s",
+	      strerror(errno));
+	check("last WQE: no event while the SRQ QP works",
+	      !wait_event_ms(IBV_EVENT_QP_LAST_WQE_REACHED, b, 300), "");
+	check_fatal("last WQE: the SRQ QP to ERR",
+		    !ibv_modify_qp(b, &err, IBV_QP_STATE), "%s", strerror(errno));
+	check("last WQE: IBV_EVENT_QP_LAST_WQE_REACHED for the SRQ QP in ERR",
+	      wait_event(IBV_EVENT_QP_LAST_WQE_REACHED, b), "no event in 5 s");
+	check_fatal("last WQE: ERR again, and the RQ QP to ERR",
+		    !ibv_modify_qp(b, &err, IBV_QP_STATE) &&
+		    !ibv_modify_qp(a, &err, IBV_QP_STATE), "%s", strerror(errno));
+	events_for(IBV_EVENT_QP_LAST_WQE_REACHED, a, b, &for_a, &for_b);
+	check("last WQE: not again for ERR again, none for a QP with its own RQ",
+	      !for_a && !for_b, "an event for the SRQ QP %d, for the RQ QP %d",
+	      for_b, for_a);
+	check_fatal("last WQE: RESET, connect again, ERR",
+		    !ibv_modify_qp(b, &reset, IBV_QP_STATE) &&
+		    !ibv_modify_qp(a, &reset, IBV_QP_STATE) &&
+		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7) &&
+		    !ibv_modify_qp(b, &err, IBV_QP_STATE), "%s", strerror(errno));
+	check("last WQE: raised again on the next entry into ERR",
+	      wait_event(IBV_EVENT_QP_LAST_WQE_REACHED, b), "no event in 5 s");
 	ibv_destroy_qp(a);
 	ibv_destroy_qp(b);
 	ibv_destroy_srq(srq);
@@ -550,6 +639,7 @@ int main(void)
 	dmr = ibv_reg_mr(c.pd, dst, BUF, ALL_ACCESS);
 	check_fatal("MRs", smr && dmr, "%s", strerror(errno));
 	test_srq_limit();
+	test_last_wqe_reached();
 	test_cq_resize_pending();
 	test_cq_overflow();
 	test_ud_header_ipv4();

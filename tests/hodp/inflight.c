@@ -22,7 +22,10 @@
  *    nothing;
  *  - srq: a WRITE with immediate that needs a WQE of an SRQ, while another
  *    QP of the SRQ takes the only WQE: the write must own its WQE before
- *    writing, so it completes, and the other QP waits (RNR) for the next.
+ *    writing, so it completes, and the other QP waits (RNR) for the next;
+ *  - srq error: a SEND into an SRQ's WQE, its responder moved to ERR
+ *    during the copy: IBV_EVENT_QP_LAST_WQE_REACHED comes once the copy
+ *    stopped, the WQE it claimed already completed (flushed) by then.
  *
  * Each case checks that the race happened (the copy was still running).
  *
@@ -37,6 +40,8 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -399,13 +404,86 @@ static void case_srq(void)
 	drain(c.cq);
 }
 
+/*
+ * Wait up to 10 s for IBV_EVENT_QP_LAST_WQE_REACHED of @qp; then, at
+ * once, the status of @wr_id's completion if @cq already holds it (else
+ * -1). Return: whether the event came.
+ */
+static int last_wqe_then(struct ibv_qp *qp, struct ibv_cq *cq,
+			 uint64_t wr_id, int *st)
+{
+	struct pollfd pfd = { .fd = c.ctx->async_fd, .events = POLLIN };
+	struct ibv_async_event ev;
+	struct ibv_wc wc;
+	int i, found = 0;
+
+	*st = -1;
+	for (i = 0; i < 100 && !found; i++) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		while (!found && !ibv_get_async_event(c.ctx, &ev)) {
+			found = ev.event_type == IBV_EVENT_QP_LAST_WQE_REACHED &&
+				ev.element.qp == qp;
+			ibv_ack_async_event(&ev);
+		}
+	}
+	while (found && *st < 0 && ibv_poll_cq(cq, 1, &wc) == 1)
+		if (wc.wr_id == wr_id)
+			*st = wc.status;
+	return found;
+}
+
+static void case_srq_err(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 8, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(c.pd, &sa);
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_sge rsge = { (uintptr_t)dst, SZ, dmr->lkey };
+	struct ibv_recv_wr rwr = { .wr_id = 50, .sg_list = &rsge, .num_sge = 1 };
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ibv_recv_wr *bad;
+	struct ibv_qp *a, *b;
+	int racing, ret, came, st;
+	struct poster p;
+
+	check_fatal("SRQ and CQ", srq && rcq, "%s", strerror(errno));
+	a = qp_on(c.cq, c.cq, NULL);
+	b = qp_on(c.cq, rcq, srq);
+	connect2(a, b);
+	memset(dst, 0, SZ);
+	check_fatal("a receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 6, 0);
+	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
+	ret = ibv_modify_qp(b, &attr, IBV_QP_STATE);
+	came = last_wqe_then(b, rcq, 50, &st);
+	progress("the last WQE event");
+	pthread_join(p.t, NULL);
+	check("srq error: ERR came during the copy", racing,
+	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
+	check("srq error: returns 0", !ret, "%s", strerror(ret));
+	check("srq error: IBV_EVENT_QP_LAST_WQE_REACHED for the SRQ QP", came,
+	      "no event in 10 s");
+	check("srq error: by then the WQE the copy claimed was flushed",
+	      st == IBV_WC_WR_FLUSH_ERR, "its completion %s (%d)", st >= 0 ?
+	      ibv_wc_status_str(st) : "not there yet", st);
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+	ibv_destroy_srq(srq);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
 int main(void)
 {
-	int kmsg = kmsg_open();
+	int kmsg = kmsg_open(), fl;
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	printf("# %ld CPUs online\n", sysconf(_SC_NPROCESSORS_ONLN));
 	open_dev(&c, "hodp0");
+	fl = fcntl(c.ctx->async_fd, F_GETFL);
+	check_fatal("async events without blocking",
+		    fcntl(c.ctx->async_fd, F_SETFL, fl | O_NONBLOCK) == 0, "");
 	src = aligned_alloc(4096, SZ);
 	dst = aligned_alloc(4096, SZ);
 	small = aligned_alloc(4096, 8192);
@@ -427,6 +505,8 @@ int main(void)
 	case_req_reset();
 	progress("srq");
 	case_srq();
+	progress("srq error");
+	case_srq_err();
 	progress("done");
 	kmsg_check(kmsg, "the kernel reported nothing");
 	return check_done();

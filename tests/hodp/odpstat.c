@@ -22,7 +22,6 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,54 +250,6 @@ static unsigned long invalidated_from(const char *trace, unsigned int lkey,
 			}
 	}
 	return end;
-}
-
-/* The pid of the task of the trace line that holds @s, or -1. */
-static long trace_pid_of(const char *trace, const char *s)
-{
-	const char *p = strstr(trace, s), *line, *q;
-
-	if (!p)
-		return -1;
-	for (line = p; line > trace && line[-1] != '\n'; line--)
-		;
-	/* "<comm>-<pid> [<cpu>] ...": the pid ends before the " [". */
-	q = strstr(line, " [");
-	if (!q || q > p)
-		return -1;
-	while (q > line && q[-1] == ' ')
-		q--;
-	while (q > line && isdigit((unsigned char)q[-1]))
-		q--;
-	return q > line && q[-1] == '-' ? strtol(q, NULL, 10) : -1;
-}
-
-/*
- * A fault of @lkey at @addr is a fault event of @qpn, and the fault is
- * served by a worker, not by this process nor by @poster, the thread
- * whose post_send rang the doorbell and ran the send queue itself.
- */
-static void check_event(const char *trace, const char *what, uint32_t qpn,
-			uint32_t lkey, void *addr, const char *rw, long poster)
-{
-	char want[160], name[160];
-	long pid;
-
-	snprintf(want, sizeof(want),
-		 "hodp_odp_fault_event: hodp0 qpn %u lkey 0x%x addr 0x%lx-",
-		 qpn, lkey, (unsigned long)addr);
-	snprintf(name, sizeof(name), "trace: %s: a fault event of the QP",
-		 what);
-	check(name, strstr(trace, want), "no '%s' in the trace", want);
-	snprintf(want, sizeof(want),
-		 "hodp_odp_fault: hodp0 lkey 0x%x uaddr 0x%lx %s", lkey,
-		 (unsigned long)addr, rw);
-	pid = trace_pid_of(trace, want);
-	snprintf(name, sizeof(name),
-		 "trace: %s: the fault is a worker's, not the poster's", what);
-	check(name, pid > 0 && pid != getpid() && pid != poster,
-	      "'%s' by pid %ld (this process: %d, the poster %ld)", want, pid,
-	      getpid(), poster);
 }
 
 static void test_trace(void)

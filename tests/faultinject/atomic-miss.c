@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * An ODP atomic whose target page is invalidated between the WQE's
+ * lookups and the atomic's execution: a window of a few instructions,
+ * which debugfs hodp/atomic_miss (CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
+ * makes happen: the atomic finds its page gone, as after an invalidation.
+ *
+ * Once: the miss is a fault event of the requester QP, served by a worker
+ * (not by this process, whose ibv_post_send() ran the queue), and the
+ * atomic then executes once: fetch-and-add and compare-and-swap each
+ * return the value before and leave the right one, one event each and no
+ * fault by this process. Every time: the WQE stalls for HODP_FAULT_TRIES
+ * events without progress, then faults where it stands HODP_FAULT_TRIES
+ * times, and ends with a remote access error that changed nothing: it
+ * never loops.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "check.h"
+#include "../hodp/trace.h"
+#include "../hodp/verbs.h"
+
+#define ATOMIC_MISS	"/sys/kernel/debug/hodp/atomic_miss"
+#define PAGE		4096UL
+/* HODP_FAULT_TRIES (hodp.h): the events of a WQE that makes no progress. */
+#define FAULT_TRIES	64
+
+static struct ctx c;
+
+static int write_attr(const char *file, const char *value)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), ATOMIC_MISS "/%s", file);
+	return write_str(path, value);
+}
+
+/* The next @times atomics find their page gone (-1: every one). */
+static void arm(const char *times)
+{
+	check_fatal("arm hodp/atomic_miss",
+		    !write_attr("verbose", "0") && !write_attr("interval", "1") &&
+		    !write_attr("space", "0") && !write_attr("times", times) &&
+		    !write_attr("probability", "100"), "%s", strerror(errno));
+}
+
+static void disarm(void)
+{
+	write_attr("probability", "0");
+	write_attr("times", "1");
+}
+
+/* How many lines of @trace hold @s (by task @pid only, if not 0). */
+static int count_in(const char *trace, const char *s, long pid)
+{
+	const char *p, *line;
+	int n = 0;
+
+	for (p = strstr(trace, s); p; p = strstr(p + 1, s)) {
+		for (line = p; line > trace && line[-1] != '\n'; line--)
+			;
+		n += !pid || trace_pid_of(line, s) == pid;
+	}
+	return n;
+}
+
+/* Post one atomic on @qp, wait up to 60 s: its status, or -1. */
+static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
+		     struct ibv_mr *lmr, uint64_t *result, struct ibv_mr *rmr,
+		     uint64_t *target, uint64_t compare_add, uint64_t swap)
+{
+	struct ibv_sge sge = { (uintptr_t)result, 8, lmr->lkey };
+	struct ibv_send_wr wr = {
+		.opcode = op, .send_flags = IBV_SEND_SIGNALED,
+		.sg_list = &sge, .num_sge = 1,
+	};
+	struct ibv_wc wc;
+	double t0;
+	int n;
+
+	wr.wr.atomic.remote_addr = (uintptr_t)target;
+	wr.wr.atomic.rkey = rmr->rkey;
+	wr.wr.atomic.compare_add = compare_add;
+	wr.wr.atomic.swap = swap;
+	if (post_send(qp, &wr))
+		return -1;
+	t0 = now_s();
+	do {
+		n = ibv_poll_cq(c.cq, 1, &wc);
+		if (n)
+			return n < 0 ? -1 : (int)wc.status;
+	} while (now_s() - t0 < 60);
+	return -1;
+}
+
+static void start_trace(void)
+{
+	check_fatal("enable the hodp events",
+		    !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/enable", "1"),
+		    "%s", strerror(errno));
+}
+
+static char *stop_trace(void)
+{
+	char *trace;
+
+	write_str(TRACING "/events/hodp/enable", "0");
+	trace = read_trace();
+	check_fatal("read the trace", trace, "%s", strerror(errno));
+	return trace;
+}
+
+/* One miss: a fault event, then the atomic executes once. */
+static void miss_once(struct rc_pair *p, enum ibv_wr_opcode op,
+		      struct ibv_mr *lmr, uint64_t *result,
+		      struct ibv_mr *rmr, uint64_t *target)
+{
+	int cas = op == IBV_WR_ATOMIC_CMP_AND_SWP;
+	const char *name = cas ? "compare and swap" : "fetch and add";
+	uint64_t before = *target, want = cas ? 42 : before + 5;
+	char what[128], ev[64];
+	char *trace;
+	long long left;
+	int st;
+
+	*result = 0;
+	start_trace();
+	arm("1");
+	st = atomic_op(p->a, op, lmr, result, rmr, target, cas ? before : 5,
+		       42);
+	left = file_value(ATOMIC_MISS "/times");
+	disarm();
+	trace = stop_trace();
+	snprintf(what, sizeof(what), "%s: the page went missing once", name);
+	check(what, left == 0, "times left %lld", left);
+	snprintf(what, sizeof(what),
+		 "%s: completes, executed once (value before, value after)",
+		 name);
+	check(what, st == IBV_WC_SUCCESS && *result == before &&
+	      *(volatile uint64_t *)target == want,
+	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
+	      (unsigned long)*result, (unsigned long)before,
+	      (unsigned long)*target, (unsigned long)want);
+	snprintf(ev, sizeof(ev), "%s's page gone since its lookups", name);
+	check_event(trace, ev, p->a->qp_num, rmr->lkey, target, "write", -1);
+	snprintf(what, sizeof(what), "%s: one event, no fault by this process",
+		 name);
+	check(what, count_in(trace, "hodp_odp_fault_event: ", 0) == 1 &&
+	      count_in(trace, "hodp_odp_fault: ", getpid()) == 0,
+	      "%d events, %d faults by pid %d",
+	      count_in(trace, "hodp_odp_fault_event: ", 0),
+	      count_in(trace, "hodp_odp_fault: ", getpid()), getpid());
+	free(trace);
+}
+
+/*
+ * Missing every time: the events a WQE without progress may raise, then
+ * faults where it stands, HODP_FAULT_TRIES of them, and a remote access
+ * error; nothing executed.
+ */
+static void miss_always(struct rc_pair *p, struct ibv_mr *lmr,
+			uint64_t *result, struct ibv_mr *rmr, uint64_t *target)
+{
+	uint64_t before = *target;
+	char want[128];
+	char *trace;
+	int st, events, faults;
+
+	start_trace();
+	arm("-1");
+	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr,
+		       target, 5, 0);
+	disarm();
+	trace = stop_trace();
+	check("always missing: a remote access error, nothing executed",
+	      st == IBV_WC_REM_ACCESS_ERR && *(volatile uint64_t *)target ==
+	      before, "status %d, target %lu (was %lu)", st,
+	      (unsigned long)*target, (unsigned long)before);
+	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 p->a->qp_num);
+	events = count_in(trace, want, 0);
+	/* Each event's fault, then those where it stands (in a worker). */
+	faults = count_in(trace, "hodp_odp_fault: ", 0);
+	check("always missing: HODP_FAULT_TRIES events without progress, then HODP_FAULT_TRIES faults where it stands",
+	      events == FAULT_TRIES && faults == 2 * FAULT_TRIES,
+	      "%d events, %d faults", events, faults);
+	free(trace);
+}
+
+int main(void)
+{
+	uint64_t *target, *result;
+	struct ibv_mr *rmr, *lmr;
+	struct rc_pair p;
+
+	if (access(ATOMIC_MISS, F_OK)) {
+		skip("hodp atomic miss injection",
+		     "no debugfs hodp/atomic_miss: kernel without fault injection (make check-debug runs it)");
+		return 0;
+	}
+	trace_mount();
+	open_dev(&c, "hodp0");
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	target = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	result = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	check_fatal("map the buffers", target != MAP_FAILED &&
+		    result != MAP_FAILED, "%s", strerror(errno));
+	/* Written first: the registration finds the page (no lookup miss). */
+	*target = 1000;
+	*result = 0;
+	rmr = ibv_reg_mr(c.pd, target, PAGE,
+			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	lmr = ibv_reg_mr(c.pd, result, PAGE, ALL_ACCESS);
+	check_fatal("register the ODP target and the result buffer",
+		    rmr && lmr, "%s", strerror(errno));
+	/* Left armed by a test cut short, every later atomic would fail. */
+	atexit(disarm);
+	/* Mirrored writable first: the misses below are the injected ones. */
+	check_fatal("an atomic before the injection",
+		    atomic_op(p.a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result,
+			      rmr, target, 0, 0) == IBV_WC_SUCCESS &&
+		    *result == 1000, "result %lu", (unsigned long)*result);
+	miss_once(&p, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr, target);
+	miss_once(&p, IBV_WR_ATOMIC_CMP_AND_SWP, lmr, result, rmr, target);
+	miss_always(&p, lmr, result, rmr, target);
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(rmr);
+	return check_done();
+}
