@@ -25,7 +25,10 @@
  *    writing, so it completes, and the other QP waits (RNR) for the next;
  *  - srq error: a SEND into an SRQ's WQE, its responder moved to ERR
  *    during the copy: IBV_EVENT_QP_LAST_WQE_REACHED comes once the copy
- *    stopped, the WQE it claimed already completed (flushed) by then.
+ *    stopped, the WQE it claimed already completed (flushed) by then. With
+ *    two CPUs, the copy is held off its CPU meanwhile (a SCHED_FIFO
+ *    spinner there, for SPIN_MS), so that an event raised while the copy
+ *    is still inside the responder would come first.
  *
  * Each case checks that the race happened (the copy was still running).
  *
@@ -404,6 +407,37 @@ static void case_srq(void)
 	drain(c.cq);
 }
 
+/* One SCHED_FIFO spinner of priority @prio on CPU @cpu; 0 if started. */
+static int start_spinner_on(pthread_t *t, int prio, int cpu)
+{
+	struct sched_param sp = { .sched_priority = prio };
+	pthread_attr_t attr;
+	cpu_set_t set;
+	int ret;
+
+	atomic_store(&spin_stop, 0);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+	pthread_attr_setschedparam(&attr, &sp);
+	pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	ret = pthread_create(t, &attr, spinner, NULL);
+	pthread_attr_destroy(&attr);
+	return ret;
+}
+
+/* Run @t on CPU @cpu alone; 0 if done. */
+static int pin(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
 /*
  * Wait up to 10 s for IBV_EVENT_QP_LAST_WQE_REACHED of @qp; then, at
  * once, the status of @wr_id's completion if @cq already holds it (else
@@ -443,8 +477,10 @@ static void case_srq_err(void)
 	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
 	struct ibv_recv_wr *bad;
 	struct ibv_qp *a, *b;
-	int racing, ret, came, st;
+	int racing, ret, came, st, held = 0;
+	pthread_t spin;
 	struct poster p;
+	cpu_set_t all;
 
 	check_fatal("SRQ and CQ", srq && rcq, "%s", strerror(errno));
 	a = qp_on(c.cq, c.cq, NULL);
@@ -453,12 +489,29 @@ static void case_srq_err(void)
 	memset(dst, 0, SZ);
 	check_fatal("a receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
 		    "%s", strerror(errno));
+	pthread_getaffinity_np(pthread_self(), sizeof(all), &all);
 	start_post(&p, a, IBV_WR_SEND, 6, 0);
+	/*
+	 * The copy on CPU 1 (moved at its next yield), and kept off it by the
+	 * spinner; this thread, and the requester's work it queues, on CPU 0.
+	 */
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && !pin(pthread_self(), 0) &&
+	    !pin(p.t, 1) && !start_spinner_on(&spin, 10, 1)) {
+		held = 1;
+		usleep(DELAY_US);
+	}
 	racing = atomic_load(&p.state) == 1 && !dst[SZ - 1];
 	ret = ibv_modify_qp(b, &attr, IBV_QP_STATE);
 	came = last_wqe_then(b, rcq, 50, &st);
 	progress("the last WQE event");
+	if (held) {
+		atomic_store(&spin_stop, 1);
+		pthread_join(spin, NULL);
+	}
+	pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
 	pthread_join(p.t, NULL);
+	if (!held)
+		printf("# the copy was not held off its CPU: the order is not forced\n");
 	check("srq error: ERR came during the copy", racing,
 	      "the copy of %u MiB was over before (make SZ larger)", SZ >> 20);
 	check("srq error: returns 0", !ret, "%s", strerror(ret));
