@@ -32,9 +32,10 @@
  *
  * Each case checks that the race happened (the copy was still running).
  *
- * It must race on one CPU too: the debug tier's guest has one (its
- * kernel, without an MP table parser and told pci=noacpi, turns the local
- * APIC off: acpi_mps_check()). There the main thread gets the CPU back
+ * It must race on one CPU too: the debug tier's guest had one until its
+ * kernel got an MP table parser (told pci=noacpi, it turned the local
+ * APIC off: acpi_mps_check(); test-cpus now checks for two), and a guest
+ * may again. There the main thread gets the CPU back
  * from a copy only by preempting it at one of the copy's yields
  * (cond_resched() every 256 KiB; PREEMPT_NONE): as a waking SCHED_OTHER
  * task, or as a SCHED_FIFO one of higher priority than the requester,
