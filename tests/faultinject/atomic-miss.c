@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 
 #include "check.h"
+#include "fault_attr.h"
 #include "../hodp/trace.h"
 #include "../hodp/verbs.h"
 
@@ -35,27 +36,17 @@
 
 static struct ctx c;
 
-static int write_attr(const char *file, const char *value)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), ATOMIC_MISS "/%s", file);
-	return write_str(path, value);
-}
-
 /* The next @times atomics find their page gone (-1: every one). */
-static void arm(const char *times)
+static void arm(int times)
 {
-	check_fatal("arm hodp/atomic_miss",
-		    !write_attr("verbose", "0") && !write_attr("interval", "1") &&
-		    !write_attr("space", "0") && !write_attr("times", times) &&
-		    !write_attr("probability", "100"), "%s", strerror(errno));
+	check_fatal("arm hodp/atomic_miss", !attr_arm(ATOMIC_MISS, 0, times),
+		    "%s", strerror(errno));
 }
 
 static void disarm(void)
 {
-	write_attr("probability", "0");
-	write_attr("times", "1");
+	attr_write(ATOMIC_MISS, "probability", "0");
+	attr_write(ATOMIC_MISS, "times", "1");
 }
 
 /* Killed (the harness's timeout): disarmed all the same, then gone. */
@@ -112,7 +103,7 @@ static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
 		n = ibv_poll_cq(c.cq, 1, &wc);
 		if (n)
 			return n < 0 ? -1 : (int)wc.status;
-		/* One CPU on the debug tier: leave it to the fault workers. */
+		/* Not spinning beside the fault workers. */
 		usleep(1000);
 	} while (now_s() - t0 < 60);
 	return -1;
@@ -151,10 +142,10 @@ static void miss_once(struct rc_pair *p, enum ibv_wr_opcode op,
 
 	*result = 0;
 	start_trace();
-	arm("1");
+	arm(1);
 	st = atomic_op(p->a, op, lmr, result, rmr, target, cas ? before : 5,
 		       42);
-	left = file_value(ATOMIC_MISS "/times");
+	left = attr_read(ATOMIC_MISS, "times");
 	disarm();
 	trace = stop_trace();
 	snprintf(what, sizeof(what), "%s: the page went missing once", name);
@@ -193,7 +184,7 @@ static void miss_always(struct rc_pair *p, struct ibv_mr *lmr,
 	int st, events, faults;
 
 	start_trace();
-	arm("-1");
+	arm(-1);
 	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr,
 		       target, 5, 0);
 	disarm();

@@ -16,60 +16,25 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fault_attr.h"
 #include "../hodp/verbs.h"
 
 #define FAIL_ALLOC "/sys/kernel/debug/hodp/fail_alloc"
 
-static int write_to(const char *file, const char *value)
-{
-	char path[256];
-	FILE *f;
-	int ok;
-
-	snprintf(path, sizeof(path), FAIL_ALLOC "/%s", file);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	ok = fputs(value, f) >= 0;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-static long read_long(const char *file)
-{
-	char path[256];
-	FILE *f;
-	long v = -1;
-
-	snprintf(path, sizeof(path), FAIL_ALLOC "/%s", file);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* Fail the @k-th injection site reached from now on (k >= 1), once. */
 static void arm(int k)
 {
-	char space[16];
-
-	/* 'space' lets calls through while it exceeds their size (1). */
-	snprintf(space, sizeof(space), "%d", k);
-	check_fatal("arm hodp/fail_alloc",
-		    !write_to("verbose", "0") && !write_to("interval", "1") &&
-		    !write_to("space", space) && !write_to("times", "1") &&
-		    !write_to("probability", "100"), "%s", strerror(errno));
+	check_fatal("arm hodp/fail_alloc", !attr_arm(FAIL_ALLOC, k, 1), "%s",
+		    strerror(errno));
 }
 
 /* Disarm; whether the failure was injected. */
 static int disarm(void)
 {
-	long left = read_long("times");
+	long long left = attr_read(FAIL_ALLOC, "times");
 
-	write_to("probability", "0");
-	write_to("space", "0");
+	attr_write(FAIL_ALLOC, "probability", "0");
+	attr_write(FAIL_ALLOC, "space", "0");
 	return left == 0;
 }
 

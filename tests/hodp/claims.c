@@ -34,29 +34,9 @@ static void drain(struct ibv_cq *cq)
 		;
 }
 
-/* Wait up to @ms for an async event of @type; 1 if it came for @elem. */
-static int wait_event_ms(enum ibv_event_type type, void *elem, int ms)
-{
-	struct pollfd pfd = { .fd = c.ctx->async_fd, .events = POLLIN };
-	struct ibv_async_event ev;
-	int i, found = 0;
-
-	for (i = 0; i < ms / 100 && !found; i++) {
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		while (!found && !ibv_get_async_event(c.ctx, &ev)) {
-			if (ev.event_type == type &&
-			    (ev.element.srq == elem || ev.element.cq == elem))
-				found = 1;
-			ibv_ack_async_event(&ev);
-		}
-	}
-	return found;
-}
-
 static int wait_event(enum ibv_event_type type, void *elem)
 {
-	return wait_event_ms(type, elem, 5000);
+	return wait_async_event(&c, type, elem, 5000);
 }
 
 /* Every async event of @type for 500 ms: which of @a and @b had one. */
@@ -94,15 +74,24 @@ static int post_write(struct ibv_qp *qp, size_t so, size_t doff, uint32_t len,
 	return post_send(qp, &wr);
 }
 
+/* @a, with a receive queue of its own, and @b, on @srq, connected. */
+static void srq_pair(struct ibv_srq *srq, struct ibv_qp **a,
+		     struct ibv_qp **b, const char *what)
+{
+	char name[64];
+
+	*a = rc_qp(&c, NULL, c.cq);
+	*b = rc_srq_qp(&c, srq);
+	snprintf(name, sizeof(name), "%s: connect", what);
+	check_fatal(name, !rc_connect_both(&c, *a, *b, ALL_ACCESS, 7), "%s",
+		    strerror(errno));
+}
+
 static void test_srq_limit(void)
 {
 	struct ibv_srq_init_attr sinit = { .attr = { .max_wr = 16, .max_sge = 1 } };
 	struct ibv_srq *srq = ibv_create_srq(c.pd, &sinit);
 	struct ibv_srq_attr sa = { .srq_limit = 4 };
-	struct ibv_qp_init_attr init = {
-		.send_cq = c.cq, .recv_cq = c.cq, .srq = srq, .qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
-	};
 	struct ibv_qp *a, *b;
 	struct ibv_recv_wr rwr, *bad;
 	struct ibv_sge rsge;
@@ -121,12 +110,7 @@ static void test_srq_limit(void)
 	check_fatal("srq limit: post 8 receives", ok, "%s", strerror(errno));
 	check_fatal("srq limit: arm the limit at 4",
 		    !ibv_modify_srq(srq, &sa, IBV_SRQ_LIMIT), "%s", strerror(errno));
-	a = rc_qp(&c, NULL, c.cq);
-	b = ibv_create_qp(c.pd, &init);
-	check_fatal("srq limit: QP on the SRQ", b, "%s", strerror(errno));
-	check_fatal("srq limit: connect",
-		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7), "%s", strerror(errno));
+	srq_pair(srq, &a, &b, "srq limit");
 	/* 4 receives used: 4 left, not below the limit: no event yet. */
 	for (i = 0; i < 5; i++) {
 		sge = (struct ibv_sge){ (uintptr_t)src, 64, smr->lkey };
@@ -138,7 +122,8 @@ static void test_srq_limit(void)
 		ok &= poll_one(c.cq, &wc) == IBV_WC_SUCCESS;
 		if (i == 3)
 			check("srq limit: no event while not below the limit",
-			      !wait_event_ms(IBV_EVENT_SRQ_LIMIT_REACHED, srq, 300),
+			      !wait_async_event(&c, IBV_EVENT_SRQ_LIMIT_REACHED,
+						srq, 300),
 			      "an event with 4 receives left");
 	}
 	check("srq limit: 5 sends received through the SRQ", ok, "");
@@ -164,10 +149,6 @@ static void test_last_wqe_reached(void)
 {
 	struct ibv_srq_init_attr sinit = { .attr = { .max_wr = 16, .max_sge = 1 } };
 	struct ibv_srq *srq = ibv_create_srq(c.pd, &sinit);
-	struct ibv_qp_init_attr init = {
-		.send_cq = c.cq, .recv_cq = c.cq, .srq = srq, .qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
-	};
 	struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
 	struct ibv_qp_attr reset = { .qp_state = IBV_QPS_RESET };
 	struct ibv_recv_wr rwr = { .wr_id = 300, .num_sge = 1 }, *bad;
@@ -182,19 +163,14 @@ static void test_last_wqe_reached(void)
 
 	check_fatal("last WQE: create SRQ", srq, "%s", strerror(errno));
 	rwr.sg_list = &rsge;
-	a = rc_qp(&c, NULL, c.cq);
-	b = ibv_create_qp(c.pd, &init);
-	check_fatal("last WQE: QP on the SRQ", a && b, "%s", strerror(errno));
-	check_fatal("last WQE: connect",
-		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7), "%s", strerror(errno));
+	srq_pair(srq, &a, &b, "last WQE");
 	ok = !ibv_post_srq_recv(srq, &rwr, &bad) && !post_send(a, &wr) &&
 	     poll_one(c.cq, &wc) == IBV_WC_SUCCESS &&
 	     poll_one(c.cq, &wc) == IBV_WC_SUCCESS;
 	check("last WQE: a SEND received through the SRQ", ok, "%s",
 	      strerror(errno));
 	check("last WQE: no event while the SRQ QP works",
-	      !wait_event_ms(IBV_EVENT_QP_LAST_WQE_REACHED, b, 300), "");
+	      !wait_async_event(&c, IBV_EVENT_QP_LAST_WQE_REACHED, b, 300), "");
 	check_fatal("last WQE: the SRQ QP to ERR",
 		    !ibv_modify_qp(b, &err, IBV_QP_STATE), "%s", strerror(errno));
 	check("last WQE: IBV_EVENT_QP_LAST_WQE_REACHED for the SRQ QP in ERR",
@@ -209,8 +185,7 @@ static void test_last_wqe_reached(void)
 	check_fatal("last WQE: RESET, connect again, ERR",
 		    !ibv_modify_qp(b, &reset, IBV_QP_STATE) &&
 		    !ibv_modify_qp(a, &reset, IBV_QP_STATE) &&
-		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7) &&
+		    !rc_connect_both(&c, a, b, ALL_ACCESS, 7) &&
 		    !ibv_modify_qp(b, &err, IBV_QP_STATE), "%s", strerror(errno));
 	check("last WQE: raised again on the next entry into ERR",
 	      wait_event(IBV_EVENT_QP_LAST_WQE_REACHED, b), "no event in 5 s");
@@ -231,8 +206,7 @@ static void test_cq_resize_pending(void)
 	p.a = rc_qp(&c, NULL, cq);
 	p.b = rc_qp(&c, NULL, c.cq);
 	check_fatal("cq resize: connect",
-		    !rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7), "");
+		    !rc_connect_both(&c, p.a, p.b, ALL_ACCESS, 7), "");
 	memset(src, 0x5b, 4096);
 	memset(dst, 0, 4096);
 	for (i = 1; i <= 5; i++)
@@ -275,8 +249,7 @@ static void test_cq_overflow(void)
 	p.a = rc_qp(&c, NULL, cq);
 	p.b = rc_qp(&c, NULL, c.cq);
 	check_fatal("cq overflow: connect",
-		    !rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7), "");
+		    !rc_connect_both(&c, p.a, p.b, ALL_ACCESS, 7), "");
 	for (i = 0; i < cqe + 4; i++)
 		post_write(p.a, 0, 0, 64, i + 1, 1);
 	check("cq overflow: IBV_EVENT_CQ_ERR for the CQ",
@@ -533,8 +506,7 @@ static void test_error_reset_reuse(void)
 	check("reuse: ERR -> RESET", !ret && a.qp_state == IBV_QPS_RESET, "state %d",
 	      a.qp_state);
 	check("reuse: nothing is left on the CQ", ibv_poll_cq(c.cq, 1, &wc) == 0, "");
-	ret = rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) |
-	      rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7);
+	ret = rc_connect_both(&c, p.a, p.b, ALL_ACCESS, 7);
 	check("reuse: RESET -> INIT -> RTR -> RTS again", !ret, "%s", strerror(errno));
 	memset(src, 0x3e, 4096);
 	memset(dst, 0, 4096);

@@ -45,7 +45,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -114,21 +113,40 @@ static void *spinner(void *arg)
 	return NULL;
 }
 
-/* Two SCHED_FIFO threads of priority @prio spinning until spin_stop. */
-static int start_spinners(pthread_t *t, int prio)
+/*
+ * A SCHED_FIFO thread of priority @prio spinning until spin_stop, on CPU
+ * @cpu alone if not -1 (spin_stop is the caller's to clear first). 0 if
+ * started.
+ */
+static int start_spinner(pthread_t *t, int prio, int cpu)
 {
 	struct sched_param sp = { .sched_priority = prio };
 	pthread_attr_t attr;
-	int i, ret = 0;
+	cpu_set_t set;
+	int ret;
 
-	atomic_store(&spin_stop, 0);
 	pthread_attr_init(&attr);
 	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
 	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
 	pthread_attr_setschedparam(&attr, &sp);
-	for (i = 0; i < 2 && !ret; i++)
-		ret = pthread_create(&t[i], &attr, spinner, NULL);
+	if (cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	ret = pthread_create(t, &attr, spinner, NULL);
 	pthread_attr_destroy(&attr);
+	return ret;
+}
+
+/* Two SCHED_FIFO threads of priority @prio spinning until spin_stop. */
+static int start_spinners(pthread_t *t, int prio)
+{
+	int i, ret = 0;
+
+	atomic_store(&spin_stop, 0);
+	for (i = 0; i < 2 && !ret; i++)
+		ret = start_spinner(&t[i], prio, -1);
 	return ret ? -1 : i;
 }
 
@@ -187,10 +205,8 @@ static struct ibv_qp *qp_on(struct ibv_cq *scq, struct ibv_cq *rcq,
 
 static void connect2(struct ibv_qp *a, struct ibv_qp *b)
 {
-	check_fatal("connect",
-		    !rc_connect(&c, a, b->qp_num, ALL_ACCESS, 7) &&
-		    !rc_connect(&c, b, a->qp_num, ALL_ACCESS, 7),
-		    "%s", strerror(errno));
+	check_fatal("connect", !rc_connect_both(&c, a, b, ALL_ACCESS, 7), "%s",
+		    strerror(errno));
 }
 
 /* Completions of @cq until the one of @wr_id (5 s at most); its status. */
@@ -408,27 +424,6 @@ static void case_srq(void)
 	drain(c.cq);
 }
 
-/* One SCHED_FIFO spinner of priority @prio on CPU @cpu; 0 if started. */
-static int start_spinner_on(pthread_t *t, int prio, int cpu)
-{
-	struct sched_param sp = { .sched_priority = prio };
-	pthread_attr_t attr;
-	cpu_set_t set;
-	int ret;
-
-	atomic_store(&spin_stop, 0);
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_attr_init(&attr);
-	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-	pthread_attr_setschedparam(&attr, &sp);
-	pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-	ret = pthread_create(t, &attr, spinner, NULL);
-	pthread_attr_destroy(&attr);
-	return ret;
-}
-
 /* Run @t on CPU @cpu alone; 0 if done. */
 static int pin(pthread_t t, int cpu)
 {
@@ -447,21 +442,11 @@ static int pin(pthread_t t, int cpu)
 static int last_wqe_then(struct ibv_qp *qp, struct ibv_cq *cq,
 			 uint64_t wr_id, int *st)
 {
-	struct pollfd pfd = { .fd = c.ctx->async_fd, .events = POLLIN };
-	struct ibv_async_event ev;
+	int found = wait_async_event(&c, IBV_EVENT_QP_LAST_WQE_REACHED, qp,
+				     10000);
 	struct ibv_wc wc;
-	int i, found = 0;
 
 	*st = -1;
-	for (i = 0; i < 100 && !found; i++) {
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		while (!found && !ibv_get_async_event(c.ctx, &ev)) {
-			found = ev.event_type == IBV_EVENT_QP_LAST_WQE_REACHED &&
-				ev.element.qp == qp;
-			ibv_ack_async_event(&ev);
-		}
-	}
 	while (found && *st < 0 && ibv_poll_cq(cq, 1, &wc) == 1)
 		if (wc.wr_id == wr_id)
 			*st = wc.status;
@@ -496,8 +481,9 @@ static void case_srq_err(void)
 	 * The copy on CPU 1 (moved at its next yield), and kept off it by the
 	 * spinner; this thread, and the requester's work it queues, on CPU 0.
 	 */
+	atomic_store(&spin_stop, 0);
 	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2 && !pin(pthread_self(), 0) &&
-	    !pin(p.t, 1) && !start_spinner_on(&spin, 10, 1)) {
+	    !pin(p.t, 1) && !start_spinner(&spin, 10, 1)) {
 		held = 1;
 		usleep(DELAY_US);
 	}

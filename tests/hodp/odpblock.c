@@ -264,20 +264,6 @@ static void fuse_stop(const char *dir)
 	close(srv.fd);
 }
 
-/* An RC QP whose receives come from @srq (connected by the caller). */
-static struct ibv_qp *srq_qp(struct ibv_srq *srq)
-{
-	struct ibv_qp_init_attr init = {
-		.send_cq = c.cq, .recv_cq = c.cq, .srq = srq,
-		.qp_type = IBV_QPT_RC,
-		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
-	};
-	struct ibv_qp *q = ibv_create_qp(c.pd, &init);
-
-	check_fatal("create an SRQ's RC QP", q, "%s", strerror(errno));
-	return q;
-}
-
 /* Up to @max completions on c.cq, each for up to 5 s: how many. */
 static int poll_some(struct ibv_wc *wc, int max)
 {
@@ -369,7 +355,7 @@ static void held_start(struct held *h, const char *dir)
 	snprintf(path, sizeof(path), "%s/f", dir);
 	h->srq = h->use_srq ? ibv_create_srq(c.pd, &sinit) : NULL;
 	h->p = (struct rc_pair){ rc_qp(&c, NULL, c.cq),
-				 h->use_srq ? srq_qp(h->srq) :
+				 h->use_srq ? rc_srq_qp(&c, h->srq) :
 				 rc_qp(&c, NULL, c.cq) };
 	h->src = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <infiniband/verbs.h>
+#include <poll.h>
 #include <rdma/ib_user_verbs.h>
 #include <rdma/rdma_user_rxe.h>
 #include <stdatomic.h>
@@ -61,6 +62,20 @@ static inline struct ibv_qp *rc_qp(struct ctx *c, struct ibv_pd *pd,
 	return qp;
 }
 
+/* An RC QP on @c's PD and CQ whose receives come from @srq, or the end. */
+static inline struct ibv_qp *rc_srq_qp(struct ctx *c, struct ibv_srq *srq)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = c->cq, .recv_cq = c->cq, .srq = srq,
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_send_sge = 1 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(c->pd, &init);
+
+	check_fatal("create an SRQ's RC QP", qp, "%s", strerror(errno));
+	return qp;
+}
+
 /* RESET -> INIT -> RTR -> RTS, connected to remote QP @dqpn. */
 static inline int rc_connect(struct ctx *c, struct ibv_qp *qp, uint32_t dqpn,
 			     int access, int rnr_retry)
@@ -102,13 +117,20 @@ static inline int rc_connect(struct ctx *c, struct ibv_qp *qp, uint32_t dqpn,
 #define ALL_ACCESS (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 		    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
 
+/* Connect @a and @b to each other (RESET -> RTS): 0, or -1 (errno). */
+static inline int rc_connect_both(struct ctx *c, struct ibv_qp *a,
+				  struct ibv_qp *b, int access, int rnr_retry)
+{
+	return rc_connect(c, a, b->qp_num, access, rnr_retry) ||
+	       rc_connect(c, b, a->qp_num, access, rnr_retry) ? -1 : 0;
+}
+
 static inline struct rc_pair rc_pair(struct ctx *c, int access, int rnr_retry)
 {
 	struct rc_pair p = { rc_qp(c, NULL, c->cq), rc_qp(c, NULL, c->cq) };
 
 	check_fatal("connect RC pair",
-		    !rc_connect(c, p.a, p.b->qp_num, access, rnr_retry) &&
-		    !rc_connect(c, p.b, p.a->qp_num, access, rnr_retry),
+		    !rc_connect_both(c, p.a, p.b, access, rnr_retry),
 		    "%s", strerror(errno));
 	return p;
 }
@@ -127,6 +149,29 @@ static inline int poll_one(struct ibv_cq *cq, struct ibv_wc *wc)
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (t.tv_sec - t0.tv_sec < 5);
 	return -1;
+}
+
+/*
+ * Wait up to @ms for an async event of @type on @c's device (its async fd
+ * made non-blocking), acking every event read: 1 if one came for @elem
+ * (a QP, SRQ or CQ: the event's element is a union of their pointers).
+ */
+static inline int wait_async_event(struct ctx *c, enum ibv_event_type type,
+				   void *elem, int ms)
+{
+	struct pollfd pfd = { .fd = c->ctx->async_fd, .events = POLLIN };
+	struct ibv_async_event ev;
+	int i, found = 0;
+
+	for (i = 0; i < ms / 100 && !found; i++) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		while (!found && !ibv_get_async_event(c->ctx, &ev)) {
+			found = ev.event_type == type && ev.element.cq == elem;
+			ibv_ack_async_event(&ev);
+		}
+	}
+	return found;
 }
 
 static inline int post_recv(struct ibv_qp *qp, struct ibv_mr *mr, void *buf,
