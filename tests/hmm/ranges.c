@@ -20,6 +20,11 @@
 #define NPAGES		(LEAF / PAGE)	/* the mirrored range: one leaf */
 #define ROUNDS		64
 #define COLD_LEAVES	8	/* snapshotted, never touched */
+/*
+ * New processes of the signal storm: 4, or $HMM_STORM_CHILDREN (the debug
+ * tier runs 1: there one costs about 65 s, its VMA walk being that much
+ * slower and so as likely to be hit as four on the stock kernel).
+ */
 #define STORM_CHILDREN	4
 #define STORM_VMAS	16384	/* make the mm's take-all-locks walk long */
 
@@ -113,7 +118,7 @@ int main(void)
 	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	long long unmaps, inv, retries, faults, watched, clears, now;
 	struct munmapper m = { .other = other };
-	int fd = dm_open(0), ret, i, failed = 0;
+	int fd = dm_open(0), ret, i, failed = 0, children;
 	pthread_t thread;
 
 	check_fatal("ranges: dmirror counts events", event("unmap") >= 0,
@@ -325,10 +330,13 @@ int main(void)
 
 	/* 7. The first faults of new processes, under a signal storm. */
 	failed = 0;
-	for (i = 0; i < STORM_CHILDREN; i++)
+	children = getenv("HMM_STORM_CHILDREN") ?
+		   atoi(getenv("HMM_STORM_CHILDREN")) : STORM_CHILDREN;
+	for (i = 0; i < children; i++)
 		failed |= in_child(storm_child, NULL);
-	check("no new process's first fault failed under signals", !failed,
-	      "%d processes, one failed at least", STORM_CHILDREN);
+	check("no new process's first fault failed under signals",
+	      children > 0 && !failed, "%d processes, one failed at least",
+	      children);
 
 	/* 8. A watch the worker found held by a fault that looked already. */
 	test_reaper_looks_again(fd);

@@ -35,9 +35,12 @@ expect_no_match() {
 # run_cmd CMD...: run, leaving its exit status in $RC and its output
 # (stdout and stderr together) in $OUT; the output also goes to the log.
 run_cmd() {
+	local t0=${EPOCHREALTIME/[.,]/} t1
 	OUT=$("$@" 2>&1)
 	RC=$?
-	printf '$ %s\n%s\n[exit %d]\n' "$*" "$OUT" "$RC" >&2
+	# How long it took, for the log: where a slow suite's time goes.
+	t1=${EPOCHREALTIME/[.,]/}
+	printf '$ %s\n%s\n[exit %d, %d ms]\n' "$*" "$OUT" "$RC" $(((t1 - t0) / 1000)) >&2
 }
 
 done_testing() {
