@@ -264,6 +264,15 @@ struct hodp_req_ctx {
 	u32 copy_mark;		/* what it was of: resume_mark() (hodp_resp.c) */
 	u32 copy_mw_gen;	/* and through which binding of a window */
 	bool copy_events;	/* the copy running raises its misses */
+	/*
+	 * An atomic executed at the responder whose result is not yet in
+	 * its local buffer (a page of it missed: a fault event): the value,
+	 * and which atomic it is of (run_wqe(), hodp_req.c), whose next run
+	 * writes it and executes nothing (hodp_atomic_result()).
+	 */
+	bool atomic_done;
+	u32 atomic_mark;
+	u64 atomic_result;
 	u64 rheld_owner;	/* the claimed receive was held for: or 0 */
 	u32 rheld_mark;
 	u64 rpeek_id;		/* the receive WQE rprep is of: its wr_id */
@@ -574,6 +583,7 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
+enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);
 void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		      u64 addr, u64 end, bool write);
 bool hodp_seg_dying(const struct hodp_seg *seg);
@@ -602,11 +612,12 @@ int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 
 /*
  * Fault injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc, and
- * hodp/atomic_miss, a race made to happen.
+ * hodp/atomic_miss and hodp/copy_miss, two races made to happen.
  */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
 bool hodp_should_fail_alloc(void);
 bool hodp_inject_atomic_miss(void);
+bool hodp_inject_copy_miss(void);
 void hodp_fail_alloc_init(void);
 void hodp_fail_alloc_exit(void);
 #else
@@ -616,6 +627,11 @@ static inline bool hodp_should_fail_alloc(void)
 }
 
 static inline bool hodp_inject_atomic_miss(void)
+{
+	return false;
+}
+
+static inline bool hodp_inject_copy_miss(void)
 {
 	return false;
 }

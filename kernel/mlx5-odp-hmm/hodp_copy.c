@@ -8,8 +8,8 @@
  * the pages up before a WQE starts, where a miss is a fault event; a miss
  * in the copy itself (an invalidation came between) is one too for a
  * WQE that can go on from there (hodp_copy_resumable(): RDMA WRITE,
- * READ, an RC or UC SEND), else it unlocks, faults (hodp_odp_fault())
- * and tries again.
+ * READ, an RC or UC SEND, an executed atomic's result), else it unlocks,
+ * faults (hodp_odp_fault()) and tries again.
  * Between two ODP MRs of different mirrors both are locked for reading
  * with hmm_mirror_read_lock_two(), whose order (lockdep-checked) keeps
  * two copies in opposite directions from deadlocking.
@@ -200,6 +200,9 @@ static void copy_unlock(struct hmm_mirror *dm, struct hmm_mirror *sm)
 void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		      u64 addr, u64 end, bool write)
 {
+	/* One miss per run: one recorded over another would leak its MR. */
+	if (WARN_ON_ONCE(ctx->miss.mr))
+		hodp_mr_put(ctx->miss.mr);
 	hodp_mr_hold(seg->mr);
 	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
 					    .end = end, .write = write };
@@ -223,6 +226,16 @@ static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		return fail;
 	hodp_record_miss(ctx, seg, addr, seg->addr + seg->len, write);
 	return HODP_COPY_EVENT;
+}
+
+/*
+ * Debugging kernels (hodp/copy_miss): a destination page gone since the
+ * lookups, asked only where that miss is a fault event (copy_miss()).
+ */
+static bool inject_miss(const struct hodp_req_ctx *ctx)
+{
+	return ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace) &&
+	       hodp_inject_copy_miss();
 }
 
 /*
@@ -250,10 +263,17 @@ static int copy_step(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 doff,
 
 	for (;;) {
 		u32 dn = n, sn;
+		bool gone = false;
 
+		/* Asked outside the lock: it may log (fault_attr verbose). */
+		if (dm)
+			gone = inject_miss(ctx);
 		copy_lock(dm, sm);
-		d = dm ? odp_map_locked(dst, daddr, true) :
-			 plain_map(dst, doff, &dn);
+		if (gone)
+			d = NULL;
+		else
+			d = dm ? odp_map_locked(dst, daddr, true) :
+				 plain_map(dst, doff, &dn);
 		if (!d) {
 			copy_unlock(dm, sm);
 			ret = copy_miss(ctx, dst, daddr, true, &tries,
@@ -395,7 +415,8 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
  *
  * For a WQE that may run again from where it stopped (an RDMA WRITE, READ
  * or an RC or UC SEND: nothing executed that a second run would repeat; a
- * receive WQE it claimed is held by the responder meanwhile). It starts
+ * receive WQE it claimed is held by the responder meanwhile), or an
+ * executed atomic's result (its next run writes the value kept). It starts
  * after the ctx->copied bytes its last run did; a page missing there (an
  * invalidation after hodp_segs_prepare()), while the WQE's events are not
  * over (qp->fault_inplace, set by hodp_fault_raise() past their bounds),
@@ -419,6 +440,41 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 	if (ret == HODP_COPY_EVENT)
 		ctx->copied = len - left;
 	return ret;
+}
+
+/**
+ * hodp_atomic_result() - write an executed atomic's result into its buffer
+ * @ctx: the requester's working memory: the atomic's local segments, its
+ *	result in ctx->atomic_result (ctx->atomic_done set)
+ *
+ * Once the responder executed the atomic, the value is the requester's
+ * whatever happens there (a second execution would be wrong): a page of
+ * the local buffer invalidated since the WQE's lookups is a fault event
+ * of the requester (ctx->miss), as for a resumable copy, and the WQE's
+ * next run calls this again instead of executing it; once the WQE's
+ * events are over, the page is faulted where it stands.
+ *
+ * Context: process context, the requester's req_lock held (its send queue
+ * being run), ctx->atomic_done set by the caller; may sleep (faults where
+ * the access stands once the events are over).
+ * Return: the WQE's status (IB_WC_SUCCESS with ctx->miss set: a fault
+ * event), a local protection error if the buffer cannot be mirrored
+ * writable, a flush error if the requester is closing.
+ */
+enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx)
+{
+	struct hodp_seg res = { .addr = (uintptr_t)&ctx->atomic_result,
+				.len = sizeof(ctx->atomic_result) };
+	int ret;
+
+	lockdep_assert_held(&ctx->qp->req_lock);
+	ret = hodp_copy_resumable(ctx, ctx->lseg, ctx->nlseg, &res, 1,
+				  sizeof(ctx->atomic_result));
+	if (ret == HODP_COPY_EVENT)
+		return IB_WC_SUCCESS;
+	if (ret == HODP_COPY_STOPPED)
+		return IB_WC_WR_FLUSH_ERR;
+	return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;
 }
 
 /**

@@ -13,10 +13,15 @@
  * hodp/objects counts what each device holds, so that a test sees what a
  * failed verb left behind (the RDMA core does not track every object).
  *
- * The race: hodp/atomic_miss, another fault_attr, makes an ODP atomic's
+ * The races: hodp/atomic_miss, another fault_attr, makes an ODP atomic's
  * page look invalidated between the WQE's lookups and its execution (a
  * window of a few instructions that a test cannot hit at will), so that
  * a test sees what that miss becomes: a fault event, nothing executed.
+ * hodp/copy_miss makes the destination page of a copy whose misses are
+ * fault events (hodp_copy_resumable(): an RDMA WRITE's, READ's, SEND's,
+ * an atomic's result) look invalidated since the lookups, while the
+ * WQE's events are not over: what that becomes (an executed atomic's
+ * result written by the next run, nothing executed twice) is seen too.
  */
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -26,6 +31,7 @@
 
 static DECLARE_FAULT_ATTR(hodp_fail_alloc);
 static DECLARE_FAULT_ATTR(hodp_atomic_miss);
+static DECLARE_FAULT_ATTR(hodp_copy_miss);
 static struct dentry *hodp_debugfs;
 
 /**
@@ -50,6 +56,17 @@ bool hodp_inject_atomic_miss(void)
 	return should_fail(&hodp_atomic_miss, 1);
 }
 
+/**
+ * hodp_inject_copy_miss() - should this copy find its destination page gone?
+ *
+ * Return: true when hodp/copy_miss says so; the caller then acts as if the
+ * page had been invalidated since the WQE's lookups.
+ */
+bool hodp_inject_copy_miss(void)
+{
+	return should_fail(&hodp_copy_miss, 1);
+}
+
 /* debugfs hodp/objects: what each device holds, to compare around a failure. */
 static int hodp_objects_show(struct seq_file *m, void *unused)
 {
@@ -64,6 +81,7 @@ void hodp_fail_alloc_init(void)
 	fault_create_debugfs_attr("fail_alloc", hodp_debugfs, &hodp_fail_alloc);
 	fault_create_debugfs_attr("atomic_miss", hodp_debugfs,
 				  &hodp_atomic_miss);
+	fault_create_debugfs_attr("copy_miss", hodp_debugfs, &hodp_copy_miss);
 	debugfs_create_file("objects", 0400, hodp_debugfs, NULL,
 			    &hodp_objects_fops);
 }

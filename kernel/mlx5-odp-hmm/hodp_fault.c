@@ -12,7 +12,9 @@
  * the same message to the same responder (resume_ok(), hodp_resp.c),
  * into the receive WQE it claimed, which the responder held meanwhile.
  * An atomic whose page was invalidated after the lookups raises one too,
- * before it executes (hodp_odp_atomic()): its next run looks again.
+ * before it executes (hodp_odp_atomic()): its next run looks again; so
+ * does its result's copy into a page invalidated since, once executed:
+ * its next run writes the value kept (hodp_atomic_result()).
  * Neither the doorbell's system call nor the worker running the queue
  * waits for the mm, and the requester sees a responder's fault as a
  * stall: no RNR or transport retry is used.

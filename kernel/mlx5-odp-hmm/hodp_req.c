@@ -10,10 +10,11 @@
  * retry_cnt times. A page an ODP buffer misses, the requester's or the
  * responder's, stops the queue at the WQE for a fault event (hodp_fault.c)
  * before anything of it is done (or, for an RDMA WRITE, READ or an RC or
- * UC SEND, where its copy stands), and the WQE runs again after. An error
- * completes the WQE with its status and moves the QP to the error state,
- * which flushes what remains.
+ * UC SEND, where its copy stands; for an executed atomic, at its result),
+ * and the WQE runs again after. An error completes the WQE with its
+ * status and moves the QP to the error state, which flushes what remains.
  */
+#include <linux/jhash.h>
 #include <rdma/ib_cache.h>
 
 #include "hodp.h"
@@ -298,6 +299,51 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	return status;
 }
 
+/* Which atomic a result kept is of: the fields that decide its value. */
+static u32 atomic_mark(const struct hodp_req_ctx *ctx)
+{
+	const struct rxe_send_wr *wr = &ctx->wqe.wr;
+	u32 h;
+
+	h = jhash_3words(wr->opcode, wr->wr.atomic.rkey,
+			 lower_32_bits(wr->wr.atomic.remote_addr), 0);
+	h = jhash_3words(upper_32_bits(wr->wr.atomic.remote_addr),
+			 lower_32_bits(wr->wr.atomic.compare_add),
+			 upper_32_bits(wr->wr.atomic.compare_add), h);
+	return jhash_3words(lower_32_bits(wr->wr.atomic.swap),
+			    upper_32_bits(wr->wr.atomic.swap),
+			    lower_32_bits(wr->wr_id), h);
+}
+
+/*
+ * The head WQE, fetched, its local buffers looked up. An atomic the
+ * responder executed in an earlier run only has its result written: its
+ * local buffer is still one an atomic may write (fetch_wqe() resolved it
+ * for LOCAL_WRITE). The ring's WQE is read again each run: rewritten
+ * since into another operation, or another atomic, it is executed as what
+ * it is now (the user's own doing: the result kept is dropped).
+ */
+static enum ib_wc_status run_wqe(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
+{
+	struct hodp_req_ctx *ctx = qp->ctx;
+	u32 opcode = ctx->wqe.wr.opcode;
+	enum ib_wc_status status;
+
+	if (ctx->atomic_done) {
+		if (is_atomic(opcode) && ctx->atomic_mark == atomic_mark(ctx))
+			return hodp_atomic_result(ctx);
+		ctx->atomic_done = false;
+		ctx->copied = 0;
+	}
+	if (is_local(opcode))
+		return execute_local(qp);
+	status = execute(qp, wait_us, rnr);
+	/* Executed by this run (hodp_respond()): what it was. */
+	if (ctx->atomic_done)
+		ctx->atomic_mark = atomic_mark(ctx);
+	return status;
+}
+
 static enum ib_wc_opcode wc_opcode(u32 wr_opcode)
 {
 	switch (wr_opcode) {
@@ -463,12 +509,11 @@ static void run_sq(struct hodp_qp *qp)
 			ctx->lprep = 0;
 			ctx->rprep = 0;
 			ctx->copied = 0;
+			ctx->atomic_done = false;
 		}
 		status = fetch_wqe(qp);
 		if (status == IB_WC_SUCCESS && !ctx->miss.mr)
-			status = is_local(ctx->wqe.wr.opcode) ?
-				 execute_local(qp) :
-				 execute(qp, &wait_us, &rnr);
+			status = run_wqe(qp, &wait_us, &rnr);
 		if (READ_ONCE(qp->stopping) ||
 		    READ_ONCE(qp->state) == IB_QPS_RESET) {
 			/* RESET or destroy discards the WQE: no completion. */

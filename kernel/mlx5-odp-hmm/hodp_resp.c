@@ -837,15 +837,15 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		}
 		/*
 		 * Executed: whatever the responder does now, the result is
-		 * the requester's (a retry would execute it twice). Only the
+		 * the requester's (a retry would execute it twice), kept for
+		 * the WQE's next run if a page of its buffer misses. Only the
 		 * requester's own closing stops its copy.
 		 */
 		ctx->peer = NULL;
-		remote = (struct hodp_seg){ NULL, (uintptr_t)&orig, 8 };
-		ret = hodp_copy(ctx, ctx->lseg, ctx->nlseg, 0, &remote, 1, 8);
-		if (ret == HODP_COPY_STOPPED)
-			return IB_WC_WR_FLUSH_ERR;
-		return ret ? IB_WC_LOC_PROT_ERR : IB_WC_SUCCESS;
+		ctx->copied = 0;	/* bytes of the result written */
+		ctx->atomic_done = true;
+		ctx->atomic_result = orig;
+		return hodp_atomic_result(ctx);
 	}
 	return IB_WC_REM_INV_REQ_ERR;
 }

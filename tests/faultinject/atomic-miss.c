@@ -13,6 +13,15 @@
  * events without progress, then faults where it stands HODP_FAULT_TRIES
  * times, and ends with a remote access error that changed nothing: it
  * never loops.
+ *
+ * The result's side: debugfs hodp/copy_miss makes the page of an ODP
+ * result buffer look invalidated after the atomic executed, before its
+ * result is written. Once: a fault event of the requester, then the
+ * next run writes the value the atomic returned and executes nothing
+ * (the target moved once), also for a result split over a pinned and an
+ * ODP buffer, whose second half is all the next run writes. Every time:
+ * HODP_FAULT_TRIES events, then the result is written where it stands:
+ * the right value, executed once.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -30,37 +39,46 @@
 #include "../hodp/verbs.h"
 
 #define ATOMIC_MISS	"/sys/kernel/debug/hodp/atomic_miss"
+#define COPY_MISS	"/sys/kernel/debug/hodp/copy_miss"
 #define PAGE		4096UL
 /* HODP_FAULT_TRIES (hodp.h): the events of a WQE that makes no progress. */
 #define FAULT_TRIES	64
 
 static struct ctx c;
 
-/* The next @times atomics find their page gone (-1: every one). */
-static void arm(int times)
+/* The next @times looks at @attr find their page gone (-1: every one). */
+static void arm(const char *attr, int times)
 {
-	check_fatal("arm hodp/atomic_miss", !attr_arm(ATOMIC_MISS, 0, times),
-		    "%s", strerror(errno));
+	check_fatal("arm the injection", !attr_arm(attr, 0, times),
+		    "%s: %s", attr, strerror(errno));
 }
 
 static void disarm(void)
 {
 	attr_write(ATOMIC_MISS, "probability", "0");
 	attr_write(ATOMIC_MISS, "times", "1");
+	attr_write(COPY_MISS, "probability", "0");
+	attr_write(COPY_MISS, "times", "1");
 }
 
-/* Killed (the harness's timeout): disarmed all the same, then gone. */
-static void disarm_killed(int sig)
+static void write_zero(const char *path)
 {
-	int fd = open(ATOMIC_MISS "/probability", O_WRONLY);
+	int fd = open(path, O_WRONLY);
 	ssize_t n;
 
-	(void)sig;
 	if (fd >= 0) {
 		n = write(fd, "0", 1);	/* nothing to do if it fails */
 		(void)n;
 		close(fd);
 	}
+}
+
+/* Killed (the harness's timeout): disarmed all the same, then gone. */
+static void disarm_killed(int sig)
+{
+	(void)sig;
+	write_zero(ATOMIC_MISS "/probability");
+	write_zero(COPY_MISS "/probability");
 	_exit(1);
 }
 
@@ -142,7 +160,7 @@ static void miss_once(struct rc_pair *p, enum ibv_wr_opcode op,
 
 	*result = 0;
 	start_trace();
-	arm(1);
+	arm(ATOMIC_MISS, 1);
 	st = atomic_op(p->a, op, lmr, result, rmr, target, cas ? before : 5,
 		       42);
 	left = attr_read(ATOMIC_MISS, "times");
@@ -184,7 +202,7 @@ static void miss_always(struct rc_pair *p, struct ibv_mr *lmr,
 	int st, events, faults;
 
 	start_trace();
-	arm(-1);
+	arm(ATOMIC_MISS, -1);
 	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr,
 		       target, 5, 0);
 	disarm();
@@ -204,15 +222,163 @@ static void miss_always(struct rc_pair *p, struct ibv_mr *lmr,
 	free(trace);
 }
 
+/*
+ * The result's page gone once, after the atomic executed: a fault event
+ * of the requester for the result buffer (@olmr, ODP), then the value the
+ * atomic returned is written and nothing executed again.
+ */
+static void result_once(struct rc_pair *p, enum ibv_wr_opcode op,
+			struct ibv_mr *olmr, uint64_t *oresult,
+			struct ibv_mr *rmr, uint64_t *target)
+{
+	int cas = op == IBV_WR_ATOMIC_CMP_AND_SWP;
+	const char *name = cas ? "compare and swap" : "fetch and add";
+	uint64_t before = *target, want = cas ? 77 : before + 3;
+	char what[128], ev[80];
+	char *trace;
+	long long left;
+	int st;
+
+	*oresult = 0;
+	start_trace();
+	arm(COPY_MISS, 1);
+	st = atomic_op(p->a, op, olmr, oresult, rmr, target,
+		       cas ? before : 3, 77);
+	left = attr_read(COPY_MISS, "times");
+	disarm();
+	trace = stop_trace();
+	snprintf(what, sizeof(what), "%s: the result's page went missing once",
+		 name);
+	check(what, left == 0, "times left %lld", left);
+	snprintf(what, sizeof(what),
+		 "%s: its result written after the event, executed once",
+		 name);
+	check(what, st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
+	      before && *(volatile uint64_t *)target == want,
+	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
+	      (unsigned long)*oresult, (unsigned long)before,
+	      (unsigned long)*target, (unsigned long)want);
+	snprintf(ev, sizeof(ev), "%s's result page gone after it executed",
+		 name);
+	check_event(trace, ev, p->a->qp_num, olmr->lkey, oresult, "write", -1);
+	snprintf(what, sizeof(what),
+		 "%s's result: one event, no fault by this process", name);
+	snprintf(ev, sizeof(ev), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 p->a->qp_num);
+	check(what, count_in(trace, ev, 0) == 1 &&
+	      count_in(trace, "hodp_odp_fault: ", getpid()) == 0,
+	      "%d events, %d faults by pid %d", count_in(trace, ev, 0),
+	      count_in(trace, "hodp_odp_fault: ", getpid()), getpid());
+	free(trace);
+}
+
+/*
+ * A result split over two buffers, a pinned one's 4 bytes then an ODP
+ * one's: the ODP half's page gone once, after the pinned half was
+ * written: one event, then the next run writes the rest only (the halves
+ * together are the value returned), the atomic executed once.
+ */
+static void result_split(struct rc_pair *p, struct ibv_mr *lmr,
+			 uint64_t *result, struct ibv_mr *olmr,
+			 uint64_t *oresult, struct ibv_mr *rmr,
+			 uint64_t *target)
+{
+	struct ibv_sge sge[2] = {
+		{ (uintptr_t)result, 4, lmr->lkey },
+		{ (uintptr_t)oresult, 4, olmr->lkey },
+	};
+	struct ibv_send_wr wr = {
+		.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD,
+		.send_flags = IBV_SEND_SIGNALED, .sg_list = sge, .num_sge = 2,
+	};
+	uint64_t before = *target, got;
+	uint32_t lo, hi;
+	struct ibv_wc wc = { .status = -1 };
+	char ev[80];
+	char *trace;
+	double t0;
+	int n = 0;
+
+	*result = 0xaaaaaaaaaaaaaaaaULL;	/* canaries: nothing written */
+	*oresult = 0xaaaaaaaaaaaaaaaaULL;
+	wr.wr.atomic.remote_addr = (uintptr_t)target;
+	wr.wr.atomic.rkey = rmr->rkey;
+	wr.wr.atomic.compare_add = 3;
+	start_trace();
+	arm(COPY_MISS, 1);
+	if (!post_send(p->a, &wr))
+		for (t0 = now_s(); !n && now_s() - t0 < 60; usleep(1000))
+			n = ibv_poll_cq(c.cq, 1, &wc);
+	disarm();
+	trace = stop_trace();
+	memcpy(&lo, result, 4);
+	memcpy(&hi, oresult, 4);
+	got = (uint64_t)hi << 32 | lo;
+	check("a result split over a pinned and an ODP buffer: both halves written after the event, executed once",
+	      n == 1 && wc.status == IBV_WC_SUCCESS && got == before &&
+	      *(volatile uint64_t *)target == before + 3,
+	      "%d completions, status %d, returned %#lx (want %#lx), target %lu (want %lu)",
+	      n, wc.status, (unsigned long)got, (unsigned long)before,
+	      (unsigned long)*target, (unsigned long)(before + 3));
+	check_event(trace, "a split result's ODP half gone", p->a->qp_num,
+		    olmr->lkey, oresult, "write", -1);
+	snprintf(ev, sizeof(ev), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 p->a->qp_num);
+	check("a split result: one event", count_in(trace, ev, 0) == 1,
+	      "%d events", count_in(trace, ev, 0));
+	free(trace);
+}
+
+/*
+ * The result's page gone at every look while the WQE's events last: the
+ * events a WQE without progress may raise, then the result is written
+ * where it stands (the injection asks only while a miss would be an
+ * event): the right value, and the atomic executed once.
+ */
+static void result_always(struct rc_pair *p, struct ibv_mr *olmr,
+			  uint64_t *oresult, struct ibv_mr *rmr,
+			  uint64_t *target)
+{
+	uint64_t before = *target;
+	char want[128];
+	char *trace;
+	int st, events, faults;
+
+	*oresult = 0;
+	start_trace();
+	arm(COPY_MISS, -1);
+	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
+		       target, 3, 0);
+	disarm();
+	trace = stop_trace();
+	check("result always missing: written where it stands after the events, executed once",
+	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult == before &&
+	      *(volatile uint64_t *)target == before + 3,
+	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
+	      (unsigned long)*oresult, (unsigned long)before,
+	      (unsigned long)*target, (unsigned long)(before + 3));
+	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 p->a->qp_num);
+	events = count_in(trace, want, 0);
+	/* The events' faults; the page is there when written in place. */
+	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ",
+		 olmr->lkey);
+	faults = count_in(trace, want, 0);
+	check("result always missing: HODP_FAULT_TRIES events without progress, a fault each",
+	      events == FAULT_TRIES && faults == FAULT_TRIES,
+	      "%d events, %d faults", events, faults);
+	free(trace);
+}
+
 int main(void)
 {
-	uint64_t *target, *result;
-	struct ibv_mr *rmr, *lmr;
+	uint64_t *target, *result, *oresult;
+	struct ibv_mr *rmr, *lmr, *olmr;
 	struct rc_pair p;
 
-	if (access(ATOMIC_MISS, F_OK)) {
+	if (access(ATOMIC_MISS, F_OK) || access(COPY_MISS, F_OK)) {
 		skip("hodp atomic miss injection",
-		     "no debugfs hodp/atomic_miss: kernel without fault injection (make check-debug runs it)");
+		     "no debugfs hodp/atomic_miss or copy_miss: kernel without fault injection (make check-debug runs it)");
 		return 0;
 	}
 	trace_mount();
@@ -222,16 +388,22 @@ int main(void)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	result = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	oresult = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	check_fatal("map the buffers", target != MAP_FAILED &&
-		    result != MAP_FAILED, "%s", strerror(errno));
+		    result != MAP_FAILED && oresult != MAP_FAILED, "%s",
+		    strerror(errno));
 	/* Written first: the registration finds the page (no lookup miss). */
 	*target = 1000;
 	*result = 0;
+	*oresult = 0;
 	rmr = ibv_reg_mr(c.pd, target, PAGE,
 			 ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
 	lmr = ibv_reg_mr(c.pd, result, PAGE, ALL_ACCESS);
-	check_fatal("register the ODP target and the result buffer",
-		    rmr && lmr, "%s", strerror(errno));
+	olmr = ibv_reg_mr(c.pd, oresult, PAGE,
+			  ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	check_fatal("register the ODP target and the result buffers",
+		    rmr && lmr && olmr, "%s", strerror(errno));
 	/* Left armed by a test cut short, every later atomic would fail. */
 	atexit(disarm);
 	signal(SIGTERM, disarm_killed);
@@ -243,9 +415,22 @@ int main(void)
 		    *result == 1000, "result %lu", (unsigned long)*result);
 	miss_once(&p, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr, target);
 	miss_once(&p, IBV_WR_ATOMIC_CMP_AND_SWP, lmr, result, rmr, target);
+	/* The ODP result buffer mirrored writable: only injected misses. */
+	check_fatal("an atomic into the ODP result buffer before the injection",
+		    atomic_op(p.a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
+			      rmr, target, 0, 0) == IBV_WC_SUCCESS &&
+		    *oresult == *target, "result %lu, target %lu",
+		    (unsigned long)*oresult, (unsigned long)*target);
+	result_once(&p, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
+		    target);
+	result_once(&p, IBV_WR_ATOMIC_CMP_AND_SWP, olmr, oresult, rmr, target);
+	result_split(&p, lmr, result, olmr, oresult, rmr, target);
+	result_always(&p, olmr, oresult, rmr, target);
+	/* Last: its remote access error leaves the QP in the error state. */
 	miss_always(&p, lmr, result, rmr, target);
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(olmr);
 	ibv_dereg_mr(lmr);
 	ibv_dereg_mr(rmr);
 	return check_done();

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * hodp's debugfs fault attributes (hodp/fail_alloc, hodp/atomic_miss: the
- * kernel's fault_attr files, Documentation/fault-injection), written and
- * read by the tests that aim them.
+ * hodp's debugfs fault attributes (hodp/fail_alloc, hodp/atomic_miss,
+ * hodp/copy_miss: the kernel's fault_attr files,
+ * Documentation/fault-injection), written and read by the tests that aim
+ * them.
  */
 #ifndef _TESTS_FAULTINJECT_FAULT_ATTR_H
 #define _TESTS_FAULTINJECT_FAULT_ATTR_H
