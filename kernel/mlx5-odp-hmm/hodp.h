@@ -267,12 +267,12 @@ struct hodp_req_ctx {
 	/*
 	 * An atomic executed at the responder whose result is not yet in
 	 * its local buffer (a page of it missed: a fault event): the value,
-	 * and which atomic it is of (run_wqe(), hodp_req.c), whose next run
+	 * and the WQE it is of (run_wqe(), hodp_req.c), whose next run
 	 * writes it and executes nothing (hodp_atomic_result()).
 	 */
 	bool atomic_done;
-	u32 atomic_mark;
 	u64 atomic_result;
+	struct rxe_send_wr atomic_wr;
 	u64 rheld_owner;	/* the claimed receive was held for: or 0 */
 	u32 rheld_mark;
 	u64 rpeek_id;		/* the receive WQE rprep is of: its wr_id */

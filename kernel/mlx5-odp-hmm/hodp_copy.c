@@ -234,7 +234,8 @@ static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
  */
 static bool inject_miss(const struct hodp_req_ctx *ctx)
 {
-	return ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace) &&
+	return IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION) &&
+	       ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace) &&
 	       hodp_inject_copy_miss();
 }
 

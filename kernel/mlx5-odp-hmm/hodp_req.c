@@ -14,7 +14,6 @@
  * and the WQE runs again after. An error completes the WQE with its
  * status and moves the QP to the error state, which flushes what remains.
  */
-#include <linux/jhash.h>
 #include <rdma/ib_cache.h>
 
 #include "hodp.h"
@@ -299,20 +298,20 @@ static enum ib_wc_status execute(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	return status;
 }
 
-/* Which atomic a result kept is of: the fields that decide its value. */
-static u32 atomic_mark(const struct hodp_req_ctx *ctx)
+/*
+ * Is the head WQE of this run the atomic whose result is kept? Field by
+ * field: its work request ID, and what decides the value.
+ */
+static bool atomic_kept(const struct hodp_req_ctx *ctx)
 {
-	const struct rxe_send_wr *wr = &ctx->wqe.wr;
-	u32 h;
+	const struct rxe_send_wr *wr = &ctx->wqe.wr, *kept = &ctx->atomic_wr;
 
-	h = jhash_3words(wr->opcode, wr->wr.atomic.rkey,
-			 lower_32_bits(wr->wr.atomic.remote_addr), 0);
-	h = jhash_3words(upper_32_bits(wr->wr.atomic.remote_addr),
-			 lower_32_bits(wr->wr.atomic.compare_add),
-			 upper_32_bits(wr->wr.atomic.compare_add), h);
-	return jhash_3words(lower_32_bits(wr->wr.atomic.swap),
-			    upper_32_bits(wr->wr.atomic.swap),
-			    lower_32_bits(wr->wr_id), h);
+	return is_atomic(wr->opcode) && wr->opcode == kept->opcode &&
+	       wr->wr_id == kept->wr_id &&
+	       wr->wr.atomic.rkey == kept->wr.atomic.rkey &&
+	       wr->wr.atomic.remote_addr == kept->wr.atomic.remote_addr &&
+	       wr->wr.atomic.compare_add == kept->wr.atomic.compare_add &&
+	       wr->wr.atomic.swap == kept->wr.atomic.swap;
 }
 
 /*
@@ -330,7 +329,7 @@ static enum ib_wc_status run_wqe(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	enum ib_wc_status status;
 
 	if (ctx->atomic_done) {
-		if (is_atomic(opcode) && ctx->atomic_mark == atomic_mark(ctx))
+		if (atomic_kept(ctx))
 			return hodp_atomic_result(ctx);
 		ctx->atomic_done = false;
 		ctx->copied = 0;
@@ -338,9 +337,9 @@ static enum ib_wc_status run_wqe(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	if (is_local(opcode))
 		return execute_local(qp);
 	status = execute(qp, wait_us, rnr);
-	/* Executed by this run (hodp_respond()): what it was. */
+	/* Executed by this run (hodp_respond()): which WQE it was. */
 	if (ctx->atomic_done)
-		ctx->atomic_mark = atomic_mark(ctx);
+		ctx->atomic_wr = ctx->wqe.wr;
 	return status;
 }
 

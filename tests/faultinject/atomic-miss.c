@@ -21,7 +21,9 @@
  * (the target moved once), also for a result split over a pinned and an
  * ODP buffer, whose second half is all the next run writes. Every time:
  * HODP_FAULT_TRIES events, then the result is written where it stands:
- * the right value, executed once.
+ * the right value, executed once. Moved to the error state meanwhile: the
+ * WQE completes, executed once, and after RESET the same atomic posted
+ * again executes.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -96,27 +98,42 @@ static int count_in(const char *trace, const char *s, long pid)
 	return n;
 }
 
+/* How many fault events of QP @qpn @trace holds. */
+static int events_of(const char *trace, uint32_t qpn)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 qpn);
+	return count_in(trace, want, 0);
+}
+
 /* Post one atomic on @qp, wait up to 60 s: its status, or -1. */
-static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
-		     struct ibv_mr *lmr, uint64_t *result, struct ibv_mr *rmr,
-		     uint64_t *target, uint64_t compare_add, uint64_t swap)
+static int post_atomic(struct ibv_qp *qp, enum ibv_wr_opcode op,
+		       struct ibv_mr *lmr, uint64_t *result,
+		       struct ibv_mr *rmr, uint64_t *target,
+		       uint64_t compare_add, uint64_t swap)
 {
 	struct ibv_sge sge = { (uintptr_t)result, 8, lmr->lkey };
 	struct ibv_send_wr wr = {
 		.opcode = op, .send_flags = IBV_SEND_SIGNALED,
 		.sg_list = &sge, .num_sge = 1,
 	};
-	struct ibv_wc wc;
-	double t0;
-	int n;
 
 	wr.wr.atomic.remote_addr = (uintptr_t)target;
 	wr.wr.atomic.rkey = rmr->rkey;
 	wr.wr.atomic.compare_add = compare_add;
 	wr.wr.atomic.swap = swap;
-	if (post_send(qp, &wr))
-		return -1;
-	t0 = now_s();
+	return post_send(qp, &wr);
+}
+
+/* The next completion within 60 s: its status, or -1. */
+static int wait_completion(void)
+{
+	struct ibv_wc wc;
+	double t0 = now_s();
+	int n;
+
 	do {
 		n = ibv_poll_cq(c.cq, 1, &wc);
 		if (n)
@@ -125,6 +142,15 @@ static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
 		usleep(1000);
 	} while (now_s() - t0 < 60);
 	return -1;
+}
+
+static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
+		     struct ibv_mr *lmr, uint64_t *result, struct ibv_mr *rmr,
+		     uint64_t *target, uint64_t compare_add, uint64_t swap)
+{
+	if (post_atomic(qp, op, lmr, result, rmr, target, compare_add, swap))
+		return -1;
+	return wait_completion();
 }
 
 static void start_trace(void)
@@ -145,45 +171,71 @@ static char *stop_trace(void)
 	return trace;
 }
 
-/* One miss: a fault event, then the atomic executes once. */
-static void miss_once(struct rc_pair *p, enum ibv_wr_opcode op,
-		      struct ibv_mr *lmr, uint64_t *result,
-		      struct ibv_mr *rmr, uint64_t *target)
+/*
+ * One atomic on @p's requester with @attr armed for @times looks, traced:
+ * its status in *st, the looks left unused in *left (if asked), and the
+ * trace (the caller frees it).
+ */
+static char *armed_atomic(struct rc_pair *p, const char *attr, int times,
+			  enum ibv_wr_opcode op, struct ibv_mr *lmr,
+			  uint64_t *result, struct ibv_mr *rmr,
+			  uint64_t *target, uint64_t compare_add,
+			  uint64_t swap, int *st, long long *left)
+{
+	start_trace();
+	arm(attr, times);
+	*st = atomic_op(p->a, op, lmr, result, rmr, target, compare_add, swap);
+	if (left)
+		*left = attr_read(attr, "times");
+	disarm();
+	return stop_trace();
+}
+
+/*
+ * One miss injected through @attr: hodp/atomic_miss (the target's page,
+ * before the atomic executes) or hodp/copy_miss (the result buffer's,
+ * after): a fault event of the requester for that page, served by a
+ * worker, then the atomic completes, executed once, its value returned.
+ */
+static void miss_once(struct rc_pair *p, const char *attr,
+		      enum ibv_wr_opcode op, struct ibv_mr *lmr,
+		      uint64_t *result, struct ibv_mr *rmr, uint64_t *target)
 {
 	int cas = op == IBV_WR_ATOMIC_CMP_AND_SWP;
+	int res = !strcmp(attr, COPY_MISS);
 	const char *name = cas ? "compare and swap" : "fetch and add";
-	uint64_t before = *target, want = cas ? 42 : before + 5;
-	char what[128], ev[64];
+	const char *page = res ? "result page gone after it executed" :
+				 "page gone since its lookups";
+	uint64_t add = res ? 3 : 5, swap = res ? 77 : 42;
+	uint64_t before = *target, want = cas ? swap : before + add;
+	char what[128], ev[80];
 	char *trace;
 	long long left;
 	int st;
 
 	*result = 0;
-	start_trace();
-	arm(ATOMIC_MISS, 1);
-	st = atomic_op(p->a, op, lmr, result, rmr, target, cas ? before : 5,
-		       42);
-	left = attr_read(ATOMIC_MISS, "times");
-	disarm();
-	trace = stop_trace();
-	snprintf(what, sizeof(what), "%s: the page went missing once", name);
+	trace = armed_atomic(p, attr, 1, op, lmr, result, rmr, target,
+			     cas ? before : add, swap, &st, &left);
+	snprintf(what, sizeof(what), "%s: the %s went missing once", name,
+		 res ? "result's page" : "page");
 	check(what, left == 0, "times left %lld", left);
 	snprintf(what, sizeof(what),
-		 "%s: completes, executed once (value before, value after)",
-		 name);
-	check(what, st == IBV_WC_SUCCESS && *result == before &&
+		 "%s: completes, executed once (value before, value after)%s",
+		 name, res ? ", its result written after the event" : "");
+	check(what, st == IBV_WC_SUCCESS &&
+	      *(volatile uint64_t *)result == before &&
 	      *(volatile uint64_t *)target == want,
 	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
 	      (unsigned long)*result, (unsigned long)before,
 	      (unsigned long)*target, (unsigned long)want);
-	snprintf(ev, sizeof(ev), "%s's page gone since its lookups", name);
-	check_event(trace, ev, p->a->qp_num, rmr->lkey, target, "write", -1);
-	snprintf(what, sizeof(what), "%s: one event, no fault by this process",
-		 name);
-	check(what, count_in(trace, "hodp_odp_fault_event: ", 0) == 1 &&
+	snprintf(ev, sizeof(ev), "%s's %s", name, page);
+	check_event(trace, ev, p->a->qp_num, res ? lmr->lkey : rmr->lkey,
+		    res ? (void *)result : (void *)target, "write", -1);
+	snprintf(what, sizeof(what), "%s's %s: one event, no fault by this process",
+		 name, res ? "result" : "page");
+	check(what, events_of(trace, p->a->qp_num) == 1 &&
 	      count_in(trace, "hodp_odp_fault: ", getpid()) == 0,
-	      "%d events, %d faults by pid %d",
-	      count_in(trace, "hodp_odp_fault_event: ", 0),
+	      "%d events, %d faults by pid %d", events_of(trace, p->a->qp_num),
 	      count_in(trace, "hodp_odp_fault: ", getpid()), getpid());
 	free(trace);
 }
@@ -197,78 +249,21 @@ static void miss_always(struct rc_pair *p, struct ibv_mr *lmr,
 			uint64_t *result, struct ibv_mr *rmr, uint64_t *target)
 {
 	uint64_t before = *target;
-	char want[128];
 	char *trace;
 	int st, events, faults;
 
-	start_trace();
-	arm(ATOMIC_MISS, -1);
-	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr,
-		       target, 5, 0);
-	disarm();
-	trace = stop_trace();
+	trace = armed_atomic(p, ATOMIC_MISS, -1, IBV_WR_ATOMIC_FETCH_AND_ADD,
+			     lmr, result, rmr, target, 5, 0, &st, NULL);
 	check("always missing: a remote access error, nothing executed",
 	      st == IBV_WC_REM_ACCESS_ERR && *(volatile uint64_t *)target ==
 	      before, "status %d, target %lu (was %lu)", st,
 	      (unsigned long)*target, (unsigned long)before);
-	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 p->a->qp_num);
-	events = count_in(trace, want, 0);
+	events = events_of(trace, p->a->qp_num);
 	/* Each event's fault, then those where it stands (in a worker). */
 	faults = count_in(trace, "hodp_odp_fault: ", 0);
 	check("always missing: HODP_FAULT_TRIES events without progress, then HODP_FAULT_TRIES faults where it stands",
 	      events == FAULT_TRIES && faults == 2 * FAULT_TRIES,
 	      "%d events, %d faults", events, faults);
-	free(trace);
-}
-
-/*
- * The result's page gone once, after the atomic executed: a fault event
- * of the requester for the result buffer (@olmr, ODP), then the value the
- * atomic returned is written and nothing executed again.
- */
-static void result_once(struct rc_pair *p, enum ibv_wr_opcode op,
-			struct ibv_mr *olmr, uint64_t *oresult,
-			struct ibv_mr *rmr, uint64_t *target)
-{
-	int cas = op == IBV_WR_ATOMIC_CMP_AND_SWP;
-	const char *name = cas ? "compare and swap" : "fetch and add";
-	uint64_t before = *target, want = cas ? 77 : before + 3;
-	char what[128], ev[80];
-	char *trace;
-	long long left;
-	int st;
-
-	*oresult = 0;
-	start_trace();
-	arm(COPY_MISS, 1);
-	st = atomic_op(p->a, op, olmr, oresult, rmr, target,
-		       cas ? before : 3, 77);
-	left = attr_read(COPY_MISS, "times");
-	disarm();
-	trace = stop_trace();
-	snprintf(what, sizeof(what), "%s: the result's page went missing once",
-		 name);
-	check(what, left == 0, "times left %lld", left);
-	snprintf(what, sizeof(what),
-		 "%s: its result written after the event, executed once",
-		 name);
-	check(what, st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
-	      before && *(volatile uint64_t *)target == want,
-	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
-	      (unsigned long)*oresult, (unsigned long)before,
-	      (unsigned long)*target, (unsigned long)want);
-	snprintf(ev, sizeof(ev), "%s's result page gone after it executed",
-		 name);
-	check_event(trace, ev, p->a->qp_num, olmr->lkey, oresult, "write", -1);
-	snprintf(what, sizeof(what),
-		 "%s's result: one event, no fault by this process", name);
-	snprintf(ev, sizeof(ev), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 p->a->qp_num);
-	check(what, count_in(trace, ev, 0) == 1 &&
-	      count_in(trace, "hodp_odp_fault: ", getpid()) == 0,
-	      "%d events, %d faults by pid %d", count_in(trace, ev, 0),
-	      count_in(trace, "hodp_odp_fault: ", getpid()), getpid());
 	free(trace);
 }
 
@@ -294,7 +289,6 @@ static void result_split(struct rc_pair *p, struct ibv_mr *lmr,
 	uint64_t before = *target, got;
 	uint32_t lo, hi;
 	struct ibv_wc wc = { .status = -1 };
-	char ev[80];
 	char *trace;
 	double t0;
 	int n = 0;
@@ -322,10 +316,8 @@ static void result_split(struct rc_pair *p, struct ibv_mr *lmr,
 	      (unsigned long)*target, (unsigned long)(before + 3));
 	check_event(trace, "a split result's ODP half gone", p->a->qp_num,
 		    olmr->lkey, oresult, "write", -1);
-	snprintf(ev, sizeof(ev), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 p->a->qp_num);
-	check("a split result: one event", count_in(trace, ev, 0) == 1,
-	      "%d events", count_in(trace, ev, 0));
+	check("a split result: one event", events_of(trace, p->a->qp_num) == 1,
+	      "%d events", events_of(trace, p->a->qp_num));
 	free(trace);
 }
 
@@ -345,21 +337,15 @@ static void result_always(struct rc_pair *p, struct ibv_mr *olmr,
 	int st, events, faults;
 
 	*oresult = 0;
-	start_trace();
-	arm(COPY_MISS, -1);
-	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
-		       target, 3, 0);
-	disarm();
-	trace = stop_trace();
+	trace = armed_atomic(p, COPY_MISS, -1, IBV_WR_ATOMIC_FETCH_AND_ADD,
+			     olmr, oresult, rmr, target, 3, 0, &st, NULL);
 	check("result always missing: written where it stands after the events, executed once",
 	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult == before &&
 	      *(volatile uint64_t *)target == before + 3,
 	      "status %d, returned %lu (want %lu), target %lu (want %lu)", st,
 	      (unsigned long)*oresult, (unsigned long)before,
 	      (unsigned long)*target, (unsigned long)(before + 3));
-	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 p->a->qp_num);
-	events = count_in(trace, want, 0);
+	events = events_of(trace, p->a->qp_num);
 	/* The events' faults; the page is there when written in place. */
 	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ",
 		 olmr->lkey);
@@ -368,6 +354,51 @@ static void result_always(struct rc_pair *p, struct ibv_mr *olmr,
 	      events == FAULT_TRIES && faults == FAULT_TRIES,
 	      "%d events, %d faults", events, faults);
 	free(trace);
+}
+
+/*
+ * The requester moved to the error state while its atomic's result keeps
+ * missing (its events pending): the WQE completes, flushed (or written,
+ * if its events ran out first), the atomic executed once. Then RESET and
+ * connected again, the same atomic posted anew executes: nothing of the
+ * result kept outlives its WQE.
+ */
+static void result_then_err(struct rc_pair *p, struct ibv_mr *olmr,
+			    uint64_t *oresult, struct ibv_mr *rmr,
+			    uint64_t *target)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_ERR };
+	uint64_t before = *target;
+	int st = -1;
+
+	*oresult = 0;
+	arm(COPY_MISS, -1);
+	if (!post_atomic(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
+			 rmr, target, 3, 0) &&
+	    !ibv_modify_qp(p->a, &a, IBV_QP_STATE))
+		st = wait_completion();
+	disarm();
+	check("ERR during a result's events: the WQE completes (flushed, or written), executed once",
+	      (st == IBV_WC_WR_FLUSH_ERR ||
+	       (st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
+		before)) && *(volatile uint64_t *)target == before + 3,
+	      "status %d, result %lu, target %lu (want %lu)", st,
+	      (unsigned long)*oresult, (unsigned long)*target,
+	      (unsigned long)(before + 3));
+	a.qp_state = IBV_QPS_RESET;
+	check_fatal("RESET, then connected again",
+		    !ibv_modify_qp(p->a, &a, IBV_QP_STATE) &&
+		    !rc_connect(&c, p->a, p->b->qp_num, ALL_ACCESS, 7),
+		    "%s", strerror(errno));
+	*oresult = 0;
+	st = atomic_op(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
+		       target, 3, 0);
+	check("after RESET the same atomic posted anew executes",
+	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
+	      before + 3 && *(volatile uint64_t *)target == before + 6,
+	      "status %d, result %lu (want %lu), target %lu (want %lu)", st,
+	      (unsigned long)*oresult, (unsigned long)(before + 3),
+	      (unsigned long)*target, (unsigned long)(before + 6));
 }
 
 int main(void)
@@ -413,19 +444,23 @@ int main(void)
 		    atomic_op(p.a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result,
 			      rmr, target, 0, 0) == IBV_WC_SUCCESS &&
 		    *result == 1000, "result %lu", (unsigned long)*result);
-	miss_once(&p, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result, rmr, target);
-	miss_once(&p, IBV_WR_ATOMIC_CMP_AND_SWP, lmr, result, rmr, target);
+	miss_once(&p, ATOMIC_MISS, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result,
+		  rmr, target);
+	miss_once(&p, ATOMIC_MISS, IBV_WR_ATOMIC_CMP_AND_SWP, lmr, result,
+		  rmr, target);
 	/* The ODP result buffer mirrored writable: only injected misses. */
 	check_fatal("an atomic into the ODP result buffer before the injection",
 		    atomic_op(p.a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
 			      rmr, target, 0, 0) == IBV_WC_SUCCESS &&
 		    *oresult == *target, "result %lu, target %lu",
 		    (unsigned long)*oresult, (unsigned long)*target);
-	result_once(&p, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
-		    target);
-	result_once(&p, IBV_WR_ATOMIC_CMP_AND_SWP, olmr, oresult, rmr, target);
+	miss_once(&p, COPY_MISS, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
+		  rmr, target);
+	miss_once(&p, COPY_MISS, IBV_WR_ATOMIC_CMP_AND_SWP, olmr, oresult,
+		  rmr, target);
 	result_split(&p, lmr, result, olmr, oresult, rmr, target);
 	result_always(&p, olmr, oresult, rmr, target);
+	result_then_err(&p, olmr, oresult, rmr, target);
 	/* Last: its remote access error leaves the QP in the error state. */
 	miss_always(&p, lmr, result, rmr, target);
 	ibv_destroy_qp(p.a);
