@@ -27,7 +27,7 @@
 #define RDONLY		332UL		/* read-only, present: 16 pages */
 #define PIECE		16UL
 #define RACE_PAGES	1536UL		/* 6 MiB: three leaves */
-#define RACE_ROUNDS	300
+#define RACE_ROUNDS	300	/* or $HMM_FLOCK_ROUNDS (tests/run) */
 #define RACE_CHUNK	64UL
 #define RACE_PER_CALL	16
 
@@ -123,6 +123,7 @@ static void race(int fd, unsigned long flags, const char *name)
 	char *p = map_aligned(RACE_PAGES * PAGE, LEAF);
 	struct racer r = { .p = p };
 	unsigned long filled, ok = 0, busy = 0, bad = 0, badfill = 0;
+	int rounds = env_count("HMM_FLOCK_ROUNDS", RACE_ROUNDS, 100000);
 	long first_bad = -1;
 	pthread_t t;
 	int i, ret, other = 0;
@@ -131,7 +132,7 @@ static void race(int fd, unsigned long flags, const char *name)
 	fill(p, RACE_PAGES, 9);
 	check_fatal("start the racing thread",
 		    !pthread_create(&t, NULL, racer, &r), "pthread_create");
-	for (i = 0; i < RACE_ROUNDS; i++) {
+	for (i = 0; i < rounds; i++) {
 		uint64_t need = HMM_DMIRROR_ENTRY_VALID |
 			(flags & HMM_DMIRROR_FLOCK_WRITE ?
 			 HMM_DMIRROR_ENTRY_WRITE : 0);

@@ -404,13 +404,11 @@ static void test_unload_during_teardown(void)
 
 int main(void)
 {
-	const char *rounds = getenv("HMM_RACE_ROUNDS");
-
 	check_fatal("lifetime: core counters are readable",
 		    hmm_stat("mirrors") >= 0, "no debugfs hmm_mirror/stats");
 	test_close_while_mm_lives();
 	test_mm_dies_first();
-	test_race(rounds ? atoi(rounds) : 3000);
+	test_race(env_count("HMM_RACE_ROUNDS", 3000, 100000));
 	test_exit_during_device_fault();
 	test_unload_during_teardown();
 	return check_done();

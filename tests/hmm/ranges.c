@@ -111,21 +111,6 @@ static void storm_child(void *arg)
 	close(fd);
 }
 
-/* $NAME as a count of at least 1, or @dflt if unset; anything else ends. */
-static int env_count(const char *name, int dflt)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (!v)
-		return dflt;
-	n = strtol(v, &end, 10);
-	check_fatal("ranges: a count of processes", *v && !*end && n > 0 &&
-		    n <= 64, "%s='%s'", name, v);
-	return n;
-}
-
 int main(void)
 {
 	char *base = map_aligned(OTHER_OFF + OTHER_LEN, LEAF);
@@ -345,7 +330,7 @@ int main(void)
 
 	/* 7. The first faults of new processes, under a signal storm. */
 	failed = 0;
-	children = env_count("HMM_STORM_CHILDREN", STORM_CHILDREN);
+	children = env_count("HMM_STORM_CHILDREN", STORM_CHILDREN, 64);
 	for (i = 0; i < children; i++)
 		failed |= in_child(storm_child, NULL);
 	check("no new process's first fault failed under signals", !failed,

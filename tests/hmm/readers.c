@@ -22,9 +22,9 @@
 #define RPAGES	64		/* read by both threads */
 #define WPAGES	32		/* written by one thread each */
 #define NPAGES	(RPAGES + THREADS * WPAGES)
-#define ROUNDS	400
+#define ROUNDS	400	/* or $HMM_READERS_ROUNDS (tests/run) */
 
-static int fd;
+static int fd, rounds;
 static char *mem;
 static atomic_int stop;
 static atomic_long zaps;
@@ -72,7 +72,7 @@ static void *worker(void *arg)
 	long bad;
 	int i, r;
 
-	for (i = 0; i < ROUNDS && !w->what[0]; i++) {
+	for (i = 0; i < rounds && !w->what[0]; i++) {
 		r = op(w, HMM_DMIRROR_READ, mem, w->buf, RPAGES);
 		if (!r) {
 			w->reads++;
@@ -82,7 +82,7 @@ static void *worker(void *arg)
 					 "round %d: device read word %ld wrong",
 					 i, bad);
 		}
-		seed = 100 + w->id * ROUNDS + i;
+		seed = 100 + w->id * rounds + i;
 		fill(w->buf, WPAGES, seed);
 		r = op(w, HMM_DMIRROR_WRITE, wmem, w->buf, WPAGES);
 		if (!r) {
@@ -107,6 +107,7 @@ int main(void)
 	int mfd, i, ok = 1;
 	char *back;
 
+	rounds = env_count("HMM_READERS_ROUNDS", ROUNDS, 100000);
 	fd = dm_open(0);
 	mfd = memfd_create("readers", MFD_CLOEXEC);
 	check_fatal("memfd", mfd >= 0 && !ftruncate(mfd, NPAGES * PAGE),
@@ -153,7 +154,7 @@ int main(void)
 		    "%s", strerror(errno));
 	for (i = 0; ok && i < THREADS; i++) {
 		long bad = differs(back + (RPAGES + i * WPAGES) * PAGE, WPAGES,
-				   100 + i * ROUNDS + ROUNDS - 1);
+				   100 + i * rounds + rounds - 1);
 
 		check("the file keeps each thread's last write", bad < 0,
 		      "thread %d: word %ld", i, bad);

@@ -76,4 +76,23 @@ static inline int check_done(void)
 	return check_failures ? 1 : 0;
 }
 
+/*
+ * A count from the environment ($NAME: a tier's knob, e.g. fewer race
+ * rounds on the slower debug kernel), or @dflt if unset; anything but a
+ * number from 1 to @max ends the test.
+ */
+static inline int env_count(const char *name, int dflt, int max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	check_fatal(name, *v && !*end && n > 0 && n <= max,
+		    "'%s': not a count from 1 to %d", v, max);
+	return n;
+}
+
 #endif /* _TESTS_CHECK_H */
