@@ -581,6 +581,9 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
+int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
+		       u32 nsrc, u32 len, bool events);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
 enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);

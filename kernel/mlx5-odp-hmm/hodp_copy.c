@@ -8,7 +8,8 @@
  * the pages up before a WQE starts, where a miss is a fault event; a miss
  * in the copy itself (an invalidation came between) is one too for a
  * WQE that can go on from there (hodp_copy_resumable(): RDMA WRITE,
- * READ, an RC or UC SEND, an executed atomic's result), else it unlocks,
+ * READ, an RC or UC SEND, an executed atomic's result; and
+ * hodp_copy_datagram(): a UD datagram), else it unlocks,
  * faults (hodp_odp_fault()) and tries again.
  * Between two ODP MRs of different mirrors both are locked for reading
  * with hmm_mirror_read_lock_two(), whose order (lockdep-checked) keeps
@@ -440,6 +441,51 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 	ctx->copy_events = false;
 	if (ret == HODP_COPY_EVENT)
 		ctx->copied = len - left;
+	return ret;
+}
+
+/**
+ * hodp_copy_datagram() - the copy of a UD datagram into its receive WQE:
+ *	its header, then its payload
+ * @ctx: the requester's working memory
+ * @dst: the receive WQE's segments
+ * @ndst: how many
+ * @hdr: the header, kernel memory (built again by every run, the same)
+ * @src: the payload's segments
+ * @nsrc: how many
+ * @len: bytes of payload; @dst holds @hdr's and these
+ * @events: a miss may be a fault event (as hodp_copy_resumable()), or,
+ *	if false, is faulted where it stands (hodp_copy())
+ *
+ * Either way it starts after the ctx->copied bytes (of header and payload
+ * together) its last run did: with @events false, it finishes a copy
+ * whose event could not be raised (hodp_respond_ud()).
+ *
+ * Return: as hodp_copy_resumable().
+ */
+int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
+		       u32 nsrc, u32 len, bool events)
+{
+	u32 total = hdr->len + len, left = 0, skip;
+	u32 done = ctx->copied < total ? ctx->copied : 0;
+	int ret = 0;
+
+	ctx->copy_events = events;
+	if (done < hdr->len)
+		ret = copy_segs(ctx, dst, ndst, done, hdr, 1, done,
+				hdr->len - done, &left);
+	if (ret) {
+		left += len;
+	} else {
+		/* The payload's bytes done: none, or all but those left. */
+		skip = done > hdr->len ? done - hdr->len : 0;
+		ret = copy_segs(ctx, dst, ndst, hdr->len + skip, src, nsrc,
+				skip, len - skip, &left);
+	}
+	ctx->copy_events = false;
+	if (ret == HODP_COPY_EVENT)
+		ctx->copied = total - left;
 	return ret;
 }
 

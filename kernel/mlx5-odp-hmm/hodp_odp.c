@@ -13,10 +13,12 @@
  *
  * A WQE's first misses are fault events (hodp_fault.c): its QP stops,
  * a worker resolves the fault, the QP resumes; so are the misses of an
- * RDMA WRITE's, READ's or SEND's copy (hodp_copy_resumable()). What else
- * misses after (an atomic's page, a UD datagram's copy, a WQE past its
- * events' bound) is faulted where the access happens (the QP's worker or
- * the doorbell system call, never under a spinlock).
+ * RDMA WRITE's, READ's or SEND's copy (hodp_copy_resumable()), of a UD
+ * datagram's (hodp_copy_datagram()), of an atomic's page or result. What
+ * else misses after (a WQE past its events' bound, a datagram whose
+ * responder holds another sender's receive) is faulted where the access
+ * happens (the QP's worker or the doorbell system call, never under a
+ * spinlock).
  */
 #include <linux/highmem.h>
 #include <linux/log2.h>

@@ -416,17 +416,16 @@ static void resume_recv(struct hodp_req_ctx *ctx, u32 mark)
  * ahead of its ring; its ERR flush completes it first, RESET discards it
  * (an SRQ's it completes). The requester is one of the responder's users
  * (hodp_resp_enter()): neither the ERR flush nor RESET runs meanwhile.
+ * Return: false if the responder holds one already (nothing done).
  */
-static void hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
-		      struct hodp_req_ctx *ctx, u32 mark,
-		      enum ib_wc_opcode opcode)
+static bool try_hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
+			  struct hodp_req_ctx *ctx, u32 mark)
 {
 	struct hodp_held_recv *held = &resp->held;
 	unsigned long flags;
 	bool taken;
 
 	spin_lock_irqsave(&resp->rq_lock, flags);
-	/* One requester at a time runs into a responder (execute()). */
 	taken = held->valid;
 	if (!taken) {
 		held->rwqe = ctx->rwqe;
@@ -435,7 +434,17 @@ static void hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
 		WRITE_ONCE(held->valid, true);
 	}
 	spin_unlock_irqrestore(&resp->rq_lock, flags);
-	if (taken) {	/* never lost: ended as a message that never came */
+	return !taken;
+}
+
+/* try_hold_recv() for an RC or UC message: its only requester. */
+static void hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
+		      struct hodp_req_ctx *ctx, u32 mark,
+		      enum ib_wc_opcode opcode)
+{
+	/* One requester at a time runs into a responder (execute()). */
+	if (!try_hold_recv(req, resp, ctx, mark)) {
+		/* Never lost: ended as a message that never came. */
 		pr_warn_ratelimited("hodp: QP %u: a second receive held\n",
 				    resp->qpn);
 		recv_complete(resp, req, ctx, IB_WC_REM_ABORT_ERR, opcode, 0);
@@ -553,20 +562,24 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
  *
  * The receive buffer starts with 40 bytes of GRH, then the payload. No
  * receive WQE: the datagram is dropped; one too small or malformed
- * completes with an error.
+ * completes with an error. A page of an ODP buffer the copy misses
+ * (invalidated since the lookups) is a fault event of the requester, as
+ * for a SEND: the responder holds the receive WQE, and the next run
+ * fills it on from there.
  *
  * Return: the requester's status: success whatever the receiver did with
- * it, but a local protection error if its own buffer could not be read.
+ * it (with ctx->miss set: a fault event), but a local protection error if
+ * its own buffer could not be read.
  */
 enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 				  const union ib_gid *sgid,
 				  const union ib_gid *dgid)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
-	u32 len = ctx->wqe.length, room;
+	u32 len = ctx->wqe.length, room, mark;
 	union rdma_network_hdr hdr;
 	enum ib_wc_status status;
-	struct hodp_seg src;
+	struct hodp_seg head;
 	int n, ret;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
@@ -593,13 +606,27 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
 	}
-	src = (struct hodp_seg){ NULL, (uintptr_t)&hdr, sizeof(hdr) };
-	ret = hodp_copy(ctx, ctx->rseg, n, 0, &src, 1, sizeof(hdr));
-	/* Skip the header bytes in the destination, then the payload. */
-	if (!ret)
-		ret = hodp_copy(ctx, ctx->rseg, n, sizeof(hdr), ctx->lseg,
-				ctx->nlseg, len);
+	head = (struct hodp_seg){ NULL, (uintptr_t)&hdr, sizeof(hdr) };
+	/* No window, so nothing to refuse: its result is not needed. */
+	resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
+	resume_recv(ctx, mark);
+	ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
+				 ctx->nlseg, len, true);
+	resume_keep(ctx, ret, mark, 0);
+	/*
+	 * A page missed (invalidated since the lookups): a fault event, the
+	 * WQE held by the responder meanwhile, as for a SEND. But several
+	 * senders copy into a UD responder at once, and it holds one WQE:
+	 * if another's is held, this one's rest is faulted where it stands.
+	 */
+	if (ret == HODP_COPY_EVENT && !try_hold_recv(req, resp, ctx, mark)) {
+		hodp_fault_drop_miss(ctx);
+		ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
+					 ctx->nlseg, len, false);
+	}
 	hodp_put_segs(ctx->rseg, n);
+	if (ret == HODP_COPY_EVENT)
+		return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 	if (ret == HODP_COPY_STOPPED)
 		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
 	status = copy_done(req, resp, ctx, ret, len + sizeof(hdr));

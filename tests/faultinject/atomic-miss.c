@@ -36,77 +36,9 @@
 #include <sys/mman.h>
 
 #include "check.h"
-#include "fault_attr.h"
-#include "../hodp/trace.h"
-#include "../hodp/verbs.h"
-
-#define ATOMIC_MISS	"/sys/kernel/debug/hodp/atomic_miss"
-#define COPY_MISS	"/sys/kernel/debug/hodp/copy_miss"
-#define PAGE		4096UL
-/* HODP_FAULT_TRIES (hodp.h): the events of a WQE that makes no progress. */
-#define FAULT_TRIES	64
+#include "miss.h"
 
 static struct ctx c;
-
-/* The next @times looks at @attr find their page gone (-1: every one). */
-static void arm(const char *attr, int times)
-{
-	check_fatal("arm the injection", !attr_arm(attr, 0, times),
-		    "%s: %s", attr, strerror(errno));
-}
-
-static void disarm(void)
-{
-	attr_write(ATOMIC_MISS, "probability", "0");
-	attr_write(ATOMIC_MISS, "times", "1");
-	attr_write(COPY_MISS, "probability", "0");
-	attr_write(COPY_MISS, "times", "1");
-}
-
-static void write_zero(const char *path)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd >= 0) {
-		n = write(fd, "0", 1);	/* nothing to do if it fails */
-		(void)n;
-		close(fd);
-	}
-}
-
-/* Killed (the harness's timeout): disarmed all the same, then gone. */
-static void disarm_killed(int sig)
-{
-	(void)sig;
-	write_zero(ATOMIC_MISS "/probability");
-	write_zero(COPY_MISS "/probability");
-	_exit(1);
-}
-
-/* How many lines of @trace hold @s (by task @pid only, if not 0). */
-static int count_in(const char *trace, const char *s, long pid)
-{
-	const char *p, *line;
-	int n = 0;
-
-	for (p = strstr(trace, s); p; p = strstr(p + 1, s)) {
-		for (line = p; line > trace && line[-1] != '\n'; line--)
-			;
-		n += !pid || trace_pid_of(line, s) == pid;
-	}
-	return n;
-}
-
-/* How many fault events of QP @qpn @trace holds. */
-static int events_of(const char *trace, uint32_t qpn)
-{
-	char want[64];
-
-	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 qpn);
-	return count_in(trace, want, 0);
-}
 
 /* Post one atomic on @qp, its result into @result (8 bytes of @lmr). */
 static int post_atomic(struct ibv_qp *qp, enum ibv_wr_opcode op,
@@ -131,17 +63,8 @@ static int post_atomic(struct ibv_qp *qp, enum ibv_wr_opcode op,
 static int wait_completion(void)
 {
 	struct ibv_wc wc;
-	double t0 = now_s();
-	int n;
 
-	do {
-		n = ibv_poll_cq(c.cq, 1, &wc);
-		if (n)
-			return n < 0 ? -1 : (int)wc.status;
-		/* Not spinning beside the fault workers. */
-		usleep(1000);
-	} while (now_s() - t0 < 60);
-	return -1;
+	return wait_wc(c.cq, &wc);
 }
 
 /* Post one atomic on @qp, wait up to 60 s: its status, or -1. */
@@ -152,24 +75,6 @@ static int atomic_op(struct ibv_qp *qp, enum ibv_wr_opcode op,
 	if (post_atomic(qp, op, lmr, result, rmr, target, compare_add, swap))
 		return -1;
 	return wait_completion();
-}
-
-static void start_trace(void)
-{
-	check_fatal("enable the hodp events",
-		    !write_str(TRACING "/trace", "") &&
-		    !write_str(TRACING "/events/hodp/enable", "1"),
-		    "%s", strerror(errno));
-}
-
-static char *stop_trace(void)
-{
-	char *trace;
-
-	write_str(TRACING "/events/hodp/enable", "0");
-	trace = read_trace();
-	check_fatal("read the trace", trace, "%s", strerror(errno));
-	return trace;
 }
 
 /*

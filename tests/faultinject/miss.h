@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The miss injections of hodp's debugfs (hodp/atomic_miss: an atomic's
+ * target page gone since its lookups; hodp/copy_miss: a resumable copy's
+ * ODP destination page gone), armed, disarmed (also when the test is
+ * killed), and their fault events read from the trace, for the tests that
+ * aim them (atomic-miss, ud-miss), and their completions awaited.
+ */
+#ifndef _TESTS_FAULTINJECT_MISS_H
+#define _TESTS_FAULTINJECT_MISS_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "fault_attr.h"
+#include "../hodp/trace.h"
+#include "../hodp/verbs.h"
+
+#define ATOMIC_MISS	"/sys/kernel/debug/hodp/atomic_miss"
+#define COPY_MISS	"/sys/kernel/debug/hodp/copy_miss"
+#define PAGE		4096UL
+/* HODP_FAULT_TRIES (hodp.h): the events of a WQE that makes no progress. */
+#define FAULT_TRIES	64
+
+/* The next @times looks at @attr find their page gone (-1: every one). */
+static inline void arm(const char *attr, int times)
+{
+	check_fatal("arm the injection", !attr_arm(attr, 0, times),
+		    "%s: %s", attr, strerror(errno));
+}
+
+static inline void disarm(void)
+{
+	attr_write(ATOMIC_MISS, "probability", "0");
+	attr_write(ATOMIC_MISS, "times", "1");
+	attr_write(COPY_MISS, "probability", "0");
+	attr_write(COPY_MISS, "times", "1");
+}
+
+static inline void write_zero(const char *path)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd >= 0) {
+		n = write(fd, "0", 1);	/* nothing to do if it fails */
+		(void)n;
+		close(fd);
+	}
+}
+
+/* Killed (the harness's timeout): disarmed all the same, then gone. */
+static inline void disarm_killed(int sig)
+{
+	(void)sig;
+	write_zero(ATOMIC_MISS "/probability");
+	write_zero(COPY_MISS "/probability");
+	_exit(1);
+}
+
+/* How many lines of @trace hold @s (by task @pid only, if not 0). */
+static inline int count_in(const char *trace, const char *s, long pid)
+{
+	const char *p, *line;
+	int n = 0;
+
+	for (p = strstr(trace, s); p; p = strstr(p + 1, s)) {
+		for (line = p; line > trace && line[-1] != '\n'; line--)
+			;
+		n += !pid || trace_pid_of(line, s) == pid;
+	}
+	return n;
+}
+
+/* How many fault events of QP @qpn @trace holds. */
+static inline int events_of(const char *trace, uint32_t qpn)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 qpn);
+	return count_in(trace, want, 0);
+}
+
+static inline void start_trace(void)
+{
+	check_fatal("enable the hodp events",
+		    !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/enable", "1"),
+		    "%s", strerror(errno));
+}
+
+static inline char *stop_trace(void)
+{
+	char *trace;
+
+	write_str(TRACING "/events/hodp/enable", "0");
+	trace = read_trace();
+	check_fatal("read the trace", trace, "%s", strerror(errno));
+	return trace;
+}
+
+/* The next completion on @cq within 60 s into *@wc: its status, or -1. */
+static inline int wait_wc(struct ibv_cq *cq, struct ibv_wc *wc)
+{
+	double t0 = now_s();
+	int n;
+
+	do {
+		n = ibv_poll_cq(cq, 1, wc);
+		if (n)
+			return n < 0 ? -1 : (int)wc->status;
+		usleep(1000);	/* not spinning beside the fault workers */
+	} while (now_s() - t0 < 60);
+	return -1;
+}
+
+#endif
