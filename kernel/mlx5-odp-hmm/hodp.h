@@ -250,6 +250,7 @@ struct hodp_req_ctx {
 	struct hodp_seg rseg[HODP_MAX_SGE];
 	u32 nrseg;
 	u8 net_type;				/* of a UD receive's header */
+	union rdma_network_hdr ud_hdr;		/* and the header, this run's */
 	void *elem;				/* a ring element, copied */
 	/*
 	 * ODP, for the head WQE: the miss of this run, raised as a fault

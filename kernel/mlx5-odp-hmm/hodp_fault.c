@@ -6,11 +6,12 @@
  * stops the send queue at that WQE: the QP's fault_work resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq, then the queue runs again from that WQE, whose lookups
- * start where the last run's stopped. The copy of an RDMA WRITE, READ or
- * RC or UC SEND raises its misses too (a page invalidated after the lookups): its
- * next run copies on from the byte it stopped at (ctx->copied), if it is
- * the same message to the same responder (resume_ok(), hodp_resp.c),
- * into the receive WQE it claimed, which the responder held meanwhile.
+ * start where the last run's stopped. The copy of an RDMA WRITE, READ,
+ * SEND or UD datagram raises its misses too (a page invalidated after the
+ * lookups): its next run copies on from the byte it stopped at
+ * (ctx->copied), if it is the same message to the same responder
+ * (resume_ok(), hodp_resp.c), into the receive WQE it claimed, which the
+ * responder held meanwhile.
  * An atomic whose page was invalidated after the lookups raises one too,
  * before it executes (hodp_odp_atomic()): its next run looks again; so
  * does its result's copy into a page invalidated since, once executed:

@@ -588,6 +588,14 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	/* Wait for the peers executing against it. */
 	hodp_qp_put(qp);
 	wait_for_completion(&qp->idle);
+	/*
+	 * The SRQ WQE a message stopped in is the SRQ's, which lives on: it
+	 * completes with a flush error, as at RESET. Only a user QP's: a
+	 * kernel ULP drains its QP before destroying it (ib_drain_qp()), and
+	 * its completion handler would read the QP this frees.
+	 */
+	if (qp->srq && qp->user)
+		hodp_flush_held(qp);
 	rdma_destroy_ah_attr(&qp->av);
 	free_queues(qp);
 	atomic_dec(&qp->dev->nr_qp);

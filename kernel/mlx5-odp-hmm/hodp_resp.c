@@ -86,7 +86,10 @@ static int read_held(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 	unsigned long flags;
 	int found;
 
-	/* Only this requester sets it (hold_recv()): no lock to see none. */
+	/*
+	 * A hint without the lock: set by a requester stopped in a copy
+	 * (try_hold_recv()), this one if RC or UC, any sender if UD.
+	 */
 	if (!claim && !READ_ONCE(held->valid))
 		return 0;
 	spin_lock_irqsave(&resp->rq_lock, flags);
@@ -358,6 +361,12 @@ static u32 resume_mark(const struct hodp_req_ctx *ctx,
 	h = jhash(&mr, sizeof(mr), h);
 	for (i = 0; i < nrseg; i++)
 		h = jhash(&rseg[i].mr, sizeof(rseg[i].mr), h);
+	/*
+	 * A datagram's header is built again each run from its AH, which a
+	 * rewritten ring may change: bytes done of another header are wrong.
+	 */
+	if (hodp_qp_is_ud(resp))
+		h = jhash(&ctx->ud_hdr, sizeof(ctx->ud_hdr), h);
 	/* Inline data is the WQE's own: read again from the ring each run. */
 	if (wr->send_flags & IB_SEND_INLINE)
 		h = jhash(ctx->wqe.data, ctx->wqe.length, h);
@@ -415,7 +424,9 @@ static void resume_recv(struct hodp_req_ctx *ctx, u32 mark)
  * message comes next: an HCA's receive being filled is the next one's),
  * ahead of its ring; its ERR flush completes it first, RESET discards it
  * (an SRQ's it completes). The requester is one of the responder's users
- * (hodp_resp_enter()): neither the ERR flush nor RESET runs meanwhile.
+ * (hodp_resp_enter()): RESET does not run meanwhile, and the ERR flush of
+ * the receive queue waits for it to leave (a WQE held after the flush of
+ * the held one ran is flushed then).
  * Return: false if the responder holds one already (nothing done).
  */
 static bool try_hold_recv(struct hodp_qp *req, struct hodp_qp *resp,
@@ -577,13 +588,13 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 {
 	struct hodp_req_ctx *ctx = req->ctx;
 	u32 len = ctx->wqe.length, room, mark;
-	union rdma_network_hdr hdr;
+	union rdma_network_hdr *hdr = &ctx->ud_hdr;
 	enum ib_wc_status status;
 	struct hodp_seg head;
 	int n, ret;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
-	n = prepare_recv(resp, ctx, len + sizeof(hdr));
+	n = prepare_recv(resp, ctx, len + sizeof(*hdr));
 	if (n == -EAGAIN)
 		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
 	if (n)
@@ -595,18 +606,18 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 		recv_complete(resp, req, ctx, IB_WC_LOC_QP_OP_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
 	}
-	ctx->net_type = build_ud_header(&hdr, sgid, dgid, len);
+	ctx->net_type = build_ud_header(hdr, sgid, dgid, len);
 	n = hodp_resolve_sges(resp->dev, resp->ibqp.pd, ctx->rwqe.sge,
 			      ctx->rwqe.num_sge, IB_ACCESS_LOCAL_WRITE,
 			      ctx->rseg, &room);
-	if (n < 0 || room < len + sizeof(hdr)) {
+	if (n < 0 || room < len + sizeof(*hdr)) {
 		if (n >= 0)
 			hodp_put_segs(ctx->rseg, n);
 		recv_complete(resp, req, ctx, n < 0 ? IB_WC_LOC_PROT_ERR :
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
 	}
-	head = (struct hodp_seg){ NULL, (uintptr_t)&hdr, sizeof(hdr) };
+	head = (struct hodp_seg){ NULL, (uintptr_t)hdr, sizeof(*hdr) };
 	/* No window, so nothing to refuse: its result is not needed. */
 	resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
 	resume_recv(ctx, mark);
@@ -629,7 +640,7 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 		return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 	if (ret == HODP_COPY_STOPPED)
 		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
-	status = copy_done(req, resp, ctx, ret, len + sizeof(hdr));
+	status = copy_done(req, resp, ctx, ret, len + sizeof(*hdr));
 	/* Unreliable: the sender never hears of the receiver's trouble. */
 	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
 }
@@ -879,8 +890,8 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 
 /**
  * hodp_flush_held() - complete the receive a message stopped in, if any
- * @qp: a QP in the error state, or an SRQ's in RESET (the WQE is the
- *	SRQ's: not to be discarded with the QP's rings)
+ * @qp: a QP in the error state, or an SRQ's in RESET or being destroyed
+ *	(the WQE is the SRQ's: not to be discarded with the QP's rings)
  *
  * It is the QP's oldest receive and no one's while held (a peer takes it
  * under rq_lock, or finds it gone): it goes at once, before the receives

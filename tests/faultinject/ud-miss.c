@@ -13,7 +13,10 @@
  * page (header and part of the payload done). The receive completes once,
  * its header and payload right, and the next datagram takes the next
  * receive posted. Every time: HODP_FAULT_TRIES events without progress,
- * then the copy is faulted where it stands, the datagram right. Two
+ * then the copy is faulted where it stands, the datagram right. The
+ * responder moved to ERR during those events: the receive held completes
+ * once with a flush error, before the one behind it; to RESET: both are
+ * discarded, and the next datagram takes the next receive posted. Two
  * senders at once, a third of the looks missing: each datagram lands
  * once, whole, in a receive of its own (a sender whose miss finds the
  * responder holding the other's WQE finishes its copy where it stands).
@@ -39,6 +42,21 @@
 static struct ctx c;
 static struct ibv_ah *ah;
 
+/* A UD QP from RESET to RTS. */
+static void ud_ready(struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
+				 .qkey = QKEY };
+
+	check_fatal("UD QP to INIT", !ibv_modify_qp(qp, &a, IBV_QP_STATE |
+		    IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY), "");
+	a.qp_state = IBV_QPS_RTR;
+	check_fatal("UD QP to RTR", !ibv_modify_qp(qp, &a, IBV_QP_STATE), "");
+	a.qp_state = IBV_QPS_RTS;
+	check_fatal("UD QP to RTS",
+		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
+}
+
 /* A UD QP in RTS on @cq, for @depth WQEs each way. */
 static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t depth)
 {
@@ -48,17 +66,9 @@ static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t depth)
 			 .max_send_sge = 1, .max_recv_sge = 1 },
 	};
 	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
-				 .qkey = QKEY };
 
 	check_fatal("create a UD QP", qp, "%s", strerror(errno));
-	check_fatal("UD QP to INIT", !ibv_modify_qp(qp, &a, IBV_QP_STATE |
-		    IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY), "");
-	a.qp_state = IBV_QPS_RTR;
-	check_fatal("UD QP to RTR", !ibv_modify_qp(qp, &a, IBV_QP_STATE), "");
-	a.qp_state = IBV_QPS_RTS;
-	check_fatal("UD QP to RTS",
-		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
+	ud_ready(qp);
 	return qp;
 }
 
@@ -186,6 +196,79 @@ static void miss_always(struct pair *p, uint8_t *rbuf)
 	free(trace);
 }
 
+/*
+ * The responder moved to @to (ERR or RESET) while a datagram's copy into
+ * its receive keeps missing (the sender's events under way, the receive
+ * held between them): the send completes (UD: successfully, the datagram
+ * lost). ERR: the receive it claimed completes once with a flush error,
+ * before the one posted behind it. RESET: both are discarded, and once
+ * ready again the next datagram takes the next receive posted.
+ */
+static void closed_during_events(struct pair *p, uint8_t *rbuf,
+				 enum ibv_qp_state to)
+{
+	const char *name = to == IBV_QPS_ERR ? "ERR" : "RESET";
+	struct ibv_qp_attr a = { .qp_state = to };
+	struct ibv_wc swc = { .status = -1 }, wc[3] = { { .status = -1 } };
+	char what[160];
+	char *trace;
+	int sst = -1, n = 0, events, st;
+
+	memset(p->sbuf, 0x55, LEN);
+	check_fatal("post two receives",
+		    !post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x51) &&
+		    !post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x52), "%s",
+		    strerror(errno));
+	start_trace();
+	arm(COPY_MISS, -1);
+	if (!send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0x55)) {
+		usleep(20000);
+		check_fatal("move the responder", !ibv_modify_qp(p->b, &a,
+			    IBV_QP_STATE), "%s", strerror(errno));
+		sst = wait_wc(p->scq, &swc);
+	}
+	disarm();
+	trace = stop_trace();
+	events = events_of(trace, p->a->qp_num);
+	free(trace);
+	snprintf(what, sizeof(what),
+		 "%s during the datagram's events: the send completes, the events had begun",
+		 name);
+	check(what, sst == IBV_WC_SUCCESS && events > 0,
+	      "send %d, %d events before", sst, events);
+	if (to == IBV_QPS_ERR) {
+		while (n < 2 && wait_wc(p->rcq, &wc[n]) >= 0)
+			n++;
+		usleep(100000);		/* and nothing more */
+		n += ibv_poll_cq(p->rcq, 1, &wc[n]) > 0;
+		check("ERR during the datagram's events: its receive flushed once, before the one behind it",
+		      n == 2 && wc[0].wr_id == 0x51 && wc[1].wr_id == 0x52 &&
+		      wc[0].status == IBV_WC_WR_FLUSH_ERR &&
+		      wc[1].status == IBV_WC_WR_FLUSH_ERR,
+		      "%d completions: %#lx %s, %#lx %s", n,
+		      n > 0 ? (unsigned long)wc[0].wr_id : 0UL,
+		      n > 0 ? ibv_wc_status_str(wc[0].status) : "-",
+		      n > 1 ? (unsigned long)wc[1].wr_id : 0UL,
+		      n > 1 ? ibv_wc_status_str(wc[1].status) : "-");
+		a.qp_state = IBV_QPS_RESET;
+		check_fatal("RESET the responder",
+			    !ibv_modify_qp(p->b, &a, IBV_QP_STATE), "");
+		ud_ready(p->b);
+		return;
+	}
+	ud_ready(p->b);
+	st = post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x53) ? -1 :
+	     send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0) ? -1 :
+	     wait_wc(p->scq, &swc);
+	if (!st)
+		st = wait_wc(p->rcq, &wc[0]);
+	n = !st && ibv_poll_cq(p->rcq, 1, &wc[1]) > 0;
+	check("RESET during the datagram's events: both receives discarded, the next datagram takes the next one posted",
+	      st == IBV_WC_SUCCESS && wc[0].wr_id == 0x53 && !n,
+	      "status %d, receive id %#lx, %d more", st,
+	      (unsigned long)wc[0].wr_id, n);
+}
+
 struct sender {
 	struct ibv_qp *qp;
 	struct ibv_cq *cq;
@@ -275,13 +358,19 @@ static void two_senders(struct pair *p)
 	check("two senders: every send completes successfully",
 	      sent == total && !failed, "%d sent, %d failed", sent, failed);
 	while (got < total && wait_wc(p->rcq, &wc) >= 0) {
-		uint8_t *d = r + wc.wr_id * slot + PAGE - 300 + GRH;
-		int from = d[0], n = d[1], k;
+		uint8_t *d;
+		int from, n, k;
 
 		got++;
+		if (wc.wr_id >= (uint64_t)total) {
+			bad++;
+			continue;
+		}
+		d = r + wc.wr_id * slot + PAGE - 300 + GRH;
+		from = d[0];
+		n = d[1];
 		if (wc.status != IBV_WC_SUCCESS || wc.byte_len != GRH + LEN ||
-		    wc.wr_id >= (uint64_t)total || from >= SENDERS ||
-		    n >= PER_SENDER) {
+		    from >= SENDERS || n >= PER_SENDER) {
 			bad++;
 			continue;
 		}
@@ -371,6 +460,8 @@ int main(void)
 	miss_once(&p, "the payload's second page", r, 3, p.rbuf + 2 * PAGE,
 		  0x43);
 	miss_always(&p, r);
+	closed_during_events(&p, r, IBV_QPS_ERR);
+	closed_during_events(&p, r, IBV_QPS_RESET);
 	two_senders(&p);
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);

@@ -12,8 +12,10 @@
  * receive with a flush error at once, before the receives posted after it
  * (from an SRQ, whose other WQEs stay posted: before its own send queue's
  * flush, ib_drain_qp()'s marker), while the requester's fault is still
- * blocked. Once the server answers, the requester's SEND ends with an
- * error (its responder is gone), and nothing else completes.
+ * blocked. Destroyed meanwhile, an SRQ's responder completes the SRQ's
+ * WQE it held with a flush error, as RESET does. Once the server answers,
+ * the requester's SEND ends with an error (its responder is gone), and
+ * nothing else completes.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -467,7 +469,8 @@ static void held_end(struct held *h)
 	struct ibv_wc wc;
 
 	ibv_destroy_qp(h->p.a);
-	ibv_destroy_qp(h->p.b);
+	if (h->p.b)	/* not destroyed already (test_srq_destroyed()) */
+		ibv_destroy_qp(h->p.b);
 	if (h->srq)
 		ibv_destroy_srq(h->srq);
 	while (ibv_poll_cq(c.cq, 1, &wc) > 0)
@@ -582,9 +585,14 @@ static void test_held(const char *dir, int use_srq, int reset)
 	held_end(&h);
 }
 
-/* test_requester_reset()'s: RESET of a QP when told, from its own thread. */
+/*
+ * RESET (or destroy, if @destroy) of a QP when told, from a thread of its
+ * own: its verb may wait for the blocked fault (RESET in the kernel; the
+ * provider's munmap of a destroyed QP's rings for the mmap_lock).
+ */
 struct resetter {
 	struct ibv_qp *_Atomic qp;
+	int destroy;
 	int ret;
 };
 
@@ -596,7 +604,8 @@ static void *reset_thread(void *arg)
 
 	while (!(qp = atomic_load(&r->qp)))
 		usleep(1000);
-	r->ret = ibv_modify_qp(qp, &rst, IBV_QP_STATE);
+	r->ret = r->destroy ? ibv_destroy_qp(qp) :
+		 ibv_modify_qp(qp, &rst, IBV_QP_STATE);
 	return NULL;
 }
 
@@ -650,6 +659,55 @@ static void test_requester_reset(const char *dir)
 }
 
 /*
+ * The SRQ responder destroyed while the SRQ's WQE a SEND claimed is held,
+ * the requester's fault blocked: that WQE, the SRQ's, completes with a
+ * flush error (as at RESET), not lost with the QP; once the server
+ * answers, the SEND ends with an error.
+ */
+static void test_srq_destroyed(const char *dir)
+{
+	struct held h = { .name = "held SRQ receive, responder destroyed",
+			  .use_srq = 1 };
+	struct resetter r = { .destroy = 1, .ret = -1 };
+	struct ibv_wc wc[2], late[2];
+	pthread_t rt;
+	char what[160];
+	int n = 0, nlate;
+
+	/* Created before the fault blocks: a thread's stack is an mmap. */
+	check_fatal("start the destroyer",
+		    !pthread_create(&rt, NULL, reset_thread, &r), "");
+	held_start(&h, dir);
+	atomic_store(&r.qp, h.p.b);
+	if (h.blocked) {
+		n = poll_some(wc, 1);
+		usleep(200000);
+		n += ibv_poll_cq(c.cq, 1, &wc[n]) > 0;
+	}
+	held_release(&h);
+	pthread_join(rt, NULL);
+	h.p.b = NULL;
+	nlate = poll_some(late, 1);
+	usleep(100000);
+	nlate += ibv_poll_cq(c.cq, 1, &late[nlate]) > 0;
+	check(what_of(what, h.name,
+		      "the SRQ's WQE held completes with a flush error while the fault is blocked, nothing else"),
+	      h.blocked && !r.ret && n == 1 && wc[0].wr_id == RECV_ID &&
+	      wc[0].status == IBV_WC_WR_FLUSH_ERR,
+	      "destroy %d, %d completions, the first %llu: %s", r.ret, n,
+	      n ? (unsigned long long)wc[0].wr_id : 0ULL,
+	      n ? ibv_wc_status_str(wc[0].status) : "-");
+	check(what_of(what, h.name,
+		      "once the server answers, the SEND ends with an error, nothing else"),
+	      nlate == 1 && late[0].wr_id == 1 &&
+	      late[0].status != IBV_WC_SUCCESS && !h.s.ret,
+	      "%d completions (the first %llu: %s), post %d", nlate,
+	      nlate ? (unsigned long long)late[0].wr_id : 0ULL,
+	      nlate ? ibv_wc_status_str(late[0].status) : "-", h.s.ret);
+	held_end(&h);
+}
+
+/*
  * The main thread's stack grown now: growing it while a fault holds the
  * mmap_lock (held_start()) would wait for that fault.
  */
@@ -698,6 +756,7 @@ int main(void)
 	test_held(mnt, 0, 1);
 	test_held(mnt, 1, 1);
 	test_requester_reset(mnt);
+	test_srq_destroyed(mnt);
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);
