@@ -23,7 +23,8 @@
  * HODP_FAULT_TRIES events, then the result is written where it stands:
  * the right value, executed once. Moved to the error state meanwhile: the
  * WQE completes, executed once, and after RESET the same atomic posted
- * again executes.
+ * again executes. Rewritten in the ring into another atomic meanwhile:
+ * the next run executes it as it is now.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -258,6 +259,74 @@ static void result_always(struct rc_pair *p, struct ibv_mr *olmr,
 	free(trace);
 }
 
+/* result_rewritten()'s requester: its send ring's index mask. */
+#define REWRITE_SQ_MASK	31
+
+/*
+ * An atomic executed, its result kept while its page keeps missing, and
+ * its WQE rewritten in the ring meanwhile into another atomic (another
+ * addend): the next run executes the WQE as it is now, and the result
+ * written is that execution's (the value the first one left), not the
+ * value kept for the WQE as it was.
+ */
+static void result_rewritten(struct ibv_mr *olmr, uint64_t *oresult,
+			     struct ibv_mr *rmr, uint64_t *target)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = c.cq, .recv_cq = c.cq, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 20, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct ibv_qp *a = ibv_create_qp(c.pd, &init);
+	struct ibv_qp *b = rc_qp(&c, NULL, c.cq);
+	struct rxe_queue_buf *sq = NULL;
+	uint64_t before = *target;
+	struct rxe_send_wqe *wqe;
+	struct ibv_wc wc;
+	long long left = -1;
+	char *trace;
+	int st = -1, events, early = 0;
+	double t0;
+
+	check_fatal("rewritten: a requester with a ring of its own",
+		    a && b && !rc_connect_both(&c, a, b, ALL_ACCESS, 7) &&
+		    (sq = find_ring(REWRITE_SQ_MASK)), "%s", strerror(errno));
+	*oresult = 0;
+	start_trace();
+	/* More misses than its events and faults can ask for: always. */
+	arm(COPY_MISS, 1000);
+	if (!post_atomic(a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult, rmr,
+			 target, 3, 0)) {
+		/* Its result's first miss: executed, the result kept. */
+		t0 = now_s();
+		do
+			left = attr_read(COPY_MISS, "times");
+		while (left == 1000 && now_s() - t0 < 10 && !usleep(200));
+		early = ibv_poll_cq(c.cq, 1, &wc);
+		wqe = (struct rxe_send_wqe *)(sq->data +
+			((size_t)(sq->consumer_index & sq->index_mask) <<
+			 sq->log2_elem_size));
+		wqe->wr.wr.atomic.compare_add = 10;
+		if (!early)
+			st = wait_completion();
+	}
+	disarm();
+	trace = stop_trace();
+	events = events_of(trace, a->qp_num);
+	free(trace);
+	check("an atomic whose result is kept, rewritten in its ring into another: executed as it is now, its result that execution's",
+	      left >= 0 && left < 1000 && !early && events &&
+	      st == IBV_WC_SUCCESS &&
+	      *(volatile uint64_t *)oresult == before + 3 &&
+	      *(volatile uint64_t *)target == before + 13,
+	      "misses left %lld of 1000 at the rewrite, completed before it %d, %d events, status %d, returned %lu (want %lu), target %lu (want %lu)",
+	      left, early, events, st, (unsigned long)*oresult,
+	      (unsigned long)(before + 3), (unsigned long)*target,
+	      (unsigned long)(before + 13));
+	ibv_destroy_qp(a);
+	ibv_destroy_qp(b);
+}
+
 /*
  * The requester moved to the error state while its atomic's result keeps
  * missing (its events pending): the WQE completes, flushed (or written,
@@ -363,6 +432,7 @@ int main(void)
 	result_split(&p, lmr, result, olmr, oresult, rmr, target);
 	result_always(&p, olmr, oresult, rmr, target);
 	result_then_err(&p, olmr, oresult, rmr, target);
+	result_rewritten(olmr, oresult, rmr, target);
 	/* Last: its remote access error leaves the QP in the error state. */
 	miss_always(&p, lmr, result, rmr, target);
 	ibv_destroy_qp(p.a);
