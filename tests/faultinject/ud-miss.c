@@ -42,21 +42,6 @@
 static struct ctx c;
 static struct ibv_ah *ah;
 
-/* A UD QP from RESET to RTS. */
-static void ud_ready(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
-				 .qkey = QKEY };
-
-	check_fatal("UD QP to INIT", !ibv_modify_qp(qp, &a, IBV_QP_STATE |
-		    IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY), "");
-	a.qp_state = IBV_QPS_RTR;
-	check_fatal("UD QP to RTR", !ibv_modify_qp(qp, &a, IBV_QP_STATE), "");
-	a.qp_state = IBV_QPS_RTS;
-	check_fatal("UD QP to RTS",
-		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
-}
-
 /* A UD QP in RTS on @cq, for @depth WQEs each way. */
 static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t depth)
 {
@@ -68,7 +53,7 @@ static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t depth)
 	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
 
 	check_fatal("create a UD QP", qp, "%s", strerror(errno));
-	ud_ready(qp);
+	ud_ready(qp, QKEY);
 	return qp;
 }
 
@@ -253,10 +238,10 @@ static void closed_during_events(struct pair *p, uint8_t *rbuf,
 		a.qp_state = IBV_QPS_RESET;
 		check_fatal("RESET the responder",
 			    !ibv_modify_qp(p->b, &a, IBV_QP_STATE), "");
-		ud_ready(p->b);
+		ud_ready(p->b, QKEY);
 		return;
 	}
-	ud_ready(p->b);
+	ud_ready(p->b, QKEY);
 	st = post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x53) ? -1 :
 	     send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0) ? -1 :
 	     wait_wc(p->scq, &swc);

@@ -271,17 +271,9 @@ static struct ibv_qp *ud_qp(void)
 			 .max_recv_sge = 1 },
 	};
 	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
-				 .qkey = QKEY };
 
 	check_fatal("create UD QP", qp, "%s", strerror(errno));
-	check_fatal("UD QP to INIT", !ibv_modify_qp(qp, &a, IBV_QP_STATE |
-		    IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY), "");
-	a.qp_state = IBV_QPS_RTR;
-	check_fatal("UD QP to RTR", !ibv_modify_qp(qp, &a, IBV_QP_STATE), "");
-	a.qp_state = IBV_QPS_RTS;
-	check_fatal("UD QP to RTS",
-		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
+	ud_ready(qp, QKEY);
 	return qp;
 }
 

@@ -482,6 +482,27 @@ static void held_end(struct held *h)
 }
 
 /*
+ * After the server answered: the requester's SEND ends with an error (its
+ * responder gone or closed), and nothing else completes.
+ */
+static void check_send_ended(struct held *h)
+{
+	struct ibv_wc late[2];
+	char what[160];
+	int nlate = poll_some(late, 1);
+
+	usleep(100000);
+	nlate += ibv_poll_cq(c.cq, 1, &late[nlate]) > 0;
+	check(what_of(what, h->name,
+		      "once the server answers, the SEND ends with an error, nothing else"),
+	      nlate == 1 && late[0].wr_id == 1 &&
+	      late[0].status != IBV_WC_SUCCESS && !h->s.ret,
+	      "%d completions (the first %llu: %s), post %d", nlate,
+	      nlate ? (unsigned long long)late[0].wr_id : 0ULL,
+	      nlate ? ibv_wc_status_str(late[0].status) : "-", h->s.ret);
+}
+
+/*
  * The responder moved to ERR (or RESET, if @reset) while the receive the
  * SEND claimed is held, the requester's fault blocked.
  */
@@ -496,10 +517,10 @@ static void test_held(const char *dir, int use_srq, int reset)
 	struct ibv_qp_attr to = { .qp_state = reset ? IBV_QPS_RESET :
 				  IBV_QPS_ERR };
 	uint64_t next = use_srq ? 99 : RECV_ID + 1;
-	struct ibv_wc wc[4], late[2];
+	struct ibv_wc wc[4];
 	struct ibv_recv_wr *bad;
 	char what[160];
-	int n = 0, nlate, i;
+	int n = 0, i;
 
 	held_start(&h, dir);
 	/*
@@ -517,9 +538,7 @@ static void test_held(const char *dir, int use_srq, int reset)
 	}
 	held_release(&h);
 	/* The requester's SEND finds its peer gone. */
-	nlate = poll_some(late, 1);
-	usleep(100000);
-	nlate += ibv_poll_cq(c.cq, 1, &late[nlate]) > 0;
+	check_send_ended(&h);
 	if (reset) {
 		/*
 		 * RESET discards what was posted to the QP, the held receive
@@ -551,13 +570,6 @@ static void test_held(const char *dir, int use_srq, int reset)
 		      n > 0 ? (unsigned long long)wc[0].wr_id : 0ULL,
 		      n > 1 ? (unsigned long long)wc[1].wr_id : 0ULL);
 	}
-	check(what_of(what, h.name,
-		      "once the server answers, the SEND ends with an error, nothing else"),
-	      nlate == 1 && late[0].wr_id == 1 &&
-	      late[0].status != IBV_WC_SUCCESS && !h.s.ret,
-	      "%d completions (the first %llu: %s), post %d", nlate,
-	      nlate ? (unsigned long long)late[0].wr_id : 0ULL,
-	      nlate ? ibv_wc_status_str(late[0].status) : "-", h.s.ret);
 	if (reset) {
 		/*
 		 * Connected again, a short SEND takes the next receive posted
@@ -669,10 +681,10 @@ static void test_srq_destroyed(const char *dir)
 	struct held h = { .name = "held SRQ receive, responder destroyed",
 			  .use_srq = 1 };
 	struct resetter r = { .destroy = 1, .ret = -1 };
-	struct ibv_wc wc[2], late[2];
+	struct ibv_wc wc[2];
 	pthread_t rt;
 	char what[160];
-	int n = 0, nlate;
+	int n = 0;
 
 	/* Created before the fault blocks: a thread's stack is an mmap. */
 	check_fatal("start the destroyer",
@@ -687,9 +699,7 @@ static void test_srq_destroyed(const char *dir)
 	held_release(&h);
 	pthread_join(rt, NULL);
 	h.p.b = NULL;
-	nlate = poll_some(late, 1);
-	usleep(100000);
-	nlate += ibv_poll_cq(c.cq, 1, &late[nlate]) > 0;
+	check_send_ended(&h);
 	check(what_of(what, h.name,
 		      "the SRQ's WQE held completes with a flush error while the fault is blocked, nothing else"),
 	      h.blocked && !r.ret && n == 1 && wc[0].wr_id == RECV_ID &&
@@ -697,13 +707,6 @@ static void test_srq_destroyed(const char *dir)
 	      "destroy %d, %d completions, the first %llu: %s", r.ret, n,
 	      n ? (unsigned long long)wc[0].wr_id : 0ULL,
 	      n ? ibv_wc_status_str(wc[0].status) : "-");
-	check(what_of(what, h.name,
-		      "once the server answers, the SEND ends with an error, nothing else"),
-	      nlate == 1 && late[0].wr_id == 1 &&
-	      late[0].status != IBV_WC_SUCCESS && !h.s.ret,
-	      "%d completions (the first %llu: %s), post %d", nlate,
-	      nlate ? (unsigned long long)late[0].wr_id : 0ULL,
-	      nlate ? ibv_wc_status_str(late[0].status) : "-", h.s.ret);
 	held_end(&h);
 }
 

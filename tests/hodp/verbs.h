@@ -125,6 +125,21 @@ static inline int rc_connect_both(struct ctx *c, struct ibv_qp *a,
 	       rc_connect(c, b, a->qp_num, access, rnr_retry) ? -1 : 0;
 }
 
+/* A UD QP from RESET to RTS, with Q_Key @qkey (fatal if refused). */
+static inline void ud_ready(struct ibv_qp *qp, uint32_t qkey)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
+				 .qkey = qkey };
+
+	check_fatal("UD QP to INIT", !ibv_modify_qp(qp, &a, IBV_QP_STATE |
+		    IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_QKEY), "");
+	a.qp_state = IBV_QPS_RTR;
+	check_fatal("UD QP to RTR", !ibv_modify_qp(qp, &a, IBV_QP_STATE), "");
+	a.qp_state = IBV_QPS_RTS;
+	check_fatal("UD QP to RTS",
+		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
+}
+
 static inline struct rc_pair rc_pair(struct ctx *c, int access, int rnr_retry)
 {
 	struct rc_pair p = { rc_qp(c, NULL, c->cq), rc_qp(c, NULL, c->cq) };
