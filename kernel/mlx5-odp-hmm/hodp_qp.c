@@ -590,9 +590,11 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	wait_for_completion(&qp->idle);
 	/*
 	 * The SRQ WQE a message stopped in is the SRQ's, which lives on: it
-	 * completes with a flush error, as at RESET. Only a user QP's: a
-	 * kernel ULP drains its QP before destroying it (ib_drain_qp()), and
-	 * its completion handler would read the QP this frees.
+	 * completes with a flush error, as at RESET (and as one a peer was
+	 * copying into when it saw the QP stopping: copy_stopped()). Only a
+	 * user QP's: a kernel CQ's completion carries the QP this frees,
+	 * which a ULP's handler reads (its drain, the QP in ERR first, has
+	 * flushed the WQE already: run_sq()).
 	 */
 	if (qp->srq && qp->user)
 		hodp_flush_held(qp);

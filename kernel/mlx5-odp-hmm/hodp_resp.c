@@ -316,7 +316,8 @@ static enum ib_wc_status copy_done(struct hodp_qp *req, struct hodp_qp *resp,
  * the requester hears nothing, as from a responder gone (its transport
  * timer runs, or a UC or UD message is lost), and the receive is flushed
  * if the responder is in error or it is an SRQ's (RESET discards the
- * QP's own, destroy any).
+ * QP's own; destroy discards a kernel QP's SRQ WQE too: its ULP's handler
+ * would read the QP destroy frees).
  */
 static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      struct hodp_qp *resp,
@@ -324,9 +325,16 @@ static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      enum ib_wc_opcode opcode)
 {
 	if (ctx->peer_closed) {
-		/* An SRQ's WQE is not RESET's to discard (reset_queues()). */
-		if (claimed && !READ_ONCE(resp->stopping) &&
-		    (READ_ONCE(resp->state) == IB_QPS_ERR || resp->srq))
+		bool stopping = READ_ONCE(resp->stopping);
+
+		/*
+		 * An SRQ's WQE is not RESET's to discard (reset_queues()),
+		 * nor a user QP's destroy's (hodp_destroy_qp() waits for this
+		 * peer to leave: the CQ is still there).
+		 */
+		if (claimed && (resp->srq ? !stopping || resp->user :
+				!stopping &&
+				READ_ONCE(resp->state) == IB_QPS_ERR))
 			recv_complete(resp, req, ctx, IB_WC_WR_FLUSH_ERR,
 				      opcode, 0);
 		return IB_WC_SUCCESS;

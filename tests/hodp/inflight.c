@@ -12,6 +12,8 @@
  *    it), the destroyer and, below it, the requester are SCHED_FIFO and
  *    two lower SCHED_FIFO spinners keep the workers off both CPUs until
  *    destroy returned (or SPIN_MS passed);
+ *  - srq destroy: an SRQ responder destroyed during the copy: the SRQ's
+ *    WQE it claimed completes with a flush error, not lost with the QP;
  *  - reset: the responder is moved to RESET: once RESET has returned,
  *    nothing may land in it (no byte, no completion); the copy stops there
  *    (RESET does not wait for all of it), and the requester, whose
@@ -293,6 +295,53 @@ static void case_destroy(void)
 	drain(c.cq);
 }
 
+/*
+ * An SRQ responder destroyed while a SEND is copied into the SRQ's WQE
+ * it claimed: that WQE, the SRQ's, completes once with a flush error,
+ * not lost with the QP.
+ */
+static void case_srq_destroy(void)
+{
+	struct ibv_srq_init_attr sa = { .attr = { .max_wr = 8, .max_sge = 1 } };
+	struct ibv_srq *srq = ibv_create_srq(c.pd, &sa);
+	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	struct ibv_qp *a, *b;
+	struct ibv_recv_wr rwr, *bad;
+	struct ibv_sge rs = { (uintptr_t)dst, SZ, 0 };
+	struct ibv_wc wc[2] = { { .status = -1 } };
+	struct poster p;
+	int racing, ret, n;
+
+	check_fatal("SRQ and CQ", srq && rcq, "%s", strerror(errno));
+	a = qp_on(c.cq, c.cq, NULL);
+	b = qp_on(c.cq, rcq, srq);
+	connect2(a, b);
+	rs.lkey = dmr->lkey;
+	rwr = (struct ibv_recv_wr){ .wr_id = 40, .sg_list = &rs, .num_sge = 1 };
+	check_fatal("a receive on the SRQ", !ibv_post_srq_recv(srq, &rwr, &bad),
+		    "%s", strerror(errno));
+	start_post(&p, a, IBV_WR_SEND, 4, 0);
+	racing = atomic_load(&p.state) == 1;
+	ret = ibv_destroy_qp(b);
+	pthread_join(p.t, NULL);
+	wait_wr(c.cq, 4);
+	n = poll_one(rcq, &wc[0]) >= 0;
+	usleep(100000);
+	n += ibv_poll_cq(rcq, 1, &wc[1]) > 0;
+	check("srq destroy: the responder was destroyed during the copy",
+	      racing && !ret, "racing %d, destroy %s", racing, strerror(ret));
+	check("srq destroy: the SRQ's WQE it claimed completes once, flushed",
+	      n == 1 && wc[0].wr_id == 40 &&
+	      wc[0].status == IBV_WC_WR_FLUSH_ERR,
+	      "%d completions, the first %llu: %s", n,
+	      n ? (unsigned long long)wc[0].wr_id : 0ULL,
+	      n ? ibv_wc_status_str(wc[0].status) : "-");
+	ibv_destroy_qp(a);
+	ibv_destroy_srq(srq);
+	ibv_destroy_cq(rcq);
+	drain(c.cq);
+}
+
 static void case_reset(void)
 {
 	struct ibv_cq *rcq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
@@ -539,6 +588,8 @@ int main(void)
 	case_destroy();
 	kmsg_check(kmsg, "destroy: the kernel reported nothing");
 	kmsg = kmsg_open();
+	progress("srq destroy");
+	case_srq_destroy();
 	progress("reset");
 	case_reset();
 	progress("requester reset");

@@ -686,7 +686,14 @@ static void test_srq_destroyed(const char *dir)
 	char what[160];
 	int n = 0;
 
-	/* Created before the fault blocks: a thread's stack is an mmap. */
+	/*
+	 * Created before the fault blocks: a thread's stack is an mmap. Its
+	 * destroy returns from the kernel (the flush posted) before the
+	 * provider unmaps the rings, which waits for the blocked fault's
+	 * mmap_lock; so does, behind that writer, any page fault of this
+	 * process until held_release(): this thread only polls the CQ ring,
+	 * mapped and touched already.
+	 */
 	check_fatal("start the destroyer",
 		    !pthread_create(&rt, NULL, reset_thread, &r), "");
 	held_start(&h, dir);
