@@ -450,7 +450,8 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * @ctx: the requester's working memory
  * @dst: the receive WQE's segments
  * @ndst: how many
- * @hdr: the header, kernel memory (built again by every run, the same)
+ * @hdr: the header, kernel memory (built again by every run; the resume
+ *	mark covers it, resume_mark() in hodp_resp.c)
  * @src: the payload's segments
  * @nsrc: how many
  * @len: bytes of payload; @dst holds @hdr's and these
