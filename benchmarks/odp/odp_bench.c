@@ -20,6 +20,9 @@
  *                 per 4 KiB page (cold - warm) against the CPU's first
  *                 touch of a fresh anonymous mapping of the same size:
  *                 fault_over_cpu_minor.
+ *  cold, THP      the same into a MADV_HUGEPAGE mapping on 2 MiB
+ *                 boundaries, whose faults (device and CPU) allocate 2 MiB
+ *                 pages: cold_write_thp, with the huge KiB of its mapping.
  *  first touch    the same cold write at 4 KiB, 64 KiB and 1 MiB messages:
  *                 without prefetch, after a synchronous PREFETCH_WRITE
  *                 (IBV_ADVISE_MR_FLAG_FLUSH) of each chunk, after an
@@ -49,7 +52,8 @@
  * Progress (which step, which round) goes to stderr; at every step the
  * same pinned 8 MiB write is timed (drift_probe), to show how steady the
  * guest's speed was over the run.
- * Mappings are MADV_NOHUGEPAGE: 4 KiB faults for the CPU and the device.
+ * Mappings are MADV_NOHUGEPAGE (but cold_write_thp's): 4 KiB faults for
+ * the CPU and the device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -105,6 +109,49 @@ static void *map(size_t len, int flags)
 		die("mmap", strerror(errno));
 	madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
+}
+
+/*
+ * A mapping of @len (a multiple of 2 MiB) on 2 MiB boundaries, with
+ * MADV_HUGEPAGE: its faults, the CPU's or the device's, allocate 2 MiB
+ * pages (transparent huge pages) where the kernel has them.
+ */
+static void *map_thp(size_t len)
+{
+	size_t huge = 2 * MIB;
+	char *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+
+	if (raw == MAP_FAILED)
+		die("mmap", strerror(errno));
+	p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	if (p > raw)
+		munmap(raw, p - raw);
+	munmap(p + len, raw + huge - p);
+	madvise(p, len, MADV_HUGEPAGE);
+	return p;
+}
+
+/* KiB of the mapping at @p backed by huge pages (smaps), or -1. */
+static long anon_huge_kib(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	long kib = -1;
+	int in = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2)
+			in = a == (uintptr_t)p;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kib) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return kib;
 }
 
 static struct ibv_mr *reg(void *p, size_t len, int odp)
@@ -465,22 +512,28 @@ static void bench_bandwidth(size_t bytes)
 		}
 }
 
-static void bench_cold(size_t len)
+/*
+ * The cold write, into 4 KiB pages or, if @thp, into a MADV_HUGEPAGE
+ * mapping whose faults allocate 2 MiB pages (cold_write_thp: the same
+ * figures, and how much of the last round's mapping was huge pages).
+ */
+static void bench_cold(size_t len, int thp)
 {
 	char *src = map(CHUNK, 0);
 	struct ibv_mr *smr = reg(src, CHUNK, 0);
 	double cold[ROUNDS], warm[ROUNDS], fault[ROUNDS], cpu[ROUNDS];
 	double r_bw[ROUNDS], r_fault[ROUNDS];
 	size_t pages = len / PAGE;
+	long huge_kib = -1;
 	int resolved = 1;
 
 	fill(src, CHUNK, 77);
 	for (int r = 0; r < ROUNDS; r++) {
-		char *p = map(len, 0);
+		char *p = thp ? map_thp(len) : map(len, 0);
 		struct ibv_mr *mr = reg(p, len, 1);
 
-		step("cold write: round %d/%d, %zu MiB", r + 1, ROUNDS,
-		     len / MIB);
+		step("cold write%s: round %d/%d, %zu MiB",
+		     thp ? " (huge pages)" : "", r + 1, ROUNDS, len / MIB);
 		cold[r] = warm[r] = 0;
 		for (size_t off = 0; off < len; off += CHUNK) {
 			size_t n = len - off < CHUNK ? len - off : CHUNK;
@@ -492,10 +545,12 @@ static void bench_cold(size_t len)
 					    src, smr, p + off, mr);
 			same(p + off, src, n, "warm write");
 		}
+		if (thp)
+			huge_kib = anon_huge_kib(p);
 		ibv_dereg_mr(mr);
 		munmap(p, len);
 
-		p = map(len, 0);
+		p = thp ? map_thp(len) : map(len, 0);
 		cpu[r] = touch(p, len) * 1e9 / pages;
 		munmap(p, len);
 
@@ -507,15 +562,24 @@ static void bench_cold(size_t len)
 		cold[r] = len / cold[r] / MIB;
 		warm[r] = len / warm[r] / MIB;
 	}
-	printf("  \"cold_write\": {\n    \"mib\": %zu,\n", len / MIB);
+	printf("  \"%s\": {\n    \"mib\": %zu,\n",
+	       thp ? "cold_write_thp" : "cold_write", len / MIB);
 	figure("    ", "cold_MiB_per_s", cold, -1, ",");
 	figure("    ", "warm_MiB_per_s", warm, -1, ",");
+	if (thp) {
+		printf("    \"anon_huge_kib\": %ld,\n", huge_kib);
+		figure("    ", "device_fault_ns_per_4k", fault, resolved, ",");
+		figure("    ", "cpu_first_touch_ns_per_4k", cpu, -1, ",");
+		figure("    ", "fault_over_cpu", r_fault, resolved, ",");
+	}
 	figure("    ", "cold_over_warm", r_bw, -1, "");
-	printf("  },\n  \"fault_per_page_ns\": {\n    \"mib\": %zu,\n",
-	       len / MIB);
-	figure("    ", "device_fault", fault, resolved, ",");
-	figure("    ", "cpu_minor_fault", cpu, -1, ",");
-	figure("    ", "fault_over_cpu_minor", r_fault, resolved, "");
+	if (!thp) {
+		printf("  },\n  \"fault_per_page_ns\": {\n    \"mib\": %zu,\n",
+		       len / MIB);
+		figure("    ", "device_fault", fault, resolved, ",");
+		figure("    ", "cpu_minor_fault", cpu, -1, ",");
+		figure("    ", "fault_over_cpu_minor", r_fault, resolved, "");
+	}
 	printf("  },\n");
 	ibv_dereg_mr(smr);
 	munmap(src, CHUNK);
@@ -973,7 +1037,9 @@ int main(int argc, char **argv)
 	       ROUNDS);
 	bench_bandwidth(bw);
 	fflush(stdout);
-	bench_cold(cold);
+	bench_cold(cold, 0);
+	fflush(stdout);
+	bench_cold(cold, 1);
 	fflush(stdout);
 	bench_first_touch(cold);
 	fflush(stdout);
