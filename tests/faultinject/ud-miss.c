@@ -42,21 +42,6 @@
 static struct ctx c;
 static struct ibv_ah *ah;
 
-/* A UD QP in RTS on @cq, for @depth WQEs each way. */
-static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t depth)
-{
-	struct ibv_qp_init_attr init = {
-		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD,
-		.cap = { .max_send_wr = depth, .max_recv_wr = depth,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-
-	check_fatal("create a UD QP", qp, "%s", strerror(errno));
-	ud_ready(qp, QKEY);
-	return qp;
-}
-
 /* One datagram of @len bytes at @buf (@mr) from @qp to QP @dqpn. */
 static int send_dgram(struct ibv_qp *qp, struct ibv_mr *mr, void *buf,
 		      uint32_t len, uint32_t dqpn, uint64_t id)
@@ -79,6 +64,22 @@ struct pair {
 	uint8_t *sbuf, *rbuf;	/* pinned source, ODP receive area */
 	uint8_t ref[GRH];	/* the header of a LEN-byte datagram */
 };
+
+/*
+ * A receive of @recv_id posted at @rbuf, then a datagram of LEN bytes of
+ * p->sbuf into it, no injection: the status of the send if it failed,
+ * else of the receive (its completion in *@wc); -1 if either post failed
+ * or a completion did not come.
+ */
+static int dgram_into(struct pair *p, uint8_t *rbuf, uint64_t recv_id,
+		      struct ibv_wc *wc)
+{
+	int st = post_recv(p->b, p->rmr, rbuf, GRH + LEN, recv_id) ? -1 :
+		 send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num,
+			    recv_id) ? -1 : wait_wc(p->scq, wc);
+
+	return st ? st : wait_wc(p->rcq, wc);
+}
 
 /*
  * One datagram of LEN bytes of @fill from @p's sender into a receive at
@@ -157,11 +158,7 @@ static void miss_once(struct pair *p, const char *name, uint8_t *rbuf,
 	check(what, events_of(trace, p->a->qp_num) == 1, "%d events",
 	      events_of(trace, p->a->qp_num));
 	free(trace);
-	st = post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0xfeed) ? -1 :
-	     send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0) ? -1 :
-	     wait_wc(p->scq, &wc);
-	if (!st)
-		st = wait_wc(p->rcq, &wc);
+	st = dgram_into(p, rbuf, 0xfeed, &wc);
 	snprintf(what, sizeof(what),
 		 "%s: the next datagram takes the next receive posted", name);
 	check(what, st == IBV_WC_SUCCESS && wc.wr_id == 0xfeed,
@@ -242,11 +239,7 @@ static void closed_during_events(struct pair *p, uint8_t *rbuf,
 		return;
 	}
 	ud_ready(p->b, QKEY);
-	st = post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x53) ? -1 :
-	     send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0) ? -1 :
-	     wait_wc(p->scq, &swc);
-	if (!st)
-		st = wait_wc(p->rcq, &wc[0]);
+	st = dgram_into(p, rbuf, 0x53, &wc[0]);
 	n = !st && ibv_poll_cq(p->rcq, 1, &wc[1]) > 0;
 	check("RESET during the datagram's events: both receives discarded, the next datagram takes the next one posted",
 	      st == IBV_WC_SUCCESS && wc[0].wr_id == 0x53 && !n,
@@ -320,7 +313,7 @@ static void two_senders(struct pair *p)
 		s[i].cq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
 		check_fatal("two senders: a CQ", s[i].cq, "%s",
 			    strerror(errno));
-		s[i].qp = ud_qp(s[i].cq, 8);
+		s[i].qp = ud_qp_on(c.pd, s[i].cq, 8, 8, QKEY);
 		s[i].buf = malloc((size_t)PER_SENDER * LEN);
 		check_fatal("two senders: a source", s[i].buf, "");
 		s[i].mr = ibv_reg_mr(c.pd, s[i].buf, (size_t)PER_SENDER * LEN,
@@ -421,8 +414,8 @@ int main(void)
 	p.scq = ibv_create_cq(c.ctx, 16, NULL, NULL, 0);
 	p.rcq = ibv_create_cq(c.ctx, 256, NULL, NULL, 0);
 	check_fatal("the CQs", p.scq && p.rcq, "%s", strerror(errno));
-	p.a = ud_qp(p.scq, 16);
-	p.b = ud_qp(p.rcq, 128);
+	p.a = ud_qp_on(c.pd, p.scq, 16, 16, QKEY);
+	p.b = ud_qp_on(c.pd, p.rcq, 128, 128, QKEY);
 	p.sbuf = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	p.rbuf = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
@@ -442,11 +435,7 @@ int main(void)
 	signal(SIGINT, disarm_killed);
 	/* The header of a datagram of LEN bytes, without a miss. */
 	memset(p.sbuf, 0x33, LEN);
-	st = post_recv(p.b, p.rmr, p.rbuf, GRH + LEN, 1) ? -1 :
-	     send_dgram(p.a, p.smr, p.sbuf, LEN, p.b->qp_num, 1) ? -1 :
-	     wait_wc(p.scq, &wc);
-	if (!st)
-		st = wait_wc(p.rcq, &wc);
+	st = dgram_into(&p, p.rbuf, 1, &wc);
 	check_fatal("a datagram before the injection", st == IBV_WC_SUCCESS &&
 		    wc.byte_len == GRH + LEN && p.rbuf[GRH] == 0x33,
 		    "status %d, %u bytes", st, wc.byte_len);

@@ -263,20 +263,6 @@ static void test_cq_overflow(void)
 	ibv_destroy_cq(cq);
 }
 
-static struct ibv_qp *ud_qp(void)
-{
-	struct ibv_qp_init_attr init = {
-		.send_cq = c.cq, .recv_cq = c.cq, .qp_type = IBV_QPT_UD,
-		.cap = { .max_send_wr = 8, .max_recv_wr = 8, .max_send_sge = 1,
-			 .max_recv_sge = 1 },
-	};
-	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-
-	check_fatal("create UD QP", qp, "%s", strerror(errno));
-	ud_ready(qp, QKEY);
-	return qp;
-}
-
 /* A UD send of @len bytes over GID index @gi to itself; 0 and the receive
  * buffer at dst, or -1. */
 static int ud_send(int gi, const union ibv_gid *gid, uint32_t len)
@@ -284,7 +270,8 @@ static int ud_send(int gi, const union ibv_gid *gid, uint32_t len)
 	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1,
 				  .grh = { .dgid = *gid, .sgid_index = gi,
 					   .hop_limit = 1 } };
-	struct ibv_qp *a = ud_qp(), *b = ud_qp();
+	struct ibv_qp *a = ud_qp_on(c.pd, c.cq, 8, 8, QKEY);
+	struct ibv_qp *b = ud_qp_on(c.pd, c.cq, 8, 8, QKEY);
 	struct ibv_ah *ah = ibv_create_ah(c.pd, &aa);
 	struct ibv_sge sge = { (uintptr_t)src, len, smr->lkey };
 	struct ibv_send_wr wr = { .wr_id = 1, .sg_list = &sge, .num_sge = 1,

@@ -15,29 +15,6 @@
 
 static struct ctx c;
 
-static struct ibv_qp *ud_qp(struct ibv_cq *cq, uint32_t recv_wr)
-{
-	struct ibv_qp_init_attr init = {
-		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD,
-		.cap = { .max_send_wr = 8, .max_recv_wr = recv_wr,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-	};
-	struct ibv_qp *qp = ibv_create_qp(c.pd, &init);
-	struct ibv_qp_attr a = { .qp_state = IBV_QPS_INIT, .port_num = 1,
-				 .qkey = QKEY };
-
-	check_fatal("create UD QP", qp, "%s", strerror(errno));
-	check_fatal("UD QP to RTS",
-		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-				   IBV_QP_PORT | IBV_QP_QKEY) &&
-		    !ibv_modify_qp(qp, &(struct ibv_qp_attr){
-				   .qp_state = IBV_QPS_RTR }, IBV_QP_STATE) &&
-		    !ibv_modify_qp(qp, &(struct ibv_qp_attr){
-				   .qp_state = IBV_QPS_RTS }, IBV_QP_STATE |
-				   IBV_QP_SQ_PSN), "%s", strerror(errno));
-	return qp;
-}
-
 int main(void)
 {
 	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1,
@@ -61,8 +38,8 @@ int main(void)
 	mr = ibv_reg_mr(c.pd, buf, 16384, ALL_ACCESS);
 	rcq = ibv_create_cq(c.ctx, 16, NULL, NULL, 0);
 	check_fatal("MR and CQ", mr && rcq, "%s", strerror(errno));
-	tx = ud_qp(c.cq, 8);
-	rx = ud_qp(rcq, 200);
+	tx = ud_qp_on(c.pd, c.cq, 8, 8, QKEY);
+	rx = ud_qp_on(c.pd, rcq, 8, 200, QKEY);
 	aa.grh.dgid = c.gid;
 	ah = ibv_create_ah(c.pd, &aa);
 	rq = find_ring(RQ_MASK);

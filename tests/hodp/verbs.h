@@ -140,6 +140,23 @@ static inline void ud_ready(struct ibv_qp *qp, uint32_t qkey)
 		    !ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN), "");
 }
 
+/* A UD QP of @pd on @cq, ready (RTS) with Q_Key @qkey (fatal if not). */
+static inline struct ibv_qp *ud_qp_on(struct ibv_pd *pd, struct ibv_cq *cq,
+				      uint32_t send_wr, uint32_t recv_wr,
+				      uint32_t qkey)
+{
+	struct ibv_qp_init_attr init = {
+		.send_cq = cq, .recv_cq = cq, .qp_type = IBV_QPT_UD,
+		.cap = { .max_send_wr = send_wr, .max_recv_wr = recv_wr,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct ibv_qp *qp = ibv_create_qp(pd, &init);
+
+	check_fatal("create a UD QP", qp, "%s", strerror(errno));
+	ud_ready(qp, qkey);
+	return qp;
+}
+
 static inline struct rc_pair rc_pair(struct ctx *c, int access, int rnr_retry)
 {
 	struct rc_pair p = { rc_qp(c, NULL, c->cq), rc_qp(c, NULL, c->cq) };
