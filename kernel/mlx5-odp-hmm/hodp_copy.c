@@ -405,6 +405,40 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 	return copy_segs(ctx, dst, ndst, skip, src, nsrc, 0, len, &left);
 }
 
+/*
+ * Copy @hdr (none if NULL) then @len bytes of @src into @dst, after the
+ * ctx->copied bytes of both together that the last run did; a miss while
+ * @events is a fault event (copy_miss()), whose bytes done go to
+ * ctx->copied.
+ */
+static int copy_from_copied(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
+			    u32 ndst, struct hodp_seg *hdr,
+			    struct hodp_seg *src, u32 nsrc, u32 len,
+			    bool events)
+{
+	u32 hlen = hdr ? hdr->len : 0, total = hlen + len, left = 0, skip;
+	/* The ring's WQE read again by this run may be shorter (hostile). */
+	u32 done = ctx->copied < total ? ctx->copied : 0;
+	int ret = 0;
+
+	ctx->copy_events = events;
+	if (done < hlen)
+		ret = copy_segs(ctx, dst, ndst, done, hdr, 1, done,
+				hlen - done, &left);
+	if (ret) {
+		left += len;
+	} else {
+		/* The payload's bytes done: none, or all but those left. */
+		skip = done > hlen ? done - hlen : 0;
+		ret = copy_segs(ctx, dst, ndst, hlen + skip, src, nsrc, skip,
+				len - skip, &left);
+	}
+	ctx->copy_events = false;
+	if (ret == HODP_COPY_EVENT)
+		ctx->copied = total - left;
+	return ret;
+}
+
 /**
  * hodp_copy_resumable() - hodp_copy() of the head WQE, whose misses are
  *	fault events
@@ -431,17 +465,7 @@ int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
 int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len)
 {
-	/* The ring's WQE read again by this run may be shorter (hostile). */
-	u32 done = ctx->copied < len ? ctx->copied : 0, left;
-	int ret;
-
-	ctx->copy_events = true;
-	ret = copy_segs(ctx, dst, ndst, done, src, nsrc, done, len - done,
-			&left);
-	ctx->copy_events = false;
-	if (ret == HODP_COPY_EVENT)
-		ctx->copied = len - left;
-	return ret;
+	return copy_from_copied(ctx, dst, ndst, NULL, src, nsrc, len, true);
 }
 
 /**
@@ -468,26 +492,7 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
 		       u32 nsrc, u32 len, bool events)
 {
-	u32 total = hdr->len + len, left = 0, skip;
-	u32 done = ctx->copied < total ? ctx->copied : 0;
-	int ret = 0;
-
-	ctx->copy_events = events;
-	if (done < hdr->len)
-		ret = copy_segs(ctx, dst, ndst, done, hdr, 1, done,
-				hdr->len - done, &left);
-	if (ret) {
-		left += len;
-	} else {
-		/* The payload's bytes done: none, or all but those left. */
-		skip = done > hdr->len ? done - hdr->len : 0;
-		ret = copy_segs(ctx, dst, ndst, hdr->len + skip, src, nsrc,
-				skip, len - skip, &left);
-	}
-	ctx->copy_events = false;
-	if (ret == HODP_COPY_EVENT)
-		ctx->copied = total - left;
-	return ret;
+	return copy_from_copied(ctx, dst, ndst, hdr, src, nsrc, len, events);
 }
 
 /**

@@ -309,15 +309,31 @@ static enum ib_wc_status copy_done(struct hodp_qp *req, struct hodp_qp *resp,
 }
 
 /*
+ * Does a closed responder's receive WQE, claimed by a message whose copy
+ * stopped there, complete with a flush error here? An SRQ's does: it is
+ * not RESET's to discard (reset_queues()), nor a user QP's destroy's
+ * (hodp_destroy_qp() waits for this peer to leave: the CQ is still
+ * there); but not at a kernel QP's destroy, whose ULP's handler would
+ * read the QP that destroy frees. The QP's own does in error only: RESET
+ * discards it with the ring, destroy with the QP.
+ */
+static bool claimed_recv_flushed(const struct hodp_qp *resp)
+{
+	bool stopping = READ_ONCE(resp->stopping);
+
+	if (resp->srq)
+		return !stopping || resp->user;
+	return !stopping && READ_ONCE(resp->state) == IB_QPS_ERR;
+}
+
+/*
  * A copy that stopped because a QP closed (HODP_COPY_STOPPED), after the
  * message claimed a receive WQE if @claimed. The requester closed: its WQE
  * ends with a flush error, and the receive with a remote abort (the rest
  * of the message never comes). The responder closed (ctx->peer_closed):
  * the requester hears nothing, as from a responder gone (its transport
  * timer runs, or a UC or UD message is lost), and the receive is flushed
- * if the responder is in error or it is an SRQ's (RESET discards the
- * QP's own; destroy discards a kernel QP's SRQ WQE too: its ULP's handler
- * would read the QP destroy frees).
+ * or not as claimed_recv_flushed() says.
  */
 static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      struct hodp_qp *resp,
@@ -325,16 +341,7 @@ static enum ib_wc_status copy_stopped(struct hodp_qp *req,
 				      enum ib_wc_opcode opcode)
 {
 	if (ctx->peer_closed) {
-		bool stopping = READ_ONCE(resp->stopping);
-
-		/*
-		 * An SRQ's WQE is not RESET's to discard (reset_queues()),
-		 * nor a user QP's destroy's (hodp_destroy_qp() waits for this
-		 * peer to leave: the CQ is still there).
-		 */
-		if (claimed && (resp->srq ? !stopping || resp->user :
-				!stopping &&
-				READ_ONCE(resp->state) == IB_QPS_ERR))
+		if (claimed && claimed_recv_flushed(resp))
 			recv_complete(resp, req, ctx, IB_WC_WR_FLUSH_ERR,
 				      opcode, 0);
 		return IB_WC_SUCCESS;
