@@ -246,8 +246,10 @@ static void setup(void)
 	if (!ibv_query_device(ctx, &da) && da.max_qp_rd_atom > 0)
 		rd_atom = da.max_qp_rd_atom < DEPTH ? da.max_qp_rd_atom : DEPTH;
 	pd = ibv_alloc_pd(ctx);
+	/* Set, and neither empty nor 0 (benchmarks/run passes it when set). */
 	if (getenv("HODP_ODP_BENCH_EVENTS") &&
-	    *getenv("HODP_ODP_BENCH_EVENTS")) {
+	    *getenv("HODP_ODP_BENCH_EVENTS") &&
+	    strcmp(getenv("HODP_ODP_BENCH_EVENTS"), "0")) {
 		chan = ibv_create_comp_channel(ctx);
 		if (!chan)
 			die("ibv_create_comp_channel", strerror(errno));
@@ -284,7 +286,11 @@ static void wait_one(struct ibv_cq *cq)
 				die("notify", strerror(errno));
 			if ((n = ibv_poll_cq(cq, 1, &wc)))
 				break;
-			/* Asleep, a second at most: the 10 s bound holds. */
+			/*
+			 * Asleep, a second at most: the 10 s bound holds. (An
+			 * event of a CQ armed when the poll above found a
+			 * completion stays unread: a later wait may not sleep.)
+			 */
 			if (poll(&pfd, 1, 1000) <= 0)
 				continue;
 			if (ibv_get_cq_event(chan, &ecq, &ectx))
@@ -1053,18 +1059,21 @@ static void bench_munmap(size_t len)
 	printf("  },\n");
 }
 
+/* The sections, in the order they run (HODP_ODP_BENCH_ONLY names them). */
+static const char *const section_names[] = {
+	"bandwidth", "cold", "cold_thp", "first_touch", "fault_service",
+	"table", "registration", "munmap",
+};
+
 /*
- * Whether to run a section: all of them, or those HODP_ODP_BENCH_ONLY
- * names (comma separated: bandwidth, cold, cold_thp, first_touch,
- * fault_service, table, registration, munmap), for a shorter run while
- * working on one of them. Flushes what the last one printed.
+ * Whether HODP_ODP_BENCH_ONLY (comma separated) names @name; unset or
+ * empty, it names them all.
  */
-static int section(const char *name)
+static int only_names(const char *name)
 {
 	const char *only = getenv("HODP_ODP_BENCH_ONLY");
 	size_t n = strlen(name);
 
-	fflush(stdout);
 	if (!only || !*only)
 		return 1;
 	for (const char *p = only; p; p = strchr(p, ',')) {
@@ -1075,19 +1084,56 @@ static int section(const char *name)
 	return 0;
 }
 
+/* Every item of HODP_ODP_BENCH_ONLY is a section's name: 1, else 0. */
+static int only_valid(void)
+{
+	const char *only = getenv("HODP_ODP_BENCH_ONLY");
+	size_t i, n;
+
+	for (const char *p = only; p && *p; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		for (i = 0; i < sizeof(section_names) / sizeof(*section_names);
+		     i++)
+			if (strlen(section_names[i]) == n &&
+			    !strncmp(p, section_names[i], n))
+				break;
+		if (n && i == sizeof(section_names) / sizeof(*section_names))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Whether to run a section, for a shorter run while working on one of
+ * them; flushes what the last one printed.
+ */
+static int section(const char *name)
+{
+	fflush(stdout);
+	return only_names(name);
+}
+
 int main(int argc, char **argv)
 {
 	size_t bw = (argc > 1 ? strtoul(argv[1], NULL, 0) : 32) * MIB;
 	size_t cold = (argc > 2 ? strtoul(argv[2], NULL, 0) : 64) * MIB;
 	size_t big = (argc > 3 ? strtoul(argv[3], NULL, 0) : 1024) * MIB;
 
-	if (!bw || !cold || cold % MIB || !big || big > 2048 * MIB) {
-		fprintf(stderr, "usage: odp_bench [BW_MIB [COLD_MIB [BIG_MIB<=2048]]]\n");
+	if (!bw || !cold || cold % MIB || !big || big > 2048 * MIB ||
+	    !only_valid()) {
+		fprintf(stderr, "usage: odp_bench [BW_MIB [COLD_MIB [BIG_MIB<=2048]]]\n"
+			"  HODP_ODP_BENCH_ONLY: sections, comma separated: bandwidth, cold, cold_thp,\n"
+			"  first_touch, fault_service, table, registration, munmap\n"
+			"  HODP_ODP_BENCH_EVENTS=1: sleep on a completion channel\n");
 		return 2;
 	}
 	setup();
 	printf("{\n  \"benchmark\": \"hodp_odp\",\n  \"rounds\": %d,\n",
 	       ROUNDS);
+	/* How it was run: a partial or an event-driven run says so. */
+	printf("  \"completions\": \"%s\",\n", chan ? "events" : "polled");
+	if (getenv("HODP_ODP_BENCH_ONLY") && *getenv("HODP_ODP_BENCH_ONLY"))
+		printf("  \"only\": \"%s\",\n", getenv("HODP_ODP_BENCH_ONLY"));
 	if (section("bandwidth"))
 		bench_bandwidth(bw);
 	if (section("cold"))
