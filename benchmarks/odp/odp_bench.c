@@ -56,7 +56,7 @@
  * the CPU and the device.
  *
  * HODP_ODP_BENCH_ONLY=cold,first_touch runs only the sections it names
- * (section() below). Completions are polled, busily, as perftest does by
+ * (parse_only() below). Completions are polled, busily, as perftest does by
  * default; with HODP_ODP_BENCH_EVENTS=1 the process sleeps on a
  * completion channel instead (perftest's --use_event), which leaves its
  * CPU to the kernel's work.
@@ -229,6 +229,7 @@ static int connect_qp(struct ibv_qp *qp, uint32_t dqpn)
 
 static void setup(void)
 {
+	const char *events = getenv("HODP_ODP_BENCH_EVENTS");
 	struct ibv_device **list = ibv_get_device_list(NULL);
 	struct ibv_device_attr da;
 	struct ibv_qp_init_attr init = {
@@ -247,9 +248,7 @@ static void setup(void)
 		rd_atom = da.max_qp_rd_atom < DEPTH ? da.max_qp_rd_atom : DEPTH;
 	pd = ibv_alloc_pd(ctx);
 	/* Set, and neither empty nor 0 (benchmarks/run passes it when set). */
-	if (getenv("HODP_ODP_BENCH_EVENTS") &&
-	    *getenv("HODP_ODP_BENCH_EVENTS") &&
-	    strcmp(getenv("HODP_ODP_BENCH_EVENTS"), "0")) {
+	if (events && *events && strcmp(events, "0")) {
 		chan = ibv_create_comp_channel(ctx);
 		if (!chan)
 			die("ibv_create_comp_channel", strerror(errno));
@@ -1060,57 +1059,53 @@ static void bench_munmap(size_t len)
 }
 
 /* The sections, in the order they run (HODP_ODP_BENCH_ONLY names them). */
-static const char *const section_names[] = {
+enum { S_BANDWIDTH, S_COLD, S_COLD_THP, S_FIRST_TOUCH, S_FAULT_SERVICE,
+       S_TABLE, S_REGISTRATION, S_MUNMAP, S_NR };
+static const char *const section_names[S_NR] = {
 	"bandwidth", "cold", "cold_thp", "first_touch", "fault_service",
 	"table", "registration", "munmap",
 };
+static const char *only;	/* HODP_ODP_BENCH_ONLY; NULL: all */
+static unsigned int only_mask;	/* the sections it names, by bit */
 
 /*
- * Whether HODP_ODP_BENCH_ONLY (comma separated) names @name; unset or
- * empty, it names them all.
+ * Read HODP_ODP_BENCH_ONLY (comma separated section names; unset or
+ * empty: all of them) into only_mask. Return: 0 if an item names no
+ * section, else 1.
  */
-static int only_names(const char *name)
+static int parse_only(void)
 {
-	const char *only = getenv("HODP_ODP_BENCH_ONLY");
-	size_t n = strlen(name);
-
-	if (!only || !*only)
-		return 1;
-	for (const char *p = only; p; p = strchr(p, ',')) {
-		p += *p == ',';
-		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
-			return 1;
-	}
-	return 0;
-}
-
-/* Every item of HODP_ODP_BENCH_ONLY is a section's name: 1, else 0. */
-static int only_valid(void)
-{
-	const char *only = getenv("HODP_ODP_BENCH_ONLY");
 	size_t i, n;
 
-	for (const char *p = only; p && *p; p += n + (p[n] == ',')) {
+	only = getenv("HODP_ODP_BENCH_ONLY");
+	if (!only || !*only) {
+		only = NULL;
+		only_mask = ~0u;
+		return 1;
+	}
+	for (const char *p = only; *p; p += n + (p[n] == ',')) {
 		n = strcspn(p, ",");
-		for (i = 0; i < sizeof(section_names) / sizeof(*section_names);
-		     i++)
+		if (!n)
+			continue;
+		for (i = 0; i < S_NR; i++)
 			if (strlen(section_names[i]) == n &&
 			    !strncmp(p, section_names[i], n))
 				break;
-		if (n && i == sizeof(section_names) / sizeof(*section_names))
+		if (i == S_NR)
 			return 0;
+		only_mask |= 1u << i;
 	}
 	return 1;
 }
 
 /*
- * Whether to run a section, for a shorter run while working on one of
+ * Whether to run section @s, for a shorter run while working on one of
  * them; flushes what the last one printed.
  */
-static int section(const char *name)
+static int section(int s)
 {
 	fflush(stdout);
-	return only_names(name);
+	return only_mask >> s & 1;
 }
 
 int main(int argc, char **argv)
@@ -1120,7 +1115,7 @@ int main(int argc, char **argv)
 	size_t big = (argc > 3 ? strtoul(argv[3], NULL, 0) : 1024) * MIB;
 
 	if (!bw || !cold || cold % MIB || !big || big > 2048 * MIB ||
-	    !only_valid()) {
+	    !parse_only()) {
 		fprintf(stderr, "usage: odp_bench [BW_MIB [COLD_MIB [BIG_MIB<=2048]]]\n"
 			"  HODP_ODP_BENCH_ONLY: sections, comma separated: bandwidth, cold, cold_thp,\n"
 			"  first_touch, fault_service, table, registration, munmap\n"
@@ -1132,23 +1127,23 @@ int main(int argc, char **argv)
 	       ROUNDS);
 	/* How it was run: a partial or an event-driven run says so. */
 	printf("  \"completions\": \"%s\",\n", chan ? "events" : "polled");
-	if (getenv("HODP_ODP_BENCH_ONLY") && *getenv("HODP_ODP_BENCH_ONLY"))
-		printf("  \"only\": \"%s\",\n", getenv("HODP_ODP_BENCH_ONLY"));
-	if (section("bandwidth"))
+	if (only)
+		printf("  \"only\": \"%s\",\n", only);
+	if (section(S_BANDWIDTH))
 		bench_bandwidth(bw);
-	if (section("cold"))
+	if (section(S_COLD))
 		bench_cold(cold, 0);
-	if (section("cold_thp"))
+	if (section(S_COLD_THP))
 		bench_cold(cold, 1);
-	if (section("first_touch"))
+	if (section(S_FIRST_TOUCH))
 		bench_first_touch(cold);
-	if (section("fault_service"))
+	if (section(S_FAULT_SERVICE))
 		bench_fault_dist(8 * MIB);
-	if (section("table"))
+	if (section(S_TABLE))
 		bench_implicit_memory();
-	if (section("registration"))
+	if (section(S_REGISTRATION))
 		bench_registration(big);
-	if (section("munmap"))
+	if (section(S_MUNMAP))
 		bench_munmap(big);
 	step("done");
 	print_probes();
