@@ -319,6 +319,11 @@ struct hodp_qp {
 	spinlock_t rq_lock;		/* consumer side of rq, and held */
 	u32 rq_max_sge;
 	struct hodp_held_recv held;	/* the receive a message stopped in */
+	/*
+	 * UD: one datagram at a time, claim to completion or hold, so that
+	 * its receives complete in the order posted (hodp_respond_ud()).
+	 */
+	struct mutex ud_lock;
 
 	struct hodp_req_ctx *ctx;
 	/* One runner of the send queue; the attributes it reads (av, ...) */

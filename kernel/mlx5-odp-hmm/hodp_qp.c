@@ -204,6 +204,7 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	spin_lock_init(&qp->state_lock);
 	mutex_init(&qp->req_lock);
 	spin_lock_init(&qp->rq_lock);
+	mutex_init(&qp->ud_lock);
 	spin_lock_init(&qp->sq_lock);
 	INIT_WORK(&qp->req_work, hodp_req_work);
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);

@@ -579,27 +579,15 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
 	return RDMA_NETWORK_IPV6;
 }
 
-/**
- * hodp_respond_ud() - deliver the requester's datagram to a UD responder
- * @req: the requester (its ctx holds the WQE and local segments)
- * @resp: the responder, referenced, receiving, with the right Q_Key
- * @sgid: the requester's GID
- * @dgid: the responder's GID
- *
- * The receive buffer starts with 40 bytes of GRH, then the payload. No
- * receive WQE: the datagram is dropped; one too small or malformed
- * completes with an error. A page of an ODP buffer the copy misses
- * (invalidated since the lookups) is a fault event of the requester, as
- * for a SEND: the responder holds the receive WQE, and the next run
- * fills it on from there.
- *
- * Return: the requester's status: success whatever the receiver did with
- * it (with ctx->miss set: a fault event), but a local protection error if
- * its own buffer could not be read.
+/*
+ * hodp_respond_ud() under the responder's ud_lock: claim its next receive
+ * WQE (the one held first), fill it and complete it, or hold it for the
+ * sender's fault event. Return: as hodp_respond_ud().
  */
-enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
-				  const union ib_gid *sgid,
-				  const union ib_gid *dgid)
+static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
+				       struct hodp_qp *resp,
+				       const union ib_gid *sgid,
+				       const union ib_gid *dgid)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
 	u32 len = ctx->wqe.length, room, mark;
@@ -608,12 +596,7 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	struct hodp_seg head;
 	int n, ret;
 
-	ctx->net_type = RDMA_NETWORK_IPV6;
-	n = prepare_recv(resp, ctx, len + sizeof(*hdr));
-	if (n == -EAGAIN)
-		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
-	if (n)
-		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+	lockdep_assert_held(&resp->ud_lock);
 	n = read_recv(resp, ctx, true);
 	if (n == -EAGAIN || n == -ESHUTDOWN)
 		return IB_WC_SUCCESS;	/* dropped: no receive, or closing */
@@ -641,11 +624,13 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	resume_keep(ctx, ret, mark, 0);
 	/*
 	 * A page missed (invalidated since the lookups): a fault event, the
-	 * WQE held by the responder meanwhile, as for a SEND. But several
-	 * senders copy into a UD responder at once, and it holds one WQE:
-	 * if another's is held, this one's rest is faulted where it stands.
+	 * WQE held by the responder meanwhile, as for a SEND. The held one
+	 * is the first a claim takes, and only ud_lock's holder claims or
+	 * holds: none is held now. Should one be, this one's rest is faulted
+	 * where it stands rather than lose a WQE.
 	 */
-	if (ret == HODP_COPY_EVENT && !try_hold_recv(req, resp, ctx, mark)) {
+	if (ret == HODP_COPY_EVENT &&
+	    WARN_ON_ONCE(!try_hold_recv(req, resp, ctx, mark))) {
 		hodp_fault_drop_miss(ctx);
 		ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
 					 ctx->nlseg, len, false);
@@ -658,6 +643,51 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	status = copy_done(req, resp, ctx, ret, len + sizeof(*hdr));
 	/* Unreliable: the sender never hears of the receiver's trouble. */
 	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
+}
+
+/**
+ * hodp_respond_ud() - deliver the requester's datagram to a UD responder
+ * @req: the requester (its ctx holds the WQE and local segments)
+ * @resp: the responder, referenced, receiving, with the right Q_Key
+ * @sgid: the requester's GID
+ * @dgid: the responder's GID
+ *
+ * The receive buffer starts with 40 bytes of GRH, then the payload. No
+ * receive WQE: the datagram is dropped; one too small or malformed
+ * completes with an error. A page of an ODP buffer the copy misses
+ * (invalidated since the lookups) is a fault event of the requester, as
+ * for a SEND: the responder holds the receive WQE, and the next run
+ * fills it on from there (or another sender's datagram fills it, the
+ * next claim: this sender's takes the WQE after).
+ *
+ * Several senders deliver to one UD responder at once, each in its own
+ * context; the responder takes one datagram at a time (ud_lock, from
+ * claim to completion or hold), as an HCA's receive pipeline does: its
+ * receive WQEs complete in the order they were posted. The lookups
+ * before (prepare_recv()) claim nothing and need no lock.
+ *
+ * Return: the requester's status: success whatever the receiver did with
+ * it (with ctx->miss set: a fault event), but a local protection error if
+ * its own buffer could not be read.
+ */
+enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
+				  const union ib_gid *sgid,
+				  const union ib_gid *dgid)
+{
+	struct hodp_req_ctx *ctx = req->ctx;
+	enum ib_wc_status status;
+	int n;
+
+	ctx->net_type = RDMA_NETWORK_IPV6;
+	n = prepare_recv(resp, ctx, ctx->wqe.length + sizeof(ctx->ud_hdr));
+	if (n == -EAGAIN)
+		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
+	if (n)
+		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+	mutex_lock(&resp->ud_lock);
+	status = deliver_dgram(req, resp, sgid, dgid);
+	mutex_unlock(&resp->ud_lock);
+	return status;
 }
 
 /*
