@@ -18,8 +18,9 @@
  * once with a flush error, before the one behind it; to RESET: both are
  * discarded, and the next datagram takes the next receive posted. Two
  * senders at once, a third of the looks missing: each datagram lands
- * once, whole, in a receive of its own (a sender whose miss finds the
- * responder holding the other's WQE finishes its copy where it stands).
+ * once, whole, in a receive of its own (the responder takes one datagram
+ * at a time: a receive one sender's event holds is the next the other's
+ * datagram claims, and fills from its start).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -344,8 +345,7 @@ static void two_senders(struct pair *p)
 	free(trace);
 	/*
 	 * Told, not checked (it depends on timing): the misses that were no
-	 * event finished where they stood (the responder held the other
-	 * sender's receive, or the WQE's events had run out).
+	 * event finished where they stood (the WQE's events had run out).
 	 */
 	printf("# two senders: %lld misses injected, %d fault events\n",
 	       left >= 0 ? 100000 - left : -1, events);
