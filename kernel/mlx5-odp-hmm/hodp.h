@@ -481,7 +481,8 @@ void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		   u64 compare_add, u64 swap, bool may_miss, u64 *orig);
+		   u64 compare_add, u64 swap, bool may_miss,
+		   struct hodp_req_ctx *ctx, u64 *orig);
 
 /* hodp_mw.c: memory windows */
 u64 hodp_qp_next_serial(void);
@@ -593,6 +594,7 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
 enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);
+bool hodp_copy_must_stop(struct hodp_req_ctx *ctx);
 void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		      u64 addr, u64 end, bool write);
 bool hodp_seg_dying(const struct hodp_seg *seg);
@@ -612,7 +614,8 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, bool may_miss, u64 *orig);
+		    u64 compare_add, u64 swap, bool may_miss,
+		    struct hodp_req_ctx *ctx, u64 *orig);
 
 /* hodp_prefetch.c: ibv_advise_mr() */
 int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
@@ -620,13 +623,16 @@ int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 		   struct uverbs_attr_bundle *attrs);
 
 /*
- * Fault injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc, and
- * hodp/atomic_miss and hodp/copy_miss, two races made to happen.
+ * Fault injection (hodp_fail_alloc.c): debugfs hodp/fail_alloc,
+ * hodp/atomic_miss, hodp/copy_miss and hodp/inplace_miss, races made to
+ * happen, and hodp/slow_fault with hodp/fault_delay_ms, slow faults.
  */
 #if IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION)
 bool hodp_should_fail_alloc(void);
 bool hodp_inject_atomic_miss(void);
 bool hodp_inject_copy_miss(void);
+bool hodp_inject_inplace_miss(void);
+void hodp_inject_fault_delay(void);
 void hodp_fail_alloc_init(void);
 void hodp_fail_alloc_exit(void);
 #else
@@ -643,6 +649,15 @@ static inline bool hodp_inject_atomic_miss(void)
 static inline bool hodp_inject_copy_miss(void)
 {
 	return false;
+}
+
+static inline bool hodp_inject_inplace_miss(void)
+{
+	return false;
+}
+
+static inline void hodp_inject_fault_delay(void)
+{
 }
 
 static inline void hodp_fail_alloc_init(void)

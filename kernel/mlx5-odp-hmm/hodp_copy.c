@@ -64,14 +64,19 @@ static void seg_unmap(struct hodp_seg *seg, void *va)
 		hodp_mr_kunmap(seg->mr, va);
 }
 
-/*
- * At a yield or before a fault: should the copy stop? The requester's
- * RESET, ERR or destroy ends its WQE (that comes first: a WQE of a closing
- * requester is flushed or discarded, whatever its peer does); the
- * responder's RESET or destroy waits for this copy, and need not wait for
- * all of it (ctx->peer_closed: to the requester, no answer came).
+/**
+ * hodp_copy_must_stop() - should the WQE's copy, or fault, stop here?
+ * @ctx: the requester's working memory (ctx->peer: its responder, if any)
+ *
+ * At a yield or before a fault. The requester's RESET, ERR or destroy
+ * ends its WQE (that comes first: a WQE of a closing requester is flushed
+ * or discarded, whatever its peer does); the responder's RESET or destroy
+ * waits for this copy, and need not wait for all of it (ctx->peer_closed:
+ * to the requester, no answer came).
+ *
+ * Return: true if the WQE should stop.
  */
-static bool copy_must_stop(struct hodp_req_ctx *ctx)
+bool hodp_copy_must_stop(struct hodp_req_ctx *ctx)
 {
 	if (hodp_req_closing(ctx->qp))
 		return true;
@@ -114,7 +119,7 @@ static bool copy_fault_stop(void *arg)
 {
 	struct copy_fault *cf = arg;
 
-	if (copy_must_stop(cf->ctx))
+	if (hodp_copy_must_stop(cf->ctx))
 		return true;
 	cf->dying = hodp_seg_dying(cf->seg);
 	return cf->dying;
@@ -134,7 +139,7 @@ static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 	struct copy_fault cf = { .ctx = ctx, .seg = seg };
 	int ret;
 
-	if (copy_must_stop(ctx))
+	if (hodp_copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
 	if (hodp_seg_dying(seg) || (*tries)-- <= 0)
 		return fail;
@@ -221,7 +226,7 @@ static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 	if (!ctx->copy_events || READ_ONCE(ctx->qp->fault_inplace))
 		return odp_resolve(ctx, seg, addr, write, tries, fail);
 	/* As odp_resolve(): no fault for a QP closing or an access gone. */
-	if (copy_must_stop(ctx))
+	if (hodp_copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
 	if (hodp_seg_dying(seg))
 		return fail;
@@ -230,14 +235,17 @@ static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 }
 
 /*
- * Debugging kernels (hodp/copy_miss): a destination page gone since the
- * lookups, asked only where that miss is a fault event (copy_miss()).
+ * Debugging kernels: a destination page gone since the lookups, where
+ * that miss is a fault event (hodp/copy_miss), or where it is faulted in
+ * place (hodp/inplace_miss): see copy_miss().
  */
 static bool inject_miss(const struct hodp_req_ctx *ctx)
 {
-	return IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION) &&
-	       ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace) &&
-	       hodp_inject_copy_miss();
+	if (!IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION))
+		return false;
+	if (ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace))
+		return hodp_inject_copy_miss();
+	return hodp_inject_inplace_miss();
 }
 
 /*
@@ -353,7 +361,7 @@ static int copy_segs(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		if (since_yield >= HODP_COPY_CHUNK && len) {
 			since_yield = 0;
 			cond_resched();
-			if (copy_must_stop(ctx))
+			if (hodp_copy_must_stop(ctx))
 				ret = HODP_COPY_STOPPED;
 			else if (hodp_seg_dying(&dst[di]))
 				ret = HODP_COPY_DST_FAULT;
@@ -583,7 +591,7 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			hmm_mirror_read_unlock(&mr->odp->mirror);
 			*done = pos + (addr - s->addr);
 			cond_resched();
-			if (copy_must_stop(ctx))
+			if (hodp_copy_must_stop(ctx))
 				return -EINTR;
 			if (hodp_seg_dying(s))
 				return -EFAULT;

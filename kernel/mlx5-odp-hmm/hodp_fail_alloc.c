@@ -22,8 +22,16 @@
  * an atomic's result) look invalidated since the lookups, while the
  * WQE's events are not over: what that becomes (an executed atomic's
  * result written by the next run, nothing executed twice) is seen too.
+ * hodp/inplace_miss does the same to a copy that faults where it stands
+ * (its WQE's events over, or a copy that raises none).
+ *
+ * Slow faults: hodp/slow_fault, a fault_attr, picks ODP faults that
+ * sleep hodp/fault_delay_ms before they begin, as one waiting for a slow
+ * file's page would, so that a test can act while a fault is under way
+ * (a QP closing, which must not wait for it).
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/fault-inject.h>
 #include <linux/seq_file.h>
 
@@ -32,7 +40,10 @@
 static DECLARE_FAULT_ATTR(hodp_fail_alloc);
 static DECLARE_FAULT_ATTR(hodp_atomic_miss);
 static DECLARE_FAULT_ATTR(hodp_copy_miss);
+static DECLARE_FAULT_ATTR(hodp_inplace_miss);
+static DECLARE_FAULT_ATTR(hodp_slow_fault);
 static struct dentry *hodp_debugfs;
+static u32 hodp_fault_delay_ms;
 
 /**
  * hodp_should_fail_alloc() - should this allocation of hodp fail?
@@ -67,6 +78,30 @@ bool hodp_inject_copy_miss(void)
 	return should_fail(&hodp_copy_miss, 1);
 }
 
+/**
+ * hodp_inject_inplace_miss() - should this copy, faulting where it stands,
+ *	find its destination page gone?
+ *
+ * Return: true when hodp/inplace_miss says so; the caller then faults it.
+ */
+bool hodp_inject_inplace_miss(void)
+{
+	return should_fail(&hodp_inplace_miss, 1);
+}
+
+/**
+ * hodp_inject_fault_delay() - sleep before an ODP fault, if told so
+ *
+ * Sleeps hodp/fault_delay_ms when hodp/slow_fault picks this fault.
+ */
+void hodp_inject_fault_delay(void)
+{
+	u32 ms = READ_ONCE(hodp_fault_delay_ms);
+
+	if (ms && should_fail(&hodp_slow_fault, 1))
+		msleep(ms);
+}
+
 /* debugfs hodp/objects: what each device holds, to compare around a failure. */
 static int hodp_objects_show(struct seq_file *m, void *unused)
 {
@@ -82,6 +117,12 @@ void hodp_fail_alloc_init(void)
 	fault_create_debugfs_attr("atomic_miss", hodp_debugfs,
 				  &hodp_atomic_miss);
 	fault_create_debugfs_attr("copy_miss", hodp_debugfs, &hodp_copy_miss);
+	fault_create_debugfs_attr("inplace_miss", hodp_debugfs,
+				  &hodp_inplace_miss);
+	fault_create_debugfs_attr("slow_fault", hodp_debugfs,
+				  &hodp_slow_fault);
+	debugfs_create_u32("fault_delay_ms", 0600, hodp_debugfs,
+			   &hodp_fault_delay_ms);
 	debugfs_create_file("objects", 0400, hodp_debugfs, NULL,
 			    &hodp_objects_fops);
 }

@@ -317,6 +317,8 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  * @swap: the swap value
  * @may_miss: ODP: a page not mirrored writable is returned as -EAGAIN
  *	(the caller raises a fault event), not faulted here
+ * @ctx: ODP: the requester's working memory (a fault here stops when its
+ *	QPs close)
  * @orig: out: the value before
  *
  * Atomic against the CPU too: the operation is a locked instruction on the
@@ -324,10 +326,11 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  *
  * Return: 0, -EFAULT outside the MR (or, ODP, a page that cannot be
  * mirrored writable), -EINVAL if misaligned, -EAGAIN (@may_miss: nothing
- * executed).
+ * executed), -ECANCELED (ODP: a fault stopped, nothing executed).
  */
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		   u64 compare_add, u64 swap, bool may_miss, u64 *orig)
+		   u64 compare_add, u64 swap, bool may_miss,
+		   struct hodp_req_ctx *ctx, u64 *orig)
 {
 	u64 off, *p;
 	void *va;
@@ -338,7 +341,7 @@ int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		return -EFAULT;
 	if (mr->odp)
 		return hodp_odp_atomic(mr, addr, cmp_swap, compare_add, swap,
-				       may_miss, orig);
+				       may_miss, ctx, orig);
 	if (mr->kernel_dma) {
 		p = (u64 *)(uintptr_t)addr;
 		va = NULL;

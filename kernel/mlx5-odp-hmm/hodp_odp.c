@@ -487,6 +487,7 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	int ret;
 
 	end = max(end, start + PAGE_SIZE);
+	hodp_inject_fault_delay();	/* debugging kernels: a slow fault */
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
 	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
@@ -534,12 +535,26 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 
-/* An atomic's fault stops waiting once its MR is being deregistered. */
+/* An atomic's fault, to hmm_mirror_fault_stoppable(). */
+struct atomic_fault {
+	struct hodp_mr *mr;
+	struct hodp_req_ctx *ctx;
+	bool dying;		/* what stopped it: the MR's deregistration */
+};
+
+/*
+ * Between the attempts of an atomic's fault: its requester or responder
+ * closing ends it (their RESET and destroy wait for it), and so does its
+ * MR being deregistered.
+ */
 static bool atomic_fault_stop(void *arg)
 {
-	const struct hodp_mr *mr = arg;
+	struct atomic_fault *af = arg;
 
-	return READ_ONCE(mr->dying);
+	if (hodp_copy_must_stop(af->ctx))
+		return true;
+	af->dying = READ_ONCE(af->mr->dying);
+	return af->dying;
 }
 
 /**
@@ -551,17 +566,22 @@ static bool atomic_fault_stop(void *arg)
  * @swap: the swap value
  * @may_miss: a page not mirrored writable is the caller's fault event
  *	(-EAGAIN), not faulted here
+ * @ctx: the requester's working memory, whose QPs closing stop a fault
  * @orig: out: the value before
  *
- * Return: 0, -EAGAIN (@may_miss: nothing executed), or -EFAULT if the
- * page cannot be mirrored writable or the MR is being deregistered.
+ * Return: 0, -EAGAIN (@may_miss: nothing executed), -ECANCELED if a fault
+ * stopped for a QP closing or the caller being killed (nothing executed),
+ * or -EFAULT if the page cannot be mirrored writable or the MR is being
+ * deregistered.
  */
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, bool may_miss, u64 *orig)
+		    u64 compare_add, u64 swap, bool may_miss,
+		    struct hodp_req_ctx *ctx, u64 *orig)
 {
 	struct hmm_mirror *m = &mr->odp->mirror;
 	unsigned long uaddr = hodp_odp_uaddr(mr, addr);
-	int tries = HODP_FAULT_TRIES;
+	struct atomic_fault af = { .mr = mr, .ctx = ctx };
+	int tries = HODP_FAULT_TRIES, ret;
 
 	for (;;) {
 		/* Debugging kernels: as if invalidated since the lookups. */
@@ -590,9 +610,13 @@ int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		hmm_mirror_read_unlock(m);
 		if (may_miss)
 			return -EAGAIN;
-		if (!tries-- ||
-		    hodp_odp_fault(mr, uaddr, uaddr + 8, true,
-				   atomic_fault_stop, mr))
+		if (!tries--)
+			return -EFAULT;
+		ret = hodp_odp_fault(mr, uaddr, uaddr + 8, true,
+				     atomic_fault_stop, &af);
+		if ((ret == -ECANCELED && !af.dying) || ret == -EINTR)
+			return -ECANCELED;
+		if (ret)
 			return -EFAULT;
 		trace_hodp_odp_resume(mr, addr, true);
 	}

@@ -337,9 +337,15 @@ static enum ib_wc_status run_wqe(struct hodp_qp *qp, u32 *wait_us, bool *rnr)
 	if (is_local(opcode))
 		return execute_local(qp);
 	status = execute(qp, wait_us, rnr);
-	/* Executed by this run (hodp_respond()): which WQE it was. */
-	if (ctx->atomic_done)
+	/*
+	 * An atomic executed by this run (hodp_respond()): which WQE it was,
+	 * and its result written now, outside the responder.
+	 */
+	if (ctx->atomic_done) {
 		ctx->atomic_wr = ctx->wqe.wr;
+		if (status == IB_WC_SUCCESS)
+			status = hodp_atomic_result(ctx);
+	}
 	return status;
 }
 

@@ -905,13 +905,16 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
 				     wr->wr.atomic.compare_add,
 				     wr->wr.atomic.swap,
-				     !READ_ONCE(req->fault_inplace), &orig);
+				     !READ_ONCE(req->fault_inplace), ctx, &orig);
 		if (ret == -EAGAIN)
 			hodp_record_miss(ctx, &remote, remote.addr,
 					 remote.addr + 8, true);
 		hodp_mr_put(mr);
 		if (ret == -EAGAIN)
 			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
+		/* Faulting where it stood, stopped: a QP closed, or killed. */
+		if (ret == -ECANCELED)
+			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 		if (ret == -EFAULT)	/* ODP: the page cannot be mirrored */
 			return access_error(resp);
 		if (ret) {
@@ -921,14 +924,16 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		/*
 		 * Executed: whatever the responder does now, the result is
 		 * the requester's (a retry would execute it twice), kept for
-		 * the WQE's next run if a page of its buffer misses. Only the
-		 * requester's own closing stops its copy.
+		 * the WQE's next run if a page of its buffer misses. It is
+		 * written once the responder is left (run_wqe()): the
+		 * responder's RESET and destroy do not wait for a fault in
+		 * the requester's memory, and only the requester's own
+		 * closing stops that copy.
 		 */
-		ctx->peer = NULL;
 		ctx->copied = 0;	/* bytes of the result written */
 		ctx->atomic_done = true;
 		ctx->atomic_result = orig;
-		return hodp_atomic_result(ctx);
+		return IB_WC_SUCCESS;
 	}
 	return IB_WC_REM_INV_REQ_ERR;
 }

@@ -25,6 +25,14 @@
  * WQE completes, executed once, and after RESET the same atomic posted
  * again executes. Rewritten in the ring into another atomic meanwhile:
  * the next run executes it as it is now.
+ *
+ * Closing during the faults where it stands, each slow (debugfs
+ * hodp/slow_fault and fault_delay_ms, as a slow file's page would be):
+ * the requester's RESET, and the responder's, stop them at the next
+ * instead of waiting for all HODP_FAULT_TRIES; nothing executed, no fault
+ * after RESET. The result's write faulting where it stands, slow: the
+ * responder's RESET does not wait for it (the requester's memory, written
+ * once the responder is left), and the WQE completes, executed once.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -145,6 +153,151 @@ static void miss_once(struct rc_pair *p, const char *attr,
 	      "%d events, %d faults by pid %d", events_of(trace, p->a->qp_num),
 	      count_in(trace, "hodp_odp_fault: ", getpid()), getpid());
 	free(trace);
+}
+
+/* Slow faults (hodp/fault_delay_ms): 64 of them take 6.4 s. */
+#define SLOW_FAULT_MS	"100"
+/* The one slow fault of result_closed(): long beside a RESET. */
+#define SLOWER_FAULT_MS	"3000"
+
+/* The faults and @qpn's fault events in the trace so far. */
+static void count_faults(uint32_t qpn, int *faults, int *events)
+{
+	char *trace = read_trace();
+
+	*faults = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
+	*events = trace ? events_of(trace, qpn) : -1;
+	free(trace);
+}
+
+/*
+ * The requester's atomic missing its page at every look, every fault
+ * slow: once its events are over and it faults where it stands (two of
+ * those done), @p's requester (or, if @responder, its responder) is
+ * RESET. Those faults stop at the next: fewer than HODP_FAULT_TRIES where
+ * it stood when RESET returns, none after, nothing executed. Then both
+ * are RESET and connected again.
+ */
+static void closed_in_place(struct rc_pair *p, struct ibv_mr *lmr,
+			    uint64_t *result, struct ibv_mr *rmr,
+			    uint64_t *target, int responder)
+{
+	const char *who = responder ? "responder" : "requester";
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	uint64_t before = *target;
+	int faults = 0, events = 0, at = -1, after = -1, later = -1, rc = -1;
+	struct ibv_wc wc;
+	char what[160];
+	double t0;
+
+	start_trace();
+	arm(ATOMIC_MISS, -1);
+	arm(SLOW_FAULT, -1);
+	check_fatal("slow faults", !write_str(FAULT_DELAY, SLOW_FAULT_MS),
+		    "%s: %s", FAULT_DELAY, strerror(errno));
+	if (!post_atomic(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, lmr, result,
+			 rmr, target, 5, 0)) {
+		t0 = now_s();
+		do {
+			usleep(20000);
+			count_faults(p->a->qp_num, &faults, &events);
+		} while ((events < FAULT_TRIES || faults < FAULT_TRIES + 2) &&
+			 now_s() - t0 < 60);
+		at = faults - FAULT_TRIES;
+		rc = ibv_modify_qp(responder ? p->b : p->a, &a, IBV_QP_STATE);
+		count_faults(p->a->qp_num, &after, &events);
+		after -= FAULT_TRIES;
+		usleep(500000);		/* five slow faults' time */
+		count_faults(p->a->qp_num, &later, &events);
+		later -= FAULT_TRIES;
+	}
+	disarm();
+	free(stop_trace());
+	snprintf(what, sizeof(what),
+		 "%s RESET during the faults where its atomic stands: returns",
+		 who);
+	check(what, at >= 2 && !rc, "%d faults where it stood before, RESET %d (%s)",
+	      at, rc, rc ? strerror(errno) : "-");
+	snprintf(what, sizeof(what),
+		 "%s RESET during the faults where its atomic stands: they stop at the next, none after",
+		 who);
+	check(what, after >= at && after < FAULT_TRIES && later == after,
+	      "%d where it stood before RESET, %d when it returned, %d 0.5 s later (of %d)",
+	      at, after, later, FAULT_TRIES);
+	snprintf(what, sizeof(what),
+		 "%s RESET during the faults where its atomic stands: nothing executed",
+		 who);
+	check(what, *(volatile uint64_t *)target == before,
+	      "target %lu (was %lu)", (unsigned long)*target,
+	      (unsigned long)before);
+	check_fatal("RESET both, then connected again",
+		    !ibv_modify_qp(p->a, &a, IBV_QP_STATE) &&
+		    !ibv_modify_qp(p->b, &a, IBV_QP_STATE) &&
+		    !rc_connect_both(&c, p->a, p->b, ALL_ACCESS, 7), "%s",
+		    strerror(errno));
+	/* A retry-exceeded error before the RESET, if any: not the next's. */
+	while (ibv_poll_cq(c.cq, 1, &wc) > 0)
+		;
+}
+
+/*
+ * The result's write faulting where it stands, that fault slow: the
+ * target's page missing at each look until the WQE's events are over
+ * (HODP_FAULT_TRIES events, their faults quick, and the look that ends
+ * them), then the atomic executes, and its result's first look in place
+ * misses (hodp/inplace_miss): the next fault, the slow one. The
+ * responder's RESET meanwhile returns before that fault ends; then the
+ * WQE completes, its result written, executed once. Both are RESET and
+ * connected again.
+ */
+static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
+			  uint64_t *oresult, struct ibv_mr *rmr,
+			  uint64_t *target)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	uint64_t before = *target;
+	int faults = 0, events = 0, at = -1, rc = -1, st = -1;
+	struct ibv_wc wc;
+	double t0;
+
+	*oresult = 0;
+	start_trace();
+	arm(ATOMIC_MISS, FAULT_TRIES + 1);
+	arm(INPLACE_MISS, 1);
+	check_fatal("one slow fault, after the events'",
+		    !attr_arm(SLOW_FAULT, FAULT_TRIES + 1, 1) &&
+		    !write_str(FAULT_DELAY, SLOWER_FAULT_MS), "%s",
+		    strerror(errno));
+	if (!post_atomic(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
+			 rmr, target, 7, 0)) {
+		t0 = now_s();
+		do {
+			usleep(20000);
+			count_faults(p->a->qp_num, &faults, &events);
+		} while ((events < FAULT_TRIES || faults < FAULT_TRIES) &&
+			 now_s() - t0 < 60);
+		usleep(300000);	/* the in-place run is in its slow fault */
+		rc = ibv_modify_qp(p->b, &a, IBV_QP_STATE);
+		count_faults(p->a->qp_num, &at, &events);
+		st = wait_completion();
+	}
+	disarm();
+	free(stop_trace());
+	check("responder RESET during the slow fault of a result's write: returns before it ends",
+	      !rc && at == FAULT_TRIES, "RESET %d, %d faults when it returned (the events' %d, then the result's)",
+	      rc, at, FAULT_TRIES);
+	check("... and the WQE completes, its result written, executed once",
+	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
+	      before && *(volatile uint64_t *)target == before + 7,
+	      "status %d, result %lu (want %lu), target %lu (want %lu)", st,
+	      (unsigned long)*oresult, (unsigned long)before,
+	      (unsigned long)*target, (unsigned long)(before + 7));
+	check_fatal("RESET both, then connected again",
+		    !ibv_modify_qp(p->a, &a, IBV_QP_STATE) &&
+		    !rc_connect_both(&c, p->a, p->b, ALL_ACCESS, 7), "%s",
+		    strerror(errno));
+	while (ibv_poll_cq(c.cq, 1, &wc) > 0)
+		;
 }
 
 /*
@@ -433,6 +586,9 @@ int main(void)
 	result_always(&p, olmr, oresult, rmr, target);
 	result_then_err(&p, olmr, oresult, rmr, target);
 	result_rewritten(olmr, oresult, rmr, target);
+	closed_in_place(&p, lmr, result, rmr, target, 0);
+	closed_in_place(&p, lmr, result, rmr, target, 1);
+	result_closed(&p, olmr, oresult, rmr, target);
 	/* Last: its remote access error leaves the QP in the error state. */
 	miss_always(&p, lmr, result, rmr, target);
 	ibv_destroy_qp(p.a);

@@ -2,8 +2,10 @@
 /*
  * The miss injections of hodp's debugfs (hodp/atomic_miss: an atomic's
  * target page gone since its lookups; hodp/copy_miss: a resumable copy's
- * ODP destination page gone), armed, disarmed (also when the test is
- * killed), and their fault events read from the trace, for the tests that
+ * ODP destination page gone; hodp/inplace_miss: the same where the copy
+ * faults in place) and its slow faults (hodp/slow_fault picks them,
+ * hodp/fault_delay_ms says how slow), armed, disarmed (also when the
+ * test is killed), and their fault events read from the trace, for the tests that
  * aim them (atomic-miss, ud-miss), and their completions awaited.
  */
 #ifndef _TESTS_FAULTINJECT_MISS_H
@@ -22,6 +24,9 @@
 
 #define ATOMIC_MISS	"/sys/kernel/debug/hodp/atomic_miss"
 #define COPY_MISS	"/sys/kernel/debug/hodp/copy_miss"
+#define INPLACE_MISS	"/sys/kernel/debug/hodp/inplace_miss"
+#define SLOW_FAULT	"/sys/kernel/debug/hodp/slow_fault"
+#define FAULT_DELAY	"/sys/kernel/debug/hodp/fault_delay_ms"
 #define PAGE		4096UL
 /* HODP_FAULT_TRIES (hodp.h): the events of a WQE that makes no progress. */
 #define FAULT_TRIES	64
@@ -39,6 +44,11 @@ static inline void disarm(void)
 	attr_write(ATOMIC_MISS, "times", "1");
 	attr_write(COPY_MISS, "probability", "0");
 	attr_write(COPY_MISS, "times", "1");
+	attr_write(INPLACE_MISS, "probability", "0");
+	attr_write(INPLACE_MISS, "times", "1");
+	attr_write(SLOW_FAULT, "probability", "0");
+	attr_write(SLOW_FAULT, "times", "1");
+	write_str(FAULT_DELAY, "0");
 }
 
 static inline void write_zero(const char *path)
@@ -59,6 +69,9 @@ static inline void disarm_killed(int sig)
 	(void)sig;
 	write_zero(ATOMIC_MISS "/probability");
 	write_zero(COPY_MISS "/probability");
+	write_zero(INPLACE_MISS "/probability");
+	write_zero(SLOW_FAULT "/probability");
+	write_zero(FAULT_DELAY);
 	_exit(1);
 }
 
