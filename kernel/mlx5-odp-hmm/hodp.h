@@ -266,6 +266,12 @@ struct hodp_req_ctx {
 	u32 copy_mw_gen;	/* and through which binding of a window */
 	bool copy_events;	/* the copy running raises its misses */
 	/*
+	 * ... and returns them even once the WQE's events are over, never
+	 * faulting (a UD datagram under its responder's ud_lock: the miss
+	 * is faulted after it, hodp_copy_fault_miss()).
+	 */
+	bool copy_defer;
+	/*
 	 * An atomic executed at the responder whose result is not yet in
 	 * its local buffer (a page of it missed: a fault event): the value,
 	 * and the WQE it is of (run_wqe(), hodp_req.c), whose next run
@@ -590,7 +596,8 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
-		       u32 nsrc, u32 len, bool events);
+		       u32 nsrc, u32 len);
+int hodp_copy_fault_miss(struct hodp_req_ctx *ctx, int *tries);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
 enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);

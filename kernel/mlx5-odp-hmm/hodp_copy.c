@@ -217,13 +217,15 @@ void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 /*
  * A miss of the copy at @addr of @seg: a fault event if the copy is
  * resumable (ctx->copy_events) and the WQE's events are not over
- * (HODP_COPY_EVENT, ctx->miss set: the caller stops the WQE there), else
- * faulted where it stands (odp_resolve()).
+ * (HODP_COPY_EVENT, ctx->miss set: the caller stops the WQE there), or
+ * are but the caller faults it itself (ctx->copy_defer), else faulted
+ * where it stands (odp_resolve()).
  */
 static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		     u64 addr, bool write, int *tries, int fail)
 {
-	if (!ctx->copy_events || READ_ONCE(ctx->qp->fault_inplace))
+	if (!ctx->copy_events ||
+	    (READ_ONCE(ctx->qp->fault_inplace) && !ctx->copy_defer))
 		return odp_resolve(ctx, seg, addr, write, tries, fail);
 	/* As odp_resolve(): no fault for a QP closing or an access gone. */
 	if (hodp_copy_must_stop(ctx))
@@ -487,20 +489,55 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * @src: the payload's segments
  * @nsrc: how many
  * @len: bytes of payload; @dst holds @hdr's and these
- * @events: a miss may be a fault event (as hodp_copy_resumable()), or,
- *	if false, is faulted where it stands (hodp_copy())
  *
- * Either way it starts after the ctx->copied bytes (of header and payload
- * together) its last run did: with @events false, it finishes a copy
- * whose event could not be raised (hodp_respond_ud()).
+ * It starts after the ctx->copied bytes (of header and payload together)
+ * its last run did. A miss never faults here: it stops the copy as a
+ * fault event does (HODP_COPY_EVENT, ctx->miss, ctx->copied), also once
+ * the WQE's events are over; then the caller faults it where it stands
+ * (hodp_copy_fault_miss()), without the responder's ud_lock, and copies
+ * on (hodp_respond_ud()).
  *
  * Return: as hodp_copy_resumable().
  */
 int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
-		       u32 nsrc, u32 len, bool events)
+		       u32 nsrc, u32 len)
 {
-	return copy_from_copied(ctx, dst, ndst, hdr, src, nsrc, len, events);
+	int ret;
+
+	ctx->copy_defer = true;
+	ret = copy_from_copied(ctx, dst, ndst, hdr, src, nsrc, len, true);
+	ctx->copy_defer = false;
+	return ret;
+}
+
+/**
+ * hodp_copy_fault_miss() - fault a copy's miss where it stands
+ * @ctx: the requester's working memory, its miss in ctx->miss (a
+ *	datagram's, hodp_copy_datagram(), once the WQE's events are over)
+ * @tries: the faults left to the WQE's run, one used
+ *
+ * Faults the page as a copy that faults where it stands would, stopping
+ * as it would (a QP closing, the MR being deregistered); the miss is
+ * consumed either way.
+ *
+ * Return: 0 (copy again), HODP_COPY_STOPPED, or HODP_COPY_DST_FAULT or
+ * HODP_COPY_SRC_FAULT (the receive's page, written, or the source's)
+ * if it cannot be mirrored or *@tries ran out.
+ */
+int hodp_copy_fault_miss(struct hodp_req_ctx *ctx, int *tries)
+{
+	struct hodp_fault_ev miss = ctx->miss;
+	struct hodp_seg seg = { .mr = miss.mr, .addr = miss.addr,
+				.len = miss.end - miss.addr };
+	int ret;
+
+	ctx->miss.mr = NULL;
+	ret = odp_resolve(ctx, &seg, miss.addr, miss.write, tries,
+			  miss.write ? HODP_COPY_DST_FAULT :
+				       HODP_COPY_SRC_FAULT);
+	hodp_mr_put(miss.mr);
+	return ret;
 }
 
 /**

@@ -487,8 +487,13 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	int ret;
 
 	end = max(end, start + PAGE_SIZE);
-	hodp_inject_fault_delay();	/* debugging kernels: a slow fault */
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
+	/*
+	 * Debugging kernels: a slow fault, counted as begun (a test sees it
+	 * under way), before the stop is first asked (a closing QP waits
+	 * for the delay: only a test sets one).
+	 */
+	hodp_inject_fault_delay();
 	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
 					 stop, arg);

@@ -581,22 +581,26 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
 
 /*
  * hodp_respond_ud() under the responder's ud_lock: claim its next receive
- * WQE (the one held first), fill it and complete it, or hold it for the
- * sender's fault event. Return: as hodp_respond_ud().
+ * WQE (the one held first), fill it and complete it, or hold it with the
+ * copy's miss in ctx->miss (*@ret HODP_COPY_EVENT); if @fail, complete it
+ * with that failure of the copy instead. Never faults (see the caller).
+ * Return: as hodp_respond_ud().
  */
 static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
 				       struct hodp_qp *resp,
 				       const union ib_gid *sgid,
-				       const union ib_gid *dgid)
+				       const union ib_gid *dgid, int fail,
+				       int *ret)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
 	u32 len = ctx->wqe.length, room, mark;
 	union rdma_network_hdr *hdr = &ctx->ud_hdr;
 	enum ib_wc_status status;
 	struct hodp_seg head;
-	int n, ret;
+	int n;
 
 	lockdep_assert_held(&resp->ud_lock);
+	*ret = 0;
 	n = read_recv(resp, ctx, true);
 	if (n == -EAGAIN || n == -ESHUTDOWN)
 		return IB_WC_SUCCESS;	/* dropped: no receive, or closing */
@@ -615,34 +619,37 @@ static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
 	}
-	head = (struct hodp_seg){ NULL, (uintptr_t)hdr, sizeof(*hdr) };
-	/* No window, so nothing to refuse: its result is not needed. */
-	resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
-	resume_recv(ctx, mark);
-	ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
-				 ctx->nlseg, len, true);
-	resume_keep(ctx, ret, mark, 0);
+	if (fail) {
+		*ret = fail;
+	} else {
+		head = (struct hodp_seg){ NULL, (uintptr_t)hdr, sizeof(*hdr) };
+		/* No window, so nothing to refuse: its result is not needed. */
+		resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
+		resume_recv(ctx, mark);
+		*ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
+					  ctx->nlseg, len);
+		resume_keep(ctx, *ret, mark, 0);
+	}
 	/*
-	 * A page missed (invalidated since the lookups): a fault event, the
-	 * WQE held by the responder meanwhile, as for a SEND. The held one
-	 * is the first a claim takes, and only ud_lock's holder claims or
-	 * holds: none is held now. Should one be, this one's rest is faulted
-	 * where it stands rather than lose a WQE.
+	 * A page missed: the WQE held by the responder meanwhile, as for a
+	 * SEND, its copy going on after the fault. The held one is the first
+	 * a claim takes, and only ud_lock's holder claims or holds: none is
+	 * held now. Should one be, the datagram is aborted rather than lose
+	 * a WQE.
 	 */
-	if (ret == HODP_COPY_EVENT &&
+	if (*ret == HODP_COPY_EVENT &&
 	    WARN_ON_ONCE(!try_hold_recv(req, resp, ctx, mark))) {
 		hodp_fault_drop_miss(ctx);
-		ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
-					 ctx->nlseg, len, false);
+		*ret = HODP_COPY_SRC_FAULT;
 	}
 	hodp_put_segs(ctx->rseg, n);
-	if (ret == HODP_COPY_EVENT)
-		return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
-	if (ret == HODP_COPY_STOPPED)
+	if (*ret == HODP_COPY_EVENT)
+		return IB_WC_SUCCESS;	/* ctx->miss: the caller's */
+	if (*ret == HODP_COPY_STOPPED)
 		return copy_stopped(req, resp, ctx, true, IB_WC_RECV);
-	status = copy_done(req, resp, ctx, ret, len + sizeof(*hdr));
+	status = copy_done(req, resp, ctx, *ret, len + sizeof(*hdr));
 	/* Unreliable: the sender never hears of the receiver's trouble. */
-	return ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
+	return *ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
 }
 
 /**
@@ -663,8 +670,12 @@ static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
  * Several senders deliver to one UD responder at once, each in its own
  * context; the responder takes one datagram at a time (ud_lock, from
  * claim to completion or hold), as an HCA's receive pipeline does: its
- * receive WQEs complete in the order they were posted. The lookups
- * before (prepare_recv()) claim nothing and need no lock.
+ * receive WQEs complete in the order they were posted. Nothing under
+ * ud_lock waits for the mm: the lookups before (prepare_recv()) claim
+ * nothing, and a miss of a WQE whose events are over is faulted where it
+ * stands here, between two turns of the lock, its WQE held meanwhile. So
+ * a sender waits for ud_lock at most the copies of the datagrams before
+ * its own, never another's fault.
  *
  * Return: the requester's status: success whatever the receiver did with
  * it (with ctx->miss set: a fault event), but a local protection error if
@@ -675,19 +686,32 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 				  const union ib_gid *dgid)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
+	int tries = HODP_FAULT_TRIES, fail = 0, ret;
 	enum ib_wc_status status;
-	int n;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
-	n = prepare_recv(resp, ctx, ctx->wqe.length + sizeof(ctx->ud_hdr));
-	if (n == -EAGAIN)
+	ret = prepare_recv(resp, ctx, ctx->wqe.length + sizeof(ctx->ud_hdr));
+	if (ret == -EAGAIN)
 		return IB_WC_SUCCESS;	/* a fault event, nothing claimed */
-	if (n)
+	if (ret)
 		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
-	mutex_lock(&resp->ud_lock);
-	status = deliver_dgram(req, resp, sgid, dgid);
-	mutex_unlock(&resp->ud_lock);
-	return status;
+	for (;;) {
+		/* Killed in its doorbell: as a copy stopped by that. */
+		if (mutex_lock_killable(&resp->ud_lock)) {
+			hodp_fault_drop_miss(ctx);
+			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+		}
+		status = deliver_dgram(req, resp, sgid, dgid, fail, &ret);
+		mutex_unlock(&resp->ud_lock);
+		/* Done, or a fault event for run_sq() to raise. */
+		if (fail || ret != HODP_COPY_EVENT ||
+		    !READ_ONCE(req->fault_inplace))
+			return status;
+		/* The WQE's events are over: faulted here, then again. */
+		fail = hodp_copy_fault_miss(ctx, &tries);
+		if (fail == HODP_COPY_STOPPED)
+			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+	}
 }
 
 /*

@@ -255,10 +255,10 @@ static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
 			  uint64_t *target)
 {
 	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	long long f0 = odp_faults();
 	uint64_t before = *target;
-	int faults = 0, events = 0, at = -1, rc = -1, st = -1;
+	int events = 0, at = -1, rc = -1, st = -1, begun = 0;
 	struct ibv_wc wc;
-	double t0;
 
 	*oresult = 0;
 	start_trace();
@@ -270,13 +270,8 @@ static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
 		    strerror(errno));
 	if (!post_atomic(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
 			 rmr, target, 7, 0)) {
-		t0 = now_s();
-		do {
-			usleep(20000);
-			count_faults(p->a->qp_num, &faults, &events);
-		} while ((events < FAULT_TRIES || faults < FAULT_TRIES) &&
-			 now_s() - t0 < 60);
-		usleep(300000);	/* the in-place run is in its slow fault */
+		/* The events' faults, then the result's begun (the slow one). */
+		begun = faults_begun(f0 + FAULT_TRIES + 1);
 		rc = ibv_modify_qp(p->b, &a, IBV_QP_STATE);
 		count_faults(p->a->qp_num, &at, &events);
 		st = wait_completion();
@@ -284,8 +279,8 @@ static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
 	disarm();
 	free(stop_trace());
 	check("responder RESET during the slow fault of a result's write: returns before it ends",
-	      !rc && at == FAULT_TRIES, "RESET %d, %d faults when it returned (the events' %d, then the result's)",
-	      rc, at, FAULT_TRIES);
+	      begun && !rc && at == FAULT_TRIES, "slow fault begun %d, RESET %d, %d faults ended when it returned (the events' %d, then the result's)",
+	      begun, rc, at, FAULT_TRIES);
 	check("... and the WQE completes, its result written, executed once",
 	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
 	      before && *(volatile uint64_t *)target == before + 7,

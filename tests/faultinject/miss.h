@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "counters.h"
 #include "fault_attr.h"
 #include "../hodp/trace.h"
 #include "../hodp/verbs.h"
@@ -115,6 +116,20 @@ static inline char *stop_trace(void)
 	trace = read_trace();
 	check_fatal("read the trace", trace, "%s", strerror(errno));
 	return trace;
+}
+
+/*
+ * Wait up to 60 s for hodp0's port counter odp_faults to reach @n (it
+ * counts a fault as it begins, before a slow one's delay): 1 if it did.
+ */
+static inline int faults_begun(long long n)
+{
+	double t0 = now_s();
+
+	while (odp_faults() < n)
+		if (now_s() - t0 > 60)
+			return 0;
+	return 1;
 }
 
 /* The next completion on @cq within 60 s into *@wc: its status, or -1. */

@@ -20,7 +20,11 @@
  * senders at once, a third of the looks missing: each datagram lands
  * once, whole, in a receive of its own (the responder takes one datagram
  * at a time: a receive one sender's event holds is the next the other's
- * datagram claims, and fills from its start).
+ * datagram claims, and fills from its start). A sender whose copy faults
+ * where it stands (its events over, hodp/inplace_miss), that fault slow
+ * (hodp/slow_fault): another sender's datagram meanwhile lands without
+ * waiting for it, in the receive the first one held, and the first one's
+ * in the next.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -248,6 +252,102 @@ static void closed_during_events(struct pair *p, uint8_t *rbuf,
 	      (unsigned long)wc[0].wr_id, n);
 }
 
+/* Slow faults (hodp/fault_delay_ms): the one slow_beside() makes slow. */
+#define SLOW_FAULT_MS	"3000"
+
+/*
+ * @p's sender faulting where it stands into a receive of @rbuf, its fault
+ * slow: the copy's every look missing while its events last (all quick),
+ * then its first look in place (hodp/inplace_miss), whose fault is the
+ * slow one. Meanwhile a second sender's datagram into the same responder
+ * completes, in the receive the first one held, before that fault ends
+ * (no sender waits for another's fault); then the first one's completes,
+ * in the next receive, whole.
+ */
+static void slow_beside(struct pair *p, uint8_t *rbuf)
+{
+	struct ibv_wc swc = { .status = -1 }, rwc[2] = { { .status = -1 } };
+	struct ibv_wc wc2 = { .status = -1 };
+	uint8_t *rbuf2 = rbuf + 2 * PAGE, *src2;
+	long long f0 = odp_faults();
+	int begun = 0, st2 = -1, r0 = -1, r1 = -1, ended = -1, events, i;
+	int bad0 = -1, bad1 = -1;
+	struct ibv_qp *q2;
+	struct ibv_cq *cq2;
+	struct ibv_mr *mr2;
+	char *trace;
+
+	cq2 = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
+	src2 = aligned_alloc(PAGE, PAGE);
+	check_fatal("a second sender's CQ and source", cq2 && src2, "%s",
+		    strerror(errno));
+	q2 = ud_qp_on(c.pd, cq2, 8, 1, QKEY);
+	mr2 = ibv_reg_mr(c.pd, src2, PAGE, ALL_ACCESS);
+	check_fatal("register its source", mr2, "%s", strerror(errno));
+	memset(src2, 0x92, LEN);
+	memset(p->sbuf, 0x91, LEN);
+	memset(rbuf, 0xee, GRH + LEN);
+	memset(rbuf2, 0xee, GRH + LEN);
+	check_fatal("post two receives",
+		    !post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x61) &&
+		    !post_recv(p->b, p->rmr, rbuf2, GRH + LEN, 0x62), "%s",
+		    strerror(errno));
+	start_trace();
+	/* The first sender's looks alone: its events', and the one after. */
+	arm(COPY_MISS, FAULT_TRIES + 1);
+	arm(INPLACE_MISS, 1);
+	/* The events' FAULT_TRIES faults pass, the next is slow. */
+	check_fatal("one slow fault, after the events'",
+		    !attr_arm(SLOW_FAULT, FAULT_TRIES + 1, 1) &&
+		    !write_str(FAULT_DELAY, SLOW_FAULT_MS), "%s",
+		    strerror(errno));
+	if (!send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0x91)) {
+		begun = faults_begun(f0 + FAULT_TRIES + 1);
+		if (!send_dgram(q2, mr2, src2, LEN, p->b->qp_num, 0x92)) {
+			st2 = wait_wc(cq2, &wc2);
+			r0 = wait_wc(p->rcq, &rwc[0]);
+			/* Its end traced: the first sender's slow fault's. */
+			trace = read_trace();
+			ended = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
+			free(trace);
+		}
+		wait_wc(p->scq, &swc);
+		r1 = wait_wc(p->rcq, &rwc[1]);
+	}
+	disarm();
+	trace = stop_trace();
+	events = events_of(trace, p->a->qp_num);
+	free(trace);
+	for (i = 0; i < LEN && bad0 < 0; i++)
+		if (rbuf[GRH + i] != 0x92)
+			bad0 = i;
+	for (i = 0; i < LEN && bad1 < 0; i++)
+		if (rbuf2[GRH + i] != 0x91)
+			bad1 = i;
+	check("a sender faulting where it stands, slowly: its events ran out first",
+	      begun && events == FAULT_TRIES, "slow fault begun %d, %d events",
+	      begun, events);
+	check("... another sender's datagram meanwhile lands before that fault ends, in the receive the first one held",
+	      st2 == IBV_WC_SUCCESS && r0 == IBV_WC_SUCCESS &&
+	      rwc[0].wr_id == 0x61 && rwc[0].src_qp == q2->qp_num &&
+	      bad0 < 0 && ended == FAULT_TRIES,
+	      "send %d, receive %d (id %#lx from QP %u), first wrong byte %d, %d faults ended (the events' %d)",
+	      st2, r0, (unsigned long)rwc[0].wr_id, rwc[0].src_qp, bad0,
+	      ended, FAULT_TRIES);
+	check("... then the first one's, in the next receive, whole",
+	      swc.status == IBV_WC_SUCCESS && r1 == IBV_WC_SUCCESS &&
+	      rwc[1].wr_id == 0x62 && rwc[1].src_qp == p->a->qp_num &&
+	      rwc[1].byte_len == GRH + LEN && bad1 < 0 &&
+	      !memcmp(rbuf2, p->ref, GRH),
+	      "send %d, receive %d (id %#lx from QP %u, %u bytes), first wrong byte %d",
+	      swc.status, r1, (unsigned long)rwc[1].wr_id, rwc[1].src_qp,
+	      rwc[1].byte_len, bad1);
+	ibv_destroy_qp(q2);
+	ibv_dereg_mr(mr2);
+	ibv_destroy_cq(cq2);
+	free(src2);
+}
+
 struct sender {
 	struct ibv_qp *qp;
 	struct ibv_cq *cq;
@@ -453,6 +553,7 @@ int main(void)
 	closed_during_events(&p, r, IBV_QPS_ERR);
 	closed_during_events(&p, r, IBV_QPS_RESET);
 	two_senders(&p);
+	slow_beside(&p, p.rbuf);
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);
 	ibv_dereg_mr(p.rmr);
