@@ -263,11 +263,7 @@ static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
 	*oresult = 0;
 	start_trace();
 	arm(ATOMIC_MISS, FAULT_TRIES + 1);
-	arm(INPLACE_MISS, 1);
-	check_fatal("one slow fault, after the events'",
-		    !attr_arm(SLOW_FAULT, FAULT_TRIES + 1, 1) &&
-		    !write_str(FAULT_DELAY, SLOWER_FAULT_MS), "%s",
-		    strerror(errno));
+	arm_slow_inplace(SLOWER_FAULT_MS);
 	if (!post_atomic(p->a, IBV_WR_ATOMIC_FETCH_AND_ADD, olmr, oresult,
 			 rmr, target, 7, 0)) {
 		/* The events' faults, then the result's begun (the slow one). */

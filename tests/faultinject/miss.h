@@ -119,6 +119,20 @@ static inline char *stop_trace(void)
 }
 
 /*
+ * For a WQE whose every look misses while its events last (their
+ * FAULT_TRIES faults quick): its first look in place then misses too
+ * (hodp/inplace_miss), and that fault sleeps @ms (the next after the
+ * events' faults: hodp/slow_fault lets those through).
+ */
+static inline void arm_slow_inplace(const char *ms)
+{
+	arm(INPLACE_MISS, 1);
+	check_fatal("one slow fault, after the events'",
+		    !attr_arm(SLOW_FAULT, FAULT_TRIES + 1, 1) &&
+		    !write_str(FAULT_DELAY, ms), "%s", strerror(errno));
+}
+
+/*
  * Wait up to 60 s for hodp0's port counter odp_faults to reach @n (it
  * counts a fault as it begins, before a slow one's delay): 1 if it did.
  */

@@ -268,23 +268,15 @@ static void slow_beside(struct pair *p, uint8_t *rbuf)
 {
 	struct ibv_wc swc = { .status = -1 }, rwc[2] = { { .status = -1 } };
 	struct ibv_wc wc2 = { .status = -1 };
-	uint8_t *rbuf2 = rbuf + 2 * PAGE, *src2;
+	uint8_t *rbuf2 = rbuf + 2 * PAGE;
 	long long f0 = odp_faults();
 	int begun = 0, st2 = -1, r0 = -1, r1 = -1, ended = -1, events, i;
 	int bad0 = -1, bad1 = -1;
-	struct ibv_qp *q2;
-	struct ibv_cq *cq2;
-	struct ibv_mr *mr2;
+	struct ud_sender s2;
 	char *trace;
 
-	cq2 = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
-	src2 = aligned_alloc(PAGE, PAGE);
-	check_fatal("a second sender's CQ and source", cq2 && src2, "%s",
-		    strerror(errno));
-	q2 = ud_qp_on(c.pd, cq2, 8, 1, QKEY);
-	mr2 = ibv_reg_mr(c.pd, src2, PAGE, ALL_ACCESS);
-	check_fatal("register its source", mr2, "%s", strerror(errno));
-	memset(src2, 0x92, LEN);
+	ud_sender_open(&s2, &c, 2, p->b->qp_num, LEN, QKEY);
+	memset(s2.buf, 0x92, LEN);
 	memset(p->sbuf, 0x91, LEN);
 	memset(rbuf, 0xee, GRH + LEN);
 	memset(rbuf2, 0xee, GRH + LEN);
@@ -295,16 +287,12 @@ static void slow_beside(struct pair *p, uint8_t *rbuf)
 	start_trace();
 	/* The first sender's looks alone: its events', and the one after. */
 	arm(COPY_MISS, FAULT_TRIES + 1);
-	arm(INPLACE_MISS, 1);
-	/* The events' FAULT_TRIES faults pass, the next is slow. */
-	check_fatal("one slow fault, after the events'",
-		    !attr_arm(SLOW_FAULT, FAULT_TRIES + 1, 1) &&
-		    !write_str(FAULT_DELAY, SLOW_FAULT_MS), "%s",
-		    strerror(errno));
+	arm_slow_inplace(SLOW_FAULT_MS);
 	if (!send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0x91)) {
 		begun = faults_begun(f0 + FAULT_TRIES + 1);
-		if (!send_dgram(q2, mr2, src2, LEN, p->b->qp_num, 0x92)) {
-			st2 = wait_wc(cq2, &wc2);
+		if (!send_dgram(s2.qp, s2.mr, s2.buf, LEN, p->b->qp_num,
+				0x92)) {
+			st2 = wait_wc(s2.cq, &wc2);
 			r0 = wait_wc(p->rcq, &rwc[0]);
 			/* Its end traced: the first sender's slow fault's. */
 			trace = read_trace();
@@ -329,7 +317,7 @@ static void slow_beside(struct pair *p, uint8_t *rbuf)
 	      begun, events);
 	check("... another sender's datagram meanwhile lands before that fault ends, in the receive the first one held",
 	      st2 == IBV_WC_SUCCESS && r0 == IBV_WC_SUCCESS &&
-	      rwc[0].wr_id == 0x61 && rwc[0].src_qp == q2->qp_num &&
+	      rwc[0].wr_id == 0x61 && rwc[0].src_qp == s2.qp->qp_num &&
 	      bad0 < 0 && ended == FAULT_TRIES,
 	      "send %d, receive %d (id %#lx from QP %u), first wrong byte %d, %d faults ended (the events' %d)",
 	      st2, r0, (unsigned long)rwc[0].wr_id, rwc[0].src_qp, bad0,
@@ -342,25 +330,13 @@ static void slow_beside(struct pair *p, uint8_t *rbuf)
 	      "send %d, receive %d (id %#lx from QP %u, %u bytes), first wrong byte %d",
 	      swc.status, r1, (unsigned long)rwc[1].wr_id, rwc[1].src_qp,
 	      rwc[1].byte_len, bad1);
-	ibv_destroy_qp(q2);
-	ibv_dereg_mr(mr2);
-	ibv_destroy_cq(cq2);
-	free(src2);
+	ud_sender_close(&s2);
 }
-
-struct sender {
-	struct ibv_qp *qp;
-	struct ibv_cq *cq;
-	struct ibv_mr *mr;
-	uint8_t *buf;		/* PER_SENDER datagrams of LEN bytes */
-	uint32_t dqpn;
-	int id, sent, failed;
-};
 
 /* Each datagram: its sender and number, then that number repeated. */
 static void *sender_thread(void *arg)
 {
-	struct sender *s = arg;
+	struct ud_sender *s = arg;
 	struct ibv_wc wc;
 	int i;
 
@@ -390,7 +366,7 @@ static void two_senders(struct pair *p)
 	uint8_t *r = mmap(NULL, area, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int seen[SENDERS][PER_SENDER] = { { 0 } };
-	struct sender s[SENDERS];
+	struct ud_sender s[SENDERS];
 	pthread_t th[SENDERS];
 	struct ibv_mr *rmr;
 	struct ibv_wc wc;
@@ -409,19 +385,9 @@ static void two_senders(struct pair *p)
 		check_fatal("two senders: post the receives",
 			    !post_recv(p->b, rmr, r + i * slot + PAGE - 300,
 				       GRH + LEN, i), "%s", strerror(errno));
-	for (i = 0; i < SENDERS; i++) {
-		s[i] = (struct sender){ .id = i, .dqpn = p->b->qp_num };
-		s[i].cq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
-		check_fatal("two senders: a CQ", s[i].cq, "%s",
-			    strerror(errno));
-		s[i].qp = ud_qp_on(c.pd, s[i].cq, 8, 8, QKEY);
-		s[i].buf = malloc((size_t)PER_SENDER * LEN);
-		check_fatal("two senders: a source", s[i].buf, "");
-		s[i].mr = ibv_reg_mr(c.pd, s[i].buf, (size_t)PER_SENDER * LEN,
-				     ALL_ACCESS);
-		check_fatal("two senders: register a source", s[i].mr, "%s",
-			    strerror(errno));
-	}
+	for (i = 0; i < SENDERS; i++)
+		ud_sender_open(&s[i], &c, i, p->b->qp_num,
+			       (size_t)PER_SENDER * LEN, QKEY);
 	start_trace();
 	/* Finite, to count them; more than these datagrams can ask for. */
 	check_fatal("two senders: arm the injection",
@@ -481,12 +447,8 @@ static void two_senders(struct pair *p)
 	check("two senders: no receive more",
 	      !ibv_poll_cq(p->rcq, 1, &wc), "a completion of id %lu",
 	      (unsigned long)wc.wr_id);
-	for (i = 0; i < SENDERS; i++) {
-		ibv_destroy_qp(s[i].qp);
-		ibv_dereg_mr(s[i].mr);
-		ibv_destroy_cq(s[i].cq);
-		free(s[i].buf);
-	}
+	for (i = 0; i < SENDERS; i++)
+		ud_sender_close(&s[i]);
 	ibv_dereg_mr(rmr);
 	munmap(r, area);
 }

@@ -33,20 +33,13 @@
 static struct ctx c;
 static struct ibv_ah *ah;
 
-struct sender {
-	struct ibv_qp *qp;
-	struct ibv_cq *cq;
-	struct ibv_mr *mr;
-	uint8_t *buf;		/* PER_SENDER datagrams of LEN bytes */
-	uint32_t dqpn;
-	int id, sent, failed;
-	atomic_int *go;
-};
-
-/* Datagram @n of sender @id: its sender, its number (2 bytes), filler. */
+/*
+ * PER_SENDER datagrams of LEN bytes, each sent once the last completed:
+ * datagram @n of sender @id is its sender, its number (2 bytes), filler.
+ */
 static void *sender_thread(void *arg)
 {
-	struct sender *s = arg;
+	struct ud_sender *s = arg;
 	struct ibv_sge sge = { 0, LEN, s->mr->lkey };
 	struct ibv_send_wr wr = { .sg_list = &sge, .num_sge = 1,
 				  .opcode = IBV_WR_SEND,
@@ -83,7 +76,7 @@ static void *sender_thread(void *arg)
  * posted, SENDERS senders at once, then every receive completion read.
  */
 static void round_into(struct ibv_qp *rx, struct ibv_cq *rcq,
-		       struct ibv_mr *rmr, uint8_t *rbuf, struct sender *s,
+		       struct ibv_mr *rmr, uint8_t *rbuf, struct ud_sender *s,
 		       const char *kind, int round)
 {
 	static int seen[SENDERS][PER_SENDER];
@@ -171,7 +164,7 @@ int main(void)
 	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1,
 				  .grh = { .sgid_index = 1, .hop_limit = 1 } };
 	size_t area = (size_t)RECVS * SLOT;
-	struct sender s[SENDERS];
+	struct ud_sender s[SENDERS];
 	struct ibv_mr *rmr;
 	struct ibv_qp *rx;
 	struct ibv_cq *rcq;
@@ -185,18 +178,9 @@ int main(void)
 	check_fatal("an AH and the receiver's CQ", ah && rcq, "%s",
 		    strerror(errno));
 	rx = ud_qp_on(c.pd, rcq, 1, RECVS, QKEY);
-	for (i = 0; i < SENDERS; i++) {
-		s[i] = (struct sender){ .id = i, .dqpn = rx->qp_num };
-		s[i].cq = ibv_create_cq(c.ctx, 8, NULL, NULL, 0);
-		s[i].buf = malloc((size_t)PER_SENDER * LEN);
-		check_fatal("a sender's CQ and source", s[i].cq && s[i].buf,
-			    "%s", strerror(errno));
-		s[i].qp = ud_qp_on(c.pd, s[i].cq, 8, 1, QKEY);
-		s[i].mr = ibv_reg_mr(c.pd, s[i].buf, (size_t)PER_SENDER * LEN,
-				     ALL_ACCESS);
-		check_fatal("register a source", s[i].mr, "%s",
-			    strerror(errno));
-	}
+	for (i = 0; i < SENDERS; i++)
+		ud_sender_open(&s[i], &c, i, rx->qp_num,
+			       (size_t)PER_SENDER * LEN, QKEY);
 
 	rbuf = aligned_alloc(4096, area);
 	check_fatal("the receive area", rbuf, "");
@@ -221,12 +205,8 @@ int main(void)
 		munmap(rbuf, area);
 	}
 
-	for (i = 0; i < SENDERS; i++) {
-		ibv_destroy_qp(s[i].qp);
-		ibv_dereg_mr(s[i].mr);
-		ibv_destroy_cq(s[i].cq);
-		free(s[i].buf);
-	}
+	for (i = 0; i < SENDERS; i++)
+		ud_sender_close(&s[i]);
 	ibv_destroy_qp(rx);
 	ibv_destroy_cq(rcq);
 	ibv_destroy_ah(ah);

@@ -157,6 +157,44 @@ static inline struct ibv_qp *ud_qp_on(struct ibv_pd *pd, struct ibv_cq *cq,
 	return qp;
 }
 
+/*
+ * A UD sender of a test's, for a thread of its own: its QP (Q_Key @qkey)
+ * on a CQ of its own, a pinned source of @len bytes, the responder's QP
+ * number, and what it counted. (Fatal if any of it cannot be made.)
+ */
+struct ud_sender {
+	struct ibv_qp *qp;
+	struct ibv_cq *cq;
+	struct ibv_mr *mr;
+	uint8_t *buf;
+	uint32_t dqpn;
+	int id, sent, failed;
+	atomic_int *go;		/* if set, the thread starts once it is */
+};
+
+static inline void ud_sender_open(struct ud_sender *s, struct ctx *c,
+				  int id, uint32_t dqpn, size_t len,
+				  uint32_t qkey)
+{
+	*s = (struct ud_sender){ .id = id, .dqpn = dqpn };
+	s->cq = ibv_create_cq(c->ctx, 8, NULL, NULL, 0);
+	s->buf = malloc(len);
+	check_fatal("a UD sender's CQ and source", s->cq && s->buf, "%s",
+		    strerror(errno));
+	s->qp = ud_qp_on(c->pd, s->cq, 8, 1, qkey);
+	s->mr = ibv_reg_mr(c->pd, s->buf, len, ALL_ACCESS);
+	check_fatal("register a UD sender's source", s->mr, "%s",
+		    strerror(errno));
+}
+
+static inline void ud_sender_close(struct ud_sender *s)
+{
+	ibv_destroy_qp(s->qp);
+	ibv_dereg_mr(s->mr);
+	ibv_destroy_cq(s->cq);
+	free(s->buf);
+}
+
 static inline struct rc_pair rc_pair(struct ctx *c, int access, int rnr_retry)
 {
 	struct rc_pair p = { rc_qp(c, NULL, c->cq), rc_qp(c, NULL, c->cq) };
