@@ -512,10 +512,11 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 }
 
 /**
- * hodp_copy_fault_miss() - fault a copy's miss where it stands
- * @ctx: the requester's working memory, its miss in ctx->miss (a
- *	datagram's, hodp_copy_datagram(), once the WQE's events are over)
- * @tries: the faults left to the WQE's run, one used
+ * hodp_copy_fault_miss() - fault a datagram's miss where it stands
+ * @ctx: the requester's working memory, its miss in ctx->miss (of
+ *	hodp_copy_datagram(), once the WQE's events are over: through
+ *	lkeys, so no window to look at again)
+ * @tries: the faults left to the datagram, one used
  *
  * Faults the page as a copy that faults where it stands would, stopping
  * as it would (a QP closing, the MR being deregistered); the miss is

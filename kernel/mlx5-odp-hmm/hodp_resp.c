@@ -582,18 +582,16 @@ static enum rdma_network_type build_ud_header(union rdma_network_hdr *hdr,
 /*
  * hodp_respond_ud() under the responder's ud_lock: claim its next receive
  * WQE (the one held first), fill it and complete it, or hold it with the
- * copy's miss in ctx->miss (*@ret HODP_COPY_EVENT); if @fail, complete it
- * with that failure of the copy instead. Never faults (see the caller).
- * Return: as hodp_respond_ud().
+ * copy's miss in ctx->miss (*@ret HODP_COPY_EVENT). Never faults (see the
+ * caller). Return: as hodp_respond_ud().
  */
 static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
 				       struct hodp_qp *resp,
 				       const union ib_gid *sgid,
-				       const union ib_gid *dgid, int fail,
-				       int *ret)
+				       const union ib_gid *dgid, int *ret)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
-	u32 len = ctx->wqe.length, room, mark;
+	u32 len = ctx->wqe.length, room, mark = 0;
 	union rdma_network_hdr *hdr = &ctx->ud_hdr;
 	enum ib_wc_status status;
 	struct hodp_seg head;
@@ -619,17 +617,13 @@ static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
 			      IB_WC_LOC_LEN_ERR, IB_WC_RECV, 0);
 		return IB_WC_SUCCESS;
 	}
-	if (fail) {
-		*ret = fail;
-	} else {
-		head = (struct hodp_seg){ NULL, (uintptr_t)hdr, sizeof(*hdr) };
-		/* No window, so nothing to refuse: its result is not needed. */
-		resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
-		resume_recv(ctx, mark);
-		*ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
-					  ctx->nlseg, len);
-		resume_keep(ctx, *ret, mark, 0);
-	}
+	head = (struct hodp_seg){ NULL, (uintptr_t)hdr, sizeof(*hdr) };
+	/* No window, so nothing to refuse: its result is not needed. */
+	resume_ok(ctx, resp, NULL, ctx->rseg, n, 0, &mark);
+	resume_recv(ctx, mark);
+	*ret = hodp_copy_datagram(ctx, ctx->rseg, n, &head, ctx->lseg,
+				  ctx->nlseg, len);
+	resume_keep(ctx, *ret, mark, 0);
 	/*
 	 * A page missed: the WQE held by the responder meanwhile, as for a
 	 * SEND, its copy going on after the fault. The held one is the first
@@ -652,6 +646,30 @@ static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
 	return *ret == HODP_COPY_DST_FAULT ? IB_WC_SUCCESS : status;
 }
 
+/*
+ * Under ud_lock: the datagram's fault failed (@fail: its receive's page,
+ * or its source's, cannot be mirrored, or the faults ran out). The
+ * receive held for it, if still its own, completes with that failure (as
+ * a copy's failure completes the receive it claimed); one another sender
+ * took meanwhile is that sender's, and this datagram is lost. Return: the
+ * sender's status: a local protection error for its own buffer, success
+ * for the receiver's.
+ */
+static enum ib_wc_status fail_dgram(struct hodp_qp *req, struct hodp_qp *resp,
+				    int fail)
+{
+	struct hodp_req_ctx *ctx = req->ctx;
+
+	lockdep_assert_held(&resp->ud_lock);
+	/* A look, then the claim: only ud_lock's holder claims. */
+	if (read_held(resp, ctx, false) > 0 &&
+	    ctx->rheld_owner == req->serial && !read_recv(resp, ctx, true) &&
+	    ctx->rheld_owner == req->serial)
+		copy_done(req, resp, ctx, fail, 0);
+	return fail == HODP_COPY_SRC_FAULT ? IB_WC_LOC_PROT_ERR :
+					     IB_WC_SUCCESS;
+}
+
 /**
  * hodp_respond_ud() - deliver the requester's datagram to a UD responder
  * @req: the requester (its ctx holds the WQE and local segments)
@@ -671,11 +689,12 @@ static enum ib_wc_status deliver_dgram(struct hodp_qp *req,
  * context; the responder takes one datagram at a time (ud_lock, from
  * claim to completion or hold), as an HCA's receive pipeline does: its
  * receive WQEs complete in the order they were posted. Nothing under
- * ud_lock waits for the mm: the lookups before (prepare_recv()) claim
- * nothing, and a miss of a WQE whose events are over is faulted where it
- * stands here, between two turns of the lock, its WQE held meanwhile. So
- * a sender waits for ud_lock at most the copies of the datagrams before
- * its own, never another's fault.
+ * ud_lock faults: the lookups before (prepare_recv()) claim nothing, and
+ * a miss of a WQE whose events are over is faulted where it stands here,
+ * between two turns of the lock, its WQE held meanwhile. So a sender
+ * waits for ud_lock at most the copies of the datagrams before its own
+ * (each waiting at most behind an invalidation for a mirror's lock),
+ * never another's fault.
  *
  * Return: the requester's status: success whatever the receiver did with
  * it (with ctx->miss set: a fault event), but a local protection error if
@@ -686,8 +705,9 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 				  const union ib_gid *dgid)
 {
 	struct hodp_req_ctx *ctx = req->ctx;
-	int tries = HODP_FAULT_TRIES, fail = 0, ret;
+	int tries = HODP_FAULT_TRIES, ret;
 	enum ib_wc_status status;
+	u32 best = 0;
 
 	ctx->net_type = RDMA_NETWORK_IPV6;
 	ret = prepare_recv(resp, ctx, ctx->wqe.length + sizeof(ctx->ud_hdr));
@@ -701,17 +721,30 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 			hodp_fault_drop_miss(ctx);
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 		}
-		status = deliver_dgram(req, resp, sgid, dgid, fail, &ret);
+		status = deliver_dgram(req, resp, sgid, dgid, &ret);
 		mutex_unlock(&resp->ud_lock);
 		/* Done, or a fault event for run_sq() to raise. */
-		if (fail || ret != HODP_COPY_EVENT ||
-		    !READ_ONCE(req->fault_inplace))
+		if (ret != HODP_COPY_EVENT || !READ_ONCE(req->fault_inplace))
 			return status;
-		/* The WQE's events are over: faulted here, then again. */
-		fail = hodp_copy_fault_miss(ctx, &tries);
-		if (fail == HODP_COPY_STOPPED)
+		/*
+		 * The WQE's events are over: faulted here, then copied on.
+		 * HODP_FAULT_TRIES faults from each byte the copy reached.
+		 */
+		if (ctx->copied > best) {
+			best = ctx->copied;
+			tries = HODP_FAULT_TRIES;
+		}
+		ret = hodp_copy_fault_miss(ctx, &tries);
+		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+		if (ret)
+			break;
 	}
+	if (mutex_lock_killable(&resp->ud_lock))
+		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
+	status = fail_dgram(req, resp, ret);
+	mutex_unlock(&resp->ud_lock);
+	return status;
 }
 
 /*

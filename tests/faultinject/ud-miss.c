@@ -13,7 +13,10 @@
  * page (header and part of the payload done). The receive completes once,
  * its header and payload right, and the next datagram takes the next
  * receive posted. Every time: HODP_FAULT_TRIES events without progress,
- * then the copy is faulted where it stands, the datagram right. The
+ * then the copy is faulted where it stands, the datagram right; also in
+ * place (hodp/inplace_miss): HODP_FAULT_TRIES faults there, then the
+ * receive completes with a local protection error, the send successfully,
+ * and the next datagram takes the next receive. The
  * responder moved to ERR during those events: the receive held completes
  * once with a flush error, before the one behind it; to RESET: both are
  * discarded, and the next datagram takes the next receive posted. Two
@@ -184,6 +187,50 @@ static void miss_always(struct pair *p, uint8_t *rbuf)
 }
 
 /*
+ * Missing at every look, also in place (hodp/inplace_miss): after the
+ * events, HODP_FAULT_TRIES faults where it stands, then the receive it
+ * held completes once with a local protection error (its page, as far as
+ * the copy can tell, cannot be mirrored), the send successfully (the
+ * datagram lost, as UD's are); the next datagram takes the next receive.
+ */
+static void miss_always_inplace(struct pair *p, uint8_t *rbuf)
+{
+	struct ibv_wc swc = { .status = -1 }, rwc = { .status = -1 };
+	long long f0 = odp_faults(), f1;
+	int sst = -1, rst = -1, events, st, more;
+	char *trace;
+
+	check_fatal("post a receive",
+		    !post_recv(p->b, p->rmr, rbuf, GRH + LEN, 0x71), "%s",
+		    strerror(errno));
+	start_trace();
+	arm(COPY_MISS, FAULT_TRIES + 1);
+	arm(INPLACE_MISS, -1);
+	if (!send_dgram(p->a, p->smr, p->sbuf, LEN, p->b->qp_num, 0x71)) {
+		sst = wait_wc(p->scq, &swc);
+		rst = wait_wc(p->rcq, &rwc);
+	}
+	disarm();
+	f1 = odp_faults();
+	trace = stop_trace();
+	events = events_of(trace, p->a->qp_num);
+	free(trace);
+	check("missing in place too: the receive completes once with a local protection error, the send successfully",
+	      sst == IBV_WC_SUCCESS && rst == IBV_WC_LOC_PROT_ERR &&
+	      rwc.wr_id == 0x71, "send %d, receive %d (id %#lx)", sst, rst,
+	      (unsigned long)rwc.wr_id);
+	check("missing in place too: after HODP_FAULT_TRIES events and HODP_FAULT_TRIES faults where it stands",
+	      events == FAULT_TRIES && f1 - f0 == 2 * FAULT_TRIES,
+	      "%d events, %lld faults", events, f1 - f0);
+	st = dgram_into(p, rbuf, 0x72, &rwc);
+	more = ibv_poll_cq(p->rcq, 1, &rwc);
+	check("missing in place too: the next datagram takes the next receive posted, nothing more",
+	      st == IBV_WC_SUCCESS && rwc.wr_id == 0x72 && !more,
+	      "status %d, receive id %#lx, %d more", st,
+	      (unsigned long)rwc.wr_id, more);
+}
+
+/*
  * The responder moved to @to (ERR or RESET) while a datagram's copy into
  * its receive keeps missing (the sender's events under way, the receive
  * held between them): the send completes (UD: successfully, the datagram
@@ -253,7 +300,7 @@ static void closed_during_events(struct pair *p, uint8_t *rbuf,
 }
 
 /* Slow faults (hodp/fault_delay_ms): the one slow_beside() makes slow. */
-#define SLOW_FAULT_MS	"3000"
+#define SLOW_FAULT_MS	"10000"
 
 /*
  * @p's sender faulting where it stands into a receive of @rbuf, its fault
@@ -512,6 +559,7 @@ int main(void)
 	miss_once(&p, "the payload's second page", r, 3, p.rbuf + 2 * PAGE,
 		  0x43);
 	miss_always(&p, r);
+	miss_always_inplace(&p, r);
 	closed_during_events(&p, r, IBV_QPS_ERR);
 	closed_during_events(&p, r, IBV_QPS_RESET);
 	two_senders(&p);
