@@ -516,7 +516,8 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * @ctx: the requester's working memory, its miss in ctx->miss (of
  *	hodp_copy_datagram(), once the WQE's events are over: through
  *	lkeys, so no window to look at again)
- * @tries: the faults left to the datagram, one used
+ * @tries: the faults left to the datagram from the byte its copy reached
+ *	(the caller's count), one used
  *
  * Faults the page as a copy that faults where it stands would, stopping
  * as it would (a QP closing, the MR being deregistered); the miss is

@@ -661,10 +661,14 @@ static enum ib_wc_status fail_dgram(struct hodp_qp *req, struct hodp_qp *resp,
 	struct hodp_req_ctx *ctx = req->ctx;
 
 	lockdep_assert_held(&resp->ud_lock);
-	/* A look, then the claim: only ud_lock's holder claims. */
+	/*
+	 * A look, then the claim of the held WQE alone (never the queue's):
+	 * only ud_lock's holder holds or claims it, and the ERR flush, which
+	 * may take it meanwhile, comes with the responder closing, which the
+	 * claim refuses.
+	 */
 	if (read_held(resp, ctx, false) > 0 &&
-	    ctx->rheld_owner == req->serial && !read_recv(resp, ctx, true) &&
-	    ctx->rheld_owner == req->serial)
+	    ctx->rheld_owner == req->serial && read_held(resp, ctx, true) > 0)
 		copy_done(req, resp, ctx, fail, 0);
 	return fail == HODP_COPY_SRC_FAULT ? IB_WC_LOC_PROT_ERR :
 					     IB_WC_SUCCESS;
