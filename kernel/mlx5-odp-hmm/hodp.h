@@ -487,8 +487,7 @@ void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		   u64 compare_add, u64 swap, bool may_miss,
-		   struct hodp_req_ctx *ctx, u64 *orig);
+		   u64 compare_add, u64 swap, u64 *orig);
 
 /* hodp_mw.c: memory windows */
 u64 hodp_qp_next_serial(void);
@@ -598,6 +597,8 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		       u32 ndst, struct hodp_seg *hdr, struct hodp_seg *src,
 		       u32 nsrc, u32 len);
 int hodp_copy_fault_miss(struct hodp_req_ctx *ctx, int *tries);
+int hodp_odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		     u64 addr, bool write, int *tries, int fail);
 int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 		      u32 len, bool write, u32 *done);
 enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);
@@ -621,8 +622,7 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end);
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, bool may_miss,
-		    struct hodp_req_ctx *ctx, u64 *orig);
+		    u64 compare_add, u64 swap, u64 *orig);
 
 /* hodp_prefetch.c: ibv_advise_mr() */
 int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,

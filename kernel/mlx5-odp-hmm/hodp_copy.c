@@ -125,16 +125,26 @@ static bool copy_fault_stop(void *arg)
 	return cf->dying;
 }
 
-/*
- * Resolve a miss at @addr of @seg. Return: 0, HODP_COPY_STOPPED if a QP
- * closed (looked at before the fault and between its attempts: a fault
- * may take a while) or the caller was killed during it (-EINTR: its work
- * is over, not the peer's fault), else @fail: the page cannot be
- * mirrored, its MR is being deregistered or its window revoked, or *tries
- * ran out.
+/**
+ * hodp_odp_resolve() - fault a WQE's miss where it stands
+ * @ctx: the requester's working memory (its QPs' closing stops the fault)
+ * @seg: the ODP segment that missed (the fault goes on to its end)
+ * @addr: the address that missed
+ * @write: the access writes
+ * @tries: the faults left to the caller, one used
+ * @fail: what a failure returns
+ *
+ * For a copy, a lookup, a datagram or an atomic whose WQE's events are
+ * over (or that raises none).
+ *
+ * Return: 0, HODP_COPY_STOPPED if a QP closed (looked at before the fault
+ * and between its attempts: a fault may take a while) or the caller was
+ * killed during it (-EINTR: its work is over, not the peer's fault), else
+ * @fail: the page cannot be mirrored, its MR is being deregistered or its
+ * window revoked, or *@tries ran out.
  */
-static int odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
-		       u64 addr, bool write, int *tries, int fail)
+int hodp_odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+		     u64 addr, bool write, int *tries, int fail)
 {
 	struct copy_fault cf = { .ctx = ctx, .seg = seg };
 	int ret;
@@ -219,15 +229,15 @@ void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
  * resumable (ctx->copy_events) and the WQE's events are not over
  * (HODP_COPY_EVENT, ctx->miss set: the caller stops the WQE there), or
  * are but the caller faults it itself (ctx->copy_defer), else faulted
- * where it stands (odp_resolve()).
+ * where it stands (hodp_odp_resolve()).
  */
 static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		     u64 addr, bool write, int *tries, int fail)
 {
 	if (!ctx->copy_events ||
 	    (READ_ONCE(ctx->qp->fault_inplace) && !ctx->copy_defer))
-		return odp_resolve(ctx, seg, addr, write, tries, fail);
-	/* As odp_resolve(): no fault for a QP closing or an access gone. */
+		return hodp_odp_resolve(ctx, seg, addr, write, tries, fail);
+	/* As hodp_odp_resolve(): no fault for a QP closing or an access gone. */
 	if (hodp_copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
 	if (hodp_seg_dying(seg))
@@ -535,9 +545,9 @@ int hodp_copy_fault_miss(struct hodp_req_ctx *ctx, int *tries)
 	int ret;
 
 	ctx->miss.mr = NULL;
-	ret = odp_resolve(ctx, &seg, miss.addr, miss.write, tries,
-			  miss.write ? HODP_COPY_DST_FAULT :
-				       HODP_COPY_SRC_FAULT);
+	ret = hodp_odp_resolve(ctx, &seg, miss.addr, miss.write, tries,
+			       miss.write ? HODP_COPY_DST_FAULT :
+					    HODP_COPY_SRC_FAULT);
 	hodp_mr_put(miss.mr);
 	return ret;
 }
@@ -653,7 +663,8 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			if (addr != missed)
 				tries = HODP_FAULT_TRIES;
 			missed = addr;
-			ret = odp_resolve(ctx, s, addr, write, &tries, -EFAULT);
+			ret = hodp_odp_resolve(ctx, s, addr, write, &tries,
+					       -EFAULT);
 			if (ret == HODP_COPY_STOPPED)
 				return -EINTR;
 			if (ret)

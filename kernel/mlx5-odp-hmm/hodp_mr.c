@@ -315,22 +315,17 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  * @cmp_swap: compare-and-swap (else fetch-and-add)
  * @compare_add: the compare value, or the addend
  * @swap: the swap value
- * @may_miss: ODP: a page not mirrored writable is returned as -EAGAIN
- *	(the caller raises a fault event), not faulted here
- * @ctx: ODP: the requester's working memory (a fault here stops when its
- *	QPs close)
  * @orig: out: the value before
  *
  * Atomic against the CPU too: the operation is a locked instruction on the
  * page.
  *
- * Return: 0, -EFAULT outside the MR (or, ODP, a page that cannot be
- * mirrored writable), -EINVAL if misaligned, -EAGAIN (@may_miss: nothing
- * executed), -ECANCELED (ODP: a fault stopped, nothing executed).
+ * Return: 0, -EFAULT outside the MR, -EINVAL if misaligned, -EAGAIN (ODP:
+ * the page is not mirrored writable; nothing executed, the caller faults
+ * it or raises a fault event).
  */
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		   u64 compare_add, u64 swap, bool may_miss,
-		   struct hodp_req_ctx *ctx, u64 *orig)
+		   u64 compare_add, u64 swap, u64 *orig)
 {
 	u64 off, *p;
 	void *va;
@@ -341,7 +336,7 @@ int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		return -EFAULT;
 	if (mr->odp)
 		return hodp_odp_atomic(mr, addr, cmp_swap, compare_add, swap,
-				       may_miss, ctx, orig);
+				       orig);
 	if (mr->kernel_dma) {
 		p = (u64 *)(uintptr_t)addr;
 		va = NULL;

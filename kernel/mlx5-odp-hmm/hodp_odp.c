@@ -540,28 +540,6 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
 	return pfn_to_page(hmm_mpte_pfn(entry));
 }
 
-/* An atomic's fault, to hmm_mirror_fault_stoppable(). */
-struct atomic_fault {
-	struct hodp_mr *mr;
-	struct hodp_req_ctx *ctx;
-	bool dying;		/* what stopped it: the MR's deregistration */
-};
-
-/*
- * Between the attempts of an atomic's fault: its requester or responder
- * closing ends it (their RESET and destroy wait for it), and so does its
- * MR being deregistered.
- */
-static bool atomic_fault_stop(void *arg)
-{
-	struct atomic_fault *af = arg;
-
-	if (hodp_copy_must_stop(af->ctx))
-		return true;
-	af->dying = READ_ONCE(af->mr->dying);
-	return af->dying;
-}
-
 /**
  * hodp_odp_atomic() - hodp_mr_atomic() on an ODP MR
  * @mr: a referenced ODP MR
@@ -569,62 +547,41 @@ static bool atomic_fault_stop(void *arg)
  * @cmp_swap: compare-and-swap (else fetch-and-add)
  * @compare_add: the compare value, or the addend
  * @swap: the swap value
- * @may_miss: a page not mirrored writable is the caller's fault event
- *	(-EAGAIN), not faulted here
- * @ctx: the requester's working memory, whose QPs closing stop a fault
  * @orig: out: the value before
  *
- * Return: 0, -EAGAIN (@may_miss: nothing executed), -ECANCELED if a fault
- * stopped for a QP closing or the caller being killed (nothing executed),
- * or -EFAULT if the page cannot be mirrored writable or the MR is being
- * deregistered.
+ * Return: 0, or -EAGAIN if the page is not mirrored writable (nothing
+ * executed: the caller faults it, hodp_odp_resolve(), or raises a fault
+ * event).
  */
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
-		    u64 compare_add, u64 swap, bool may_miss,
-		    struct hodp_req_ctx *ctx, u64 *orig)
+		    u64 compare_add, u64 swap, u64 *orig)
 {
 	struct hmm_mirror *m = &mr->odp->mirror;
 	unsigned long uaddr = hodp_odp_uaddr(mr, addr);
-	struct atomic_fault af = { .mr = mr, .ctx = ctx };
-	int tries = HODP_FAULT_TRIES, ret;
+	/* Debugging kernels: as if invalidated since the lookups. */
+	bool gone = hodp_inject_atomic_miss();
+	struct page *page;
+	u64 *p;
 
-	for (;;) {
-		/* Debugging kernels: as if invalidated since the lookups. */
-		bool gone = hodp_inject_atomic_miss();
-		struct page *page;
-		u64 *p;
-
-		/*
-		 * Shared: an atomic of another QP on this page is atomic by
-		 * itself (cmpxchg64, atomic64), as against the CPU's.
-		 */
-		hmm_mirror_read_lock(m);
-		page = gone ? NULL : hodp_odp_page_locked(mr, addr, true);
-		if (page) {
-			p = kmap_local_page(page) + (uaddr & ~PAGE_MASK);
-			if (cmp_swap)
-				*orig = cmpxchg64(p, compare_add, swap);
-			else
-				*orig = atomic64_fetch_add(compare_add,
-							   (atomic64_t *)p);
-			kunmap_local(p);
-			hmm_mirror_set_dirty(m, uaddr);
-			hmm_mirror_read_unlock(m);
-			return 0;
-		}
+	/*
+	 * Shared: an atomic of another QP on this page is atomic by itself
+	 * (cmpxchg64, atomic64), as against the CPU's.
+	 */
+	hmm_mirror_read_lock(m);
+	page = gone ? NULL : hodp_odp_page_locked(mr, addr, true);
+	if (!page) {
 		hmm_mirror_read_unlock(m);
-		if (may_miss)
-			return -EAGAIN;
-		if (!tries--)
-			return -EFAULT;
-		ret = hodp_odp_fault(mr, uaddr, uaddr + 8, true,
-				     atomic_fault_stop, &af);
-		if ((ret == -ECANCELED && !af.dying) || ret == -EINTR)
-			return -ECANCELED;
-		if (ret)
-			return -EFAULT;
-		trace_hodp_odp_resume(mr, addr, true);
+		return -EAGAIN;
 	}
+	p = kmap_local_page(page) + (uaddr & ~PAGE_MASK);
+	if (cmp_swap)
+		*orig = cmpxchg64(p, compare_add, swap);
+	else
+		*orig = atomic64_fetch_add(compare_add, (atomic64_t *)p);
+	kunmap_local(p);
+	hmm_mirror_set_dirty(m, uaddr);
+	hmm_mirror_read_unlock(m);
+	return 0;
 }
 
 MODULE_IMPORT_NS(HMM_MIRROR);

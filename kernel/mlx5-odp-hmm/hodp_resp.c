@@ -783,6 +783,42 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
 				  .mw_rkey = rkey, .mw_gen = mw_gen };
 }
 
+/*
+ * Execute @wr's atomic on @remote (its page looked up just before). A
+ * page invalidated since those lookups is a fault event, until the WQE's
+ * events are over; then it is faulted here, as a copy's miss would be
+ * (hodp_odp_resolve(): stopping as that does), and looked at again.
+ * Return: 0 (executed: the value before in *@orig), -EAGAIN (nothing
+ * executed, the miss in ctx->miss), HODP_COPY_STOPPED or
+ * HODP_COPY_DST_FAULT (faulting where it stood: a QP closed, or the page
+ * cannot be mirrored writable; nothing executed), or hodp_mr_atomic()'s
+ * -EFAULT or -EINVAL.
+ */
+static int remote_atomic(struct hodp_qp *req, struct hodp_req_ctx *ctx,
+			 struct hodp_seg *remote, const struct rxe_send_wr *wr,
+			 u64 *orig)
+{
+	int tries = HODP_FAULT_TRIES, ret;
+
+	for (;;) {
+		ret = hodp_mr_atomic(remote->mr, wr->wr.atomic.remote_addr,
+				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
+				     wr->wr.atomic.compare_add,
+				     wr->wr.atomic.swap, orig);
+		if (ret != -EAGAIN)
+			return ret;
+		if (!READ_ONCE(req->fault_inplace)) {
+			hodp_record_miss(ctx, remote, remote->addr,
+					 remote->addr + 8, true);
+			return -EAGAIN;
+		}
+		ret = hodp_odp_resolve(ctx, remote, remote->addr, true, &tries,
+				       HODP_COPY_DST_FAULT);
+		if (ret)
+			return ret;
+	}
+}
+
 static enum ib_wc_status access_error(struct hodp_qp *resp)
 {
 	/* UC: the packet is dropped silently, the responder goes on. */
@@ -957,26 +993,15 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (!remote_ready(req, resp, ctx, &remote, true, IB_WC_RECV,
 				  &status))
 			return status;
-		/*
-		 * A page invalidated since the lookups just above is a fault
-		 * event too, until the WQE's events are over: nothing was
-		 * executed, and the next run looks again.
-		 */
-		ret = hodp_mr_atomic(mr, wr->wr.atomic.remote_addr,
-				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
-				     wr->wr.atomic.compare_add,
-				     wr->wr.atomic.swap,
-				     !READ_ONCE(req->fault_inplace), ctx, &orig);
-		if (ret == -EAGAIN)
-			hodp_record_miss(ctx, &remote, remote.addr,
-					 remote.addr + 8, true);
+		ret = remote_atomic(req, ctx, &remote, wr, &orig);
 		hodp_mr_put(mr);
 		if (ret == -EAGAIN)
 			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
 		/* Faulting where it stood, stopped: a QP closed, or killed. */
-		if (ret == -ECANCELED)
+		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
-		if (ret == -EFAULT)	/* ODP: the page cannot be mirrored */
+		/* ... or the page cannot be mirrored writable. */
+		if (ret == HODP_COPY_DST_FAULT || ret == -EFAULT)
 			return access_error(resp);
 		if (ret) {
 			hodp_qp_error(resp);
