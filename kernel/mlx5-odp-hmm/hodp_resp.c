@@ -720,11 +720,12 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 	if (ret)
 		return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 	for (;;) {
-		/* Killed in its doorbell: as a copy stopped by that. */
-		if (mutex_lock_killable(&resp->ud_lock)) {
-			hodp_fault_drop_miss(ctx);
+		/*
+		 * Killed in its doorbell: as a copy stopped by that (no miss
+		 * is left: hodp_copy_fault_miss() consumed it).
+		 */
+		if (mutex_lock_killable(&resp->ud_lock))
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
-		}
 		status = deliver_dgram(req, resp, sgid, dgid, &ret);
 		mutex_unlock(&resp->ud_lock);
 		/* Done, or a fault event for run_sq() to raise. */
