@@ -345,9 +345,10 @@ struct hodp_qp {
 	bool stopping;			/* destroy began: no more work */
 
 	/* ODP page fault events of the head WQE (hodp_fault.c). */
-	struct work_struct fault_work;	/* resolves fault, resumes the queue */
-	struct hodp_fault_ev fault;	/* the work's while fault_pending */
-	bool fault_pending;		/* the send queue waits for fault_work */
+	struct hodp_fault_event *fault_event;	/* none: the GSI QP's */
+	bool fault_running;		/* it is queued or runs */
+	bool fault_own;			/* ... for the head WQE's miss */
+	bool fault_pending;		/* the send queue waits for its end */
 	bool fault_inplace;		/* no more events for the head WQE */
 	u32 fault_events;		/* events of the head WQE */
 	u32 fault_stalls;		/* ... in a row that made no progress */
@@ -579,9 +580,10 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 		      struct hodp_seg *seg, u32 *total);
 
 /* hodp_fault.c: page fault events */
-void hodp_fault_work(struct work_struct *work);
+int hodp_fault_event_alloc(struct hodp_qp *qp);
+void hodp_fault_event_free(struct hodp_qp *qp);
 void hodp_fault_raise(struct hodp_qp *qp);
-void hodp_fault_cancel(struct hodp_qp *qp);
+void hodp_fault_disown(struct hodp_qp *qp);
 void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 
 /* hodp_copy.c: copies between segments; what a failed one returns */

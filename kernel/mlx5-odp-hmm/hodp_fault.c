@@ -3,7 +3,7 @@
  * hodp: page fault events, the way mlx5 raises them. Before a WQE does
  * anything that cannot be undone, the requester looks up the ODP pages it
  * will use, its own and the responder's (hodp_segs_prepare()). A miss
- * stops the send queue at that WQE: the QP's fault_work resolves the range
+ * stops the send queue at that WQE: the QP's fault event resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq, then the queue runs again from that WQE, whose lookups
  * start where the last run's stopped. The copy of an RDMA WRITE, READ,
@@ -30,49 +30,165 @@
  * WQE's buffers can take with progress (one per page and per segment): a
  * WQE stalls for a bounded number of events, whatever its peer does.
  *
- * Lifetime: a QP has one event at most, its own (fault_work and fault,
- * both in the QP). It is raised under state_lock, never once destroy set
- * stopping nor out of RTS; RESET and destroy cancel it, and drop the MR
- * reference of one that had not started. The event's fault stops at its
- * next attempt when the QP closes or the MR is being deregistered (which
- * waits for the reference the event holds): the teardown of the MR's
- * mirror is never the event's.
+ * Lifetime: a QP's event lives apart from it (struct hodp_fault_event),
+ * because its fault may block in the mm for as long as that memory's
+ * owner wants (a FUSE server holding the read of a file-backed ODP MR,
+ * maybe a peer process's): no verb of the QP waits for it. It is raised
+ * under state_lock, never once destroy set stopping nor out of RTS, and
+ * finds its QP again by number (hodp_qp_get(), which destroy closes
+ * before it waits for the QP's references), knowing it by the event the
+ * QP owns. RESET and destroy let it go: one queued is cancelled there;
+ * one running is left to end by itself (its fault stops at its next
+ * attempt, its end finds no QP of its own), and RESET gives the QP a
+ * fresh event for its next miss (if there is memory for one). Left
+ * running, an event holds a worker of hodp_fault_wq, nothing of the QP;
+ * its MR reference makes the MR's deregistration stop its fault at the
+ * next attempt and wait for it. Not covered here: a fault where the access
+ * stands (qp->fault_inplace, below) runs in the requester's work, which
+ * RESET and destroy do wait for (docs/design.md).
  */
 #include "hodp.h"
 #include "hodp_trace.h"
 
 struct workqueue_struct *hodp_fault_wq;
 
-/* Between the attempts of an event's fault: nobody waits for it any more. */
+/*
+ * A QP's fault event: the work resolving its miss, and what it needs once
+ * the QP may have let it go. Referenced by the QP (until it lets it go)
+ * and by the work while queued or running (hodp_fault_raise() to its end).
+ */
+struct hodp_fault_event {
+	struct work_struct work;
+	refcount_t ref;
+	u32 qpn;			/* its QP's, to find it again */
+	struct hodp_fault_ev fault;	/* the work's while it runs */
+};
+
+static void fault_event_put(struct hodp_fault_event *ev)
+{
+	if (refcount_dec_and_test(&ev->ref))
+		kfree(ev);
+}
+
+/*
+ * The event's QP, referenced, or NULL if destroy began, the QP is gone or
+ * let the event go (its number reused, or a RESET gave it a fresh one).
+ * Checked again under state_lock by who acts on it.
+ */
+static struct hodp_qp *fault_event_qp(struct hodp_fault_event *ev)
+{
+	struct hodp_qp *qp = hodp_qp_get(ev->qpn);
+
+	if (qp && READ_ONCE(qp->fault_event) != ev) {
+		hodp_qp_put(qp);
+		qp = NULL;
+	}
+	return qp;
+}
+
+/* Before each attempt of an event's fault: nobody waits for it any more. */
 static bool fault_stop(void *arg)
 {
-	struct hodp_qp *qp = arg;
+	struct hodp_fault_event *ev = arg;
+	struct hodp_qp *qp = fault_event_qp(ev);
+	bool stop = !qp || !READ_ONCE(qp->fault_own) || hodp_req_closing(qp);
 
-	return hodp_req_closing(qp) || READ_ONCE(qp->fault.mr->dying);
+	if (qp)
+		hodp_qp_put(qp);
+	return stop || READ_ONCE(ev->fault.mr->dying);
+}
+
+static void fault_work(struct work_struct *work)
+{
+	struct hodp_fault_event *ev =
+		container_of(work, struct hodp_fault_event, work);
+	struct hodp_mr *mr = ev->fault.mr;
+	struct hodp_qp *qp;
+	unsigned long flags;
+	int ret;
+
+	ret = hodp_odp_fault(mr, hodp_odp_uaddr(mr, ev->fault.addr),
+			     hodp_odp_uaddr(mr, ev->fault.end),
+			     ev->fault.write, fault_stop, ev);
+	if (!ret)
+		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
+	ev->fault.mr = NULL;
+	hodp_mr_put(mr);
+	qp = fault_event_qp(ev);
+	if (!qp)
+		goto out;
+	spin_lock_irqsave(&qp->state_lock, flags);
+	/* Past this, the QP may raise the event again (ev->fault). */
+	if (qp->fault_event == ev && qp->fault_running) {
+		qp->fault_running = false;
+		if (qp->fault_pending) {
+			if (qp->fault_own && ret && ret != -ECANCELED)
+				WRITE_ONCE(qp->fault_inplace, true);
+			WRITE_ONCE(qp->fault_own, false);
+			/* Pairs with run_sq()'s acquire: fault_inplace. */
+			smp_store_release(&qp->fault_pending, false);
+			if (!qp->stopping)
+				queue_work(hodp_wq, &qp->req_work);
+		}
+	}
+	spin_unlock_irqrestore(&qp->state_lock, flags);
+	hodp_qp_put(qp);
+out:
+	fault_event_put(ev);
+}
+
+static struct hodp_fault_event *fault_event_new(void)
+{
+	struct hodp_fault_event *ev = hodp_kzalloc(sizeof(*ev));
+
+	if (ev) {
+		INIT_WORK(&ev->work, fault_work);
+		refcount_set(&ev->ref, 1);
+	}
+	return ev;
+}
+
+/*
+ * Cancel @ev if queued and never started (the work's references are then
+ * ours to drop); a running one ends by itself. Return: true if cancelled.
+ */
+static bool fault_event_cancel(struct hodp_fault_event *ev)
+{
+	if (!cancel_work(&ev->work))
+		return false;
+	hodp_mr_put(ev->fault.mr);
+	ev->fault.mr = NULL;
+	fault_event_put(ev);
+	return true;
 }
 
 /**
- * hodp_fault_work() - resolve the QP's fault event, resume its send queue
- * @work: the QP's fault_work
+ * hodp_fault_event_alloc() - allocate a QP's fault event (create_qp)
+ * @qp: the QP; not the GSI QP (found by its device, not by its number:
+ *	it faults where the access stands)
+ *
+ * Return: 0 or -ENOMEM.
  */
-void hodp_fault_work(struct work_struct *work)
+int hodp_fault_event_alloc(struct hodp_qp *qp)
 {
-	struct hodp_qp *qp = container_of(work, struct hodp_qp, fault_work);
-	struct hodp_mr *mr = qp->fault.mr;
-	int ret;
+	qp->fault_event = fault_event_new();
+	return qp->fault_event ? 0 : -ENOMEM;
+}
 
-	ret = hodp_odp_fault(mr, hodp_odp_uaddr(mr, qp->fault.addr),
-			     hodp_odp_uaddr(mr, qp->fault.end),
-			     qp->fault.write, fault_stop, qp);
-	if (!ret)
-		trace_hodp_odp_resume(mr, qp->fault.addr, qp->fault.write);
-	else if (ret != -ECANCELED)
-		WRITE_ONCE(qp->fault_inplace, true);
-	qp->fault.mr = NULL;
-	hodp_mr_put(mr);
-	/* Pairs with run_sq()'s acquire: it sees fault_inplace once over. */
-	smp_store_release(&qp->fault_pending, false);
-	hodp_qp_kick(qp);
+/**
+ * hodp_fault_event_free() - the QP lets its fault event go (destroy, or
+ *	create_qp failing)
+ * @qp: the QP, found by its number no more, none of its work running
+ *
+ * Never waits: a running event's fault stops at its next attempt.
+ */
+void hodp_fault_event_free(struct hodp_qp *qp)
+{
+	if (!qp->fault_event)
+		return;
+	fault_event_cancel(qp->fault_event);
+	fault_event_put(qp->fault_event);
+	qp->fault_event = NULL;
 }
 
 /**
@@ -104,8 +220,9 @@ static u32 fault_events_max(const struct hodp_req_ctx *ctx)
  * hodp_fault_raise() - stop the send queue for the miss of this run
  * @qp: the requester, running its queue (req_lock held); ctx->miss set
  *
- * Raises the miss as the QP's fault event, or, past the bounds above,
- * lets the WQE's next run fault where it stands. Not raised if the QP
+ * Raises the miss as the QP's fault event, or, past the bounds above (and
+ * for the GSI QP, which has no event), lets the WQE's next run fault where
+ * it stands. Not raised if the QP
  * left RTS meanwhile: RESET discards the WQE, ERR flushes it, and back in
  * RTS it runs again.
  */
@@ -124,7 +241,7 @@ void hodp_fault_raise(struct hodp_qp *qp)
 		qp->fault_stalls = 0;
 	qp->fault_progress = progress;
 	if (qp->fault_stalls >= HODP_FAULT_TRIES ||
-	    ++qp->fault_events > fault_events_max(ctx)) {
+	    ++qp->fault_events > fault_events_max(ctx) || !qp->fault_event) {
 		WRITE_ONCE(qp->fault_inplace, true);
 		hodp_fault_drop_miss(ctx);
 		hodp_qp_kick(qp);
@@ -133,30 +250,62 @@ void hodp_fault_raise(struct hodp_qp *qp)
 
 	spin_lock_irqsave(&qp->state_lock, flags);
 	if (!qp->stopping && qp->state == IB_QPS_RTS) {
-		trace_hodp_odp_fault_event(qp, &ctx->miss);
-		qp->fault = ctx->miss;
-		ctx->miss.mr = NULL;
 		WRITE_ONCE(qp->fault_pending, true);
-		queue_work(hodp_fault_wq, &qp->fault_work);
 		raised = true;
 	}
+	/*
+	 * Its last event still runs (the QP's, a RESET could not replace
+	 * it: no memory): its end resumes the queue, whose next run raises
+	 * this miss again.
+	 */
+	if (raised && !qp->fault_running) {
+		struct hodp_fault_event *ev = qp->fault_event;
+
+		trace_hodp_odp_fault_event(qp, &ctx->miss);
+		ev->qpn = qp->qpn;
+		ev->fault = ctx->miss;
+		ctx->miss.mr = NULL;
+		WRITE_ONCE(qp->fault_own, true);
+		qp->fault_running = true;
+		refcount_inc(&ev->ref);
+		/* Not queued: nothing else queues it (fault_running). */
+		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
+	}
 	spin_unlock_irqrestore(&qp->state_lock, flags);
-	if (!raised)
-		hodp_fault_drop_miss(ctx);
+	hodp_fault_drop_miss(ctx);
 }
 
 /**
- * hodp_fault_cancel() - end the QP's fault event (RESET, destroy)
- * @qp: a QP that raises none any more (out of RTS, or stopping)
+ * hodp_fault_disown() - the QP no longer waits for its fault event (RESET)
+ * @qp: a QP that raises none any more (out of RTS, its req_lock held)
  *
- * Waits for a running one, whose fault stops at its next attempt.
+ * Never waits: a queued event is cancelled; a running one is left to end
+ * by itself (its fault stops at its next attempt) and replaced, so that
+ * the QP's next miss is not held up by it; if there is no memory for a
+ * new one, that miss waits for the old one's end.
  */
-void hodp_fault_cancel(struct hodp_qp *qp)
+void hodp_fault_disown(struct hodp_qp *qp)
 {
-	/* Queued, never started: its MR reference is ours to drop. */
-	if (cancel_work_sync(&qp->fault_work) && qp->fault.mr) {
-		hodp_mr_put(qp->fault.mr);
-		qp->fault.mr = NULL;
-	}
+	struct hodp_fault_event *ev = qp->fault_event, *fresh = NULL;
+	bool cancelled;
+
+	lockdep_assert_held(&qp->req_lock);
+	if (!ev)
+		return;
+	cancelled = fault_event_cancel(ev);
+	if (!cancelled && READ_ONCE(qp->fault_running))
+		fresh = fault_event_new();
+	spin_lock_irq(&qp->state_lock);
+	WRITE_ONCE(qp->fault_own, false);
 	WRITE_ONCE(qp->fault_pending, false);
+	if (cancelled || (qp->fault_running && fresh)) {
+		qp->fault_running = false;
+		if (fresh) {
+			WRITE_ONCE(qp->fault_event, fresh);
+			fresh = ev;	/* the QP's reference to the old one */
+		}
+	}
+	spin_unlock_irq(&qp->state_lock);
+	if (fresh)		/* the old one, or the new one unused */
+		fault_event_put(fresh);
 }

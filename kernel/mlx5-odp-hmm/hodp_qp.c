@@ -11,10 +11,12 @@
  * under the table's lock; destroy removes the QP from the table, stops its
  * requester and waits until no peer holds a reference.
  *
- * Work items: req_work, retry_work and fault_work are queued only through
- * hodp_qp_kick(), hodp_qp_arm_retry() and hodp_fault_raise(), under
- * state_lock, and never once destroy set stopping (under that lock); so
- * after it, cancelling the three leaves nothing pending or running. A
+ * Work items: req_work and retry_work are queued only under state_lock
+ * (hodp_qp_kick(), hodp_qp_arm_retry(), the state changes here, a fault
+ * event's end), and never once destroy set stopping (under that lock);
+ * so after it, cancelling the two leaves nothing pending or running. The
+ * fault event is not the QP's to wait for: it lives apart, and finds the
+ * QP by number or not at all (hodp_fault.c). A
  * peer executes against a QP only between hodp_resp_enter() and
  * hodp_resp_exit(), which count it: RESET closes that door and waits for
  * those inside, so nothing lands in a QP once RESET (or destroy, which
@@ -173,6 +175,7 @@ static void free_queues(struct hodp_qp *qp)
 	if (qp->ctx)
 		kfree(qp->ctx->elem);
 	kfree(qp->ctx);
+	hodp_fault_event_free(qp);
 }
 
 int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
@@ -208,12 +211,14 @@ int hodp_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	spin_lock_init(&qp->sq_lock);
 	INIT_WORK(&qp->req_work, hodp_req_work);
 	INIT_DELAYED_WORK(&qp->retry_work, hodp_retry_work);
-	INIT_WORK(&qp->fault_work, hodp_fault_work);
 
 	qp->ctx = hodp_kzalloc(sizeof(*qp->ctx));
 	if (qp->ctx)
 		qp->ctx->qp = qp;
 	ret = qp->ctx ? create_queues(qp, init, udata) : -ENOMEM;
+	/* The GSI QP faults where the access stands (hodp_fault_raise()). */
+	if (!ret && init->qp_type != IB_QPT_GSI)
+		ret = hodp_fault_event_alloc(qp);
 	if (ret)
 		goto err;
 	if (init->qp_type == IB_QPT_GSI) {
@@ -370,7 +375,7 @@ static void reset_queues(struct hodp_qp *qp)
 	cancel_work_sync(&qp->req_work);
 	mutex_lock(&qp->req_lock);	/* a doorbell running it inline */
 	cancel_delayed_work_sync(&qp->retry_work);
-	hodp_fault_cancel(qp);
+	hodp_fault_disown(qp);
 	qp->head_started = false;
 	qp->retry_pending = false;
 	qp->last_wqe_reached = false;
@@ -585,8 +590,10 @@ int hodp_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	spin_unlock_irq(&qp->state_lock);
 	cancel_work_sync(&qp->req_work);
 	cancel_delayed_work_sync(&qp->retry_work);
-	hodp_fault_cancel(qp);
-	/* Wait for the peers executing against it. */
+	/*
+	 * Its fault event, if running, finds it no more (hodp_fault.c):
+	 * nothing to wait for. Wait for the peers executing against it.
+	 */
 	hodp_qp_put(qp);
 	wait_for_completion(&qp->idle);
 	/*

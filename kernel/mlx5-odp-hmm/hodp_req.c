@@ -497,8 +497,8 @@ static void run_sq(struct hodp_qp *qp)
 		}
 		/*
 		 * A fault event pending: its end runs the queue again. The
-		 * acquire pairs with the release of hodp_fault_work(): once
-		 * it is over, its fault_inplace is seen.
+		 * acquire pairs with the release of the event's end
+		 * (hodp_fault.c): once it is over, its fault_inplace is seen.
 		 */
 		fault_pending = smp_load_acquire(&qp->fault_pending);
 		if (state != IB_QPS_RTS || READ_ONCE(qp->retry_pending) ||

@@ -15,18 +15,23 @@
  * blocked. Destroyed meanwhile, an SRQ's responder completes the SRQ's
  * WQE it held with a flush error, as RESET does. Once the server answers,
  * the requester's SEND ends with an error (its responder is gone), and
- * nothing else completes.
+ * nothing else completes. The requester itself, reset meanwhile, returns
+ * from RESET at once; so does a peer process's requester whose READ of
+ * this process's FUSE part blocked, which then READs elsewhere and exits,
+ * none of it waiting for the server.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "trace.h"
 #include "verbs.h"
@@ -599,13 +604,15 @@ static void test_held(const char *dir, int use_srq, int reset)
 
 /*
  * RESET (or destroy, if @destroy) of a QP when told, from a thread of its
- * own: its verb may wait for the blocked fault (RESET in the kernel; the
- * provider's munmap of a destroyed QP's rings for the mmap_lock).
+ * own: its verb may wait for the blocked fault (the provider's munmap of
+ * a destroyed QP's rings waits for the mmap_lock).
  */
 struct resetter {
 	struct ibv_qp *_Atomic qp;
 	int destroy;
 	int ret;
+	atomic_int done;
+	atomic_int leave;	/* told to end (never while a fault blocks) */
 };
 
 static void *reset_thread(void *arg)
@@ -618,23 +625,39 @@ static void *reset_thread(void *arg)
 		usleep(1000);
 	r->ret = r->destroy ? ibv_destroy_qp(qp) :
 		 ibv_modify_qp(qp, &rst, IBV_QP_STATE);
+	atomic_store(&r->done, 1);
+	/* A thread's end may unmap: not while the fault holds mmap_lock. */
+	while (!atomic_load(&r->leave))
+		usleep(1000);
 	return NULL;
 }
 
+/* The server's reads parked now. */
+static int reads_held(void)
+{
+	int held;
+
+	pthread_mutex_lock(&srv.lock);
+	held = srv.held;
+	pthread_mutex_unlock(&srv.lock);
+	return held;
+}
+
 /*
- * The requester reset while its fault is blocked (RESET waits for the
- * fault it cancels): its SEND is discarded, and the responder keeps the
- * receive it held, which the requester's next message, once connected
+ * The requester reset while its fault is blocked: RESET returns at once
+ * (the event is not the QP's to wait for: its memory may be another
+ * process's, hodp_fault.c), its SEND is discarded, and the responder keeps
+ * the receive it held, which the requester's next message, once connected
  * again, fills from its first byte.
  */
 static void test_requester_reset(const char *dir)
 {
 	struct held h = { .name = "held receive, requester RESET" };
 	struct resetter r = { .ret = -1 };
+	int n, i, ok, early, held = 0;
 	struct ibv_wc wc[2];
 	pthread_t rt;
 	char what[160];
-	int n, i, ok;
 	double t0;
 
 	/* Created before the fault blocks: a thread's stack is an mmap. */
@@ -642,15 +665,26 @@ static void test_requester_reset(const char *dir)
 		    !pthread_create(&rt, NULL, reset_thread, &r), "");
 	held_start(&h, dir);
 	atomic_store(&r.qp, h.p.a);
-	usleep(200000);
+	t0 = now_s();
+	while (!atomic_load(&r.done) && now_s() - t0 < 10)
+		usleep(1000);
+	/* Returned while the server still holds the fault's read. */
+	early = atomic_load(&r.done);
+	if (early)
+		held = reads_held();
 	held_release(&h);
+	atomic_store(&r.leave, 1);
 	pthread_join(rt, NULL);
+	check(what_of(what, h.name,
+		      "RESET returns while the fault is blocked"),
+	      h.blocked && early && held,
+	      "RESET %s (%d reads parked then)",
+	      early ? "returned" : "still waiting after 10 s", held);
 	t0 = now_s();
 	n = 0;
 	while (now_s() - t0 < 0.3)
 		n += ibv_poll_cq(c.cq, 1, &wc[0]) > 0;
-	check(what_of(what, h.name,
-		      "RESET succeeds once the fault is answered, the SEND discarded"),
+	check(what_of(what, h.name, "RESET succeeds, the SEND discarded"),
 	      h.blocked && !r.ret && !n, "RESET %d, %d completions", r.ret,
 	      n);
 	/* Its next message: 8 bytes of 0xa5 into the held receive. */
@@ -704,6 +738,7 @@ static void test_srq_destroyed(const char *dir)
 		n += ibv_poll_cq(c.cq, 1, &wc[n]) > 0;
 	}
 	held_release(&h);
+	atomic_store(&r.leave, 1);
 	pthread_join(rt, NULL);
 	h.p.b = NULL;
 	check_send_ended(&h);
@@ -715,6 +750,207 @@ static void test_srq_destroyed(const char *dir)
 	      n ? (unsigned long long)wc[0].wr_id : 0ULL,
 	      n ? ibv_wc_status_str(wc[0].status) : "-");
 	held_end(&h);
+}
+
+/*
+ * Another process's requester, forked before anything else: its RDMA
+ * READ's source is this process's ODP MR, over the FUSE file's part, and
+ * its fault event's fault of that part waits for this process's server.
+ * Meanwhile the other process resets its QP, connects it to a QP of its
+ * own and READs from cold ODP memory of its own (a fault event too, not
+ * held up by the first one), then exits (the exit destroys its QP):
+ * nothing of it waits for the blocked fault.
+ */
+struct peer_msg {
+	uint32_t qpn;
+	uint32_t rkey;
+	uint64_t addr;
+};
+
+static struct {
+	pid_t pid;
+	int to, from;		/* pipes' ends: to the peer, from it */
+} peer = { .pid = -1 };
+
+#define PEER_READ	(1 * MIB)
+
+/* One message from the peer within 20 s: the byte, or 0. */
+static char peer_says(void)
+{
+	struct pollfd pfd = { .fd = peer.from, .events = POLLIN };
+	char b = 0;
+
+	if (poll(&pfd, 1, 20000) != 1 || read(peer.from, &b, 1) != 1)
+		return 0;
+	return b;
+}
+
+/* A READ of @len bytes at @raddr (@rkey) into @sge by @qp, wr_id @id. */
+static int post_read(struct ibv_qp *qp, struct ibv_sge *sge, uint64_t raddr,
+		     uint32_t rkey, uint64_t id)
+{
+	struct ibv_send_wr wr = { .wr_id = id, .sg_list = sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_READ,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { raddr, rkey } };
+
+	return post_send(qp, &wr);
+}
+
+/*
+ * The peer: READs from this process, tells 'p'; told 'r', resets, READs
+ * its own cold ODP memory, tells 'o' if that completed (else 'f'); told
+ * 'x', exits.
+ */
+static void peer_main(int in, int out)
+{
+	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
+	struct ibv_mr *mr, *om;
+	struct ibv_qp *qp, *own;
+	struct ibv_sge sge;
+	struct peer_msg m;
+	struct ibv_wc wc;
+	uint8_t *buf, *cold;
+	char go, res;
+
+	if (read(in, &m, sizeof(m)) != sizeof(m))
+		_exit(1);
+	open_dev(&c, "hodp0");
+	qp = rc_qp(&c, NULL, c.cq);
+	own = rc_qp(&c, NULL, c.cq);
+	buf = malloc(PEER_READ);
+	cold = mmap(NULL, PEER_READ, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mr = buf ? ibv_reg_mr(c.pd, buf, PEER_READ, ALL_ACCESS) : NULL;
+	om = cold != MAP_FAILED ?
+	     ibv_reg_mr(c.pd, cold, PEER_READ,
+			ALL_ACCESS | IBV_ACCESS_ON_DEMAND) : NULL;
+	if (!mr || !om || !qp || !own ||
+	    rc_connect(&c, qp, m.qpn, ALL_ACCESS, 7) ||
+	    write(out, &qp->qp_num, sizeof(qp->qp_num)) != sizeof(qp->qp_num) ||
+	    read(in, &go, 1) != 1)
+		_exit(1);
+	sge = (struct ibv_sge){ (uintptr_t)buf, PEER_READ, mr->lkey };
+	if (post_read(qp, &sge, m.addr, m.rkey, 5) || write(out, "p", 1) != 1 ||
+	    read(in, &go, 1) != 1)
+		_exit(1);
+	memset(buf, 0x77, PEER_READ);
+	res = !ibv_modify_qp(qp, &rst, IBV_QP_STATE) &&
+	      !rc_connect_both(&c, qp, own, ALL_ACCESS, 7) &&
+	      !post_read(qp, &sge, (uintptr_t)cold, om->rkey, 6) &&
+	      poll_one(c.cq, &wc) == IBV_WC_SUCCESS && wc.wr_id == 6 &&
+	      !buf[0] && !buf[PEER_READ - 1] ? 'o' : 'f';
+	if (write(out, &res, 1) != 1 || read(in, &go, 1) != 1)
+		_exit(1);
+	/* Its QPs, MRs, context: the exit destroys them. */
+	_exit(0);
+}
+
+static void peer_fork(void)
+{
+	int to[2], from[2];
+
+	check_fatal("pipes to the peer", !pipe(to) && !pipe(from), "%s",
+		    strerror(errno));
+	fflush(NULL);
+	peer.pid = fork();
+	check_fatal("fork the peer", peer.pid >= 0, "%s", strerror(errno));
+	if (!peer.pid) {
+		close(to[1]);
+		close(from[0]);
+		peer_main(to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	peer.to = to[1];
+	peer.from = from[0];
+}
+
+static void test_peer_exits(const char *dir)
+{
+	const char *name = "a peer process's READ of the FUSE part";
+	int fd, held = 0, held_reset = 0, reaped = 0, status = 0, ok;
+	char path[256], what[160], posted = 0, reset = 0;
+	uint32_t peer_qpn = 0;
+	uint8_t *t, *file_part;
+	struct peer_msg m;
+	struct ibv_mr *tm;
+	struct ibv_qp *qp;
+	long held_pid;
+	double t0;
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	t = recv_buffer(path);
+	file_part = t + LEN - FILE_LEN;
+	memset(t, 0x22, LEN);
+	tm = ibv_reg_mr(c.pd, t, LEN, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	qp = rc_qp(&c, NULL, c.cq);
+	check_fatal("register, QP", tm && qp, "%s", strerror(errno));
+	m = (struct peer_msg){ qp->qp_num, tm->rkey, (uintptr_t)file_part };
+	ok = write(peer.to, &m, sizeof(m)) == sizeof(m) &&
+	     read(peer.from, &peer_qpn, sizeof(peer_qpn)) ==
+	     sizeof(peer_qpn) &&
+	     !rc_connect(&c, qp, peer_qpn, ALL_ACCESS, 7);
+	check_fatal("connect to the peer", ok, "%s", strerror(errno));
+	/* The file's pages come only when the server says, read again. */
+	pthread_mutex_lock(&srv.lock);
+	srv.hold = 1;
+	pthread_mutex_unlock(&srv.lock);
+	madvise(file_part, FILE_LEN, MADV_DONTNEED);
+	fd = open(path, O_RDONLY);
+	check_fatal("drop the file's cached pages",
+		    fd >= 0 && !posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+		    "%s", strerror(errno));
+	close(fd);
+	ok = write(peer.to, "g", 1) == 1 && (posted = peer_says()) == 'p';
+	t0 = now_s();
+	while (ok && !(held = reads_held()) && now_s() - t0 < 20)
+		usleep(1000);
+	/*
+	 * Its fault blocked (this process's mmap_lock held for reading):
+	 * until the release, nothing here allocates or prints.
+	 */
+	if (held && write(peer.to, "r", 1) == 1) {
+		reset = peer_says();
+		held_reset = reads_held();
+	}
+	if (reset && write(peer.to, "x", 1) == 1) {
+		t0 = now_s();
+		while (!(reaped = waitpid(peer.pid, &status, WNOHANG) ==
+			 peer.pid) && now_s() - t0 < 10)
+			usleep(10000);
+		held = reaped ? reads_held() : 0;
+	}
+	release_reads();
+	if (!reaped) {
+		kill(peer.pid, SIGKILL);
+		waitpid(peer.pid, &status, 0);
+	}
+	pthread_mutex_lock(&srv.lock);
+	held_pid = srv.held_pid;
+	pthread_mutex_unlock(&srv.lock);
+	check(what_of(what, name,
+		      "its fault event waits for the server, in neither process"),
+	      ok && posted == 'p' && held_reset && held_pid != getpid() &&
+	      held_pid != peer.pid,
+	      "posted %d, reads parked %d, the last by pid %ld (this process %d, the peer %d)",
+	      posted == 'p', held_reset, held_pid, getpid(), peer.pid);
+	check(what_of(what, name,
+		      "meanwhile the peer resets, and its next READ, a fault event of its own, completes"),
+	      reset == 'o' && held_reset,
+	      "the peer said '%c' (o: done, f: failed, none: no answer in 20 s), %d reads parked then",
+	      reset ? reset : '-', held_reset);
+	check(what_of(what, name,
+		      "meanwhile the peer exits"),
+	      reaped && held && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "peer %s (status 0x%x), %d reads parked when it was reaped",
+	      reaped ? "exited" : reset ? "not reaped within 10 s" :
+	      "never told to exit (no answer after its RESET)", status, held);
+	ibv_destroy_qp(qp);
+	ibv_dereg_mr(tm);
+	munmap(t, LEN);
+	close(peer.to);
+	close(peer.from);
 }
 
 /*
@@ -752,6 +988,10 @@ int main(void)
 		     strerror(errno));
 		return check_done();
 	}
+	/* Before any thread or device of this process. */
+	peer_fork();
+	/* A peer gone early fails a check, not the process. */
+	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
 	check_fatal("private mounts", !unshare(CLONE_NEWNS) &&
 		    !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "%s",
@@ -767,6 +1007,7 @@ int main(void)
 	test_held(mnt, 1, 1);
 	test_requester_reset(mnt);
 	test_srq_destroyed(mnt);
+	test_peer_exits(mnt);
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A QP's fault event lives apart from the QP (hodp_fault.c): a fault that
+ * takes long (hodp/slow_fault and fault_delay_ms, as a slow file's page or
+ * a FUSE server holding a read would) holds up none of the QP's verbs.
+ * Here, on the debug kernel (KASAN, lockdep), with no FUSE:
+ *
+ * - the requester's RESET during its event's slow fault returns before
+ *   that fault ends; connected again, its next WQE's miss is a fault event
+ *   of its own, which completes before the slow one ends; the slow one's
+ *   end completes nothing;
+ * - the requester destroyed during its event's slow fault: destroy returns
+ *   before that fault ends, whose end then finds no QP (and touches none:
+ *   KASAN would say).
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/mman.h>
+
+#include "miss.h"
+
+#define LEN		(16 * PAGE)
+/* The slow fault: long beside what the rest takes under TCG. */
+#define SLOW_MS		"6000"
+
+static struct ctx c;
+
+/* A cold ODP buffer: registered, never touched (its lookups miss). */
+struct cold {
+	uint8_t *buf;
+	struct ibv_mr *mr;
+};
+
+static struct cold cold_new(void)
+{
+	struct cold b;
+
+	b.buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b.mr = b.buf != MAP_FAILED ?
+	       ibv_reg_mr(c.pd, b.buf, LEN,
+			  ALL_ACCESS | IBV_ACCESS_ON_DEMAND) : NULL;
+	check_fatal("a cold ODP buffer", b.mr, "%s", strerror(errno));
+	return b;
+}
+
+static void cold_free(struct cold *b)
+{
+	ibv_dereg_mr(b->mr);
+	munmap(b->buf, LEN);
+}
+
+/* An RDMA WRITE of LEN bytes from @src into @dst by @qp, wr_id @id. */
+static int post_write(struct ibv_qp *qp, struct cold *src, uint8_t *dst,
+		      struct ibv_mr *dmr, uint64_t id)
+{
+	struct ibv_sge sge = { (uintptr_t)src->buf, LEN, src->mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = id, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_RDMA_WRITE,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { (uintptr_t)dst, dmr->rkey } };
+
+	return post_send(qp, &wr);
+}
+
+/* Has the trace the end of a fault of @mr (its hodp_odp_fault line)? */
+static int fault_ended(struct ibv_mr *mr)
+{
+	char want[64], *trace = read_trace();
+	int n;
+
+	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ",
+		 mr->lkey);
+	n = trace ? count_in(trace, want, 0) : -1;
+	free(trace);
+	return n;
+}
+
+/* The next ODP fault sleeps SLOW_MS; return once it has begun. */
+static int slow_fault_begun(struct ibv_qp *qp, struct cold *src,
+			    uint8_t *dst, struct ibv_mr *dmr, uint64_t id)
+{
+	long long n0 = odp_faults();
+
+	check_fatal("one slow fault", !attr_arm(SLOW_FAULT, 0, 1) &&
+		    !write_str(FAULT_DELAY, SLOW_MS), "%s", strerror(errno));
+	return !post_write(qp, src, dst, dmr, id) && faults_begun(n0 + 1);
+}
+
+/* Wait up to 60 s for the fault of @mr to end: 1 if it did. */
+static int wait_fault_end(struct ibv_mr *mr)
+{
+	double t0 = now_s();
+
+	while (fault_ended(mr) < 1)
+		if (now_s() - t0 > 60 || usleep(50000))
+			return 0;
+	return 1;
+}
+
+static void reset_during(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct cold slow = cold_new(), next = cold_new();
+	int begun, rc = -1, ended_at_reset = -1, ended_at_next = -1;
+	int next_ended = -1, st = -1, late = -1;
+	struct ibv_wc wc = { 0 };
+
+	memset(dst, 0x5a, LEN);
+	start_trace();
+	begun = slow_fault_begun(p.a, &slow, dst, dmr, 1);
+	if (begun) {
+		rc = ibv_modify_qp(p.a, &rst, IBV_QP_STATE);
+		ended_at_reset = fault_ended(slow.mr);
+	}
+	check("requester RESET during its event's slow fault: returns before that fault ends",
+	      begun && !rc && !ended_at_reset,
+	      "fault begun %d, RESET %d (%s), the slow fault's end traced %d times when it returned",
+	      begun, rc, rc ? strerror(errno) : "-", ended_at_reset);
+	if (begun && !rc && !rc_connect(&c, p.a, p.b->qp_num, ALL_ACCESS, 7) &&
+	    !post_write(p.a, &next, dst, dmr, 2)) {
+		st = wait_wc(c.cq, &wc);
+		ended_at_next = fault_ended(slow.mr);
+		next_ended = fault_ended(next.mr);
+	}
+	check("connected again, the next miss is an event of its own: its WRITE completes before the slow fault ends",
+	      st == IBV_WC_SUCCESS && wc.wr_id == 2 && !ended_at_next &&
+	      next_ended >= 1 && dst[0] == 0 && dst[LEN - 1] == 0,
+	      "status %d (wr_id %llu), the slow fault's end traced %d times then, the next's %d, bytes 0x%x 0x%x",
+	      st, (unsigned long long)wc.wr_id, ended_at_next, next_ended,
+	      dst[0], dst[LEN - 1]);
+	if (wait_fault_end(slow.mr)) {
+		usleep(200000);
+		late = ibv_poll_cq(c.cq, 1, &wc);
+	}
+	check("the slow fault's end completes nothing, the WQE RESET discarded",
+	      late == 0, "%d completions after it ended (-1: it never ended)",
+	      late);
+	disarm();
+	free(stop_trace());
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	cold_free(&slow);
+	cold_free(&next);
+}
+
+static void destroy_during(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct cold slow = cold_new();
+	int begun, rc = -1, ended_at_destroy = -1, ended = 0;
+	struct ibv_wc wc;
+
+	start_trace();
+	begun = slow_fault_begun(p.a, &slow, dst, dmr, 3);
+	if (begun) {
+		rc = ibv_destroy_qp(p.a);
+		ended_at_destroy = fault_ended(slow.mr);
+		ended = wait_fault_end(slow.mr);
+	}
+	check("requester destroyed during its event's slow fault: returns before that fault ends",
+	      begun && !rc && !ended_at_destroy,
+	      "fault begun %d, destroy %d (%s), the slow fault's end traced %d times when it returned",
+	      begun, rc, rc ? strerror(errno) : "-", ended_at_destroy);
+	usleep(200000);
+	check("the slow fault ends, and completes nothing",
+	      ended && ibv_poll_cq(c.cq, 1, &wc) == 0, "ended %d", ended);
+	disarm();
+	free(stop_trace());
+	if (begun && rc)
+		ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	cold_free(&slow);
+}
+
+int main(void)
+{
+	struct ibv_mr *dmr;
+	uint8_t *dst;
+	int kmsg;
+
+	if (access(SLOW_FAULT, F_OK)) {
+		skip("hodp slow faults",
+		     "no debugfs hodp/slow_fault: kernel without fault injection (make check-debug runs it)");
+		return 0;
+	}
+	kmsg = kmsg_open();
+	trace_mount();
+	open_dev(&c, "hodp0");
+	dst = malloc(LEN);
+	dmr = dst ? ibv_reg_mr(c.pd, dst, LEN, ALL_ACCESS) : NULL;
+	check_fatal("the destination", dmr, "%s", strerror(errno));
+	/* Left armed by a test cut short, every later fault would be slow. */
+	atexit(disarm);
+	signal(SIGTERM, disarm_killed);
+	signal(SIGINT, disarm_killed);
+	reset_during(dst, dmr);
+	destroy_during(dst, dmr);
+	ibv_dereg_mr(dmr);
+	free(dst);
+	kmsg_check(kmsg, "the kernel logged no bug");
+	return check_done();
+}
