@@ -7,11 +7,11 @@
  *
  * - the requester's RESET during its event's slow fault returns before
  *   that fault ends; connected again, its next WQE's miss is a fault event
- *   of its own, which completes before the slow one ends; the slow one's
- *   end completes nothing;
+ *   of its own, which completes before the slow one ends; the slow one,
+ *   let go, stops before its first attempt and completes nothing;
  * - the requester destroyed during its event's slow fault: destroy returns
- *   before that fault ends, whose end then finds no QP (and touches none:
- *   KASAN would say).
+ *   before that fault ends, which then stops the same way, finding no QP
+ *   (and touching none: KASAN would say).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -20,8 +20,12 @@
 #include "miss.h"
 
 #define LEN		(16 * PAGE)
-/* The slow fault: long beside what the rest takes under TCG. */
-#define SLOW_MS		"6000"
+/*
+ * The slow fault: long beside what the rest takes meanwhile (trace reads,
+ * a RESET, three modify_qp calls and a cold WRITE, on the debug kernel
+ * under TCG).
+ */
+#define SLOW_MS		"20000"
 
 static struct ctx c;
 
@@ -63,15 +67,37 @@ static int post_write(struct ibv_qp *qp, struct cold *src, uint8_t *dst,
 	return post_send(qp, &wr);
 }
 
-/* Has the trace the end of a fault of @mr (its hodp_odp_fault line)? */
-static int fault_ended(struct ibv_mr *mr)
+/*
+ * How many faults of @mr ended (their hodp_odp_fault lines in the trace),
+ * -1 if unreadable; the first one's return in *@ret if not NULL.
+ */
+static int fault_ended_ret(struct ibv_mr *mr, int *ret)
 {
-	char want[64], *trace = read_trace();
+	char want[64], *trace = read_trace(), *line;
 	int n;
 
 	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ",
 		 mr->lkey);
 	n = trace ? count_in(trace, want, 0) : -1;
+	line = n > 0 ? strstr(trace, want) : NULL;
+	line = line ? strstr(line, " ret ") : NULL;
+	if (ret)
+		*ret = line ? atoi(line + 5) : 1;
+	free(trace);
+	return n;
+}
+
+static int fault_ended(struct ibv_mr *mr)
+{
+	return fault_ended_ret(mr, NULL);
+}
+
+/* How many fault events of @qp the trace holds. */
+static int events_now(struct ibv_qp *qp)
+{
+	char *trace = read_trace();
+	int n = trace ? events_of(trace, qp->qp_num) : -1;
+
 	free(trace);
 	return n;
 }
@@ -82,6 +108,7 @@ static int slow_fault_begun(struct ibv_qp *qp, struct cold *src,
 {
 	long long n0 = odp_faults();
 
+	check_fatal("hodp0's odp_faults", n0 >= 0, "unreadable");
 	check_fatal("one slow fault", !attr_arm(SLOW_FAULT, 0, 1) &&
 		    !write_str(FAULT_DELAY, SLOW_MS), "%s", strerror(errno));
 	return !post_write(qp, src, dst, dmr, id) && faults_begun(n0 + 1);
@@ -104,7 +131,7 @@ static void reset_during(uint8_t *dst, struct ibv_mr *dmr)
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
 	struct cold slow = cold_new(), next = cold_new();
 	int begun, rc = -1, ended_at_reset = -1, ended_at_next = -1;
-	int next_ended = -1, st = -1, late = -1;
+	int next_ended = -1, st = -1, late = -1, events = -1, ret = 1;
 	struct ibv_wc wc = { 0 };
 
 	memset(dst, 0x5a, LEN);
@@ -123,20 +150,24 @@ static void reset_during(uint8_t *dst, struct ibv_mr *dmr)
 		st = wait_wc(c.cq, &wc);
 		ended_at_next = fault_ended(slow.mr);
 		next_ended = fault_ended(next.mr);
+		events = events_now(p.a);
 	}
 	check("connected again, the next miss is an event of its own: its WRITE completes before the slow fault ends",
 	      st == IBV_WC_SUCCESS && wc.wr_id == 2 && !ended_at_next &&
-	      next_ended >= 1 && dst[0] == 0 && dst[LEN - 1] == 0,
-	      "status %d (wr_id %llu), the slow fault's end traced %d times then, the next's %d, bytes 0x%x 0x%x",
+	      next_ended >= 1 && events == 2 && dst[0] == 0 &&
+	      dst[LEN - 1] == 0,
+	      "status %d (wr_id %llu), the slow fault's end traced %d times then, the next's %d, %d fault events of the QP (the slow one's and the next's: 2), bytes 0x%x 0x%x",
 	      st, (unsigned long long)wc.wr_id, ended_at_next, next_ended,
-	      dst[0], dst[LEN - 1]);
+	      events, dst[0], dst[LEN - 1]);
 	if (wait_fault_end(slow.mr)) {
 		usleep(200000);
 		late = ibv_poll_cq(c.cq, 1, &wc);
+		fault_ended_ret(slow.mr, &ret);
 	}
-	check("the slow fault's end completes nothing, the WQE RESET discarded",
-	      late == 0, "%d completions after it ended (-1: it never ended)",
-	      late);
+	check("the slow fault, let go, stops before its first attempt (-ECANCELED) and completes nothing",
+	      late == 0 && ret == -125,
+	      "%d completions after it ended (-1: it never ended), its fault returned %d",
+	      late, ret);
 	disarm();
 	free(stop_trace());
 	ibv_destroy_qp(p.a);
@@ -149,7 +180,7 @@ static void destroy_during(uint8_t *dst, struct ibv_mr *dmr)
 {
 	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
 	struct cold slow = cold_new();
-	int begun, rc = -1, ended_at_destroy = -1, ended = 0;
+	int begun, rc = -1, ended_at_destroy = -1, ended = 0, ret = 1;
 	struct ibv_wc wc;
 
 	start_trace();
@@ -158,14 +189,16 @@ static void destroy_during(uint8_t *dst, struct ibv_mr *dmr)
 		rc = ibv_destroy_qp(p.a);
 		ended_at_destroy = fault_ended(slow.mr);
 		ended = wait_fault_end(slow.mr);
+		fault_ended_ret(slow.mr, &ret);
 	}
 	check("requester destroyed during its event's slow fault: returns before that fault ends",
 	      begun && !rc && !ended_at_destroy,
 	      "fault begun %d, destroy %d (%s), the slow fault's end traced %d times when it returned",
 	      begun, rc, rc ? strerror(errno) : "-", ended_at_destroy);
 	usleep(200000);
-	check("the slow fault ends, and completes nothing",
-	      ended && ibv_poll_cq(c.cq, 1, &wc) == 0, "ended %d", ended);
+	check("the slow fault, let go, stops before its first attempt (-ECANCELED) and completes nothing",
+	      ended && ret == -125 && ibv_poll_cq(c.cq, 1, &wc) == 0,
+	      "ended %d, its fault returned %d", ended, ret);
 	disarm();
 	free(stop_trace());
 	if (begun && rc)

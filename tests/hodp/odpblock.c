@@ -774,13 +774,13 @@ static struct {
 
 #define PEER_READ	(1 * MIB)
 
-/* One message from the peer within 20 s: the byte, or 0. */
+/* One message from the peer within 30 s: the byte, or 0. */
 static char peer_says(void)
 {
 	struct pollfd pfd = { .fd = peer.from, .events = POLLIN };
 	char b = 0;
 
-	if (poll(&pfd, 1, 20000) != 1 || read(peer.from, &b, 1) != 1)
+	if (poll(&pfd, 1, 30000) != 1 || read(peer.from, &b, 1) != 1)
 		return 0;
 	return b;
 }
@@ -812,6 +812,8 @@ static void peer_main(int in, int out)
 	struct ibv_wc wc;
 	uint8_t *buf, *cold;
 	char go, res;
+	double t0;
+	int n;
 
 	if (read(in, &m, sizeof(m)) != sizeof(m))
 		_exit(1);
@@ -835,10 +837,14 @@ static void peer_main(int in, int out)
 	    read(in, &go, 1) != 1)
 		_exit(1);
 	memset(buf, 0x77, PEER_READ);
-	res = !ibv_modify_qp(qp, &rst, IBV_QP_STATE) &&
-	      !rc_connect_both(&c, qp, own, ALL_ACCESS, 7) &&
-	      !post_read(qp, &sge, (uintptr_t)cold, om->rkey, 6) &&
-	      poll_one(c.cq, &wc) == IBV_WC_SUCCESS && wc.wr_id == 6 &&
+	n = !ibv_modify_qp(qp, &rst, IBV_QP_STATE) &&
+	    !rc_connect_both(&c, qp, own, ALL_ACCESS, 7) &&
+	    !post_read(qp, &sge, (uintptr_t)cold, om->rkey, 6) ? 0 : -1;
+	/* 20 s at most: the parent waits 30. */
+	t0 = now_s();
+	while (!n && now_s() - t0 < 20)
+		n = ibv_poll_cq(c.cq, 1, &wc);
+	res = n == 1 && wc.status == IBV_WC_SUCCESS && wc.wr_id == 6 &&
 	      !buf[0] && !buf[PEER_READ - 1] ? 'o' : 'f';
 	if (write(out, &res, 1) != 1 || read(in, &go, 1) != 1)
 		_exit(1);
@@ -870,7 +876,8 @@ static void test_peer_exits(const char *dir)
 {
 	const char *name = "a peer process's READ of the FUSE part";
 	int fd, held = 0, held_reset = 0, reaped = 0, status = 0, ok;
-	char path[256], what[160], posted = 0, reset = 0;
+	char path[256], what[160], want[160], posted = 0, reset = 0;
+	char *trace;
 	uint32_t peer_qpn = 0;
 	uint8_t *t, *file_part;
 	struct peer_msg m;
@@ -902,6 +909,9 @@ static void test_peer_exits(const char *dir)
 		    fd >= 0 && !posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
 		    "%s", strerror(errno));
 	close(fd);
+	check_fatal("trace", !write_str(TRACING "/trace", "") &&
+		    !write_str(TRACING "/events/hodp/enable", "1"), "%s",
+		    strerror(errno));
 	ok = write(peer.to, "g", 1) == 1 && (posted = peer_says()) == 'p';
 	t0 = now_s();
 	while (ok && !(held = reads_held()) && now_s() - t0 < 20)
@@ -929,16 +939,23 @@ static void test_peer_exits(const char *dir)
 	pthread_mutex_lock(&srv.lock);
 	held_pid = srv.held_pid;
 	pthread_mutex_unlock(&srv.lock);
+	write_str(TRACING "/events/hodp/enable", "0");
+	trace = read_trace();
+	snprintf(want, sizeof(want),
+		 "hodp_odp_fault_event: hodp0 qpn %u lkey 0x%x addr 0x%lx-",
+		 peer_qpn, tm->lkey, (unsigned long)file_part);
 	check(what_of(what, name,
 		      "its fault event waits for the server, in neither process"),
 	      ok && posted == 'p' && held_reset && held_pid != getpid() &&
-	      held_pid != peer.pid,
-	      "posted %d, reads parked %d, the last by pid %ld (this process %d, the peer %d)",
-	      posted == 'p', held_reset, held_pid, getpid(), peer.pid);
+	      held_pid != peer.pid && trace && strstr(trace, want),
+	      "posted %d, reads parked %d, the last by pid %ld (this process %d, the peer %d), '%s' %s",
+	      posted == 'p', held_reset, held_pid, getpid(), peer.pid, want,
+	      trace && strstr(trace, want) ? "traced" : "not traced");
+	free(trace);
 	check(what_of(what, name,
 		      "meanwhile the peer resets, and its next READ, a fault event of its own, completes"),
 	      reset == 'o' && held_reset,
-	      "the peer said '%c' (o: done, f: failed, none: no answer in 20 s), %d reads parked then",
+	      "the peer said '%c' (o: done, f: failed, none: no answer in 30 s), %d reads parked then",
 	      reset ? reset : '-', held_reset);
 	check(what_of(what, name,
 		      "meanwhile the peer exits"),
