@@ -222,9 +222,8 @@ static u32 fault_events_max(const struct hodp_req_ctx *ctx)
  *
  * Raises the miss as the QP's fault event, or, past the bounds above (and
  * for the GSI QP, which has no event), lets the WQE's next run fault where
- * it stands. Not raised if the QP
- * left RTS meanwhile: RESET discards the WQE, ERR flushes it, and back in
- * RTS it runs again.
+ * it stands. Not raised if the QP left RTS meanwhile: RESET discards the
+ * WQE, ERR flushes it, and back in RTS it runs again.
  */
 void hodp_fault_raise(struct hodp_qp *qp)
 {
@@ -287,6 +286,7 @@ void hodp_fault_raise(struct hodp_qp *qp)
 void hodp_fault_disown(struct hodp_qp *qp)
 {
 	struct hodp_fault_event *ev = qp->fault_event, *fresh = NULL;
+	struct hodp_fault_event *drop;
 	bool cancelled;
 
 	lockdep_assert_held(&qp->req_lock);
@@ -295,6 +295,7 @@ void hodp_fault_disown(struct hodp_qp *qp)
 	cancelled = fault_event_cancel(ev);
 	if (!cancelled && READ_ONCE(qp->fault_running))
 		fresh = fault_event_new();
+	drop = fresh;		/* unused, unless it replaces the old one */
 	spin_lock_irq(&qp->state_lock);
 	WRITE_ONCE(qp->fault_own, false);
 	WRITE_ONCE(qp->fault_pending, false);
@@ -302,10 +303,10 @@ void hodp_fault_disown(struct hodp_qp *qp)
 		qp->fault_running = false;
 		if (fresh) {
 			WRITE_ONCE(qp->fault_event, fresh);
-			fresh = ev;	/* the QP's reference to the old one */
+			drop = ev;	/* the QP's reference to the old one */
 		}
 	}
 	spin_unlock_irq(&qp->state_lock);
-	if (fresh)		/* the old one, or the new one unused */
-		fault_event_put(fresh);
+	if (drop)
+		fault_event_put(drop);
 }
