@@ -234,6 +234,7 @@ struct hodp_fault_ev {
 	u64 addr;
 	u64 end;
 	bool write;
+	bool remote;	/* the responder's memory (not the WQE's own) */
 };
 
 /* The requester's working memory, per QP (too big for the stack). */
@@ -264,11 +265,10 @@ struct hodp_req_ctx {
 	u32 copied;
 	u32 copy_mark;		/* what it was of: resume_mark() (hodp_resp.c) */
 	u32 copy_mw_gen;	/* and through which binding of a window */
-	bool copy_events;	/* the copy running raises its misses */
 	/*
-	 * ... and returns them even once the WQE's events are over, never
-	 * faulting (a UD datagram under its responder's ud_lock: the miss
-	 * is faulted after it, hodp_copy_fault_miss()).
+	 * The copy running returns every miss it does not fail, never
+	 * faulting (a UD datagram under its responder's ud_lock: the GSI
+	 * QP's miss is faulted after it, hodp_respond_ud()).
 	 */
 	bool copy_defer;
 	/*
@@ -349,10 +349,18 @@ struct hodp_qp {
 	bool fault_running;		/* it is queued or runs */
 	bool fault_own;			/* ... for the head WQE's miss */
 	bool fault_pending;		/* the send queue waits for its end */
-	bool fault_inplace;		/* no more events for the head WQE */
+	bool fault_inplace;		/* no more events for its own memory */
+	bool fault_peer_fails;		/* a miss of the responder's fails it */
 	u32 fault_events;		/* events of the head WQE */
 	u32 fault_stalls;		/* ... in a row that made no progress */
 	u64 fault_progress;		/* its lookups' progress at the last */
+	/*
+	 * Once they are over: its own misses faulted outside the responder
+	 * (hodp_fault_own_miss()), and what is left of them.
+	 */
+	u32 inplace_best;		/* the furthest its copy got */
+	int inplace_tries;		/* faults left from there */
+	bool inplace_failed;		/* one failed: its next misses fail */
 	/* RESETs so far: a requester's resumed copy is of one incarnation. */
 	u32 resets;
 };
@@ -372,7 +380,7 @@ static inline bool hodp_state_receives(enum ib_qp_state state)
 
 /*
  * A requester closing: destroy began, or RESET or ERR came; the WQE it
- * runs stops (hodp_copy() and hodp_segs_prepare() look at every yield).
+ * runs stops (the copies and hodp_segs_prepare() look at every yield).
  */
 static inline bool hodp_req_closing(const struct hodp_qp *qp)
 {
@@ -583,6 +591,7 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 int hodp_fault_event_alloc(struct hodp_qp *qp);
 void hodp_fault_event_free(struct hodp_qp *qp);
 void hodp_fault_raise(struct hodp_qp *qp);
+void hodp_fault_own_miss(struct hodp_qp *qp);
 void hodp_fault_disown(struct hodp_qp *qp);
 void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 
@@ -591,8 +600,6 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 #define HODP_COPY_SRC_FAULT	2	/* a source page */
 #define HODP_COPY_STOPPED	3	/* requester or responder closing */
 #define HODP_COPY_EVENT		4	/* a miss, raised: ctx->miss */
-int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
-	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len);
 int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,

@@ -6,11 +6,11 @@
  * that page so that no invalidation of it completes meanwhile (copies of
  * other QPs on the same mirror run at once). hodp_segs_prepare() looks
  * the pages up before a WQE starts, where a miss is a fault event; a miss
- * in the copy itself (an invalidation came between) is one too for a
- * WQE that can go on from there (hodp_copy_resumable(): RDMA WRITE,
- * READ, an RC or UC SEND, an executed atomic's result; and
- * hodp_copy_datagram(): a UD datagram), else it unlocks,
- * faults (hodp_odp_fault()) and tries again.
+ * in the copy itself (an invalidation came between) stops it where the
+ * WQE's next run goes on (hodp_copy_resumable(): RDMA WRITE, READ, an RC
+ * or UC SEND, an executed atomic's result; and hodp_copy_datagram(): a
+ * UD datagram), as a fault event, or, once those are over, as miss_way()
+ * says.
  * Between two ODP MRs of different mirrors both are locked for reading
  * with hmm_mirror_read_lock_two(), whose order (lockdep-checked) keeps
  * two copies in opposite directions from deadlocking.
@@ -134,8 +134,8 @@ static bool copy_fault_stop(void *arg)
  * @tries: the faults left to the caller, one used
  * @fail: what a failure returns
  *
- * For a copy, a lookup, a datagram or an atomic whose WQE's events are
- * over (or that raises none).
+ * For a copy, a lookup or a datagram whose WQE's events are over (or that
+ * raises none), where miss_way() says so.
  *
  * Return: 0, HODP_COPY_STOPPED if a QP closed (looked at before the fault
  * and between its attempts: a fault may take a while) or the caller was
@@ -200,6 +200,13 @@ static void copy_unlock(struct hmm_mirror *dm, struct hmm_mirror *sm)
 		hmm_mirror_read_unlock(dm ?: sm);
 }
 
+/* Is @seg one of the requester's own buffers (its WQE's, by lkey)? */
+static bool seg_is_local(const struct hodp_req_ctx *ctx,
+			 const struct hodp_seg *seg)
+{
+	return seg >= ctx->lseg && seg < ctx->lseg + ARRAY_SIZE(ctx->lseg);
+}
+
 /**
  * hodp_record_miss() - record a miss of a WQE's run as its fault event
  * @ctx: the requester's working memory; ctx->miss is free
@@ -221,41 +228,79 @@ void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		hodp_mr_put(ctx->miss.mr);
 	hodp_mr_hold(seg->mr);
 	ctx->miss = (struct hodp_fault_ev){ .mr = seg->mr, .addr = addr,
-					    .end = end, .write = write };
+					    .end = end, .write = write,
+					    .remote = !seg_is_local(ctx, seg) };
 }
 
 /*
- * A miss of the copy at @addr of @seg: a fault event if the copy is
- * resumable (ctx->copy_events) and the WQE's events are not over
- * (HODP_COPY_EVENT, ctx->miss set: the caller stops the WQE there), or
- * are but the caller faults it itself (ctx->copy_defer), else faulted
- * where it stands (hodp_odp_resolve()).
+ * What a miss at @seg becomes: a miss recorded (ctx->miss), which
+ * run_sq() raises as a fault event; once the WQE's events for its own
+ * memory are over (qp->fault_inplace: an event's fault failed, or their
+ * bounds were reached), faulted where it stands, but never inside the
+ * responder, whose RESET waits for a requester inside it: a fault may
+ * block in the mm for as long as that memory's owner wants (a FUSE
+ * server). There, a miss of the requester's own memory is recorded, and
+ * run_sq() faults it once the responder is left (hodp_fault_own_miss(),
+ * until one fails); one of the responder's memory (never faulted by a
+ * requester) is still an event, until an event of it failed for good or
+ * the bounds were reached (qp->fault_peer_fails): then the access fails
+ * as a page that cannot be mirrored does (a remote access error, or the
+ * receive's error: mlx5's answer to a fault it could not resolve). The
+ * GSI QP raises no events: its misses are faulted where they stand
+ * (hodp_respond_ud() does a datagram's, out of ud_lock).
+ */
+enum hodp_miss_way {
+	HODP_MISS_RECORD,	/* in ctx->miss, for run_sq() */
+	HODP_MISS_FAULT,	/* faulted here */
+	HODP_MISS_FAIL,		/* the access fails, no fault */
+};
+
+static enum hodp_miss_way miss_way(const struct hodp_req_ctx *ctx,
+				   const struct hodp_seg *seg)
+{
+	const struct hodp_qp *qp = ctx->qp;
+
+	if (!READ_ONCE(qp->fault_inplace))
+		return HODP_MISS_RECORD;
+	if (!ctx->peer || qp->ibqp.qp_type == IB_QPT_GSI)
+		return HODP_MISS_FAULT;
+	if (seg_is_local(ctx, seg))
+		return qp->inplace_failed ? HODP_MISS_FAIL : HODP_MISS_RECORD;
+	return READ_ONCE(qp->fault_peer_fails) ? HODP_MISS_FAIL :
+						 HODP_MISS_RECORD;
+}
+
+/*
+ * A miss of the copy at @addr of @seg, as miss_way() says (recorded:
+ * HODP_COPY_EVENT, the caller stops the WQE there; so is a miss the caller
+ * faults itself, ctx->copy_defer).
  */
 static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		     u64 addr, bool write, int *tries, int fail)
 {
-	if (!ctx->copy_events ||
-	    (READ_ONCE(ctx->qp->fault_inplace) && !ctx->copy_defer))
+	enum hodp_miss_way way = miss_way(ctx, seg);
+
+	if (way == HODP_MISS_FAULT && !ctx->copy_defer)
 		return hodp_odp_resolve(ctx, seg, addr, write, tries, fail);
 	/* As hodp_odp_resolve(): no fault for a QP closing or an access gone. */
 	if (hodp_copy_must_stop(ctx))
 		return HODP_COPY_STOPPED;
-	if (hodp_seg_dying(seg))
+	if (way == HODP_MISS_FAIL || hodp_seg_dying(seg))
 		return fail;
 	hodp_record_miss(ctx, seg, addr, seg->addr + seg->len, write);
 	return HODP_COPY_EVENT;
 }
 
 /*
- * Debugging kernels: a destination page gone since the lookups, where
- * that miss is a fault event (hodp/copy_miss), or where it is faulted in
- * place (hodp/inplace_miss): see copy_miss().
+ * Debugging kernels: a destination page gone since the lookups, while
+ * the WQE's events for its own memory last (hodp/copy_miss) or once they
+ * are over (hodp/inplace_miss): see copy_miss().
  */
 static bool inject_miss(const struct hodp_req_ctx *ctx)
 {
 	if (!IS_ENABLED(CONFIG_INFINIBAND_HODP_FAULT_INJECTION))
 		return false;
-	if (ctx->copy_events && !READ_ONCE(ctx->qp->fault_inplace))
+	if (!READ_ONCE(ctx->qp->fault_inplace))
 		return hodp_inject_copy_miss();
 	return hodp_inject_inplace_miss();
 }
@@ -340,8 +385,8 @@ static u32 seg_at(const struct hodp_seg *seg, u32 n, u32 *off)
 }
 
 /*
- * hodp_copy() from byte @dskip of @dst and @sskip of @src; *@left: the
- * bytes of @len not copied when it returns.
+ * Copy @len bytes from byte @sskip of @src to byte @dskip of @dst; *@left:
+ * the bytes of @len not copied when it returns.
  */
 static int copy_segs(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		     u32 ndst, u32 dskip, struct hodp_seg *src, u32 nsrc,
@@ -395,53 +440,20 @@ static int copy_segs(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 	return ret;
 }
 
-/**
- * hodp_copy() - copy bytes from one segment list to another
- * @ctx: the requester's working memory
- * @dst: destination segments
- * @ndst: how many
- * @skip: bytes of @dst to leave alone first
- * @src: source segments
- * @nsrc: how many
- * @len: bytes to copy; both lists hold at least that many
- *
- * Page by page; pages of ODP MRs are looked up in their mirror and faulted
- * in when missing. Process context, no spinlock held: a copy may be 2 GiB
- * and may fault, it yields the CPU every HODP_COPY_CHUNK bytes, and stops
- * there if its requester or responder (ctx->peer) is closing, or if an MR
- * it is copying from or to is being deregistered (its key became invalid
- * during the message).
- *
- * Return: 0, or HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of
- * that side could not be mirrored (unmapped, or a write to read-only
- * memory) or its MR is being deregistered, or HODP_COPY_STOPPED if a QP
- * closed: the copy stopped there.
- */
-int hodp_copy(struct hodp_req_ctx *ctx, struct hodp_seg *dst, u32 ndst,
-	      u32 skip, struct hodp_seg *src, u32 nsrc, u32 len)
-{
-	u32 left;
-
-	return copy_segs(ctx, dst, ndst, skip, src, nsrc, 0, len, &left);
-}
-
 /*
  * Copy @hdr (none if NULL) then @len bytes of @src into @dst, after the
- * ctx->copied bytes of both together that the last run did; a miss while
- * @events is a fault event (copy_miss()), whose bytes done go to
- * ctx->copied.
+ * ctx->copied bytes of both together that the last run did; a miss
+ * recorded (copy_miss()) stops it, its bytes done in ctx->copied.
  */
 static int copy_from_copied(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			    u32 ndst, struct hodp_seg *hdr,
-			    struct hodp_seg *src, u32 nsrc, u32 len,
-			    bool events)
+			    struct hodp_seg *src, u32 nsrc, u32 len)
 {
 	u32 hlen = hdr ? hdr->len : 0, total = hlen + len, left = 0, skip;
 	/* The ring's WQE read again by this run may be shorter (hostile). */
 	u32 done = ctx->copied < total ? ctx->copied : 0;
 	int ret = 0;
 
-	ctx->copy_events = events;
 	if (done < hlen)
 		ret = copy_segs(ctx, dst, ndst, done, hdr, 1, done,
 				hlen - done, &left);
@@ -453,15 +465,14 @@ static int copy_from_copied(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 		ret = copy_segs(ctx, dst, ndst, hlen + skip, src, nsrc, skip,
 				len - skip, &left);
 	}
-	ctx->copy_events = false;
 	if (ret == HODP_COPY_EVENT)
 		ctx->copied = total - left;
 	return ret;
 }
 
 /**
- * hodp_copy_resumable() - hodp_copy() of the head WQE, whose misses are
- *	fault events
+ * hodp_copy_resumable() - copy the head WQE's bytes from one segment list
+ *	to another, a miss stopping it where a next run goes on
  * @ctx: the requester's working memory
  * @dst: destination segments
  * @ndst: how many
@@ -469,23 +480,33 @@ static int copy_from_copied(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * @nsrc: how many
  * @len: bytes of the message; both lists hold at least that many
  *
+ * Page by page; pages of ODP MRs are looked up in their mirror. Process
+ * context, no spinlock held: a copy may be 2 GiB, it yields the CPU every
+ * HODP_COPY_CHUNK bytes, and stops there if its requester or responder
+ * (ctx->peer) is closing, or if an MR it is copying from or to is being
+ * deregistered (its key became invalid during the message).
+ *
  * For a WQE that may run again from where it stopped (an RDMA WRITE, READ
  * or an RC or UC SEND: nothing executed that a second run would repeat; a
  * receive WQE it claimed is held by the responder meanwhile), or an
  * executed atomic's result (its next run writes the value kept). It starts
  * after the ctx->copied bytes its last run did; a page missing there (an
- * invalidation after hodp_segs_prepare()), while the WQE's events are not
- * over (qp->fault_inplace, set by hodp_fault_raise() past their bounds),
- * stops it with the miss in ctx->miss and the bytes done in ctx->copied:
- * the caller raises the event, and the next run goes on from that byte.
- * Else as hodp_copy().
+ * invalidation after hodp_segs_prepare()) stops it with the miss in
+ * ctx->miss and the bytes done in ctx->copied: run_sq() raises the event
+ * (or, the WQE's events for its own memory over, faults its own page),
+ * and the next run goes on from that byte; or it fails the copy, or is
+ * faulted here, as miss_way() says.
  *
- * Return: as hodp_copy(), or HODP_COPY_EVENT.
+ * Return: 0, HODP_COPY_EVENT (the miss in ctx->miss), or
+ * HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of that side could
+ * not be mirrored (unmapped, or a write to read-only memory), or is the
+ * responder's once its events are over, or its MR is being deregistered,
+ * or HODP_COPY_STOPPED if a QP closed: the copy stopped there.
  */
 int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 			u32 ndst, struct hodp_seg *src, u32 nsrc, u32 len)
 {
-	return copy_from_copied(ctx, dst, ndst, NULL, src, nsrc, len, true);
+	return copy_from_copied(ctx, dst, ndst, NULL, src, nsrc, len);
 }
 
 /**
@@ -503,9 +524,9 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * It starts after the ctx->copied bytes (of header and payload together)
  * its last run did. A miss never faults here: it stops the copy as a
  * fault event does (HODP_COPY_EVENT, ctx->miss, ctx->copied), also once
- * the WQE's events are over; then the caller faults it where it stands
- * (hodp_copy_fault_miss()), without the responder's ud_lock, and copies
- * on (hodp_respond_ud()).
+ * the WQE's events are over (unless miss_way() fails it); the GSI QP's
+ * is then faulted out of the responder's ud_lock (hodp_respond_ud()),
+ * another's by run_sq() (hodp_fault_own_miss()), and the copy goes on.
  *
  * Return: as hodp_copy_resumable().
  */
@@ -516,18 +537,19 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 	int ret;
 
 	ctx->copy_defer = true;
-	ret = copy_from_copied(ctx, dst, ndst, hdr, src, nsrc, len, true);
+	ret = copy_from_copied(ctx, dst, ndst, hdr, src, nsrc, len);
 	ctx->copy_defer = false;
 	return ret;
 }
 
 /**
- * hodp_copy_fault_miss() - fault a datagram's miss where it stands
- * @ctx: the requester's working memory, its miss in ctx->miss (of
- *	hodp_copy_datagram(), once the WQE's events are over: through
- *	lkeys, so no window to look at again)
- * @tries: the faults left to the datagram from the byte its copy reached
- *	(the caller's count), one used
+ * hodp_copy_fault_miss() - fault a copy's miss where it stands
+ * @ctx: the requester's working memory, its miss in ctx->miss (of a
+ *	resumable copy or a datagram, once the WQE's events are over: its
+ *	own buffer's, through an lkey, or a GSI datagram's receive; so no
+ *	window to look at again)
+ * @tries: the faults left to the WQE from the byte its copy reached (the
+ *	caller's count), one used
  *
  * Faults the page as a copy that faults where it stands would, stopping
  * as it would (a QP closing, the MR being deregistered); the miss is
@@ -602,10 +624,13 @@ enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx)
  * claiming a receive WQE, writing a byte, executing an atomic): a buffer
  * that misses pages then costs a fault event and a new run of the WQE,
  * nothing else. Pages present cost a lookup each. The first miss is
- * recorded in ctx->miss (the caller raises it), or, once the WQE's events
- * are over (qp->fault_inplace), faulted where it stands (hodp_odp_fault()
- * reaches ahead). An invalidation may still come before the copy, which
- * then raises it (hodp_copy_resumable()) or faults itself.
+ * recorded in ctx->miss (the caller raises it), or, as miss_way() says
+ * once the WQE's events for its own memory are over, faulted where it
+ * stands (the requester's own memory, before the responder is entered:
+ * hodp_odp_fault() reaches ahead) or left to fail (-EFAULT: the
+ * responder's memory, never faulted by a requester). An invalidation may
+ * still come before the copy, which then raises it (hodp_copy_resumable())
+ * or faults itself.
  * It stops when the requester or the peer closes (a 2 GiB buffer is many
  * lookups).
  *
@@ -630,6 +655,7 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			continue;
 		while (addr < end) {
 			struct hodp_mr *mr = s->mr;
+			enum hodp_miss_way way;
 			int ret, pages = 0;
 
 			/* A leaf's worth of lookups per lock hold. */
@@ -647,12 +673,14 @@ int hodp_segs_prepare(struct hodp_req_ctx *ctx, struct hodp_seg *seg, u32 n,
 			if (addr >= end || pages > HODP_PREPARE_BATCH)
 				continue;
 			/*
-			 * A miss at addr: a fault event, unless the WQE's
-			 * events are over (qp->fault_inplace, stable during a
-			 * run: written by the run itself, or by the event
-			 * before the run began).
+			 * A miss at addr: as miss_way() says (what it reads
+			 * is stable during a run: written by the run itself,
+			 * or by the event before the run began).
 			 */
-			if (!READ_ONCE(ctx->qp->fault_inplace)) {
+			way = miss_way(ctx, s);
+			if (way == HODP_MISS_FAIL)
+				return -EFAULT;
+			if (way == HODP_MISS_RECORD) {
 				hodp_record_miss(ctx, s, addr, end, write);
 				return -EAGAIN;
 			}

@@ -22,8 +22,10 @@
  * an atomic's result) look invalidated since the lookups, while the
  * WQE's events are not over: what that becomes (an executed atomic's
  * result written by the next run, nothing executed twice) is seen too.
- * hodp/inplace_miss does the same to a copy that faults where it stands
- * (its WQE's events over, or a copy that raises none).
+ * hodp/inplace_miss does the same to a copy whose WQE's events for its
+ * own memory are over (or a copy that raises none): what miss_way()
+ * says of it follows (the requester's own page faulted out of the
+ * responder; the responder's an event, or the access failed).
  *
  * Slow faults: hodp/slow_fault, a fault_attr, picks ODP faults that
  * sleep hodp/fault_delay_ms before they begin, as one waiting for a slow
@@ -79,10 +81,11 @@ bool hodp_inject_copy_miss(void)
 }
 
 /**
- * hodp_inject_inplace_miss() - should this copy, faulting where it stands,
+ * hodp_inject_inplace_miss() - should this copy, its WQE's events over,
  *	find its destination page gone?
  *
- * Return: true when hodp/inplace_miss says so; the caller then faults it.
+ * Return: true when hodp/inplace_miss says so; the caller then treats it
+ * as any miss of that copy (copy_miss()).
  */
 bool hodp_inject_inplace_miss(void)
 {

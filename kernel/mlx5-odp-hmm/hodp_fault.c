@@ -17,13 +17,17 @@
  * does its result's copy into a page invalidated since, once executed:
  * its next run writes the value kept (hodp_atomic_result()).
  * Neither the doorbell's system call nor the worker running the queue
- * waits for the mm, and the requester sees a responder's fault as a
- * stall: no RNR or transport retry is used.
+ * waits for the mm for an event (only once the WQE's events for its own
+ * memory are over, below), and the requester sees a responder's fault as
+ * a stall: no RNR or transport retry is used.
  *
  * An event that cannot be resolved (unmapped memory, a write to read-only
- * memory) makes the WQE's next run fault where it stands
- * (qp->fault_inplace): the copy's own faults end it with the status it
- * deserves, bounded by HODP_FAULT_TRIES, and never loop. So do
+ * memory) ends the WQE's events for its own memory (qp->fault_inplace):
+ * its next run faults that where it stands, out of the responder (bounded
+ * by HODP_FAULT_TRIES), and one of the responder's memory fails it
+ * (qp->fault_peer_fails: a requester never faults another's memory where
+ * it stands, hodp_copy.c, miss_way()), so the WQE ends with the status it
+ * deserves and never loops. So do
  * HODP_FAULT_TRIES events in a row after which the lookups got no further
  * (invalidations racing the fault, or a user rewriting the receive WQE
  * looked at, or the send WQE, between two runs), and more events than the
@@ -43,9 +47,11 @@
  * fresh event for its next miss (if there is memory for one). Left
  * running, an event holds a worker of hodp_fault_wq, nothing of the QP;
  * its MR reference makes the MR's deregistration stop its fault at the
- * next attempt and wait for it. Not covered here: a fault where the access
- * stands (qp->fault_inplace, below) runs in the requester's work, which
- * RESET and destroy do wait for (docs/design.md).
+ * next attempt and wait for it. Not covered here: a fault of the
+ * requester's own memory where its queue stands (its events over,
+ * hodp_fault_own_miss()) runs in its own work or doorbell, which its
+ * RESET and destroy do wait for; never inside a responder but for the GSI
+ * QP's (docs/design.md).
  */
 #include "hodp.h"
 #include "hodp_trace.h"
@@ -98,6 +104,21 @@ static bool fault_stop(void *arg)
 	return stop || READ_ONCE(ev->fault.mr->dying);
 }
 
+/*
+ * The QP's event failed: the WQE's own memory is faulted where it stands
+ * from now on (hodp_copy.c, miss_way()), and the responder's, never
+ * faulted by a requester, fails the WQE if it cannot be mirrored (unmapped,
+ * or a write to read-only memory; a failure that may pass, such as
+ * -EBUSY under memory pressure, leaves it events, bounded as any).
+ */
+static void fault_failed(struct hodp_qp *qp, const struct hodp_fault_ev *ev,
+			 int ret)
+{
+	WRITE_ONCE(qp->fault_inplace, true);
+	if (ev->remote && (ret == -EFAULT || ret == -EPERM))
+		WRITE_ONCE(qp->fault_peer_fails, true);
+}
+
 static void fault_work(struct work_struct *work)
 {
 	struct hodp_fault_event *ev =
@@ -123,7 +144,7 @@ static void fault_work(struct work_struct *work)
 		qp->fault_running = false;
 		if (qp->fault_pending) {
 			if (qp->fault_own && ret && ret != -ECANCELED)
-				WRITE_ONCE(qp->fault_inplace, true);
+				fault_failed(qp, &ev->fault, ret);
 			WRITE_ONCE(qp->fault_own, false);
 			/* Pairs with run_sq()'s acquire: fault_inplace. */
 			smp_store_release(&qp->fault_pending, false);
@@ -221,9 +242,11 @@ static u32 fault_events_max(const struct hodp_req_ctx *ctx)
  * @qp: the requester, running its queue (req_lock held); ctx->miss set
  *
  * Raises the miss as the QP's fault event, or, past the bounds above (and
- * for the GSI QP, which has no event), lets the WQE's next run fault where
- * it stands. Not raised if the QP left RTS meanwhile: RESET discards the
- * WQE, ERR flushes it, and back in RTS it runs again.
+ * for the GSI QP, which has no event), ends the WQE's events: its next
+ * run faults its own memory where it stands, and fails on a miss of the
+ * responder's (hodp_copy.c, miss_way()). Not raised if the QP left RTS
+ * meanwhile: RESET discards the WQE, ERR flushes it, and back in RTS it
+ * runs again.
  */
 void hodp_fault_raise(struct hodp_qp *qp)
 {
@@ -242,6 +265,12 @@ void hodp_fault_raise(struct hodp_qp *qp)
 	if (qp->fault_stalls >= HODP_FAULT_TRIES ||
 	    ++qp->fault_events > fault_events_max(ctx) || !qp->fault_event) {
 		WRITE_ONCE(qp->fault_inplace, true);
+		/*
+		 * The responder's memory fails once one of its misses meets
+		 * the bounds (the counts go on: the next one meets them too).
+		 */
+		if (ctx->miss.remote)
+			WRITE_ONCE(qp->fault_peer_fails, true);
 		hodp_fault_drop_miss(ctx);
 		hodp_qp_kick(qp);
 		return;
@@ -272,6 +301,41 @@ void hodp_fault_raise(struct hodp_qp *qp)
 	}
 	spin_unlock_irqrestore(&qp->state_lock, flags);
 	hodp_fault_drop_miss(ctx);
+}
+
+/**
+ * hodp_fault_own_miss() - fault the requester's own miss, its events over
+ * @qp: the requester, running its queue (req_lock held), out of the
+ *	responder; ctx->miss set by a copy there (an lkey's page, which
+ *	copy_miss() no longer faults in the responder)
+ *
+ * Faults it where the queue stands, in the requester's own context, then
+ * runs the WQE again, its copy going on from where it stopped.
+ * HODP_FAULT_TRIES faults from the furthest progress its runs made: one
+ * failing (the page cannot be mirrored, or they ran out) makes the next
+ * run's misses of its own memory fail the WQE (local protection error)
+ * where they stand, inside the responder, which ends the message there.
+ */
+void hodp_fault_own_miss(struct hodp_qp *qp)
+{
+	struct hodp_req_ctx *ctx = qp->ctx;
+	int ret;
+
+	lockdep_assert_held(&qp->req_lock);
+	/* As an event: none for a QP that left RTS (back in it, it runs). */
+	if (READ_ONCE(qp->state) != IB_QPS_RTS) {
+		hodp_fault_drop_miss(ctx);
+		return;
+	}
+	/* Bounded: a copy stops at a miss only where a page or segment ends. */
+	if (ctx->copied > qp->inplace_best) {
+		qp->inplace_best = ctx->copied;
+		qp->inplace_tries = HODP_FAULT_TRIES;
+	}
+	ret = hodp_copy_fault_miss(ctx, &qp->inplace_tries);
+	if (ret && ret != HODP_COPY_STOPPED)
+		qp->inplace_failed = true;
+	hodp_qp_kick(qp);
 }
 
 /**

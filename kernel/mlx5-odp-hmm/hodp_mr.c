@@ -198,7 +198,7 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 		return -EINVAL;
 	}
 	/*
-	 * A copy in flight stops using it at its next yield (hodp_copy()),
+	 * A copy in flight stops using it at its next yield (hodp_copy.c),
 	 * so this waits for 256 KiB of copy, not for a 2 GiB message.
 	 * Lookups hold the xarray lock until they have a reference.
 	 */
@@ -278,7 +278,7 @@ bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len)
 
 /**
  * hodp_mr_kmap() - map the page of an address of the MR
- * @mr: a referenced MR, not ODP (hodp_copy() maps an ODP MR's pages under
+ * @mr: a referenced MR, not ODP (hodp_copy.c maps an ODP MR's pages under
  *	its mirror lock)
  * @addr: an address in its range (checked by the caller)
  * @avail: in: bytes wanted; out: bytes mapped from @addr (to the page end)
@@ -321,8 +321,8 @@ void hodp_mr_kunmap(struct hodp_mr *mr, void *va)
  * page.
  *
  * Return: 0, -EFAULT outside the MR, -EINVAL if misaligned, -EAGAIN (ODP:
- * the page is not mirrored writable; nothing executed, the caller faults
- * it or raises a fault event).
+ * the page is not mirrored writable; nothing executed, the caller raises
+ * a fault event or fails the atomic).
  */
 int hodp_mr_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		   u64 compare_add, u64 swap, u64 *orig)

@@ -550,8 +550,7 @@ struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write)
  * @orig: out: the value before
  *
  * Return: 0, or -EAGAIN if the page is not mirrored writable (nothing
- * executed: the caller faults it, hodp_odp_resolve(), or raises a fault
- * event).
+ * executed: the caller raises a fault event, or fails the atomic).
  */
 int hodp_odp_atomic(struct hodp_mr *mr, u64 addr, bool cmp_swap,
 		    u64 compare_add, u64 swap, u64 *orig)

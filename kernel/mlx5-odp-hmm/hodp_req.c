@@ -21,7 +21,7 @@
 /*
  * What one run of the send queue does before it yields the CPU (the rest
  * is requeued): WQEs, bytes (one WQE may move 2 GiB: its copy yields by
- * itself, see hodp_copy()), and flushed WQEs. A run happens in a
+ * itself, see hodp_copy.c), and flushed WQEs. A run happens in a
  * worker or in the doorbell system call; the user can move the producer
  * index for ever, so nothing here loops on it without a budget.
  */
@@ -509,8 +509,12 @@ static void run_sq(struct hodp_qp *qp)
 			qp->retry_left = qp->retry_cnt;
 			qp->head_started = true;
 			WRITE_ONCE(qp->fault_inplace, false);
+			WRITE_ONCE(qp->fault_peer_fails, false);
 			qp->fault_events = 0;
 			qp->fault_stalls = 0;
+			qp->inplace_tries = HODP_FAULT_TRIES;
+			qp->inplace_best = 0;
+			qp->inplace_failed = false;
 			ctx->lprep = 0;
 			ctx->rprep = 0;
 			ctx->copied = 0;
@@ -536,7 +540,16 @@ static void run_sq(struct hodp_qp *qp)
 			 */
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			ctx->nlseg = 0;
-			hodp_fault_raise(qp);
+			/*
+			 * Its events for its own memory over: a miss of that
+			 * memory, which the copy in the responder did not
+			 * fault (hodp_copy.c, miss_way()), faulted here, out
+			 * of it. A miss of the responder's is an event still.
+			 */
+			if (READ_ONCE(qp->fault_inplace) && !ctx->miss.remote)
+				hodp_fault_own_miss(qp);
+			else
+				hodp_fault_raise(qp);
 			return;
 		}
 		if (status == IB_WC_SUCCESS && wait_us) {

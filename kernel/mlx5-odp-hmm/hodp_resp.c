@@ -167,9 +167,9 @@ static int read_recv(struct hodp_qp *resp, struct hodp_req_ctx *ctx,
 /*
  * ODP, before a message touches the responder (hodp_segs_prepare()):
  * what the first @len bytes of its buffers miss is a fault event. Return:
- * 0 (go on: the copy faults what is still missing, and decides what a
- * page that cannot be mirrored is), -EAGAIN (ctx->miss is the event) or
- * -EINTR (a QP is closing).
+ * 0 (go on: the copy meets what is still missing, and decides what a
+ * page that cannot be mirrored, or no longer an event, is), -EAGAIN
+ * (ctx->miss is the event) or -EINTR (a QP is closing).
  */
 static int prepare_remote(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 			  u32 n, u32 len, bool write)
@@ -694,8 +694,11 @@ static enum ib_wc_status fail_dgram(struct hodp_qp *req, struct hodp_qp *resp,
  * claim to completion or hold), as an HCA's receive pipeline does: its
  * receive WQEs complete in the order they were posted. Nothing under
  * ud_lock faults: the lookups before (prepare_recv()) claim nothing, and
- * a miss of a WQE whose events are over is faulted where it stands here,
- * between two turns of the lock, its WQE held meanwhile. So a sender
+ * once the WQE's events are over, a miss of the receive is still an
+ * event, or fails it (no fault of another's memory: hodp_copy.c,
+ * miss_way()), one of the sender's own buffer is faulted by run_sq() out
+ * of the responder, its WQE held meanwhile (the GSI QP, which raises no
+ * events, faults it here, between two turns of the lock). So a sender
  * waits for ud_lock at most the copies of the datagrams before its own
  * (each waiting at most behind an invalidation for a mirror's lock),
  * never another's fault.
@@ -728,11 +731,15 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
 		status = deliver_dgram(req, resp, sgid, dgid, &ret);
 		mutex_unlock(&resp->ud_lock);
-		/* Done, or a fault event for run_sq() to raise. */
-		if (ret != HODP_COPY_EVENT || !READ_ONCE(req->fault_inplace))
+		/*
+		 * Done, or a miss for run_sq(): a fault event, or, the WQE's
+		 * events over, its own memory's miss, faulted there.
+		 */
+		if (ret != HODP_COPY_EVENT || !READ_ONCE(req->fault_inplace) ||
+		    req->ibqp.qp_type != IB_QPT_GSI)
 			return status;
 		/*
-		 * The WQE's events are over: faulted here, then copied on.
+		 * The GSI QP raises no events: faulted here, then copied on.
 		 * HODP_FAULT_TRIES faults from each byte the copy reached.
 		 */
 		if (ctx->copied > best) {
@@ -786,38 +793,33 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
 
 /*
  * Execute @wr's atomic on @remote (its page looked up just before). A
- * page invalidated since those lookups is a fault event, until the WQE's
- * events are over; then it is faulted here, as a copy's miss would be
- * (hodp_odp_resolve(): stopping as that does), and looked at again.
+ * page invalidated since those lookups is a fault event, until that
+ * memory's events are over (qp->fault_peer_fails); then the atomic fails
+ * as on a page that cannot be mirrored writable: the responder's memory
+ * is never faulted by a requester (hodp_copy.c, miss_way()).
  * Return: 0 (executed: the value before in *@orig), -EAGAIN (nothing
- * executed, the miss in ctx->miss), HODP_COPY_STOPPED or
- * HODP_COPY_DST_FAULT (faulting where it stood: a QP closed, or the page
- * cannot be mirrored writable; nothing executed), or hodp_mr_atomic()'s
- * -EFAULT or -EINVAL.
+ * executed, the miss in ctx->miss), HODP_COPY_STOPPED (a QP closing) or
+ * HODP_COPY_DST_FAULT (its events over; nothing executed), or
+ * hodp_mr_atomic()'s -EFAULT or -EINVAL.
  */
 static int remote_atomic(struct hodp_qp *req, struct hodp_req_ctx *ctx,
 			 struct hodp_seg *remote, const struct rxe_send_wr *wr,
 			 u64 *orig)
 {
-	int tries = HODP_FAULT_TRIES, ret;
+	int ret;
 
-	for (;;) {
-		ret = hodp_mr_atomic(remote->mr, wr->wr.atomic.remote_addr,
-				     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
-				     wr->wr.atomic.compare_add,
-				     wr->wr.atomic.swap, orig);
-		if (ret != -EAGAIN)
-			return ret;
-		if (!READ_ONCE(req->fault_inplace)) {
-			hodp_record_miss(ctx, remote, remote->addr,
-					 remote->addr + 8, true);
-			return -EAGAIN;
-		}
-		ret = hodp_odp_resolve(ctx, remote, remote->addr, true, &tries,
-				       HODP_COPY_DST_FAULT);
-		if (ret)
-			return ret;
-	}
+	ret = hodp_mr_atomic(remote->mr, wr->wr.atomic.remote_addr,
+			     wr->opcode == IB_WR_ATOMIC_CMP_AND_SWP,
+			     wr->wr.atomic.compare_add, wr->wr.atomic.swap,
+			     orig);
+	if (ret != -EAGAIN)
+		return ret;
+	if (hodp_copy_must_stop(ctx))
+		return HODP_COPY_STOPPED;
+	if (READ_ONCE(req->fault_peer_fails) || hodp_seg_dying(remote))
+		return HODP_COPY_DST_FAULT;
+	hodp_record_miss(ctx, remote, remote->addr, remote->addr + 8, true);
+	return -EAGAIN;
 }
 
 static enum ib_wc_status access_error(struct hodp_qp *resp)
@@ -998,10 +1000,13 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		hodp_mr_put(mr);
 		if (ret == -EAGAIN)
 			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
-		/* Faulting where it stood, stopped: a QP closed, or killed. */
+		/* A QP closing. */
 		if (ret == HODP_COPY_STOPPED)
 			return copy_stopped(req, resp, ctx, false, IB_WC_RECV);
-		/* ... or the page cannot be mirrored writable. */
+		/*
+		 * ... or the page cannot be mirrored writable (its events
+		 * over, or the access revoked).
+		 */
 		if (ret == HODP_COPY_DST_FAULT || ret == -EFAULT)
 			return access_error(resp);
 		if (ret) {

@@ -11,7 +11,12 @@
  *   let go, stops before its first attempt and completes nothing;
  * - the requester destroyed during its event's slow fault: destroy returns
  *   before that fault ends, which then stops the same way, finding no QP
- *   (and touching none: KASAN would say).
+ *   (and touching none: KASAN would say);
+ * - a READ's events over (every look of its copy missing, hodp/copy_miss),
+ *   the requester faults its own page where the WQE stands, slowly
+ *   (hodp/inplace_miss): out of the responder, whose RESET meanwhile
+ *   returns before that fault ends; connected again, the READ completes,
+ *   its data right.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -54,17 +59,25 @@ static void cold_free(struct cold *b)
 	munmap(b->buf, LEN);
 }
 
+/* An RDMA @op of LEN bytes between @loc and @rem by @qp, wr_id @id. */
+static int post_rdma(struct ibv_qp *qp, enum ibv_wr_opcode op,
+		     struct cold *loc, uint8_t *rem, struct ibv_mr *rmr,
+		     uint64_t id)
+{
+	struct ibv_sge sge = { (uintptr_t)loc->buf, LEN, loc->mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = id, .sg_list = &sge, .num_sge = 1,
+				  .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED,
+				  .wr.rdma = { (uintptr_t)rem, rmr->rkey } };
+
+	return post_send(qp, &wr);
+}
+
 /* An RDMA WRITE of LEN bytes from @src into @dst by @qp, wr_id @id. */
 static int post_write(struct ibv_qp *qp, struct cold *src, uint8_t *dst,
 		      struct ibv_mr *dmr, uint64_t id)
 {
-	struct ibv_sge sge = { (uintptr_t)src->buf, LEN, src->mr->lkey };
-	struct ibv_send_wr wr = { .wr_id = id, .sg_list = &sge, .num_sge = 1,
-				  .opcode = IBV_WR_RDMA_WRITE,
-				  .send_flags = IBV_SEND_SIGNALED,
-				  .wr.rdma = { (uintptr_t)dst, dmr->rkey } };
-
-	return post_send(qp, &wr);
+	return post_rdma(qp, IBV_WR_RDMA_WRITE, src, dst, dmr, id);
 }
 
 /*
@@ -207,6 +220,64 @@ static void destroy_during(uint8_t *dst, struct ibv_mr *dmr)
 	cold_free(&slow);
 }
 
+/*
+ * The requester's own page faulted where its READ stands (its events
+ * over), slowly: the responder's RESET does not wait for that fault (the
+ * requester left the responder to fault it); connected again, the READ
+ * completes, its data right (the fault was the injected miss's: the page
+ * was there).
+ */
+static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
+{
+	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct cold loc = cold_new();
+	int begun = 0, rc = -1, at_reset = -1, st = -1, bad = -1, events = -1;
+	int i;
+	struct ibv_wc wc = { 0 };
+	long long f0;
+
+	for (i = 0; i < (int)LEN; i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	/* Mirrored writable first: the misses below are the injected ones. */
+	check_fatal("a READ into the ODP buffer before the injection",
+		    !post_rdma(p.a, IBV_WR_RDMA_READ, &loc, src, smr, 20) &&
+		    wait_wc(c.cq, &wc) == IBV_WC_SUCCESS, "status %d",
+		    wc.status);
+	memset(loc.buf, 0, LEN);
+	start_trace();
+	f0 = odp_faults();
+	arm(COPY_MISS, FAULT_TRIES + 1);
+	arm_slow_inplace(SLOW_MS);
+	if (!post_rdma(p.a, IBV_WR_RDMA_READ, &loc, src, smr, 21)) {
+		/* The events' faults, then the one where it stands. */
+		begun = faults_begun(f0 + FAULT_TRIES + 1);
+		rc = ibv_modify_qp(p.b, &rst, IBV_QP_STATE);
+		at_reset = fault_ended(loc.mr);
+		events = events_now(p.a);
+	}
+	check("responder RESET while its requester faults its own page where its READ stands, slowly: returns before that fault ends",
+	      begun && !rc && at_reset == FAULT_TRIES && events == FAULT_TRIES,
+	      "slow fault begun %d, RESET %d (%s), %d faults of the page ended when it returned (the events' %d, then the slow one), %d events",
+	      begun, rc, rc ? strerror(errno) : "-", at_reset, FAULT_TRIES,
+	      events);
+	if (begun && !rc && !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7))
+		st = wait_wc(c.cq, &wc);
+	for (i = 0; i < (int)LEN && bad < 0; i++)
+		if (loc.buf[i] != src[i])
+			bad = i;
+	check("... then, the responder connected again, the READ completes, its data right",
+	      st == IBV_WC_SUCCESS && wc.wr_id == 21 && bad < 0,
+	      "status %d (wr_id %llu), first wrong byte %d", st,
+	      (unsigned long long)wc.wr_id, bad);
+	disarm();
+	free(stop_trace());
+	/* Its slow fault not over (a failure above): destroy waits for it. */
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	cold_free(&loc);
+}
+
 int main(void)
 {
 	struct ibv_mr *dmr;
@@ -230,6 +301,7 @@ int main(void)
 	signal(SIGINT, disarm_killed);
 	reset_during(dst, dmr);
 	destroy_during(dst, dmr);
+	own_fault_beside_reset(dst, dmr);
 	ibv_dereg_mr(dmr);
 	free(dst);
 	kmsg_check(kmsg, "the kernel logged no bug");

@@ -2,11 +2,12 @@
 /*
  * The miss injections of hodp's debugfs (hodp/atomic_miss: an atomic's
  * target page gone since its lookups; hodp/copy_miss: a resumable copy's
- * ODP destination page gone; hodp/inplace_miss: the same where the copy
- * faults in place) and its slow faults (hodp/slow_fault picks them,
+ * ODP destination page gone; hodp/inplace_miss: the same once the WQE's
+ * events for its own memory are over) and its slow faults (hodp/slow_fault picks them,
  * hodp/fault_delay_ms says how slow), armed, disarmed (also when the
- * test is killed), and their fault events read from the trace, for the tests that
- * aim them (atomic-miss, ud-miss), and their completions awaited.
+ * test is killed), and their fault events read from the trace, for the
+ * tests that aim them (atomic-miss, ud-miss, event-lifetime), and their
+ * completions awaited.
  */
 #ifndef _TESTS_FAULTINJECT_MISS_H
 #define _TESTS_FAULTINJECT_MISS_H
@@ -120,9 +121,10 @@ static inline char *stop_trace(void)
 
 /*
  * For a WQE whose every look misses while its events last (their
- * FAULT_TRIES faults quick): its first look in place then misses too
- * (hodp/inplace_miss), and that fault sleeps @ms (the next after the
- * events' faults: hodp/slow_fault lets those through).
+ * FAULT_TRIES faults quick): its first look once they are over misses
+ * too (hodp/inplace_miss), and the fault of the requester's own page that
+ * follows sleeps @ms (the next after the events' faults: hodp/slow_fault
+ * lets those through).
  */
 static inline void arm_slow_inplace(const char *ms)
 {
