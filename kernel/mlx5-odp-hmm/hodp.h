@@ -614,6 +614,8 @@ enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx);
 bool hodp_copy_must_stop(struct hodp_req_ctx *ctx);
 void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		      u64 addr, u64 end, bool write);
+int hodp_miss_unfaulted(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+			u64 addr, u64 end, bool write, int fail);
 bool hodp_seg_dying(const struct hodp_seg *seg);
 
 /* hodp_odp.c: ODP MRs on HMM mirrors */

@@ -270,6 +270,32 @@ static enum hodp_miss_way miss_way(const struct hodp_req_ctx *ctx,
 						 HODP_MISS_RECORD;
 }
 
+/**
+ * hodp_miss_unfaulted() - a miss that is not faulted where it stands
+ * @ctx: the requester's working memory; ctx->miss is free
+ * @seg: the segment that missed, its MR referenced
+ * @addr: where (an address of @seg)
+ * @end: the end of what the access needs there
+ * @write: the access writes
+ * @fail: what a failure returns
+ *
+ * A copy's miss, or an atomic's at its target: as hodp_odp_resolve()
+ * would, it stops for a QP closing and fails an access gone; else it
+ * fails if miss_way() says so, or is recorded in ctx->miss.
+ *
+ * Return: HODP_COPY_STOPPED, @fail, or HODP_COPY_EVENT (recorded).
+ */
+int hodp_miss_unfaulted(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
+			u64 addr, u64 end, bool write, int fail)
+{
+	if (hodp_copy_must_stop(ctx))
+		return HODP_COPY_STOPPED;
+	if (miss_way(ctx, seg) == HODP_MISS_FAIL || hodp_seg_dying(seg))
+		return fail;
+	hodp_record_miss(ctx, seg, addr, end, write);
+	return HODP_COPY_EVENT;
+}
+
 /*
  * A miss of the copy at @addr of @seg, as miss_way() says (recorded:
  * HODP_COPY_EVENT, the caller stops the WQE there; so is a miss the caller
@@ -278,17 +304,10 @@ static enum hodp_miss_way miss_way(const struct hodp_req_ctx *ctx,
 static int copy_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		     u64 addr, bool write, int *tries, int fail)
 {
-	enum hodp_miss_way way = miss_way(ctx, seg);
-
-	if (way == HODP_MISS_FAULT && !ctx->copy_defer)
+	if (miss_way(ctx, seg) == HODP_MISS_FAULT && !ctx->copy_defer)
 		return hodp_odp_resolve(ctx, seg, addr, write, tries, fail);
-	/* As hodp_odp_resolve(): no fault for a QP closing or an access gone. */
-	if (hodp_copy_must_stop(ctx))
-		return HODP_COPY_STOPPED;
-	if (way == HODP_MISS_FAIL || hodp_seg_dying(seg))
-		return fail;
-	hodp_record_miss(ctx, seg, addr, seg->addr + seg->len, write);
-	return HODP_COPY_EVENT;
+	return hodp_miss_unfaulted(ctx, seg, addr, seg->addr + seg->len, write,
+				   fail);
 }
 
 /*

@@ -796,15 +796,14 @@ static struct hodp_seg remote_seg(struct hodp_mr *mr, u32 rkey, u32 mw_gen,
  * page invalidated since those lookups is a fault event, until that
  * memory's events are over (qp->fault_peer_fails); then the atomic fails
  * as on a page that cannot be mirrored writable: the responder's memory
- * is never faulted by a requester (hodp_copy.c, miss_way()).
+ * is never faulted by a requester (hodp_miss_unfaulted()).
  * Return: 0 (executed: the value before in *@orig), -EAGAIN (nothing
  * executed, the miss in ctx->miss), HODP_COPY_STOPPED (a QP closing) or
  * HODP_COPY_DST_FAULT (its events over; nothing executed), or
  * hodp_mr_atomic()'s -EFAULT or -EINVAL.
  */
-static int remote_atomic(struct hodp_qp *req, struct hodp_req_ctx *ctx,
-			 struct hodp_seg *remote, const struct rxe_send_wr *wr,
-			 u64 *orig)
+static int remote_atomic(struct hodp_req_ctx *ctx, struct hodp_seg *remote,
+			 const struct rxe_send_wr *wr, u64 *orig)
 {
 	int ret;
 
@@ -814,12 +813,9 @@ static int remote_atomic(struct hodp_qp *req, struct hodp_req_ctx *ctx,
 			     orig);
 	if (ret != -EAGAIN)
 		return ret;
-	if (hodp_copy_must_stop(ctx))
-		return HODP_COPY_STOPPED;
-	if (READ_ONCE(req->fault_peer_fails) || hodp_seg_dying(remote))
-		return HODP_COPY_DST_FAULT;
-	hodp_record_miss(ctx, remote, remote->addr, remote->addr + 8, true);
-	return -EAGAIN;
+	ret = hodp_miss_unfaulted(ctx, remote, remote->addr, remote->addr + 8,
+				  true, HODP_COPY_DST_FAULT);
+	return ret == HODP_COPY_EVENT ? -EAGAIN : ret;
 }
 
 static enum ib_wc_status access_error(struct hodp_qp *resp)
@@ -996,7 +992,7 @@ enum ib_wc_status hodp_respond(struct hodp_qp *req, struct hodp_qp *resp,
 		if (!remote_ready(req, resp, ctx, &remote, true, IB_WC_RECV,
 				  &status))
 			return status;
-		ret = remote_atomic(req, ctx, &remote, wr, &orig);
+		ret = remote_atomic(ctx, &remote, wr, &orig);
 		hodp_mr_put(mr);
 		if (ret == -EAGAIN)
 			return IB_WC_SUCCESS;	/* a fault event: ctx->miss */
