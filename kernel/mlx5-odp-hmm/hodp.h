@@ -134,8 +134,14 @@ struct hodp_cq {
 struct hodp_mr {
 	struct ib_mr ibmr;
 	struct hodp_dev *dev;
-	struct kref ref;
+	struct kref ref;		/* accesses: dereg waits for them */
 	struct completion freed;
+	/*
+	 * Its memory: dereg's, and one per fault event or asynchronous
+	 * prefetch faulting its pages (hodp_mr_keep()), which dereg does
+	 * not wait for; the last frees it.
+	 */
+	refcount_t kept;
 	struct ib_umem *umem;
 	u64 iova;
 	u64 length;
@@ -492,6 +498,8 @@ struct hodp_mr *hodp_mr_get(struct hodp_dev *dev, u32 key, struct ib_pd *pd,
 			    bool remote);
 void hodp_mr_put(struct hodp_mr *mr);
 void hodp_mr_hold(struct hodp_mr *mr);
+void hodp_mr_keep(struct hodp_mr *mr);
+void hodp_mr_unkeep(struct hodp_mr *mr);
 void *hodp_mr_kmap(struct hodp_mr *mr, u64 addr, u32 *avail);
 void hodp_mr_kunmap(struct hodp_mr *mr, void *va);
 bool hodp_mr_in_range(const struct hodp_mr *mr, u64 addr, u64 len);
@@ -592,7 +600,7 @@ int hodp_fault_event_alloc(struct hodp_qp *qp);
 void hodp_fault_event_free(struct hodp_qp *qp);
 void hodp_fault_raise(struct hodp_qp *qp);
 void hodp_fault_own_miss(struct hodp_qp *qp);
-void hodp_fault_disown(struct hodp_qp *qp);
+struct hodp_mr *hodp_fault_disown(struct hodp_qp *qp);
 void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 
 /* hodp_copy.c: copies between segments; what a failed one returns */

@@ -45,13 +45,15 @@
  * one running is left to end by itself (its fault stops at its next
  * attempt, its end finds no QP of its own), and RESET gives the QP a
  * fresh event for its next miss (if there is memory for one). Left
- * running, an event holds a worker of hodp_fault_wq, nothing of the QP;
- * its MR reference makes the MR's deregistration stop its fault at the
- * next attempt and wait for it. Not covered here: a fault of the
- * requester's own memory where its queue stands (its events over,
- * hodp_fault_own_miss()) runs in its own work or doorbell, which its
- * RESET and destroy do wait for; never inside a responder but for the GSI
- * QP's (docs/design.md).
+ * running, an event holds a worker of hodp_fault_wq, nothing of the QP.
+ * Nor does the MR's deregistration wait for it: the event keeps the MR's
+ * memory, not an access reference (hodp_mr_keep()), and its fault stops
+ * at its next attempt once the MR is dying (the process deregistering
+ * may be the FUSE server it waits for, at its exit). Not covered here: a
+ * fault of the requester's own memory where its queue stands (its events
+ * over, hodp_fault_own_miss()) runs in its own work or doorbell, which
+ * its RESET and destroy do wait for; never inside a responder but for
+ * the GSI QP's (docs/design.md).
  */
 #include "hodp.h"
 #include "hodp_trace.h"
@@ -67,7 +69,7 @@ struct hodp_fault_event {
 	struct work_struct work;
 	refcount_t ref;
 	u32 qpn;			/* its QP's, to find it again */
-	struct hodp_fault_ev fault;	/* the work's while it runs */
+	struct hodp_fault_ev fault;	/* the work's, its MR kept */
 };
 
 static void fault_event_put(struct hodp_fault_event *ev)
@@ -134,7 +136,7 @@ static void fault_work(struct work_struct *work)
 	if (!ret)
 		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
 	ev->fault.mr = NULL;
-	hodp_mr_put(mr);
+	hodp_mr_unkeep(mr);
 	qp = fault_event_qp(ev);
 	if (!qp)
 		goto out;
@@ -171,16 +173,21 @@ static struct hodp_fault_event *fault_event_new(void)
 
 /*
  * Cancel @ev if queued and never started (the work's references are then
- * ours to drop); a running one ends by itself. Return: true if cancelled.
+ * ours to drop); a running one ends by itself. Return: the MR the
+ * cancelled event kept, for the caller to let go of with no lock held
+ * (its last keeper may unregister a mirror: hodp_mr_unkeep()), or NULL
+ * if it was not queued.
  */
-static bool fault_event_cancel(struct hodp_fault_event *ev)
+static struct hodp_mr *fault_event_cancel(struct hodp_fault_event *ev)
 {
+	struct hodp_mr *mr;
+
 	if (!cancel_work(&ev->work))
-		return false;
-	hodp_mr_put(ev->fault.mr);
+		return NULL;
+	mr = ev->fault.mr;
 	ev->fault.mr = NULL;
 	fault_event_put(ev);
-	return true;
+	return mr;
 }
 
 /**
@@ -205,9 +212,13 @@ int hodp_fault_event_alloc(struct hodp_qp *qp)
  */
 void hodp_fault_event_free(struct hodp_qp *qp)
 {
+	struct hodp_mr *kept;
+
 	if (!qp->fault_event)
 		return;
-	fault_event_cancel(qp->fault_event);
+	kept = fault_event_cancel(qp->fault_event);
+	if (kept)
+		hodp_mr_unkeep(kept);
 	fault_event_put(qp->fault_event);
 	qp->fault_event = NULL;
 }
@@ -292,7 +303,8 @@ void hodp_fault_raise(struct hodp_qp *qp)
 		trace_hodp_odp_fault_event(qp, &ctx->miss);
 		ev->qpn = qp->qpn;
 		ev->fault = ctx->miss;
-		ctx->miss.mr = NULL;
+		/* Its memory, not an access: dereg never waits for it. */
+		hodp_mr_keep(ev->fault.mr);
 		WRITE_ONCE(qp->fault_own, true);
 		qp->fault_running = true;
 		refcount_inc(&ev->ref);
@@ -346,17 +358,23 @@ void hodp_fault_own_miss(struct hodp_qp *qp)
  * by itself (its fault stops at its next attempt) and replaced, so that
  * the QP's next miss is not held up by it; if there is no memory for a
  * new one, that miss waits for the old one's end.
+ *
+ * Return: the MR a cancelled event kept, for the caller to let go of
+ * (hodp_mr_unkeep()) once it released req_lock: its last keeper may
+ * unregister a mirror, maybe another process's; or NULL.
  */
-void hodp_fault_disown(struct hodp_qp *qp)
+struct hodp_mr *hodp_fault_disown(struct hodp_qp *qp)
 {
 	struct hodp_fault_event *ev = qp->fault_event, *fresh = NULL;
 	struct hodp_fault_event *drop;
+	struct hodp_mr *kept;
 	bool cancelled;
 
 	lockdep_assert_held(&qp->req_lock);
 	if (!ev)
-		return;
-	cancelled = fault_event_cancel(ev);
+		return NULL;
+	kept = fault_event_cancel(ev);
+	cancelled = !!kept;
 	if (!cancelled && READ_ONCE(qp->fault_running))
 		fresh = fault_event_new();
 	drop = fresh;		/* unused, unless it replaces the old one */
@@ -373,4 +391,5 @@ void hodp_fault_disown(struct hodp_qp *qp)
 	spin_unlock_irq(&qp->state_lock);
 	if (drop)
 		fault_event_put(drop);
+	return kept;
 }

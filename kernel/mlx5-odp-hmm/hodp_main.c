@@ -288,7 +288,15 @@ static void __exit hodp_exit(void)
 		put_device(&dev->ibdev.dev);
 	}
 	hodp_reap();
-	/* Every ODP MR is gone with its device: this waits for their mirrors. */
+	/*
+	 * Every ODP MR went with its device, but the ones a fault event or
+	 * an asynchronous prefetch still keeps (hodp_mr_keep()): their work
+	 * ends first (a fault blocked in the mm, when its memory's owner
+	 * answers), letting the last of them go; then this waits for the
+	 * mirrors.
+	 */
+	flush_workqueue(hodp_fault_wq);
+	flush_workqueue(hodp_wq);
 	hodp_odp_exit();
 	destroy_workqueue(hodp_fault_wq);
 	destroy_workqueue(hodp_wq);

@@ -10,6 +10,17 @@
  * mirror (hodp_odp.c). Lookups
  * take a reference under the table's lock; deregistration removes the key
  * first, then waits for the accesses in flight.
+ *
+ * Work that only faults an ODP MR's pages into its mirror, a fault event
+ * (hodp_fault.c) or an asynchronous prefetch (hodp_prefetch.c), keeps the
+ * MR's memory instead (hodp_mr_keep()): deregistration does not wait for
+ * it. Its fault may wait for as long as the memory's owner wants, and
+ * that owner may be the very process deregistering: a process that is
+ * its own FUSE server exits, its verbs file closes before its /dev/fuse
+ * (the exit's order), and a dereg waiting there would wait for itself.
+ * Such work touches no page of the MR: the dying flag stops its fault at
+ * the next attempt, and the last of it frees the MR, its mirror use and
+ * its device reference.
  */
 #include <linux/highmem.h>
 #include <linux/random.h>
@@ -21,6 +32,14 @@
 static void hodp_mr_release(struct kref *ref)
 {
 	complete(&container_of(ref, struct hodp_mr, ref)->freed);
+}
+
+/* The MR's memory, once its deregistration and every keeper are done. */
+static void hodp_mr_free(struct hodp_mr *mr)
+{
+	if (mr->odp)
+		hodp_odp_dereg_mr(mr);
+	kfree(mr);
 }
 
 /* Give @mr its key (an injection site: failing after pinning). */
@@ -40,6 +59,7 @@ static int hodp_mr_add(struct hodp_dev *dev, struct hodp_mr *mr,
 	mr->access = access;
 	kref_init(&mr->ref);
 	init_completion(&mr->freed);
+	refcount_set(&mr->kept, 1);
 	ret = xa_alloc_cyclic_irq(&dev->mrs, &index, mr,
 				  XA_LIMIT(1, HODP_MAX_MR), &dev->next_mr,
 				  GFP_KERNEL);
@@ -207,15 +227,16 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	xa_erase_irq(&dev->mrs, ibmr->lkey >> 8);
 	kref_put(&mr->ref, hodp_mr_release);
 	wait_for_completion(&mr->freed);
-	if (mr->odp) {
+	if (mr->odp)
 		hodp_odp_stats_del(mr);
-		hodp_odp_dereg_mr(mr);
-	}
 	if (mr->umem)
 		ib_umem_release(mr->umem);
 	kvfree(mr->pages);
+	mr->pages = NULL;
 	atomic_dec(&dev->nr_mr);
-	kfree(mr);
+	/* A fault event or prefetch may keep it: never waited for. */
+	if (refcount_dec_and_test(&mr->kept))
+		hodp_mr_free(mr);
 	return 0;
 }
 
@@ -260,6 +281,38 @@ void hodp_mr_put(struct hodp_mr *mr)
 void hodp_mr_hold(struct hodp_mr *mr)
 {
 	kref_get(&mr->ref);
+}
+
+/**
+ * hodp_mr_keep() - keep an MR's memory past its deregistration
+ * @mr: an ODP MR the caller holds a reference of (hodp_mr_get())
+ *
+ * For work that faults the MR's pages and accesses none of them (a fault
+ * event, an asynchronous prefetch): the MR's deregistration does not wait
+ * for it, and sets the MR's dying flag, which such work checks before
+ * each attempt. The MR's mirror, counters and device stay until the last
+ * keeper lets go (hodp_mr_unkeep()); its key may be gone before.
+ */
+void hodp_mr_keep(struct hodp_mr *mr)
+{
+	refcount_inc(&mr->kept);
+	get_device(&mr->dev->ibdev.dev);
+}
+
+/**
+ * hodp_mr_unkeep() - let go of what hodp_mr_keep() kept
+ * @mr: the MR; freed here if it was deregistered and this was its last
+ *	keeper (its mirror unregistered with it if it was the last user:
+ *	sleeps, takes the mirror's locks; never under a spinlock)
+ */
+void hodp_mr_unkeep(struct hodp_mr *mr)
+{
+	struct hodp_dev *dev = mr->dev;
+
+	might_sleep();
+	if (refcount_dec_and_test(&mr->kept))
+		hodp_mr_free(mr);
+	put_device(&dev->ibdev.dev);
 }
 
 /**

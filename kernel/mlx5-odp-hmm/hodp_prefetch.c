@@ -8,11 +8,13 @@
  * With IB_UVERBS_ADVISE_MR_FLAG_FLUSH the work is done before the call
  * returns, and its error is the call's. Without it, a work item on hodp's
  * workqueue does it and errors are dropped, as mlx5 does. Such a work
- * item holds a reference on each MR it prefetches (the MR, so its PD and
- * device, outlive it), checks between chunks whether the MR is being
- * deregistered (then it stops: dereg waits for it no longer than a chunk;
- * a synchronous prefetch stops there too), and hodp's module exit waits
- * for it with the workqueue. A mirror (a process's ODP memory on the
+ * item keeps each MR it prefetches (hodp_mr_keep(): its memory, mirror
+ * and device, not its key) and checks between chunks whether the MR is
+ * being deregistered (then it stops). Dereg does not wait for it: a chunk's
+ * fault may wait for the deregistering process itself (its own FUSE
+ * server, at its exit). A synchronous prefetch holds references, which
+ * dereg waits for, and stops at a chunk's end too. hodp's module exit
+ * waits for the work with the workqueue. A mirror (a process's ODP memory on the
  * device) has at most HODP_PREFETCH_INFLIGHT of them; past that, prefetch
  * runs in the caller: what one process queues is bounded, and it cannot
  * make another process's prefetch run in that process.
@@ -28,7 +30,7 @@
 #define HODP_PREFETCH_CHUNK	SZ_2M
 
 struct hodp_prefetch_seg {
-	struct hodp_mr *mr;		/* referenced */
+	struct hodp_mr *mr;		/* referenced; kept once queued */
 	u64 addr;
 	u32 len;
 };
@@ -45,6 +47,18 @@ struct hodp_prefetch {
 static bool mr_live(struct hodp_mr *mr)
 {
 	return xa_load(&mr->dev->mrs, mr->ibmr.lkey >> 8) == mr;
+}
+
+/*
+ * A chunk's fault stops once the MR is being deregistered, also between
+ * the attempts of a fault that invalidations race: after dereg returned,
+ * the user may map something else there.
+ */
+static bool prefetch_stop(void *arg)
+{
+	struct hodp_mr *mr = arg;
+
+	return READ_ONCE(mr->dying);
 }
 
 /*
@@ -70,7 +84,10 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 		if (!async && fatal_signal_pending(current))
 			return -EINTR;
 		hodp_odp_implicit_touch(mr, start, next);
-		err = hmm_mirror_fault(&mr->odp->mirror, start, next, flags);
+		err = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, next,
+						 flags, prefetch_stop, mr);
+		if (err == -ECANCELED)
+			return -ENOENT;
 		if (!err)	/* pages asked for, as mlx5 counts them */
 			atomic64_add((next - start) >> PAGE_SHIFT,
 				     &mr->odp_stats.prefetch);
@@ -97,7 +114,7 @@ static void hodp_prefetch_work(struct work_struct *work)
 	/* Before the MRs go: they keep the mirror alive. */
 	atomic_dec(&pf->odp->prefetch_inflight);
 	for (i = 0; i < pf->n; i++)
-		hodp_mr_put(pf->seg[i].mr);
+		hodp_mr_unkeep(pf->seg[i].mr);
 	kfree(pf);
 }
 
@@ -182,6 +199,11 @@ int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 		INIT_WORK(&pf->work, hodp_prefetch_work);
 		pf->odp = pf->seg[0].mr->odp;
 		pf->flags = mflags;
+		/* Its MRs' memory, not accesses: dereg never waits for it. */
+		for (i = 0; i < pf->n; i++) {
+			hodp_mr_keep(pf->seg[i].mr);
+			hodp_mr_put(pf->seg[i].mr);
+		}
 		queue_work(hodp_wq, &pf->work);
 		return 0;
 	}

@@ -371,11 +371,13 @@ void hodp_qp_error(struct hodp_qp *qp)
  */
 static void reset_queues(struct hodp_qp *qp)
 {
+	struct hodp_mr *kept;
+
 	/* A running req_work may arm the retry: cancel it after. */
 	cancel_work_sync(&qp->req_work);
 	mutex_lock(&qp->req_lock);	/* a doorbell running it inline */
 	cancel_delayed_work_sync(&qp->retry_work);
-	hodp_fault_disown(qp);
+	kept = hodp_fault_disown(qp);
 	qp->head_started = false;
 	qp->retry_pending = false;
 	qp->last_wqe_reached = false;
@@ -399,6 +401,9 @@ static void reset_queues(struct hodp_qp *qp)
 	}
 	spin_unlock_irq(&qp->rq_lock);
 	mutex_unlock(&qp->req_lock);
+	/* A cancelled event's MR: maybe its last keeper (no lock held). */
+	if (kept)
+		hodp_mr_unkeep(kept);
 }
 
 static int check_attrs(struct ib_qp_attr *attr, int mask)

@@ -18,7 +18,9 @@
  * nothing else completes. The requester itself, reset meanwhile, returns
  * from RESET at once; so does a peer process's requester whose READ of
  * this process's FUSE part blocked, which then READs elsewhere and exits,
- * none of it waiting for the server.
+ * none of it waiting for the server. And a process that is its own FUSE
+ * server exits while its fault event, or its asynchronous prefetch, waits
+ * for that server (its MR's deregistration at the exit waits for neither).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "trace.h"
@@ -971,6 +974,220 @@ static void test_peer_exits(const char *dir)
 }
 
 /*
+ * A process that is its own FUSE server exits while a fault of its waits
+ * for that server: its exit closes its verbs device (deregistering the
+ * MR, destroying the QP) and its /dev/fuse (which ends the parked read),
+ * in an order of the kernel's choosing, and neither may wait for the
+ * other. Each case is a child forked at the start (before any thread),
+ * told when to go: it mounts a server of its own, opens the device after
+ * /dev/fuse or before it (EXIT_FUSE_FIRST), posts an RDMA WRITE from its
+ * cold ODP mapping of the server's file (the requester's own miss: a
+ * fault event) or prefetches that mapping asynchronously
+ * (EXIT_PREFETCH), and once the read is parked, exits.
+ */
+struct exiter {
+	pid_t pid;
+	int to, from;		/* pipes' ends: to the child, from it */
+};
+
+#define EXIT_FUSE_FIRST	1
+#define EXIT_PREFETCH	2
+static struct exiter exiters[4];	/* [EXIT_* bits] */
+
+#define EXIT_LEN	(1 * MIB)
+
+static void exiter_main(int in, int out, int how)
+{
+	int fuse_first = how & EXIT_FUSE_FIRST;
+	char dir[] = "/tmp/hodp-fuse-exit-XXXXXX", path[64], go, said = 'n';
+	struct ibv_mr *src_mr, *dst_mr;
+	uint32_t conn = 0;
+	struct stat st;
+	struct rc_pair p;
+	struct ibv_sge sge;
+	struct ibv_send_wr wr;
+	uint8_t *src, *dst;
+	double t0;
+	int fd;
+
+	if (read(in, &go, 1) != 1)
+		_exit(1);
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    !mkdtemp(dir))
+		_exit(1);
+	if (fuse_first && fuse_start(dir))
+		_exit(1);
+	open_dev(&c, "hodp0");
+	/*
+	 * The prefetching process has no queue: nothing of the device is
+	 * mapped, so its verbs file closes with the fd at the exit. (A
+	 * queue's ring mapping keeps it open until the mm goes, which the
+	 * blocked fault holds off: the fault event's process closes it
+	 * only after /dev/fuse.)
+	 */
+	if (how & EXIT_PREFETCH) {
+		if (ibv_destroy_cq(c.cq))
+			_exit(1);
+		c.cq = NULL;
+	}
+	if (!fuse_first && fuse_start(dir))
+		_exit(1);
+	/* The connection, for the parent to abort if this never ends. */
+	if (stat(dir, &st))
+		_exit(1);
+	conn = (major(st.st_dev) << 20) | minor(st.st_dev);
+	if (write(out, &conn, sizeof(conn)) != sizeof(conn))
+		_exit(1);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDONLY);
+	src = fd >= 0 ? mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0) :
+	      MAP_FAILED;
+	/* No file of its own file system open at the exit: that close
+	 * would send FUSE_FLUSH to the server exiting (FUSE's own wait). */
+	if (fd >= 0)
+		close(fd);
+	dst = malloc(EXIT_LEN);
+	if (src == MAP_FAILED || !dst)
+		_exit(1);
+	src_mr = ibv_reg_mr(c.pd, src, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
+	dst_mr = ibv_reg_mr(c.pd, dst, EXIT_LEN, ALL_ACCESS);
+	if (!src_mr || !dst_mr)
+		_exit(1);
+	if (!(how & EXIT_PREFETCH))
+		p = rc_pair(&c, ALL_ACCESS, 7);
+	sge = (struct ibv_sge){ (uintptr_t)src, EXIT_LEN, src_mr->lkey };
+	wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &sge, .num_sge = 1,
+				   .opcode = IBV_WR_RDMA_WRITE,
+				   .send_flags = IBV_SEND_SIGNALED,
+				   .wr.rdma = { (uintptr_t)dst, dst_mr->rkey } };
+	pthread_mutex_lock(&srv.lock);
+	srv.hold = 1;
+	pthread_mutex_unlock(&srv.lock);
+	if (how & EXIT_PREFETCH ?
+	    ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH, 0, &sge, 1) :
+	    post_send(p.a, &wr))
+		_exit(1);
+	t0 = now_s();
+	while (!reads_held() && now_s() - t0 < 20)
+		usleep(1000);
+	/* Its read parked by another task than this one: a worker's. */
+	pthread_mutex_lock(&srv.lock);
+	if (srv.held && srv.held_pid != getpid())
+		said = 'h';
+	pthread_mutex_unlock(&srv.lock);
+	if (write(out, &said, 1) != 1)
+		_exit(1);
+	/* Its MRs, QPs, context and server: the exit ends them. */
+	_exit(0);
+}
+
+static void exiters_fork(void)
+{
+	int i, j, to[2], from[2];
+
+	for (i = 0; i < 4; i++) {
+		check_fatal("pipes to an exiting child",
+			    !pipe(to) && !pipe(from), "%s", strerror(errno));
+		fflush(NULL);
+		exiters[i].pid = fork();
+		check_fatal("fork an exiting child", exiters[i].pid >= 0, "%s",
+			    strerror(errno));
+		if (!exiters[i].pid) {
+			close(to[1]);
+			close(from[0]);
+			/* The others' pipes: each sees its own end alone. */
+			close(peer.to);
+			close(peer.from);
+			for (j = 0; j < i; j++) {
+				close(exiters[j].to);
+				close(exiters[j].from);
+			}
+			exiter_main(to[0], from[1], i);
+		}
+		close(to[0]);
+		close(from[1]);
+		exiters[i].to = to[1];
+		exiters[i].from = from[0];
+	}
+}
+
+/* Reap @pid within @s seconds: 1 (its status in @status), or 0. */
+static int reap_within(pid_t pid, int *status, double s)
+{
+	double t0 = now_s();
+
+	while (now_s() - t0 < s) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * Abort FUSE connection @conn (fusectl, mounted here if it is not): a
+ * child stuck in its exit, waiting for its own server, ends then.
+ */
+static void fuse_abort(uint32_t conn)
+{
+	char path[96];
+
+	mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL);
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+		 conn);
+	write_str(path, "1");
+}
+
+static void test_own_server_exits(int how)
+{
+	struct exiter *e = &exiters[how];
+	int status = 0, reaped = 0, rescued = 0, ok;
+	struct pollfd pfd = { .fd = e->from, .events = POLLIN };
+	char what[160], said = 0;
+	uint32_t conn = 0;
+
+	ok = write(e->to, "g", 1) == 1 && poll(&pfd, 1, 30000) == 1 &&
+	     read(e->from, &conn, sizeof(conn)) == sizeof(conn) &&
+	     poll(&pfd, 1, 30000) == 1 && read(e->from, &said, 1) == 1;
+	if (ok)
+		reaped = reap_within(e->pid, &status, 20);
+	if (!reaped && conn) {
+		char cmd[128];
+
+		/* Where its exit waits, for the log. */
+		snprintf(cmd, sizeof(cmd),
+			 "for t in /proc/%d/task/*; do echo \"# $t:\"; sed 's/^/#   /' $t/stack; done",
+			 e->pid);
+		fflush(NULL);
+		if (system(cmd))
+			printf("# no stack of pid %d\n", e->pid);
+		fuse_abort(conn);
+		rescued = reap_within(e->pid, &status, 20);
+	}
+	if (!reaped && !rescued) {
+		kill(e->pid, SIGKILL);
+		rescued = reap_within(e->pid, &status, 10);
+	}
+	snprintf(what, sizeof(what),
+		 "a process that is its own FUSE server (/dev/fuse opened %s the device) exits while its %s waits for that server",
+		 how & EXIT_FUSE_FIRST ? "before" : "after",
+		 how & EXIT_PREFETCH ? "asynchronous prefetch" : "fault event");
+	check(what, ok && said == 'h' && reaped && WIFEXITED(status) &&
+	      !WEXITSTATUS(status),
+	      "its read %s; %s (status 0x%x)",
+	      said == 'h' ? "parked" : said == 'n' ?
+	      "not parked within 20 s, or by the child itself" :
+	      "never reported (the child failed first)",
+	      reaped ? "it exited" : rescued ?
+	      "its exit hung until its FUSE connection was aborted" :
+	      "its exit hung, even past an abort of its FUSE connection",
+	      status);
+	close(e->to);
+	close(e->from);
+}
+
+/*
  * The main thread's stack grown now: growing it while a fault holds the
  * mmap_lock (held_start()) would wait for that fault.
  */
@@ -1007,6 +1224,7 @@ int main(void)
 	}
 	/* Before any thread or device of this process. */
 	peer_fork();
+	exiters_fork();
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
@@ -1025,6 +1243,10 @@ int main(void)
 	test_requester_reset(mnt);
 	test_srq_destroyed(mnt);
 	test_peer_exits(mnt);
+	test_own_server_exits(EXIT_FUSE_FIRST);
+	test_own_server_exits(0);
+	test_own_server_exits(EXIT_FUSE_FIRST | EXIT_PREFETCH);
+	test_own_server_exits(EXIT_PREFETCH);
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);

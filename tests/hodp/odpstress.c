@@ -508,8 +508,8 @@ enum stopper { STOP_DEREG, STOP_RESET, STOP_ERR };
  * another thread; during its fault events (before the WQE completed), the
  * requester is reset or moved to the error state, or the target MR
  * deregistered. The core's retries are counted until a while after the
- * stop: RESET and dereg wait for the event, ERR need not, and the fault
- * must stop all the same.
+ * stop: none of RESET, ERR and dereg waits for the event, and its fault
+ * must stop all the same, at its next attempt.
  */
 static void stopped_fault(const char *what, enum stopper how)
 {
@@ -586,8 +586,8 @@ static void stopped_fault(const char *what, enum stopper how)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_join(t, NULL);
 	/*
-	 * RESET and dereg wait for the write's fault event; ERR does not:
-	 * its flush completes the WQE, and the fault stops at its next
+	 * None of RESET, ERR and dereg waits for the write's fault event
+	 * (ERR's flush completes the WQE): the fault stops at its next
 	 * attempt. What the core retried until a while after that counts.
 	 */
 	n = how == STOP_ERR ? poll_one(c.cq, &wc) >= 0 : ibv_poll_cq(c.cq, 1, &wc);
