@@ -210,6 +210,16 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 	for (bool first = true;; first = false) {
 		if (!first && time_after(jiffies, timeout))
 			return -EBUSY;
+		/*
+		 * Between attempts: the caller may be done waiting. Asked
+		 * first with no lock (a stopped caller does not queue for the
+		 * mmap lock behind a writer), then under it, so that a caller
+		 * that set its stop before its user changed the mappings (a
+		 * munmap waits for the attempt holding the lock) faults none
+		 * of the new ones.
+		 */
+		if (ctl->stop && ctl->stop(ctl->arg))
+			return -ECANCELED;
 		if (prepare) {
 			ret = hmm_pt_prepare(mirror, start);
 			if (ret)
@@ -218,12 +228,6 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
-		/*
-		 * Between attempts: the caller may be done waiting. Asked
-		 * under the mmap lock, so that a caller that set its stop
-		 * before its user changed the mappings (a munmap waits for
-		 * the attempt holding the lock) faults none of the new ones.
-		 */
 		if (ctl->stop && ctl->stop(ctl->arg)) {
 			mmap_read_unlock(mm);
 			return -ECANCELED;
@@ -596,13 +600,14 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault, HMM_MIRROR);
  * @flags: as for hmm_mirror_fault()
  * @stop: called before each attempt (invalidations racing the fault make
  *	it start over, for up to HMM_MIRROR_FAULT_MAX_MS): true ends the fault
- *	with -ECANCELED. Called with the mm's mmap lock held for reading (not
- *	the mirror's lock), inside the mirror's active section (it must not
- *	unregister the mirror) and the mm's memcg charged: it must not sleep.
- *	Once it would say true, no attempt begins: a caller that makes it so
- *	and then lets its user change the mappings knows that no fault of
- *	this call touches a mapping made after (the change waits for the
- *	attempt under way, which holds the mmap lock).
+ *	with -ECANCELED. Called with and without the mm's mmap lock held for
+ *	reading (never the mirror's lock), inside the mirror's active section
+ *	(it must not unregister the mirror) and the mm's memcg charged: it
+ *	must not sleep. Once it would say true, no attempt begins (each one
+ *	asks it under the mmap lock): a caller that makes it so and then lets
+ *	its user change the mappings knows that no fault of this call touches
+ *	a mapping made after (the change waits for the attempt under way,
+ *	which holds the mmap lock).
  * @arg: its argument
  *
  * For a driver whose access may stop waiting while the fault retries (its

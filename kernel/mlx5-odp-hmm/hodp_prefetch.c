@@ -9,15 +9,15 @@
  * returns, and its error is the call's. Without it, a work item on hodp's
  * workqueue does it and errors are dropped, as mlx5 does. Such a work
  * item keeps each MR it prefetches (hodp_mr_keep(): its memory, mirror
- * and device, not its key) and checks between chunks whether the MR is
- * being deregistered (then it stops). Dereg does not wait for it: a chunk's
- * fault may wait for the deregistering process itself (its own FUSE
- * server, at its exit). A synchronous prefetch holds references, which
- * dereg waits for, and stops at a chunk's end too. hodp's module exit
- * waits for the work with the workqueue. A mirror (a process's ODP memory on the
- * device) has at most HODP_PREFETCH_INFLIGHT of them; past that, prefetch
- * runs in the caller: what one process queues is bounded, and it cannot
- * make another process's prefetch run in that process.
+ * and device, not its key) and stops once the MR is being deregistered
+ * (between chunks, and between a chunk's fault attempts). Dereg does not
+ * wait for it: a chunk's fault may wait for the deregistering process
+ * itself (its own FUSE server, at its exit). A synchronous prefetch holds
+ * references, which dereg waits for, and stops there too. hodp's module
+ * exit waits for the work with the workqueue. A mirror (a process's ODP
+ * memory on the device) has at most HODP_PREFETCH_INFLIGHT of them; past
+ * that, prefetch runs in the caller: what one process queues is bounded,
+ * and it cannot make another process's prefetch run in that process.
  */
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
