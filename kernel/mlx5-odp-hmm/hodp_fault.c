@@ -368,20 +368,18 @@ struct hodp_mr *hodp_fault_disown(struct hodp_qp *qp)
 	struct hodp_fault_event *ev = qp->fault_event, *fresh = NULL;
 	struct hodp_fault_event *drop;
 	struct hodp_mr *kept;
-	bool cancelled;
 
 	lockdep_assert_held(&qp->req_lock);
 	if (!ev)
 		return NULL;
-	kept = fault_event_cancel(ev);
-	cancelled = !!kept;
-	if (!cancelled && READ_ONCE(qp->fault_running))
+	kept = fault_event_cancel(ev);	/* NULL: it was not queued */
+	if (!kept && READ_ONCE(qp->fault_running))
 		fresh = fault_event_new();
 	drop = fresh;		/* unused, unless it replaces the old one */
 	spin_lock_irq(&qp->state_lock);
 	WRITE_ONCE(qp->fault_own, false);
 	WRITE_ONCE(qp->fault_pending, false);
-	if (cancelled || (qp->fault_running && fresh)) {
+	if (kept || (qp->fault_running && fresh)) {
 		qp->fault_running = false;
 		if (fresh) {
 			WRITE_ONCE(qp->fault_event, fresh);

@@ -112,18 +112,14 @@ static struct ib_mr *hodp_reg_odp_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->implicit = implicit;
 	mr->offset = start & ~PAGE_MASK;
 	ret = hodp_odp_reg_mr(dev, mr, start);
-	if (ret)
-		goto err_free;
-	ret = hodp_mr_add(dev, mr, ibpd, access);
-	if (ret)
-		goto err_odp;
+	if (!ret)
+		ret = hodp_mr_add(dev, mr, ibpd, access);
+	if (ret) {
+		hodp_mr_free(mr);	/* with its use of the mirror, if any */
+		return ERR_PTR(ret);
+	}
 	hodp_odp_stats_add(mr);
 	return &mr->ibmr;
-err_odp:
-	hodp_odp_dereg_mr(mr);
-err_free:
-	kfree(mr);
-	return ERR_PTR(ret);
 }
 
 struct ib_mr *hodp_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,

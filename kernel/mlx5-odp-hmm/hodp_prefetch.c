@@ -43,16 +43,11 @@ struct hodp_prefetch {
 	struct hodp_prefetch_seg seg[];
 };
 
-/* The MR is still registered (dereg removes it from the table first). */
-static bool mr_live(struct hodp_mr *mr)
-{
-	return xa_load(&mr->dev->mrs, mr->ibmr.lkey >> 8) == mr;
-}
-
 /*
- * A chunk's fault stops once the MR is being deregistered, also between
- * the attempts of a fault that invalidations race: after dereg returned,
- * the user may map something else there.
+ * The MR is being deregistered (dying, set before its key goes): a
+ * prefetch stops before its next chunk, and a chunk's fault between its
+ * attempts, which invalidations race: after dereg returned, the user may
+ * map something else there.
  */
 static bool prefetch_stop(void *arg)
 {
@@ -79,7 +74,7 @@ static int prefetch_seg(struct hodp_mr *mr, u64 addr, u32 len,
 
 	for (; start < end && (async || !ret); start = next) {
 		next = min(end, ALIGN(start + 1, HODP_PREFETCH_CHUNK));
-		if (!mr_live(mr))
+		if (prefetch_stop(mr))
 			return -ENOENT;
 		if (!async && fatal_signal_pending(current))
 			return -EINTR;

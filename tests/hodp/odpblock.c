@@ -768,10 +768,61 @@ struct peer_msg {
 	uint64_t addr;
 };
 
-static struct {
+/* A child process of the test, and its pipes. */
+struct child {
 	pid_t pid;
-	int to, from;		/* pipes' ends: to the peer, from it */
-} peer = { .pid = -1 };
+	int to, from;		/* pipes' ends: to the child, from it */
+};
+
+static struct child peer = { .pid = -1 };
+
+/* The children forked so far: each child closes the others' pipes. */
+static struct child *forked[8];
+static int nforked;
+
+/*
+ * Fork @ch, joined by two pipes, to run @run(in, out, @arg), which never
+ * returns; @what names it in a failure.
+ */
+static void child_fork(struct child *ch, const char *what,
+		       void (*run)(int in, int out, int arg), int arg)
+{
+	int i, to[2], from[2];
+
+	check_fatal(what, nforked < 8 && !pipe(to) && !pipe(from), "%s",
+		    strerror(errno));
+	fflush(NULL);
+	ch->pid = fork();
+	check_fatal(what, ch->pid >= 0, "%s", strerror(errno));
+	if (!ch->pid) {
+		close(to[1]);
+		close(from[0]);
+		/* The others' pipes: each sees its own ends alone. */
+		for (i = 0; i < nforked; i++) {
+			close(forked[i]->to);
+			close(forked[i]->from);
+		}
+		run(to[0], from[1], arg);
+	}
+	close(to[0]);
+	close(from[1]);
+	ch->to = to[1];
+	ch->from = from[0];
+	forked[nforked++] = ch;
+}
+
+/* Reap @pid within @s seconds: 1 (its status in @status), or 0. */
+static int reap_within(pid_t pid, int *status, double s)
+{
+	double t0 = now_s();
+
+	while (now_s() - t0 < s) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
 
 #define PEER_READ	(1 * MIB)
 
@@ -803,7 +854,7 @@ static int post_read(struct ibv_qp *qp, struct ibv_sge *sge, uint64_t raddr,
  * its own cold ODP memory, tells 'o' if that completed (else 'f'); told
  * 'x', exits.
  */
-static void peer_main(int in, int out)
+static void peer_main(int in, int out, int unused)
 {
 	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
 	struct ibv_mr *mr, *om;
@@ -816,6 +867,7 @@ static void peer_main(int in, int out)
 	double t0;
 	int n;
 
+	(void)unused;
 	if (read(in, &m, sizeof(m)) != sizeof(m))
 		_exit(1);
 	open_dev(&c, "hodp0");
@@ -851,26 +903,6 @@ static void peer_main(int in, int out)
 		_exit(1);
 	/* Its QPs, MRs, context: the exit destroys them. */
 	_exit(0);
-}
-
-static void peer_fork(void)
-{
-	int to[2], from[2];
-
-	check_fatal("pipes to the peer", !pipe(to) && !pipe(from), "%s",
-		    strerror(errno));
-	fflush(NULL);
-	peer.pid = fork();
-	check_fatal("fork the peer", peer.pid >= 0, "%s", strerror(errno));
-	if (!peer.pid) {
-		close(to[1]);
-		close(from[0]);
-		peer_main(to[0], from[1]);
-	}
-	close(to[0]);
-	close(from[1]);
-	peer.to = to[1];
-	peer.from = from[0];
 }
 
 static void test_peer_exits(const char *dir)
@@ -925,10 +957,7 @@ static void test_peer_exits(const char *dir)
 		held_reset = reads_held();
 	}
 	if (reset && write(peer.to, "x", 1) == 1) {
-		t0 = now_s();
-		while (!(reaped = waitpid(peer.pid, &status, WNOHANG) ==
-			 peer.pid) && now_s() - t0 < 10)
-			usleep(10000);
+		reaped = reap_within(peer.pid, &status, 10);
 		held = reaped ? reads_held() : 0;
 	}
 	release_reads();
@@ -981,14 +1010,9 @@ static void test_peer_exits(const char *dir)
  * fault event) or prefetches that mapping asynchronously
  * (EXIT_PREFETCH), and once the read is parked, exits.
  */
-struct exiter {
-	pid_t pid;
-	int to, from;		/* pipes' ends: to the child, from it */
-};
-
 #define EXIT_FUSE_FIRST	1
 #define EXIT_PREFETCH	2
-static struct exiter exiters[4];	/* [EXIT_* bits] */
+static struct child exiters[4];	/* [EXIT_* bits] */
 
 #define EXIT_LEN	(1 * MIB)
 
@@ -1078,48 +1102,6 @@ static void exiter_main(int in, int out, int how)
 	_exit(0);
 }
 
-static void exiters_fork(void)
-{
-	int i, j, to[2], from[2];
-
-	for (i = 0; i < 4; i++) {
-		check_fatal("pipes to an exiting child",
-			    !pipe(to) && !pipe(from), "%s", strerror(errno));
-		fflush(NULL);
-		exiters[i].pid = fork();
-		check_fatal("fork an exiting child", exiters[i].pid >= 0, "%s",
-			    strerror(errno));
-		if (!exiters[i].pid) {
-			close(to[1]);
-			close(from[0]);
-			/* The others' pipes: each sees its own end alone. */
-			close(peer.to);
-			close(peer.from);
-			for (j = 0; j < i; j++) {
-				close(exiters[j].to);
-				close(exiters[j].from);
-			}
-			exiter_main(to[0], from[1], i);
-		}
-		close(to[0]);
-		close(from[1]);
-		exiters[i].to = to[1];
-		exiters[i].from = from[0];
-	}
-}
-
-/* Reap @pid within @s seconds: 1 (its status in @status), or 0. */
-static int reap_within(pid_t pid, int *status, double s)
-{
-	double t0 = now_s();
-
-	while (now_s() - t0 < s) {
-		if (waitpid(pid, status, WNOHANG) == pid)
-			return 1;
-		usleep(10000);
-	}
-	return 0;
-}
 
 /*
  * Abort FUSE connection @conn (fusectl, mounted here if it is not): a
@@ -1137,7 +1119,7 @@ static void fuse_abort(uint32_t conn)
 
 static void test_own_server_exits(int how)
 {
-	struct exiter *e = &exiters[how];
+	struct child *e = &exiters[how];
 	int status = 0, reaped = 0, rescued = 0, ok;
 	struct pollfd pfd = { .fd = e->from, .events = POLLIN };
 	char what[160], said = 0;
@@ -1207,6 +1189,7 @@ static void unmount_at_exit(void)
 int main(void)
 {
 	int kmsg = kmsg_open();
+	int i;
 
 	/* No khugepaged writer on this mm while a fault holds it (above). */
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
@@ -1219,8 +1202,9 @@ int main(void)
 		return check_done();
 	}
 	/* Before any thread or device of this process. */
-	peer_fork();
-	exiters_fork();
+	child_fork(&peer, "fork the peer", peer_main, 0);
+	for (i = 0; i < 4; i++)
+		child_fork(&exiters[i], "fork an exiting child", exiter_main, i);
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
