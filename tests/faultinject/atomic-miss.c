@@ -457,6 +457,7 @@ int main(void)
 		return 0;
 	}
 	trace_mount();
+	trace_hodp_on();
 	open_dev(&c, "hodp0");
 	p = rc_pair(&c, ALL_ACCESS, 7);
 	target = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,

@@ -291,6 +291,7 @@ int main(void)
 	}
 	kmsg = kmsg_open();
 	trace_mount();
+	trace_hodp_on();
 	open_dev(&c, "hodp0");
 	dst = malloc(LEN);
 	dmr = dst ? ibv_reg_mr(c.pd, dst, LEN, ALL_ACCESS) : NULL;

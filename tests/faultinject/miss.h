@@ -101,19 +101,17 @@ static inline int events_of(const char *trace, uint32_t qpn)
 	return count_in(trace, want, 0);
 }
 
+/* A case's trace starts empty (hodp's events are on: trace_hodp_on()). */
 static inline void start_trace(void)
 {
-	check_fatal("enable the hodp events",
-		    !write_str(TRACING "/trace", "") &&
-		    !write_str(TRACING "/events/hodp/enable", "1"),
-		    "%s", strerror(errno));
+	trace_clear();
 }
 
+/* The case's trace (free it). */
 static inline char *stop_trace(void)
 {
 	char *trace;
 
-	write_str(TRACING "/events/hodp/enable", "0");
 	trace = read_trace();
 	check_fatal("read the trace", trace, "%s", strerror(errno));
 	return trace;

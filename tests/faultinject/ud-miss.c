@@ -436,6 +436,7 @@ int main(void)
 		return 0;
 	}
 	trace_mount();
+	trace_hodp_on();
 	open_dev(&c, "hodp0");
 	aa.grh.dgid = c.gid;
 	ah = ibv_create_ah(c.pd, &aa);

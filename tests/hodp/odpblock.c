@@ -403,8 +403,7 @@ static void held_start(struct held *h, const char *dir)
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
 	pthread_mutex_unlock(&srv.lock);
-	check_fatal("trace", !write_str(TRACING "/trace", ""), "%s",
-		    strerror(errno));
+	trace_clear();
 	h->s = (struct long_post){ .qp = h->p.a };
 	h->s.sge = (struct ibv_sge){ (uintptr_t)h->src, LEN, h->sm->lkey };
 	h->s.wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &h->s.sge,
@@ -942,8 +941,7 @@ static void test_peer_exits(const char *dir)
 		    fd >= 0 && !posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
 		    "%s", strerror(errno));
 	close(fd);
-	check_fatal("trace", !write_str(TRACING "/trace", ""), "%s",
-		    strerror(errno));
+	trace_clear();
 	ok = write(peer.to, "g", 1) == 1 && (posted = peer_says()) == 'p';
 	t0 = now_s();
 	while (ok && !(held = reads_held()) && now_s() - t0 < 20)
@@ -1215,16 +1213,7 @@ int main(void)
 		    strerror(errno));
 	atexit(unmount_at_exit);
 	trace_mount();
-	/*
-	 * hodp's events on once, for the whole test, before any fault runs
-	 * (each case clears the buffer): enabling one patches its call
-	 * sites (text_poke_bp(), an IPI every CPU must answer), and under
-	 * TCG a CPU once never answered while a blocked fault's workers ran,
-	 * the guest stuck for good (CPU 1 in smp_call_function_many_cond()
-	 * from the write to events/hodp/enable, CPU 0 taking no interrupt).
-	 */
-	check_fatal("trace", !write_str(TRACING "/events/hodp/enable", "1"),
-		    "%s", strerror(errno));
+	trace_hodp_on();
 	open_dev(&c, "hodp0");
 	test_held(mnt, 0, 0);
 	test_held(mnt, 1, 0);
@@ -1242,7 +1231,7 @@ int main(void)
 	      HOLD_MAX_S);
 	fuse_stop(mnt);
 	rmdir(mnt);
-	write_str(TRACING "/events/hodp/enable", "0");
+	trace_hodp_off();
 	kmsg_check(kmsg, "the kernel logged no bug");
 	return check_done();
 }

@@ -284,17 +284,13 @@ static void test_trace(void)
 	size_t i;
 	int st;
 
-	trace_mount();
 	for (i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
 		snprintf(path, sizeof(path), TRACING "/events/hodp/%s/enable",
 			 ev[i]);
 		snprintf(want, sizeof(want), "trace event %s exists", ev[i]);
 		check(want, !stat(path, &sb), "no %s", path);
 	}
-	check_fatal("enable the hodp events",
-		    !write_str(TRACING "/trace", "") &&
-		    !write_str(TRACING "/events/hodp/enable", "1"),
-		    "%s", strerror(errno));
+	trace_clear();
 
 	memset(src, 0xa5, MIB);
 	st = rdma_write(pm, src, MIB, tm, t);
@@ -307,7 +303,6 @@ static void test_trace(void)
 	      post_send(qp.a, &wr) ? -3 : poll_one(c.cq, &wc);
 	st4 = st3 ? st3 : poll_one(c.cq, &wc);
 	waits = port_counter("rnr_waits") + port_counter("retry_waits") - waits;
-	write_str(TRACING "/events/hodp/enable", "0");
 	check("traced write completes", st == IBV_WC_SUCCESS, "status %d", st);
 	check("traced write from cold memory completes",
 	      st2 == IBV_WC_SUCCESS, "status %d", st2);
@@ -420,10 +415,7 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 		check_fatal("copy miss: post the receive",
 			    !post_recv(qp.b, tm, t, len, RECV_ID), "%s",
 			    strerror(errno));
-	check_fatal("copy miss: enable the hodp events",
-		    !write_str(TRACING "/trace", "") &&
-		    !write_str(TRACING "/events/hodp/enable", "1"),
-		    "%s", strerror(errno));
+	trace_clear();
 	w = (struct poster){ .op = op, .lmr = pm, .rmr = tm, .l = pin,
 			     .r = t, .len = len, .st = -1, .tid = -1 };
 	check_fatal("copy miss: start the poster",
@@ -441,7 +433,6 @@ static void test_copy_miss(enum ibv_wr_opcode op)
 	reached = *(volatile uint8_t *)(watch + len - MIB) == 0x5c;
 	dropped = !madvise(last, MIB, MADV_DONTNEED);
 	pthread_join(th, NULL);
-	write_str(TRACING "/events/hodp/enable", "0");
 	snprintf(what, sizeof(what),
 		 "copy miss, %s: the invalidation came during the copy, before it reached the range",
 		 name);
@@ -494,6 +485,8 @@ int main(void)
 {
 	int kmsg = kmsg_open();
 
+	trace_mount();
+	trace_hodp_on();
 	open_dev(&c, "hodp0");
 	qp = rc_pair(&c, ALL_ACCESS, 7);
 	test_counters();

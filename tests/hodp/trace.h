@@ -62,6 +62,38 @@ static inline void trace_mount(void)
 		    "no %s/events: %s", TRACING, strerror(errno));
 }
 
+/* hodp's trace events off (at exit: trace_hodp_on()). */
+static inline void trace_hodp_off(void)
+{
+	write_str(TRACING "/events/hodp/enable", "0");
+}
+
+/*
+ * hodp's trace events on, once for the whole test, before its first
+ * fault, and off at its exit: a test's cases clear the buffer
+ * (trace_clear()) instead of turning them on and off. Enabling an event
+ * patches its call sites (text_poke_bp(), an IPI every CPU must answer),
+ * and under TCG a CPU once never answered while a fault event's worker
+ * ran hodp code: the guest stuck for good, CPU 1 in
+ * smp_call_function_many_cond() from the write to events/hodp/enable
+ * (tests/hodp/odpblock.c, tests/vm/cpu-report). Call it after
+ * trace_mount().
+ */
+static inline void trace_hodp_on(void)
+{
+	check_fatal("enable hodp's trace events",
+		    !write_str(TRACING "/events/hodp/enable", "1"), "%s",
+		    strerror(errno));
+	atexit(trace_hodp_off);
+}
+
+/* An empty trace buffer, for a case's events alone (or the end). */
+static inline void trace_clear(void)
+{
+	check_fatal("clear the trace", !write_str(TRACING "/trace", ""), "%s",
+		    strerror(errno));
+}
+
 /* The pid of the task of the trace line that holds @s, or -1. */
 static inline long trace_pid_of(const char *trace, const char *s)
 {
