@@ -177,10 +177,14 @@ struct hodp_qp *hodp_gsi_by_gid(const union ib_gid *gid)
 
 /**
  * hodp_show_objects() - each device's count of the objects it holds
- * @m: where to print: a line per device, "NAME pd N cq N qp N mr N srq N ah N"
+ * @m: where to print: a line per device,
+ *	"NAME pd N cq N qp N mr N srq N ah N mirror N kept N"
  *
  * For the fault-injection tests (debugfs hodp/objects): the RDMA core's
- * resource tracking does not count AHs, and a failed verb must leave none.
+ * resource tracking does not count AHs, and a failed verb must leave none;
+ * nor does it count the device's mirrors (one per process with ODP MRs)
+ * or the deregistered MRs whose memory a fault still keeps
+ * (hodp_mr_keep()).
  */
 void hodp_show_objects(struct seq_file *m)
 {
@@ -188,11 +192,12 @@ void hodp_show_objects(struct seq_file *m)
 
 	mutex_lock(&hodp_devices_lock);
 	list_for_each_entry(dev, &hodp_devices, list)
-		seq_printf(m, "%s pd %d cq %d qp %d mr %d srq %d ah %d\n",
+		seq_printf(m, "%s pd %d cq %d qp %d mr %d srq %d ah %d mirror %d kept %d\n",
 			   dev_name(&dev->ibdev.dev), atomic_read(&dev->nr_pd),
 			   atomic_read(&dev->nr_cq), atomic_read(&dev->nr_qp),
 			   atomic_read(&dev->nr_mr), atomic_read(&dev->nr_srq),
-			   atomic_read(&dev->nr_ah));
+			   atomic_read(&dev->nr_ah), atomic_read(&dev->nr_mirror),
+			   atomic_read(&dev->nr_kept));
 	mutex_unlock(&hodp_devices_lock);
 }
 

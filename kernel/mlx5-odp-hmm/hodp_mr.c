@@ -34,9 +34,14 @@ static void hodp_mr_release(struct kref *ref)
 	complete(&container_of(ref, struct hodp_mr, ref)->freed);
 }
 
-/* The MR's memory, once its deregistration and every keeper are done. */
+/*
+ * The MR's memory, once its deregistration and every keeper are done (or
+ * its registration failed: never dying then).
+ */
 static void hodp_mr_free(struct hodp_mr *mr)
 {
+	if (mr->dying)
+		atomic_dec(&mr->dev->nr_kept);
 	if (mr->odp)
 		hodp_odp_dereg_mr(mr);
 	kfree(mr);
@@ -230,7 +235,11 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	kvfree(mr->pages);
 	mr->pages = NULL;
 	atomic_dec(&dev->nr_mr);
-	/* A fault event or prefetch may keep it: never waited for. */
+	/*
+	 * A fault event or prefetch may keep it: never waited for, counted
+	 * until the last keeper frees it (debugfs hodp/objects).
+	 */
+	atomic_inc(&dev->nr_kept);
 	if (refcount_dec_and_test(&mr->kept))
 		hodp_mr_free(mr);
 	return 0;

@@ -336,6 +336,7 @@ static struct hodp_odp *odp_get(struct hodp_dev *dev)
 	if (!found) {
 		odp->users = 1;
 		list_add(&odp->list, &dev->odp_mirrors);
+		atomic_inc(&dev->nr_mirror);
 	}
 	mutex_unlock(&dev->odp_lock);
 	if (found) {
@@ -353,8 +354,10 @@ static void odp_put(struct hodp_dev *dev, struct hodp_odp *odp)
 
 	mutex_lock(&dev->odp_lock);
 	last = !--odp->users;
-	if (last)
+	if (last) {
 		list_del(&odp->list);
+		atomic_dec(&dev->nr_mirror);
+	}
 	mutex_unlock(&dev->odp_lock);
 	if (last) {
 		hmm_mirror_unregister(&odp->mirror);

@@ -12,6 +12,10 @@
  * - the requester destroyed during its event's slow fault: destroy returns
  *   before that fault ends, which then stops the same way, finding no QP
  *   (and touching none: KASAN would say);
+ * - the source MR of its event's slow fault deregistered during it:
+ *   dereg returns before that fault ends, the MR counted kept in
+ *   hodp/objects until the fault, stopped by the MR's death, frees it;
+ *   the WRITE then ends with a local protection error (no such lkey);
  * - a READ's events over (every look of its copy missing, hodp/copy_miss),
  *   the requester faults its own page where the WQE stands, slowly
  *   (hodp/inplace_miss): out of the responder, whose RESET meanwhile
@@ -84,13 +88,12 @@ static int post_write(struct ibv_qp *qp, struct cold *src, uint8_t *dst,
  * How many faults of @mr ended (their hodp_odp_fault lines in the trace),
  * -1 if unreadable; the first one's return in *@ret if not NULL.
  */
-static int fault_ended_ret(struct ibv_mr *mr, int *ret)
+static int lkey_fault_ended(uint32_t lkey, int *ret)
 {
 	char want[64], *trace = read_trace(), *line;
 	int n;
 
-	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ",
-		 mr->lkey);
+	snprintf(want, sizeof(want), "hodp_odp_fault: hodp0 lkey 0x%x ", lkey);
 	n = trace ? count_in(trace, want, 0) : -1;
 	line = n > 0 ? strstr(trace, want) : NULL;
 	line = line ? strstr(line, " ret ") : NULL;
@@ -100,9 +103,14 @@ static int fault_ended_ret(struct ibv_mr *mr, int *ret)
 	return n;
 }
 
+static int fault_ended_ret(struct ibv_mr *mr, int *ret)
+{
+	return lkey_fault_ended(mr->lkey, ret);
+}
+
 static int fault_ended(struct ibv_mr *mr)
 {
-	return fault_ended_ret(mr, NULL);
+	return lkey_fault_ended(mr->lkey, NULL);
 }
 
 /* How many fault events of @qp the trace holds. */
@@ -115,27 +123,55 @@ static int events_now(struct ibv_qp *qp)
 	return n;
 }
 
-/* The next ODP fault sleeps SLOW_MS; return once it has begun. */
-static int slow_fault_begun(struct ibv_qp *qp, struct cold *src,
-			    uint8_t *dst, struct ibv_mr *dmr, uint64_t id)
+/* The next ODP fault sleeps @ms; return once it has begun. */
+static int slow_fault_begun_ms(struct ibv_qp *qp, struct cold *src,
+			       uint8_t *dst, struct ibv_mr *dmr, uint64_t id,
+			       const char *ms)
 {
 	long long n0 = odp_faults();
 
 	check_fatal("hodp0's odp_faults", n0 >= 0, "unreadable");
 	check_fatal("one slow fault", !attr_arm(SLOW_FAULT, 0, 1) &&
-		    !write_str(FAULT_DELAY, SLOW_MS), "%s", strerror(errno));
+		    !write_str(FAULT_DELAY, ms), "%s", strerror(errno));
 	return !post_write(qp, src, dst, dmr, id) && faults_begun(n0 + 1);
 }
 
-/* Wait up to 60 s for the fault of @mr to end: 1 if it did. */
-static int wait_fault_end(struct ibv_mr *mr)
+static int slow_fault_begun(struct ibv_qp *qp, struct cold *src,
+			    uint8_t *dst, struct ibv_mr *dmr, uint64_t id)
+{
+	return slow_fault_begun_ms(qp, src, dst, dmr, id, SLOW_MS);
+}
+
+/* Wait up to 60 s for the fault of MR @lkey to end: 1 if it did. */
+static int wait_lkey_fault_end(uint32_t lkey)
 {
 	double t0 = now_s();
 
-	while (fault_ended(mr) < 1)
+	while (lkey_fault_ended(lkey, NULL) < 1)
 		if (now_s() - t0 > 60 || usleep(50000))
 			return 0;
 	return 1;
+}
+
+static int wait_fault_end(struct ibv_mr *mr)
+{
+	return wait_lkey_fault_end(mr->lkey);
+}
+
+/* hodp0's deregistered MRs whose memory a fault keeps (hodp/objects). */
+static int kept_mrs(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/hodp/objects", "r");
+	char line[512];
+	const char *k;
+	int n = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "hodp0 ", 6) && (k = strstr(line, " kept ")))
+			n = atoi(k + 6);
+	if (f)
+		fclose(f);
+	return n;
 }
 
 static void reset_during(uint8_t *dst, struct ibv_mr *dmr)
@@ -221,6 +257,56 @@ static void destroy_during(uint8_t *dst, struct ibv_mr *dmr)
 }
 
 /*
+ * The MR of an event's slow fault deregistered during it: dereg returns
+ * before that fault ends, the MR counted kept (hodp/objects) until the
+ * fault, stopped by the MR's death before its first attempt, lets it go;
+ * the WQE's next run finds no such lkey.
+ */
+static void dereg_during(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct cold slow = cold_new();
+	int kept0 = kept_mrs(), kept_at_dereg = -1, kept_after = -1;
+	int begun, rc = -1, ended_at_dereg = -1, ended = 0, ret = 1, st = -1;
+	uint32_t lkey = slow.mr->lkey;
+	struct ibv_wc wc = { 0 };
+
+	start_trace();
+	/* Shorter: only a dereg and two reads of debugfs run meanwhile. */
+	begun = slow_fault_begun_ms(p.a, &slow, dst, dmr, 5, "8000");
+	if (begun) {
+		rc = ibv_dereg_mr(slow.mr);
+		ended_at_dereg = lkey_fault_ended(lkey, NULL);
+		kept_at_dereg = kept_mrs();
+	}
+	check("an MR deregistered during its event's slow fault: dereg returns before that fault ends, the MR kept",
+	      begun && !rc && !ended_at_dereg && kept_at_dereg == kept0 + 1,
+	      "fault begun %d, dereg %d (%s), the slow fault's end traced %d times when it returned, kept %d (before: %d)",
+	      begun, rc, rc ? strerror(errno) : "-", ended_at_dereg,
+	      kept_at_dereg, kept0);
+	if (begun && !rc) {
+		ended = wait_lkey_fault_end(lkey);
+		lkey_fault_ended(lkey, &ret);
+		st = wait_wc(c.cq, &wc);
+		kept_after = kept_mrs();
+	}
+	check("the slow fault stops before its first attempt (-ECANCELED), the MR freed with it",
+	      ended && ret == -125 && kept_after == kept0,
+	      "ended %d, its fault returned %d, kept %d (before: %d)", ended,
+	      ret, kept_after, kept0);
+	check("the WRITE, its source deregistered, ends with a local protection error",
+	      st == IBV_WC_LOC_PROT_ERR && wc.wr_id == 5,
+	      "status %d (wr_id %llu)", st, (unsigned long long)wc.wr_id);
+	disarm();
+	free(stop_trace());
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	if (begun && rc)
+		ibv_dereg_mr(slow.mr);
+	munmap(slow.buf, LEN);
+}
+
+/*
  * The requester's own page faulted where its READ stands (its events
  * over), slowly: the responder's RESET does not wait for that fault (the
  * requester left the responder to fault it); connected again, the READ
@@ -302,6 +388,7 @@ int main(void)
 	signal(SIGINT, disarm_killed);
 	reset_during(dst, dmr);
 	destroy_during(dst, dmr);
+	dereg_during(dst, dmr);
 	own_fault_beside_reset(dst, dmr);
 	ibv_dereg_mr(dmr);
 	free(dst);

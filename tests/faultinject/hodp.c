@@ -4,10 +4,13 @@
  * hodp/fail_alloc (CONFIG_INFINIBAND_HODP_FAULT_INJECTION) fails hodp's
  * allocations for verbs and nothing else: every allocation a verb makes
  * is an injection site (kernel/mlx5-odp-hmm/hodp.h). For each verb (create
- * CQ, QP, SRQ, AH; register MR; resize CQ) the k-th site it passes fails, for
- * k = 1, 2, ... until the verb passes them all: each time the verb must
- * fail with ENOMEM and leave nothing behind (no resource in rdma res, no
- * pinned page, a resized CQ still usable), then work. At the end a connected
+ * CQ, QP, SRQ, AH; register MR: pinned, ODP, implicit ODP, and ODP while
+ * another ODP MR holds the process's mirror; resize CQ) the k-th site it
+ * passes fails, for k = 1, 2, ... until the verb passes them all: each
+ * time the verb must fail with ENOMEM and leave nothing behind (no
+ * resource in rdma res or hodp/objects, whose mirror count says whether
+ * an ODP registration gave back its use of the mirror, no pinned page, a
+ * resized CQ still usable), then work. At the end a connected
  * QP pair still moves data. KASAN and kmemleak (scanned at the end of the
  * boot) watch the unwinding.
  */
@@ -62,6 +65,17 @@ static void res_summary(char *out, size_t len)
 }
 
 /* kB of pinned memory of this process (VmPin). */
+/* hodp0's mirrors (hodp/objects), or -1. */
+static int mirrors(void)
+{
+	char line[512];
+	const char *m;
+
+	res_summary(line, sizeof(line));
+	m = strstr(line, " mirror ");
+	return m ? atoi(m + 8) : -1;
+}
+
 static long vm_pinned(void)
 {
 	char line[256];
@@ -109,6 +123,23 @@ static void *make_mr(void)
 	return ibv_reg_mr(c.pd, buf, sizeof(buf), IBV_ACCESS_LOCAL_WRITE);
 }
 
+/*
+ * ODP: registration takes a use of the process's mirror (the first one
+ * registers it) before the key; a failure after must give it back.
+ */
+static void *make_odp_mr(void)
+{
+	return ibv_reg_mr(c.pd, buf, sizeof(buf),
+			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+}
+
+/* An implicit ODP MR: the whole address space, its leaf table too. */
+static void *make_implicit_mr(void)
+{
+	return ibv_reg_mr(c.pd, NULL, SIZE_MAX,
+			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+}
+
 static void *make_ah(void)
 {
 	struct ibv_ah_attr aa = { .is_global = 1, .port_num = 1,
@@ -150,9 +181,13 @@ static const struct verb verbs[] = {
 	{ "QP", make_qp },
 	{ "SRQ", make_srq },
 	{ "MR", make_mr },
+	{ "ODP MR", make_odp_mr },
+	{ "implicit ODP MR", make_implicit_mr },
 	{ "AH", make_ah },
 	{ "CQ resize", resize },
 };
+
+static const struct verb beside = { "ODP MR beside another", make_odp_mr };
 
 /* A failed resize must leave the CQ as it was: empty and usable. */
 static int resized_cq_usable(void)
@@ -250,6 +285,7 @@ static void still_works(void)
 
 int main(void)
 {
+	struct ibv_mr *held;
 	unsigned int i;
 
 	if (access(FAIL_ALLOC, F_OK)) {
@@ -269,6 +305,16 @@ int main(void)
 	}
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		run_verb(&verbs[i]);
+	/* Again with the mirror there: a failure gives back its one use. */
+	held = ibv_reg_mr(c.pd, buf, sizeof(buf),
+			  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+	check_fatal("an ODP MR held, its mirror with it", held, "%s",
+		    strerror(errno));
+	run_verb(&beside);
+	ibv_dereg_mr(held);
+	check("hodp/objects: no mirror left once the held ODP MR is gone",
+	      mirrors() == 0, "%d mirrors (a failed registration kept a use)",
+	      mirrors());
 	still_works();
 	return check_done();
 }
