@@ -470,6 +470,7 @@ static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
 
 extern struct workqueue_struct *hodp_wq;
 extern struct workqueue_struct *hodp_fault_wq;
+extern struct workqueue_struct *hodp_prefetch_wq;
 
 /* hodp_main.c */
 struct seq_file;

@@ -251,9 +251,21 @@ static int __init hodp_init(void)
 		ret = -ENOMEM;
 		goto err_wq;
 	}
+	/*
+	 * Asynchronous prefetches wait for the mm too, and a process may
+	 * queue HODP_PREFETCH_INFLIGHT of them: on hodp_wq, a few
+	 * processes' prefetches waiting in their own FUSE servers would
+	 * fill it, and every QP's work would wait behind them. Only user
+	 * verbs prefetch: no rescuer.
+	 */
+	hodp_prefetch_wq = alloc_workqueue("hodp_prefetch", WQ_UNBOUND, 0);
+	if (!hodp_prefetch_wq) {
+		ret = -ENOMEM;
+		goto err_fault_wq;
+	}
 	ret = hodp_odp_init();
 	if (ret)
-		goto err_fault_wq;
+		goto err_prefetch_wq;
 	ret = register_netdevice_notifier(&hodp_netdev_nb);
 	if (ret)
 		goto err_odp;
@@ -262,6 +274,8 @@ static int __init hodp_init(void)
 	return 0;
 err_odp:
 	hodp_odp_exit();
+err_prefetch_wq:
+	destroy_workqueue(hodp_prefetch_wq);
 err_fault_wq:
 	destroy_workqueue(hodp_fault_wq);
 err_wq:
@@ -301,8 +315,10 @@ static void __exit hodp_exit(void)
 	 * mirrors.
 	 */
 	flush_workqueue(hodp_fault_wq);
+	flush_workqueue(hodp_prefetch_wq);
 	flush_workqueue(hodp_wq);
 	hodp_odp_exit();
+	destroy_workqueue(hodp_prefetch_wq);
 	destroy_workqueue(hodp_fault_wq);
 	destroy_workqueue(hodp_wq);
 }

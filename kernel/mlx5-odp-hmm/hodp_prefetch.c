@@ -6,8 +6,11 @@
  * PREFETCH_NO_FAULT records only the pages already present (a snapshot).
  *
  * With IB_UVERBS_ADVISE_MR_FLAG_FLUSH the work is done before the call
- * returns, and its error is the call's. Without it, a work item on hodp's
- * workqueue does it and errors are dropped, as mlx5 does. Such a work
+ * returns, and its error is the call's. Without it, a work item on
+ * hodp_prefetch_wq does it and errors are dropped, as mlx5 does: not on
+ * the QPs' workqueue, which a few processes' prefetches blocked in the mm
+ * (their own FUSE servers) would fill, every QP's work waiting behind
+ * them. Such a work
  * item keeps each MR it prefetches (hodp_mr_keep(): its memory, mirror
  * and device, not its key) and stops once the MR is being deregistered
  * (between chunks, and between a chunk's fault attempts). Dereg does not
@@ -23,6 +26,8 @@
 #include <linux/slab.h>
 
 #include "hodp.h"
+
+struct workqueue_struct *hodp_prefetch_wq;
 
 /* Asynchronous prefetches of one mirror queued or running, at most. */
 #define HODP_PREFETCH_INFLIGHT	64
@@ -199,7 +204,7 @@ int hodp_advise_mr(struct ib_pd *pd, enum ib_uverbs_advise_mr_advice advice,
 			hodp_mr_keep(pf->seg[i].mr);
 			hodp_mr_put(pf->seg[i].mr);
 		}
-		queue_work(hodp_wq, &pf->work);
+		queue_work(hodp_prefetch_wq, &pf->work);
 		return 0;
 	}
 	if (!ret && !(flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)) {

@@ -21,9 +21,13 @@
  * none of it waiting for the server. And a process that is its own FUSE
  * server exits while its fault event, or its asynchronous prefetch, waits
  * for that server (its MR's deregistration at the exit waits for neither).
+ * While four such processes' asynchronous prefetches (64 each, as many
+ * as a workqueue runs at once) wait in their servers, this process's cold
+ * ODP RDMA WRITE completes: no QP's work waits behind them.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <glob.h>
 #include <linux/fuse.h>
 #include <poll.h>
 #include <signal.h>
@@ -776,7 +780,7 @@ struct child {
 static struct child peer = { .pid = -1 };
 
 /* The children forked so far: each child closes the others' pipes. */
-static struct child *forked[8];
+static struct child *forked[16];
 static int nforked;
 
 /*
@@ -788,7 +792,7 @@ static void child_fork(struct child *ch, const char *what,
 {
 	int i, to[2], from[2];
 
-	check_fatal(what, nforked < 8 && !pipe(to) && !pipe(from), "%s",
+	check_fatal(what, nforked < 16 && !pipe(to) && !pipe(from), "%s",
 		    strerror(errno));
 	fflush(NULL);
 	ch->pid = fork();
@@ -1164,6 +1168,162 @@ static void test_own_server_exits(int how)
 }
 
 /*
+ * A crowd of processes, each its own FUSE server, fills hodp's
+ * asynchronous prefetch with faults that wait in their servers: CROWD
+ * processes, HODP_PREFETCH_INFLIGHT (64) prefetches each, as many as a
+ * workqueue runs at once (256). Meanwhile this process's cold ODP RDMA
+ * WRITE must complete: its fault event's end runs its queue again as QP
+ * work, which must not wait behind another process's prefetches. Each
+ * child, forked at the start, is told when to go and when to exit (the
+ * exit aborts its server's connection: its prefetches end).
+ */
+#define CROWD		4
+#define CROWD_EACH	64
+static struct child crowd[CROWD];
+
+static void crowd_main(int in, int out, int unused)
+{
+	char dir[] = "/tmp/hodp-fuse-crowd-XXXXXX", path[64], go, said = 'n';
+	struct ibv_sge sge;
+	struct ibv_mr *mr;
+	uint8_t *map;
+	int fd, i, ok;
+	double t0;
+
+	(void)unused;
+	if (read(in, &go, 1) != 1)
+		_exit(1);
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    !mkdtemp(dir) || fuse_start(dir))
+		_exit(1);
+	open_dev(&c, "hodp0");
+	/* Nothing of the device mapped: its exit closes the verbs file. */
+	if (ibv_destroy_cq(c.cq))
+		_exit(1);
+	c.cq = NULL;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDONLY);
+	map = fd >= 0 ? mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0) :
+	      MAP_FAILED;
+	if (fd >= 0)
+		close(fd);	/* no FUSE_FLUSH to itself at the exit */
+	mr = map != MAP_FAILED ?
+	     ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND) : NULL;
+	if (!mr)
+		_exit(1);
+	pthread_mutex_lock(&srv.lock);
+	srv.hold = 1;
+	pthread_mutex_unlock(&srv.lock);
+	sge = (struct ibv_sge){ (uintptr_t)map, EXIT_LEN, mr->lkey };
+	/* The first parks in the server, the others behind its page. */
+	for (i = 0, ok = 1; i < CROWD_EACH && ok; i++)
+		ok = !ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH, 0,
+				    &sge, 1);
+	t0 = now_s();
+	while (ok && !reads_held() && now_s() - t0 < 20)
+		usleep(1000);
+	if (ok && reads_held())
+		said = 'h';
+	if (write(out, &said, 1) != 1 || read(in, &go, 1) != 1)
+		_exit(1);
+	/* Its MR, context and server: the exit ends them. */
+	_exit(0);
+}
+
+static void test_prefetch_crowd(void)
+{
+	struct ibv_sge sge;
+	struct ibv_send_wr wr;
+	struct ibv_mr *cm, *dm;
+	struct ibv_wc wc;
+	struct rc_pair p;
+	uint8_t *cold, *dst;
+	int i, parked = 0, exited = 0, status, n = 0, late = 0;
+	char said;
+	double t0;
+
+	for (i = 0; i < CROWD; i++) {
+		struct pollfd pfd = { .fd = crowd[i].from, .events = POLLIN };
+
+		said = 0;
+		if (write(crowd[i].to, "g", 1) == 1 &&
+		    poll(&pfd, 1, 60000) == 1 &&
+		    read(crowd[i].from, &said, 1) == 1 && said == 'h')
+			parked++;
+	}
+	check("prefetch crowd: each process's asynchronous prefetches wait in its own FUSE server",
+	      parked == CROWD, "%d of %d processes parked theirs", parked,
+	      CROWD);
+	cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	dst = malloc(MIB);
+	check_fatal("prefetch crowd: the buffers", cold != MAP_FAILED && dst,
+		    "%s", strerror(errno));
+	cm = ibv_reg_mr(c.pd, cold, MIB, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	dm = ibv_reg_mr(c.pd, dst, MIB, ALL_ACCESS);
+	check_fatal("prefetch crowd: register them", cm && dm, "%s",
+		    strerror(errno));
+	memset(dst, 0x5c, MIB);
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	sge = (struct ibv_sge){ (uintptr_t)cold, MIB, cm->lkey };
+	wr = (struct ibv_send_wr){ .wr_id = 77, .sg_list = &sge, .num_sge = 1,
+				   .opcode = IBV_WR_RDMA_WRITE,
+				   .send_flags = IBV_SEND_SIGNALED,
+				   .wr.rdma = { (uintptr_t)dst, dm->rkey } };
+	t0 = now_s();
+	if (!post_send(p.a, &wr))
+		while (!(n = ibv_poll_cq(c.cq, 1, &wc)) && now_s() - t0 < 15)
+			usleep(1000);
+	check("prefetch crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its queue's work waits for no prefetch)",
+	      n == 1 && wc.wr_id == 77 && wc.status == IBV_WC_SUCCESS &&
+	      !dst[0] && !dst[MIB - 1],
+	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
+	      n == 1 ? "completed" : "nothing", n == 1 ? (int)wc.status : -1,
+	      dst[0], dst[MIB - 1]);
+	for (i = 0; i < CROWD; i++) {
+		if (write(crowd[i].to, "x", 1) == 1 &&
+		    reap_within(crowd[i].pid, &status, 20) &&
+		    WIFEXITED(status) && !WEXITSTATUS(status))
+			exited++;
+		else
+			kill(crowd[i].pid, SIGKILL);
+		close(crowd[i].to);
+		close(crowd[i].from);
+	}
+	check("prefetch crowd: the processes exit, their prefetches waiting",
+	      exited == CROWD, "%d of %d exited", exited, CROWD);
+	/* A WRITE held up until now completes now: not left for others. */
+	t0 = now_s();
+	while (n != 1 && now_s() - t0 < 20)
+		if ((n = ibv_poll_cq(c.cq, 1, &wc)) == 1)
+			late = 1;
+		else
+			usleep(1000);
+	if (late)
+		printf("# the WRITE completed after the crowd exited\n");
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	ibv_dereg_mr(cm);
+	ibv_dereg_mr(dm);
+	munmap(cold, MIB);
+	free(dst);
+}
+
+/* Remove the empty directories @pattern names. */
+static void rmdirs(const char *pattern)
+{
+	glob_t g;
+	size_t i;
+
+	if (glob(pattern, 0, NULL, &g))
+		return;
+	for (i = 0; i < g.gl_pathc; i++)
+		rmdir(g.gl_pathv[i]);
+	globfree(&g);
+}
+
+/*
  * The main thread's stack grown now: growing it while a fault holds the
  * mmap_lock (held_start()) would wait for that fault.
  */
@@ -1203,6 +1363,8 @@ int main(void)
 	child_fork(&peer, "fork the peer", peer_main, 0);
 	for (i = 0; i < 4; i++)
 		child_fork(&exiters[i], "fork an exiting child", exiter_main, i);
+	for (i = 0; i < CROWD; i++)
+		child_fork(&crowd[i], "fork a prefetching child", crowd_main, 0);
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
@@ -1226,6 +1388,10 @@ int main(void)
 	test_own_server_exits(0);
 	test_own_server_exits(EXIT_FUSE_FIRST | EXIT_PREFETCH);
 	test_own_server_exits(EXIT_PREFETCH);
+	test_prefetch_crowd();
+	/* The children's mount points, empty: their mounts died with them. */
+	rmdirs("/tmp/hodp-fuse-exit-*");
+	rmdirs("/tmp/hodp-fuse-crowd-*");
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);
