@@ -253,10 +253,11 @@ static int __init hodp_init(void)
 	}
 	/*
 	 * Asynchronous prefetches wait for the mm too, and a process may
-	 * queue HODP_PREFETCH_INFLIGHT of them: on hodp_wq, a few
-	 * processes' prefetches waiting in their own FUSE servers would
-	 * fill it, and every QP's work would wait behind them. Only user
-	 * verbs prefetch: no rescuer.
+	 * queue 64 of them (hodp_prefetch.c): on hodp_wq, four processes'
+	 * prefetches waiting in their own FUSE servers filled it, and every
+	 * QP's work waited behind them. Only user verbs prefetch: no
+	 * rescuer. (A QP's own work still faults where its WQE stands once
+	 * the WQE's events are over, on hodp_wq: docs/design.md.)
 	 */
 	hodp_prefetch_wq = alloc_workqueue("hodp_prefetch", WQ_UNBOUND, 0);
 	if (!hodp_prefetch_wq) {

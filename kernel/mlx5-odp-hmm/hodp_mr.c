@@ -36,11 +36,12 @@ static void hodp_mr_release(struct kref *ref)
 
 /*
  * The MR's memory, once its deregistration and every keeper are done (or
- * its registration failed: never dying then).
+ * its registration failed: never dying then). mr->odp stays set until
+ * here.
  */
 static void hodp_mr_free(struct hodp_mr *mr)
 {
-	if (mr->dying)
+	if (mr->dying && mr->odp)
 		atomic_dec(&mr->dev->nr_kept);
 	if (mr->odp)
 		hodp_odp_dereg_mr(mr);
@@ -236,10 +237,11 @@ int hodp_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	mr->pages = NULL;
 	atomic_dec(&dev->nr_mr);
 	/*
-	 * A fault event or prefetch may keep it: never waited for, counted
-	 * until the last keeper frees it (debugfs hodp/objects).
+	 * A fault event or prefetch may keep an ODP MR: never waited for,
+	 * counted until the last keeper frees it (debugfs hodp/objects).
 	 */
-	atomic_inc(&dev->nr_kept);
+	if (mr->odp)
+		atomic_inc(&dev->nr_kept);
 	if (refcount_dec_and_test(&mr->kept))
 		hodp_mr_free(mr);
 	return 0;

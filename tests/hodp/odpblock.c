@@ -21,11 +21,13 @@
  * none of it waiting for the server. And a process that is its own FUSE
  * server exits while its fault event, or its asynchronous prefetch, waits
  * for that server (its MR's deregistration at the exit waits for neither).
- * While four such processes' asynchronous prefetches (64 each, as many
- * as a workqueue runs at once) wait in their servers, this process's cold
+ * While four such processes' asynchronous prefetches (64 each, a
+ * process's most; 256 in all, as many as a workqueue runs at once) wait
+ * in their servers, this process's cold
  * ODP RDMA WRITE completes: no QP's work waits behind them.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <linux/fuse.h>
@@ -792,7 +794,8 @@ static void child_fork(struct child *ch, const char *what,
 {
 	int i, to[2], from[2];
 
-	check_fatal(what, nforked < 16 && !pipe(to) && !pipe(from), "%s",
+	check_fatal(what, nforked < (int)(sizeof(forked) / sizeof(forked[0])) &&
+		    !pipe(to) && !pipe(from), "%s",
 		    strerror(errno));
 	fflush(NULL);
 	ch->pid = fork();
@@ -827,6 +830,15 @@ static int reap_within(pid_t pid, int *status, double s)
 	return 0;
 }
 
+/*
+ * A child's mount point, for mkdtemp(): named after this test's process,
+ * whose end removes it (children_dirs_remove()).
+ */
+static void child_dir(char *dir, size_t len, const char *what)
+{
+	snprintf(dir, len, "/tmp/hodp-fuse-%s-%d-XXXXXX", what, (int)getppid());
+}
+
 #define PEER_READ	(1 * MIB)
 
 /* One message from the peer within 30 s: the byte, or 0. */
@@ -840,16 +852,24 @@ static char peer_says(void)
 	return b;
 }
 
-/* A READ of @len bytes at @raddr (@rkey) into @sge by @qp, wr_id @id. */
-static int post_read(struct ibv_qp *qp, struct ibv_sge *sge, uint64_t raddr,
-		     uint32_t rkey, uint64_t id)
+/* An RDMA @op of @sge and @raddr (@rkey) by @qp, wr_id @id. */
+static int post_rdma(struct ibv_qp *qp, enum ibv_wr_opcode op,
+		     struct ibv_sge *sge, uint64_t raddr, uint32_t rkey,
+		     uint64_t id)
 {
 	struct ibv_send_wr wr = { .wr_id = id, .sg_list = sge, .num_sge = 1,
-				  .opcode = IBV_WR_RDMA_READ,
+				  .opcode = op,
 				  .send_flags = IBV_SEND_SIGNALED,
 				  .wr.rdma = { raddr, rkey } };
 
 	return post_send(qp, &wr);
+}
+
+/* A READ at @raddr (@rkey) into @sge by @qp, wr_id @id. */
+static int post_read(struct ibv_qp *qp, struct ibv_sge *sge, uint64_t raddr,
+		     uint32_t rkey, uint64_t id)
+{
+	return post_rdma(qp, IBV_WR_RDMA_READ, sge, raddr, rkey, id);
 }
 
 /*
@@ -1021,19 +1041,19 @@ static struct child exiters[4];	/* [EXIT_* bits] */
 static void exiter_main(int in, int out, int how)
 {
 	int fuse_first = how & EXIT_FUSE_FIRST;
-	char dir[] = "/tmp/hodp-fuse-exit-XXXXXX", path[64], go, said = 'n';
+	char dir[64], path[80], go, said = 'n';
 	struct ibv_mr *src_mr, *dst_mr;
 	uint32_t conn = 0;
 	struct stat st;
 	struct rc_pair p;
 	struct ibv_sge sge;
-	struct ibv_send_wr wr;
 	uint8_t *src, *dst;
 	double t0;
 	int fd;
 
 	if (read(in, &go, 1) != 1)
 		_exit(1);
+	child_dir(dir, sizeof(dir), "exit");
 	if (unshare(CLONE_NEWNS) ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    !mkdtemp(dir))
@@ -1079,16 +1099,13 @@ static void exiter_main(int in, int out, int how)
 	if (!(how & EXIT_PREFETCH))
 		p = rc_pair(&c, ALL_ACCESS, 7);
 	sge = (struct ibv_sge){ (uintptr_t)src, EXIT_LEN, src_mr->lkey };
-	wr = (struct ibv_send_wr){ .wr_id = 1, .sg_list = &sge, .num_sge = 1,
-				   .opcode = IBV_WR_RDMA_WRITE,
-				   .send_flags = IBV_SEND_SIGNALED,
-				   .wr.rdma = { (uintptr_t)dst, dst_mr->rkey } };
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
 	pthread_mutex_unlock(&srv.lock);
 	if (how & EXIT_PREFETCH ?
 	    ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH, 0, &sge, 1) :
-	    post_send(p.a, &wr))
+	    post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst,
+		      dst_mr->rkey, 1))
 		_exit(1);
 	t0 = now_s();
 	while (!reads_held() && now_s() - t0 < 20)
@@ -1170,8 +1187,9 @@ static void test_own_server_exits(int how)
 /*
  * A crowd of processes, each its own FUSE server, fills hodp's
  * asynchronous prefetch with faults that wait in their servers: CROWD
- * processes, HODP_PREFETCH_INFLIGHT (64) prefetches each, as many as a
- * workqueue runs at once (256). Meanwhile this process's cold ODP RDMA
+ * processes, HODP_PREFETCH_INFLIGHT (64, a process's most) prefetches
+ * each: 256 in all, as many as a workqueue runs at once (WQ_DFL_ACTIVE),
+ * each in a worker of hodp_prefetch_wq, which the test counts. Meanwhile this process's cold ODP RDMA
  * WRITE must complete: its fault event's end runs its queue again as QP
  * work, which must not wait behind another process's prefetches. Each
  * child, forked at the start, is told when to go and when to exit (the
@@ -1183,7 +1201,7 @@ static struct child crowd[CROWD];
 
 static void crowd_main(int in, int out, int unused)
 {
-	char dir[] = "/tmp/hodp-fuse-crowd-XXXXXX", path[64], go, said = 'n';
+	char dir[64], path[80], go, said = 'n';
 	struct ibv_sge sge;
 	struct ibv_mr *mr;
 	uint8_t *map;
@@ -1193,6 +1211,7 @@ static void crowd_main(int in, int out, int unused)
 	(void)unused;
 	if (read(in, &go, 1) != 1)
 		_exit(1);
+	child_dir(dir, sizeof(dir), "crowd");
 	if (unshare(CLONE_NEWNS) ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    !mkdtemp(dir) || fuse_start(dir))
@@ -1223,38 +1242,74 @@ static void crowd_main(int in, int out, int unused)
 	t0 = now_s();
 	while (ok && !reads_held() && now_s() - t0 < 20)
 		usleep(1000);
-	if (ok && reads_held())
+	/* Parked by another task than this one: a worker's. */
+	pthread_mutex_lock(&srv.lock);
+	if (ok && srv.held && srv.held_pid != getpid())
 		said = 'h';
+	pthread_mutex_unlock(&srv.lock);
 	if (write(out, &said, 1) != 1 || read(in, &go, 1) != 1)
 		_exit(1);
 	/* Its MR, context and server: the exit ends them. */
 	_exit(0);
 }
 
+/* Workers of hodp_prefetch_wq running an item ("kworker/...+name"). */
+static int prefetch_workers(void)
+{
+	char path[64], comm[64];
+	struct dirent *d;
+	DIR *proc = opendir("/proc");
+	int n = 0;
+	FILE *f;
+
+	while (proc && (d = readdir(proc))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.20s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    strstr(comm, "+hodp_prefetch\n"))
+			n++;
+		fclose(f);
+	}
+	if (proc)
+		closedir(proc);
+	return n;
+}
+
 static void test_prefetch_crowd(void)
 {
 	struct ibv_sge sge;
-	struct ibv_send_wr wr;
 	struct ibv_mr *cm, *dm;
 	struct ibv_wc wc;
 	struct rc_pair p;
 	uint8_t *cold, *dst;
 	int i, parked = 0, exited = 0, status, n = 0, late = 0;
+	int busy, busy_after;
+	long long mirrors0 = hmm_stat("mirrors"), mirrors = -1;
 	char said;
-	double t0;
+	double t0 = now_s();
 
 	for (i = 0; i < CROWD; i++) {
 		struct pollfd pfd = { .fd = crowd[i].from, .events = POLLIN };
+		int left = 60000 - (int)((now_s() - t0) * 1000);
 
 		said = 0;
-		if (write(crowd[i].to, "g", 1) == 1 &&
-		    poll(&pfd, 1, 60000) == 1 &&
+		if (write(crowd[i].to, "g", 1) == 1 && left > 0 &&
+		    poll(&pfd, 1, left) == 1 &&
 		    read(crowd[i].from, &said, 1) == 1 && said == 'h')
 			parked++;
 	}
-	check("prefetch crowd: each process's asynchronous prefetches wait in its own FUSE server",
-	      parked == CROWD, "%d of %d processes parked theirs", parked,
-	      CROWD);
+	/* The workers start one by one. */
+	while ((busy = prefetch_workers()) < CROWD * CROWD_EACH &&
+	       now_s() - t0 < 60)
+		usleep(10000);
+	check("prefetch crowd: each process's asynchronous prefetches wait in its own FUSE server, a worker each",
+	      parked == CROWD && busy >= CROWD * CROWD_EACH,
+	      "%d of %d processes parked theirs, %d workers of hodp_prefetch busy (%d wanted)",
+	      parked, CROWD, busy, CROWD * CROWD_EACH);
 	cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	dst = malloc(MIB);
@@ -1267,20 +1322,18 @@ static void test_prefetch_crowd(void)
 	memset(dst, 0x5c, MIB);
 	p = rc_pair(&c, ALL_ACCESS, 7);
 	sge = (struct ibv_sge){ (uintptr_t)cold, MIB, cm->lkey };
-	wr = (struct ibv_send_wr){ .wr_id = 77, .sg_list = &sge, .num_sge = 1,
-				   .opcode = IBV_WR_RDMA_WRITE,
-				   .send_flags = IBV_SEND_SIGNALED,
-				   .wr.rdma = { (uintptr_t)dst, dm->rkey } };
 	t0 = now_s();
-	if (!post_send(p.a, &wr))
+	if (!post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst, dm->rkey,
+		       77))
 		while (!(n = ibv_poll_cq(c.cq, 1, &wc)) && now_s() - t0 < 15)
 			usleep(1000);
+	busy_after = prefetch_workers();
 	check("prefetch crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its queue's work waits for no prefetch)",
 	      n == 1 && wc.wr_id == 77 && wc.status == IBV_WC_SUCCESS &&
-	      !dst[0] && !dst[MIB - 1],
-	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
+	      !dst[0] && !dst[MIB - 1] && busy_after >= CROWD * CROWD_EACH,
+	      "%s within 15 s (status %d), bytes 0x%x 0x%x, %d workers of hodp_prefetch still busy then",
 	      n == 1 ? "completed" : "nothing", n == 1 ? (int)wc.status : -1,
-	      dst[0], dst[MIB - 1]);
+	      dst[0], dst[MIB - 1], busy_after);
 	for (i = 0; i < CROWD; i++) {
 		if (write(crowd[i].to, "x", 1) == 1 &&
 		    reap_within(crowd[i].pid, &status, 20) &&
@@ -1308,14 +1361,24 @@ static void test_prefetch_crowd(void)
 	ibv_dereg_mr(dm);
 	munmap(cold, MIB);
 	free(dst);
+	/* Their prefetches end with their servers, the last freeing the MR. */
+	t0 = now_s();
+	while ((mirrors = hmm_stat("mirrors")) > mirrors0 && now_s() - t0 < 20)
+		usleep(10000);
+	check("prefetch crowd: the processes' mirrors go once their prefetches ended",
+	      mirrors0 >= 0 && mirrors == mirrors0,
+	      "mirrors %lld before, %lld after", mirrors0, mirrors);
 }
 
-/* Remove the empty directories @pattern names. */
-static void rmdirs(const char *pattern)
+/* The children's mount points, empty: their mounts died with them. */
+static void children_dirs_remove(void)
 {
+	char pattern[64];
 	glob_t g;
 	size_t i;
 
+	snprintf(pattern, sizeof(pattern), "/tmp/hodp-fuse-*-%d-*",
+		 (int)getpid());
 	if (glob(pattern, 0, NULL, &g))
 		return;
 	for (i = 0; i < g.gl_pathc; i++)
@@ -1389,15 +1452,12 @@ int main(void)
 	test_own_server_exits(EXIT_FUSE_FIRST | EXIT_PREFETCH);
 	test_own_server_exits(EXIT_PREFETCH);
 	test_prefetch_crowd();
-	/* The children's mount points, empty: their mounts died with them. */
-	rmdirs("/tmp/hodp-fuse-exit-*");
-	rmdirs("/tmp/hodp-fuse-crowd-*");
+	children_dirs_remove();
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
 	      HOLD_MAX_S);
 	fuse_stop(mnt);
 	rmdir(mnt);
-	trace_hodp_off();
 	kmsg_check(kmsg, "the kernel logged no bug");
 	return check_done();
 }
