@@ -78,7 +78,7 @@ struct hodp_dev {
 	u32 next_mw;
 	atomic_t nr_pd, nr_cq, nr_qp, nr_mr, nr_srq, nr_ah, nr_mw;
 	atomic_t nr_mirror;		/* odp_mirrors' length */
-	atomic_t nr_kept;		/* MRs deregistered, not yet freed */
+	atomic_t nr_kept;		/* ODP MRs deregistered, still kept */
 	atomic64_t counters[HODP_NR_COUNTERS];
 	struct mutex odp_lock;		/* odp_mirrors and their users */
 	struct list_head odp_mirrors;	/* hodp_odp, one per mm */

@@ -10,12 +10,11 @@
  * hodp_prefetch_wq does it and errors are dropped, as mlx5 does: not on
  * the QPs' workqueue, which a few processes' prefetches blocked in the mm
  * (their own FUSE servers) would fill, every QP's work waiting behind
- * them. Such a work
- * item keeps each MR it prefetches (hodp_mr_keep(): its memory, mirror
- * and device, not its key) and stops once the MR is being deregistered
- * (between chunks, and between a chunk's fault attempts). Dereg does not
- * wait for it: a chunk's fault may wait for the deregistering process
- * itself (its own FUSE server, at its exit). A synchronous prefetch holds
+ * them. Such a work item keeps each MR it prefetches (hodp_mr_keep():
+ * its memory, mirror and device, not its key) and stops once the MR is
+ * being deregistered (between chunks, and between a chunk's fault
+ * attempts). Dereg does not wait for it: a chunk's fault may wait for the
+ * deregistering process itself (its own FUSE server, at its exit). A synchronous prefetch holds
  * references, which dereg waits for, and stops there too. hodp's module
  * exit waits for the work with the workqueue. A mirror (a process's ODP
  * memory on the device) has at most HODP_PREFETCH_INFLIGHT of them; past
