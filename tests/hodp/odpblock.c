@@ -23,8 +23,8 @@
  * for that server (its MR's deregistration at the exit waits for neither).
  * While four such processes' asynchronous prefetches (64 each, a
  * process's most; 256 in all, as many as a workqueue runs at once) wait
- * in their servers, this process's cold
- * ODP RDMA WRITE completes: no QP's work waits behind them.
+ * in their servers, this process's cold ODP RDMA WRITE completes: no
+ * QP's work waits behind them.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1038,18 +1038,55 @@ static struct child exiters[4];	/* [EXIT_* bits] */
 
 #define EXIT_LEN	(1 * MIB)
 
+/*
+ * The first EXIT_LEN bytes of the file of a child's own server at @dir,
+ * privately mapped, or MAP_FAILED. The file is closed at once: a file of
+ * its own file system open at the exit would send FUSE_FLUSH to the
+ * server exiting (FUSE's own wait).
+ */
+static uint8_t *own_file_map(const char *dir)
+{
+	char path[80];
+	uint8_t *map;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return MAP_FAILED;
+	map = mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	return map;
+}
+
+/*
+ * Within 20 s, a read parked in this child's server by another task than
+ * this one (a worker's): 'h', else 'n'.
+ */
+static char parked_by_worker(void)
+{
+	double t0 = now_s();
+	char said = 'n';
+
+	while (!reads_held() && now_s() - t0 < 20)
+		usleep(1000);
+	pthread_mutex_lock(&srv.lock);
+	if (srv.held && srv.held_pid != getpid())
+		said = 'h';
+	pthread_mutex_unlock(&srv.lock);
+	return said;
+}
+
 static void exiter_main(int in, int out, int how)
 {
 	int fuse_first = how & EXIT_FUSE_FIRST;
-	char dir[64], path[80], go, said = 'n';
+	char dir[64], go, said;
 	struct ibv_mr *src_mr, *dst_mr;
 	uint32_t conn = 0;
 	struct stat st;
 	struct rc_pair p;
 	struct ibv_sge sge;
 	uint8_t *src, *dst;
-	double t0;
-	int fd;
 
 	if (read(in, &go, 1) != 1)
 		_exit(1);
@@ -1081,14 +1118,7 @@ static void exiter_main(int in, int out, int how)
 	conn = (major(st.st_dev) << 20) | minor(st.st_dev);
 	if (write(out, &conn, sizeof(conn)) != sizeof(conn))
 		_exit(1);
-	snprintf(path, sizeof(path), "%s/f", dir);
-	fd = open(path, O_RDONLY);
-	src = fd >= 0 ? mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0) :
-	      MAP_FAILED;
-	/* No file of its own file system open at the exit: that close
-	 * would send FUSE_FLUSH to the server exiting (FUSE's own wait). */
-	if (fd >= 0)
-		close(fd);
+	src = own_file_map(dir);
 	dst = malloc(EXIT_LEN);
 	if (src == MAP_FAILED || !dst)
 		_exit(1);
@@ -1107,14 +1137,7 @@ static void exiter_main(int in, int out, int how)
 	    post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst,
 		      dst_mr->rkey, 1))
 		_exit(1);
-	t0 = now_s();
-	while (!reads_held() && now_s() - t0 < 20)
-		usleep(1000);
-	/* Its read parked by another task than this one: a worker's. */
-	pthread_mutex_lock(&srv.lock);
-	if (srv.held && srv.held_pid != getpid())
-		said = 'h';
-	pthread_mutex_unlock(&srv.lock);
+	said = parked_by_worker();
 	if (write(out, &said, 1) != 1)
 		_exit(1);
 	/* Its MRs, QPs, context and server: the exit ends them. */
@@ -1189,8 +1212,8 @@ static void test_own_server_exits(int how)
  * asynchronous prefetch with faults that wait in their servers: CROWD
  * processes, HODP_PREFETCH_INFLIGHT (64, a process's most) prefetches
  * each: 256 in all, as many as a workqueue runs at once (WQ_DFL_ACTIVE),
- * each in a worker of hodp_prefetch_wq, which the test counts. Meanwhile this process's cold ODP RDMA
- * WRITE must complete: its fault event's end runs its queue again as QP
+ * each in a worker of hodp_prefetch_wq, which the test counts. Meanwhile
+ * this process's cold ODP RDMA WRITE must complete: its fault event's end runs its queue again as QP
  * work, which must not wait behind another process's prefetches. Each
  * child, forked at the start, is told when to go and when to exit (the
  * exit aborts its server's connection: its prefetches end).
@@ -1201,12 +1224,11 @@ static struct child crowd[CROWD];
 
 static void crowd_main(int in, int out, int unused)
 {
-	char dir[64], path[80], go, said = 'n';
+	char dir[64], go, said = 'n';
 	struct ibv_sge sge;
 	struct ibv_mr *mr;
 	uint8_t *map;
-	int fd, i, ok;
-	double t0;
+	int i, ok;
 
 	(void)unused;
 	if (read(in, &go, 1) != 1)
@@ -1221,12 +1243,7 @@ static void crowd_main(int in, int out, int unused)
 	if (ibv_destroy_cq(c.cq))
 		_exit(1);
 	c.cq = NULL;
-	snprintf(path, sizeof(path), "%s/f", dir);
-	fd = open(path, O_RDONLY);
-	map = fd >= 0 ? mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0) :
-	      MAP_FAILED;
-	if (fd >= 0)
-		close(fd);	/* no FUSE_FLUSH to itself at the exit */
+	map = own_file_map(dir);
 	mr = map != MAP_FAILED ?
 	     ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND) : NULL;
 	if (!mr)
@@ -1239,14 +1256,8 @@ static void crowd_main(int in, int out, int unused)
 	for (i = 0, ok = 1; i < CROWD_EACH && ok; i++)
 		ok = !ibv_advise_mr(c.pd, IBV_ADVISE_MR_ADVICE_PREFETCH, 0,
 				    &sge, 1);
-	t0 = now_s();
-	while (ok && !reads_held() && now_s() - t0 < 20)
-		usleep(1000);
-	/* Parked by another task than this one: a worker's. */
-	pthread_mutex_lock(&srv.lock);
-	if (ok && srv.held && srv.held_pid != getpid())
-		said = 'h';
-	pthread_mutex_unlock(&srv.lock);
+	if (ok)
+		said = parked_by_worker();
 	if (write(out, &said, 1) != 1 || read(in, &go, 1) != 1)
 		_exit(1);
 	/* Its MR, context and server: the exit ends them. */
