@@ -94,6 +94,12 @@ struct hodp_odp {
 	struct list_head list;		/* on hodp_dev.odp_mirrors */
 	unsigned int users;		/* MRs, under hodp_dev.odp_lock */
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
+	/*
+	 * Fault events of its memory (hodp_fault.c, fault_event_queue()),
+	 * under that file's fault_events_lock.
+	 */
+	unsigned int events_running;	/* queued on hodp_fault_wq, or running */
+	struct list_head events_waiting;	/* for one of those to end */
 	/* Written under the mirror lock exclusively, read under it in either
 	 * mode (hodp_odp_stats.c); zeroed is empty.
 	 */
@@ -357,17 +363,17 @@ struct hodp_qp {
 	bool fault_running;		/* it is queued or runs */
 	bool fault_own;			/* ... for the head WQE's miss */
 	bool fault_pending;		/* the send queue waits for its end */
-	bool fault_inplace;		/* no more events for its own memory */
+	bool fault_inplace;		/* its own misses: its last events */
 	bool fault_peer_fails;		/* a miss of the responder's fails it */
 	u32 fault_events;		/* events of the head WQE */
 	u32 fault_stalls;		/* ... in a row that made no progress */
 	u64 fault_progress;		/* its lookups' progress at the last */
 	/*
-	 * Once they are over: its own misses faulted outside the responder
-	 * (hodp_fault_own_miss()), and what is left of them.
+	 * Once they are over: its own misses are its last events
+	 * (hodp_fault.c, fault_last_left()), and what is left of them.
 	 */
-	u32 inplace_best;		/* the furthest its copy got */
-	int inplace_tries;		/* faults left from there */
+	u64 inplace_best;		/* the furthest its runs got */
+	int inplace_tries;		/* last events left from there */
 	bool inplace_failed;		/* one failed: its next misses fail */
 	/* RESETs so far: a requester's resumed copy is of one incarnation. */
 	u32 resets;
@@ -602,7 +608,6 @@ int hodp_resolve_sges(struct hodp_dev *dev, struct ib_pd *pd,
 int hodp_fault_event_alloc(struct hodp_qp *qp);
 void hodp_fault_event_free(struct hodp_qp *qp);
 void hodp_fault_raise(struct hodp_qp *qp);
-void hodp_fault_own_miss(struct hodp_qp *qp);
 struct hodp_mr *hodp_fault_disown(struct hodp_qp *qp);
 void hodp_fault_drop_miss(struct hodp_req_ctx *ctx);
 

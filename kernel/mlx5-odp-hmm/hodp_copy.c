@@ -134,8 +134,8 @@ static bool copy_fault_stop(void *arg)
  * @tries: the faults left to the caller, one used
  * @fail: what a failure returns
  *
- * For a copy, a lookup or a datagram whose WQE's events are over (or that
- * raises none), where miss_way() says so.
+ * For a copy, a lookup or a datagram of the GSI QP (which raises no
+ * fault events) once its first miss ended them, where miss_way() says so.
  *
  * Return: 0, HODP_COPY_STOPPED if a QP closed (looked at before the fault
  * and between its attempts: a fault may take a while) or the caller was
@@ -234,20 +234,21 @@ void hodp_record_miss(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 
 /*
  * What a miss at @seg becomes: a miss recorded (ctx->miss), which
- * run_sq() raises as a fault event; once the WQE's events for its own
- * memory are over (qp->fault_inplace: an event's fault failed, or their
- * bounds were reached), faulted where it stands, but never inside the
- * responder, whose RESET waits for a requester inside it: a fault may
- * block in the mm for as long as that memory's owner wants (a FUSE
- * server). There, a miss of the requester's own memory is recorded, and
- * run_sq() faults it once the responder is left (hodp_fault_own_miss(),
- * until one fails); one of the responder's memory (never faulted by a
- * requester) is still an event, until an event of it failed for good or
- * the bounds were reached (qp->fault_peer_fails): then the access fails
- * as a page that cannot be mirrored does (a remote access error, or the
- * receive's error: mlx5's answer to a fault it could not resolve). The
- * GSI QP raises no events: its misses are faulted where they stand
- * (hodp_respond_ud() does a datagram's, out of ud_lock).
+ * run_sq() raises as a fault event, also once the WQE's events for its
+ * own memory are over (qp->fault_inplace: an event's fault failed, or
+ * their bounds were reached): then a miss of the requester's own memory
+ * is one of its last events (hodp_fault.c, fault_last_left()), until one
+ * failed (qp->inplace_failed); one of the responder's memory (never
+ * faulted by a requester) is still an event, until an event of it failed
+ * for good or the bounds were reached (qp->fault_peer_fails). A miss
+ * after those fails the access as a page that cannot be mirrored does
+ * (a local protection error, a remote access error, or the receive's
+ * error: mlx5's answer to a fault it could not resolve). Never faulted
+ * in the QP's work, nor inside the responder, whose RESET waits for a
+ * requester inside it: a fault may block in the mm for as long as that
+ * memory's owner wants (a FUSE server). But the GSI QP raises no events:
+ * once its first miss ended them, its misses are faulted where they
+ * stand (hodp_respond_ud() does a datagram's, out of ud_lock).
  */
 enum hodp_miss_way {
 	HODP_MISS_RECORD,	/* in ctx->miss, for run_sq() */
@@ -262,10 +263,11 @@ static enum hodp_miss_way miss_way(const struct hodp_req_ctx *ctx,
 
 	if (!READ_ONCE(qp->fault_inplace))
 		return HODP_MISS_RECORD;
-	if (!ctx->peer || qp->ibqp.qp_type == IB_QPT_GSI)
+	if (qp->ibqp.qp_type == IB_QPT_GSI)
 		return HODP_MISS_FAULT;
 	if (seg_is_local(ctx, seg))
-		return qp->inplace_failed ? HODP_MISS_FAIL : HODP_MISS_RECORD;
+		return READ_ONCE(qp->inplace_failed) ? HODP_MISS_FAIL :
+						       HODP_MISS_RECORD;
 	return READ_ONCE(qp->fault_peer_fails) ? HODP_MISS_FAIL :
 						 HODP_MISS_RECORD;
 }
@@ -512,9 +514,9 @@ static int copy_from_copied(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * after the ctx->copied bytes its last run did; a page missing there (an
  * invalidation after hodp_segs_prepare()) stops it with the miss in
  * ctx->miss and the bytes done in ctx->copied: run_sq() raises the event
- * (or, the WQE's events for its own memory over, faults its own page),
- * and the next run goes on from that byte; or it fails the copy, or is
- * faulted here, as miss_way() says.
+ * (one of the last, the WQE's events for its own memory over), and the
+ * next run goes on from that byte; or it fails the copy, or is faulted
+ * here (the GSI QP's), as miss_way() says.
  *
  * Return: 0, HODP_COPY_EVENT (the miss in ctx->miss), or
  * HODP_COPY_DST_FAULT or HODP_COPY_SRC_FAULT if a page of that side could
@@ -543,9 +545,9 @@ int hodp_copy_resumable(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
  * It starts after the ctx->copied bytes (of header and payload together)
  * its last run did. A miss never faults here: it stops the copy as a
  * fault event does (HODP_COPY_EVENT, ctx->miss, ctx->copied), also once
- * the WQE's events are over (unless miss_way() fails it); the GSI QP's
+ * the WQE's events are over (unless miss_way() fails it): the GSI QP's
  * is then faulted out of the responder's ud_lock (hodp_respond_ud()),
- * another's by run_sq() (hodp_fault_own_miss()), and the copy goes on.
+ * and the copy goes on; another's is one of its last events.
  *
  * Return: as hodp_copy_resumable().
  */
@@ -563,9 +565,9 @@ int hodp_copy_datagram(struct hodp_req_ctx *ctx, struct hodp_seg *dst,
 
 /**
  * hodp_copy_fault_miss() - fault a copy's miss where it stands
- * @ctx: the requester's working memory, its miss in ctx->miss (of a
- *	resumable copy or a datagram, once the WQE's events are over: its
- *	own buffer's, through an lkey, or a GSI datagram's receive; so no
+ * @ctx: the requester's working memory, its miss in ctx->miss (a GSI
+ *	datagram's, once its first miss ended the events it does not
+ *	raise: its own buffer's, through an lkey, or the receive's; so no
  *	window to look at again)
  * @tries: the faults left to the WQE from the byte its copy reached (the
  *	caller's count), one used
@@ -602,12 +604,12 @@ int hodp_copy_fault_miss(struct hodp_req_ctx *ctx, int *tries)
  * whatever happens there (a second execution would be wrong): a page of
  * the local buffer invalidated since the WQE's lookups is a fault event
  * of the requester (ctx->miss), as for a resumable copy, and the WQE's
- * next run calls this again instead of executing it; once the WQE's
- * events are over, the page is faulted where it stands.
+ * next run calls this again instead of executing it (also once the
+ * WQE's events are over: one of its last, hodp_fault.c).
  *
  * Context: process context, the requester's req_lock held (its send queue
- * being run), ctx->atomic_done set by the caller; may sleep (faults where
- * the access stands once the events are over).
+ * being run), ctx->atomic_done set by the caller; may sleep (a mirror's
+ * lock, never a fault).
  * Return: the WQE's status (IB_WC_SUCCESS with ctx->miss set: a fault
  * event), a local protection error if the buffer cannot be mirrored
  * writable, a flush error if the requester is closing.
@@ -644,12 +646,12 @@ enum ib_wc_status hodp_atomic_result(struct hodp_req_ctx *ctx)
  * that misses pages then costs a fault event and a new run of the WQE,
  * nothing else. Pages present cost a lookup each. The first miss is
  * recorded in ctx->miss (the caller raises it), or, as miss_way() says
- * once the WQE's events for its own memory are over, faulted where it
- * stands (the requester's own memory, before the responder is entered:
- * hodp_odp_fault() reaches ahead) or left to fail (-EFAULT: the
- * responder's memory, never faulted by a requester). An invalidation may
- * still come before the copy, which then raises it (hodp_copy_resumable())
- * or faults itself.
+ * once the WQE's events for its own memory are over, left to fail
+ * (-EFAULT: the last events failed, or the responder's memory, never
+ * faulted by a requester) or, for the GSI QP, faulted where it stands
+ * (hodp_odp_fault() reaches ahead). An invalidation may still come before
+ * the copy, which then raises it (hodp_copy_resumable()) or faults itself
+ * (the GSI QP).
  * It stops when the requester or the peer closes (a 2 GiB buffer is many
  * lookups).
  *

@@ -17,22 +17,26 @@
  * does its result's copy into a page invalidated since, once executed:
  * its next run writes the value kept (hodp_atomic_result()).
  * Neither the doorbell's system call nor the worker running the queue
- * waits for the mm for an event (only once the WQE's events for its own
- * memory are over, below), and the requester sees a responder's fault as
- * a stall: no RNR or transport retry is used.
+ * waits for the mm (below: but the GSI QP's), and the requester sees a
+ * responder's fault as a stall: no RNR or transport retry is used.
  *
  * An event that cannot be resolved (unmapped memory, a write to read-only
  * memory) ends the WQE's events for its own memory (qp->fault_inplace):
- * its next run faults that where it stands, out of the responder (bounded
- * by HODP_FAULT_TRIES), and one of the responder's memory fails it
- * (qp->fault_peer_fails: a requester never faults another's memory where
- * it stands, hodp_copy.c, miss_way()), so the WQE ends with the status it
- * deserves and never loops. So do
+ * its next misses of that memory are its last events, HODP_FAULT_TRIES
+ * from the furthest its runs got; once one failed, the next miss fails
+ * the WQE (qp->inplace_failed, fault_last_left()); and a miss of the
+ * responder's memory fails it (qp->fault_peer_fails: a requester never
+ * faults another's memory where it stands, hodp_copy.c, miss_way()), so
+ * the WQE ends with the status it deserves and never loops. So do
  * HODP_FAULT_TRIES events in a row after which the lookups got no further
  * (invalidations racing the fault, or a user rewriting the receive WQE
  * looked at, or the send WQE, between two runs), and more events than the
  * WQE's buffers can take with progress (one per page and per segment): a
  * WQE stalls for a bounded number of events, whatever its peer does.
+ * None of a QP's faults runs in its work (on hodp_wq, whose running items
+ * every QP of every user shares), but the GSI QP's, which raises no
+ * events: a fault may block in the mm for as long as that memory's owner
+ * wants, and 256 QPs of one process would hold every worker.
  *
  * Lifetime: a QP's event lives apart from it (struct hodp_fault_event),
  * because its fault may block in the mm for as long as that memory's
@@ -41,24 +45,39 @@
  * under state_lock, never once destroy set stopping nor out of RTS, and
  * finds its QP again by number (hodp_qp_get(), which destroy closes
  * before it waits for the QP's references), knowing it by the event the
- * QP owns. RESET and destroy let it go: one queued is cancelled there;
- * one running is left to end by itself (its fault stops at its next
- * attempt, its end finds no QP of its own), and RESET gives the QP a
+ * QP owns. RESET and destroy let it go: one queued, or waiting for its
+ * mirror's turn (fault_event_queue()), is cancelled there; one running
+ * is left to end by itself (its fault stops at its next attempt, its end
+ * finds no QP of its own), and RESET gives the QP a
  * fresh event for its next miss (if there is memory for one). Left
  * running, an event holds a worker of hodp_fault_wq, nothing of the QP.
  * Nor does the MR's deregistration wait for it: the event keeps the MR's
  * memory, not an access reference (hodp_mr_keep()), and its fault stops
  * at its next attempt once the MR is dying (the process deregistering
- * may be the FUSE server it waits for, at its exit). Not covered here: a
- * fault of the requester's own memory where its queue stands (its events
- * over, hodp_fault_own_miss()) runs in its own work or doorbell, which
- * its RESET and destroy do wait for; never inside a responder but for
- * the GSI QP's (docs/design.md).
+ * may be the FUSE server it waits for, at its exit). Not covered here:
+ * the GSI QP's faults, where its access stands (docs/design.md).
  */
 #include "hodp.h"
 #include "hodp_trace.h"
 
 struct workqueue_struct *hodp_fault_wq;
+
+/*
+ * Fault events of one mirror's memory (a process's, on a device) queued
+ * or running at once. hodp_fault_wq runs 256 items at once for every
+ * user, and an event may wait in the mm for as long as that memory's
+ * owner wants (its own FUSE server holding the reads): past this, a
+ * mirror's events wait for one of its own to end (fault_event_queue()),
+ * so that one process's blocked faults hold this many workers at most.
+ */
+#define HODP_MIRROR_EVENTS	16
+
+/*
+ * Every mirror's events_running and events_waiting, and whether an event
+ * waits: one lock for all, so that cancelling an event needs no mirror
+ * of it (one that ended may have let its MR, and so its mirror, go).
+ */
+static DEFINE_SPINLOCK(fault_events_lock);
 
 /*
  * A QP's fault event: the work resolving its miss, and what it needs once
@@ -70,6 +89,8 @@ struct hodp_fault_event {
 	refcount_t ref;
 	u32 qpn;			/* its QP's, to find it again */
 	struct hodp_fault_ev fault;	/* the work's, its MR kept */
+	bool last;			/* one of the last: its failure fails */
+	struct list_head wait;		/* on its mirror's events_waiting */
 };
 
 static void fault_event_put(struct hodp_fault_event *ev)
@@ -107,18 +128,73 @@ static bool fault_stop(void *arg)
 }
 
 /*
- * The QP's event failed: the WQE's own memory is faulted where it stands
- * from now on (hodp_copy.c, miss_way()), and the responder's, never
- * faulted by a requester, fails the WQE if it cannot be mirrored (unmapped,
- * or a write to read-only memory; a failure that may pass, such as
- * -EBUSY under memory pressure, leaves it events, bounded as any).
+ * The QP's event failed: the WQE's misses of its own memory are its last
+ * events from now on (fault_last_left()), one of them failing fails the
+ * WQE on its next run (hodp_copy.c, miss_way()); the responder's memory,
+ * never faulted by a requester, fails the WQE if it cannot be mirrored
+ * (unmapped, or a write to read-only memory; a failure that may pass,
+ * such as -EBUSY under memory pressure, leaves it events, bounded as any).
+ * Under state_lock, the QP's queue waiting for @ev (fault_pending).
  */
-static void fault_failed(struct hodp_qp *qp, const struct hodp_fault_ev *ev,
-			 int ret)
+static void fault_failed(struct hodp_qp *qp,
+			 const struct hodp_fault_event *ev, int ret)
 {
+	if (ev->last)
+		WRITE_ONCE(qp->inplace_failed, true);
 	WRITE_ONCE(qp->fault_inplace, true);
-	if (ev->remote && (ret == -EFAULT || ret == -EPERM))
+	if (ev->fault.remote && (ret == -EFAULT || ret == -EPERM))
 		WRITE_ONCE(qp->fault_peer_fails, true);
+}
+
+/*
+ * Queue @ev's work, raised (its MR kept), if its mirror has fewer than
+ * HODP_MIRROR_EVENTS queued or running; else it waits on the mirror's
+ * list for one of them to end (fault_event_next()), or for its QP to let
+ * it go (fault_event_cancel() takes it off).
+ */
+static void fault_event_queue(struct hodp_fault_event *ev)
+{
+	struct hodp_odp *odp = ev->fault.mr->odp;
+	unsigned long flags;
+
+	spin_lock_irqsave(&fault_events_lock, flags);
+	if (odp->events_running < HODP_MIRROR_EVENTS) {
+		odp->events_running++;
+		/* Not queued: nothing else queues it (fault_running). */
+		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
+	} else {
+		list_add_tail(&ev->wait, &odp->events_waiting);
+	}
+	spin_unlock_irqrestore(&fault_events_lock, flags);
+}
+
+/*
+ * One of @odp's events ended, or was cancelled while queued: the first
+ * waiting, if any, takes its place (fault_events_lock held).
+ */
+static void fault_event_next_locked(struct hodp_odp *odp)
+{
+	struct hodp_fault_event *next;
+
+	lockdep_assert_held(&fault_events_lock);
+	next = list_first_entry_or_null(&odp->events_waiting,
+					struct hodp_fault_event, wait);
+	if (next) {
+		list_del_init(&next->wait);
+		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &next->work));
+	} else {
+		odp->events_running--;
+	}
+}
+
+/* As above, the event that ended still keeping its MR, of @odp. */
+static void fault_event_next(struct hodp_odp *odp)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fault_events_lock, flags);
+	fault_event_next_locked(odp);
+	spin_unlock_irqrestore(&fault_events_lock, flags);
 }
 
 static void fault_work(struct work_struct *work)
@@ -136,6 +212,7 @@ static void fault_work(struct work_struct *work)
 	if (!ret)
 		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
 	ev->fault.mr = NULL;
+	fault_event_next(mr->odp);
 	hodp_mr_unkeep(mr);
 	qp = fault_event_qp(ev);
 	if (!qp)
@@ -146,7 +223,7 @@ static void fault_work(struct work_struct *work)
 		qp->fault_running = false;
 		if (qp->fault_pending) {
 			if (qp->fault_own && ret && ret != -ECANCELED)
-				fault_failed(qp, &ev->fault, ret);
+				fault_failed(qp, ev, ret);
 			WRITE_ONCE(qp->fault_own, false);
 			/* Pairs with run_sq()'s acquire: fault_inplace. */
 			smp_store_release(&qp->fault_pending, false);
@@ -167,24 +244,38 @@ static struct hodp_fault_event *fault_event_new(void)
 	if (ev) {
 		INIT_WORK(&ev->work, fault_work);
 		refcount_set(&ev->ref, 1);
+		INIT_LIST_HEAD(&ev->wait);
 	}
 	return ev;
 }
 
 /*
- * Cancel @ev if queued and never started (the work's references are then
- * ours to drop); a running one ends by itself. Return: the MR the
- * cancelled event kept, for the caller to let go of with no lock held
- * (its last keeper may unregister a mirror: hodp_mr_unkeep()), or NULL
- * if it was not queued.
+ * Cancel @ev if it waits for its turn (taken off its mirror's list) or is
+ * queued and never started (its place going to its mirror's next waiting
+ * event): the work's references are then ours to drop. A running one ends
+ * by itself. Both under fault_events_lock, which fault_event_next() holds
+ * to queue a waiting event: cancel_work() marks the work pending for a
+ * moment even when it is not queued, and a queue_work() meanwhile would
+ * be lost. Return: the MR the cancelled event kept, for the caller to let
+ * go of with no lock held (its last keeper may unregister a mirror:
+ * hodp_mr_unkeep()), or NULL if it was neither waiting nor queued.
  */
 static struct hodp_mr *fault_event_cancel(struct hodp_fault_event *ev)
 {
-	struct hodp_mr *mr;
+	struct hodp_mr *mr = NULL;
+	unsigned long flags;
 
-	if (!cancel_work(&ev->work))
+	spin_lock_irqsave(&fault_events_lock, flags);
+	if (!list_empty(&ev->wait)) {
+		list_del_init(&ev->wait);
+		mr = ev->fault.mr;
+	} else if (cancel_work(&ev->work)) {
+		mr = ev->fault.mr;
+		fault_event_next_locked(mr->odp);
+	}
+	spin_unlock_irqrestore(&fault_events_lock, flags);
+	if (!mr)
 		return NULL;
-	mr = ev->fault.mr;
 	ev->fault.mr = NULL;
 	fault_event_put(ev);
 	return mr;
@@ -239,13 +330,31 @@ void hodp_fault_drop_miss(struct hodp_req_ctx *ctx)
  * lookups (local or remote) on by a page at least, to a segment's end at
  * least, or its resumable copy to a page's or segment's end of either
  * side: no more than one per page and per segment of each side, twice,
- * and HODP_FAULT_TRIES more: what faulting where the access stands could
- * cost at worst, whatever the peer rewrites between two runs.
+ * and HODP_FAULT_TRIES more (what its last events, fault_last_left(),
+ * could once cost at worst), whatever the peer rewrites between two
+ * runs.
  */
 static u32 fault_events_max(const struct hodp_req_ctx *ctx)
 {
 	return 4 * (DIV_ROUND_UP(ctx->wqe.length, PAGE_SIZE) + HODP_MAX_SGE) +
 	       HODP_FAULT_TRIES;
+}
+
+/*
+ * A miss of the WQE's own memory once its events are over (fault_inplace):
+ * one of its last events, HODP_FAULT_TRIES from the furthest @progress its
+ * runs made (lookups and copies stop at a miss only where a page or
+ * segment ends, so they are bounded by those). False once they ran out
+ * (and for the GSI QP, whose misses are never recorded then: hodp_copy.c,
+ * miss_way()): its next run fails on the miss (inplace_failed).
+ */
+static bool fault_last_left(struct hodp_qp *qp, u64 progress)
+{
+	if (progress > qp->inplace_best) {
+		qp->inplace_best = progress;
+		qp->inplace_tries = HODP_FAULT_TRIES;
+	}
+	return qp->fault_event && qp->inplace_tries-- > 0;
 }
 
 /**
@@ -254,20 +363,30 @@ static u32 fault_events_max(const struct hodp_req_ctx *ctx)
  *
  * Raises the miss as the QP's fault event, or, past the bounds above (and
  * for the GSI QP, which has no event), ends the WQE's events: its next
- * run faults its own memory where it stands, and fails on a miss of the
- * responder's (hodp_copy.c, miss_way()). Not raised if the QP left RTS
- * meanwhile: RESET discards the WQE, ERR flushes it, and back in RTS it
- * runs again.
+ * run's misses of its own memory are its last events (fault_last_left()),
+ * and one of the responder's fails it (hodp_copy.c, miss_way()). Not
+ * raised if the QP left RTS meanwhile: RESET discards the WQE, ERR
+ * flushes it, and back in RTS it runs again.
  */
 void hodp_fault_raise(struct hodp_qp *qp)
 {
 	struct hodp_req_ctx *ctx = qp->ctx;
 	unsigned long flags;
-	bool raised = false;
+	bool raised = false, last = false;
 	u64 progress;
 
 	lockdep_assert_held(&qp->req_lock);
 	progress = (u64)ctx->lprep + ctx->rprep + ctx->copied;
+	if (READ_ONCE(qp->fault_inplace) && !ctx->miss.remote) {
+		if (!fault_last_left(qp, progress)) {
+			WRITE_ONCE(qp->inplace_failed, true);
+			hodp_fault_drop_miss(ctx);
+			hodp_qp_kick(qp);
+			return;
+		}
+		last = true;
+		goto raise;
+	}
 	if (qp->fault_events && progress == qp->fault_progress)
 		qp->fault_stalls++;
 	else
@@ -287,6 +406,7 @@ void hodp_fault_raise(struct hodp_qp *qp)
 		return;
 	}
 
+raise:
 	spin_lock_irqsave(&qp->state_lock, flags);
 	if (!qp->stopping && qp->state == IB_QPS_RTS) {
 		WRITE_ONCE(qp->fault_pending, true);
@@ -303,61 +423,26 @@ void hodp_fault_raise(struct hodp_qp *qp)
 		trace_hodp_odp_fault_event(qp, &ctx->miss);
 		ev->qpn = qp->qpn;
 		ev->fault = ctx->miss;
+		ev->last = last;
 		/* Its memory, not an access: dereg never waits for it. */
 		hodp_mr_keep(ev->fault.mr);
 		WRITE_ONCE(qp->fault_own, true);
 		qp->fault_running = true;
 		refcount_inc(&ev->ref);
-		/* Not queued: nothing else queues it (fault_running). */
-		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
+		fault_event_queue(ev);
 	}
 	spin_unlock_irqrestore(&qp->state_lock, flags);
 	hodp_fault_drop_miss(ctx);
 }
 
 /**
- * hodp_fault_own_miss() - fault the requester's own miss, its events over
- * @qp: the requester, running its queue (req_lock held), out of the
- *	responder; ctx->miss set by a copy there (an lkey's page, which
- *	copy_miss() no longer faults in the responder)
- *
- * Faults it where the queue stands, in the requester's own context, then
- * runs the WQE again, its copy going on from where it stopped.
- * HODP_FAULT_TRIES faults from the furthest progress its runs made: one
- * failing (the page cannot be mirrored, or they ran out) makes the next
- * run's misses of its own memory fail the WQE (local protection error)
- * where they stand, inside the responder, which ends the message there.
- */
-void hodp_fault_own_miss(struct hodp_qp *qp)
-{
-	struct hodp_req_ctx *ctx = qp->ctx;
-	int ret;
-
-	lockdep_assert_held(&qp->req_lock);
-	/* As an event: none for a QP that left RTS (back in it, it runs). */
-	if (READ_ONCE(qp->state) != IB_QPS_RTS) {
-		hodp_fault_drop_miss(ctx);
-		return;
-	}
-	/* Bounded: a copy stops at a miss only where a page or segment ends. */
-	if (ctx->copied > qp->inplace_best) {
-		qp->inplace_best = ctx->copied;
-		qp->inplace_tries = HODP_FAULT_TRIES;
-	}
-	ret = hodp_copy_fault_miss(ctx, &qp->inplace_tries);
-	if (ret && ret != HODP_COPY_STOPPED)
-		qp->inplace_failed = true;
-	hodp_qp_kick(qp);
-}
-
-/**
  * hodp_fault_disown() - the QP no longer waits for its fault event (RESET)
  * @qp: a QP that raises none any more (out of RTS, its req_lock held)
  *
- * Never waits: a queued event is cancelled; a running one is left to end
- * by itself (its fault stops at its next attempt) and replaced, so that
- * the QP's next miss is not held up by it; if there is no memory for a
- * new one, that miss waits for the old one's end.
+ * Never waits: a queued or waiting event is cancelled; a running one is
+ * left to end by itself (its fault stops at its next attempt) and
+ * replaced, so that the QP's next miss is not held up by it; if there is
+ * no memory for a new one, that miss waits for the old one's end.
  *
  * Return: the MR a cancelled event kept, for the caller to let go of
  * (hodp_mr_unkeep()) once it released req_lock: its last keeper may

@@ -242,8 +242,10 @@ static int __init hodp_init(void)
 		return -ENOMEM;
 	/*
 	 * Fault events wait for the mm (a file's I/O, a FUSE server): not
-	 * beside the QPs' work, which they would hold up. A kernel ULP's
-	 * messages may wait for them: a rescuer, as hodp_wq has.
+	 * beside the QPs' work, which they would hold up, and no more than
+	 * HODP_MIRROR_EVENTS of one mirror's at once (hodp_fault.c). A
+	 * kernel ULP's messages may wait for them: a rescuer, as hodp_wq
+	 * has.
 	 */
 	hodp_fault_wq = alloc_workqueue("hodp_fault",
 					WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
@@ -256,8 +258,8 @@ static int __init hodp_init(void)
 	 * queue 64 of them (hodp_prefetch.c): on hodp_wq, four processes'
 	 * prefetches waiting in their own FUSE servers filled it, and every
 	 * QP's work waited behind them. Only user verbs prefetch: no
-	 * rescuer. (A QP's own work still faults where its WQE stands once
-	 * the WQE's events are over, on hodp_wq: docs/design.md.)
+	 * rescuer. (The GSI QP's work still faults where its WQE stands,
+	 * on hodp_wq: it raises no fault events, docs/design.md.)
 	 */
 	hodp_prefetch_wq = alloc_workqueue("hodp_prefetch", WQ_UNBOUND, 0);
 	if (!hodp_prefetch_wq) {
@@ -315,7 +317,7 @@ static void __exit hodp_exit(void)
 	 * answers), letting the last of them go; then this waits for the
 	 * mirrors.
 	 */
-	flush_workqueue(hodp_fault_wq);
+	drain_workqueue(hodp_fault_wq);	/* events it queues for the next */
 	flush_workqueue(hodp_prefetch_wq);
 	flush_workqueue(hodp_wq);
 	hodp_odp_exit();

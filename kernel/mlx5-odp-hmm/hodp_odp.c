@@ -322,6 +322,7 @@ static struct hodp_odp *odp_get(struct hodp_dev *dev)
 	odp = hodp_kzalloc(sizeof(*odp));
 	if (!odp)
 		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&odp->events_waiting);
 	ret = hmm_mirror_register(&odp->mirror, &hodp_hmm_dev, current->mm);
 	if (ret) {
 		kfree(odp);

@@ -514,7 +514,7 @@ static void run_sq(struct hodp_qp *qp)
 			qp->fault_stalls = 0;
 			qp->inplace_tries = HODP_FAULT_TRIES;
 			qp->inplace_best = 0;
-			qp->inplace_failed = false;
+			WRITE_ONCE(qp->inplace_failed, false);
 			ctx->lprep = 0;
 			ctx->rprep = 0;
 			ctx->copied = 0;
@@ -541,15 +541,12 @@ static void run_sq(struct hodp_qp *qp)
 			hodp_put_segs(ctx->lseg, ctx->nlseg);
 			ctx->nlseg = 0;
 			/*
-			 * Its events for its own memory over: a miss of that
-			 * memory, which the copy in the responder did not
-			 * fault (hodp_copy.c, miss_way()), faulted here, out
-			 * of it. A miss of the responder's is an event still.
+			 * Also once its events are over: then a miss of its
+			 * own memory is one of its last events (no fault in
+			 * this work, hodp_fault.c), one of the responder's
+			 * an event still (until miss_way() fails it).
 			 */
-			if (READ_ONCE(qp->fault_inplace) && !ctx->miss.remote)
-				hodp_fault_own_miss(qp);
-			else
-				hodp_fault_raise(qp);
+			hodp_fault_raise(qp);
 			return;
 		}
 		if (status == IB_WC_SUCCESS && wait_us) {

@@ -696,9 +696,9 @@ static enum ib_wc_status fail_dgram(struct hodp_qp *req, struct hodp_qp *resp,
  * ud_lock faults: the lookups before (prepare_recv()) claim nothing, and
  * once the WQE's events are over, a miss of the receive is still an
  * event, or fails it (no fault of another's memory: hodp_copy.c,
- * miss_way()), one of the sender's own buffer is faulted by run_sq() out
- * of the responder, its WQE held meanwhile (the GSI QP, which raises no
- * events, faults it here, between two turns of the lock). So a sender
+ * miss_way()), one of the sender's own buffer is one of its last events,
+ * the receive WQE held meanwhile (the GSI QP, which raises no events,
+ * faults it here, between two turns of the lock). So a sender
  * waits for ud_lock at most the copies of the datagrams before its own
  * (each waiting at most behind an invalidation for a mirror's lock),
  * never another's fault.
@@ -732,8 +732,8 @@ enum ib_wc_status hodp_respond_ud(struct hodp_qp *req, struct hodp_qp *resp,
 		status = deliver_dgram(req, resp, sgid, dgid, &ret);
 		mutex_unlock(&resp->ud_lock);
 		/*
-		 * Done, or a miss for run_sq(): a fault event, or, the WQE's
-		 * events over, its own memory's miss, faulted there.
+		 * Done, or a miss for run_sq(): a fault event (one of the
+		 * last, the WQE's events over), but the GSI QP's.
 		 */
 		if (ret != HODP_COPY_EVENT || !READ_ONCE(req->fault_inplace) ||
 		    req->ibqp.qp_type != IB_QPT_GSI)

@@ -27,11 +27,11 @@
  * again executes. Rewritten in the ring into another atomic meanwhile:
  * the next run executes it as it is now.
  *
- * The result's write faulting where it stands, slow (debugfs
- * hodp/slow_fault and fault_delay_ms, as a slow file's page would be):
- * the responder's RESET does not wait for it (the requester's memory,
- * written once the responder is left), and the WQE completes, executed
- * once.
+ * The result's page missing once the WQE's events are over: one of its
+ * last events, its fault slow (debugfs hodp/slow_fault and
+ * fault_delay_ms, as a slow file's page would be): the responder's RESET
+ * does not wait for it (a worker's fault of the requester's memory), and
+ * the WQE completes, executed once.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -168,11 +168,12 @@ static void count_faults(uint32_t qpn, int *faults, int *events)
 }
 
 /*
- * The result's write faulting where it stands, that fault slow: the
- * target's page missing at each look until the WQE's events are over
- * (HODP_FAULT_TRIES events, their faults quick, and the look that ends
- * them), then the atomic executes, and its result's first look in place
- * misses (hodp/inplace_miss): the next fault, the slow one. The
+ * The result's last event, its fault slow: the target's page missing at
+ * each look until the WQE's events are over (HODP_FAULT_TRIES events,
+ * their faults quick, and the look that ends them), then the atomic
+ * executes, and its result's first look after them misses
+ * (hodp/inplace_miss): one of its last events, the next fault, the slow
+ * one. The
  * responder's RESET meanwhile returns before that fault ends; then the
  * WQE completes, its result written, executed once. Both are RESET and
  * connected again.
@@ -201,9 +202,10 @@ static void result_closed(struct rc_pair *p, struct ibv_mr *olmr,
 	}
 	disarm();
 	free(stop_trace());
-	check("responder RESET during the slow fault of a result's write: returns before it ends",
-	      begun && !rc && at == FAULT_TRIES, "slow fault begun %d, RESET %d, %d faults ended when it returned (the events' %d, then the result's)",
-	      begun, rc, at, FAULT_TRIES);
+	check("responder RESET during the slow fault of a result's write, its last event: returns before it ends",
+	      begun && !rc && at == FAULT_TRIES && events == FAULT_TRIES + 1,
+	      "slow fault begun %d, RESET %d, %d faults ended when it returned (the events' %d, then the result's), %d events (want %d: the last one's too)",
+	      begun, rc, at, FAULT_TRIES, events, FAULT_TRIES + 1);
 	check("... and the WQE completes, its result written, executed once",
 	      st == IBV_WC_SUCCESS && *(volatile uint64_t *)oresult ==
 	      before && *(volatile uint64_t *)target == before + 7,

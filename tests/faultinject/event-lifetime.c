@@ -17,16 +17,22 @@
  *   hodp/objects until the fault, stopped by the MR's death, frees it;
  *   the WRITE then ends with a local protection error (no such lkey);
  * - a READ's events over (every look of its copy missing, hodp/copy_miss),
- *   the requester faults its own page where the WQE stands, slowly
- *   (hodp/inplace_miss): out of the responder, whose RESET meanwhile
- *   returns before that fault ends; connected again, the READ completes,
- *   its data right.
+ *   the requester's next miss of its own page (hodp/inplace_miss) is one
+ *   of its last events, its fault slow: in a worker, out of the
+ *   responder, whose RESET meanwhile returns before that fault ends;
+ *   connected again, the READ completes, its data right;
+ * - 18 cold WRITEs of the process's QPs, 16 slow faults: 16 begin, the
+ *   last two events wait for one of them to end (a process's events are
+ *   bounded); their requesters RESET and destroyed meanwhile return
+ *   before any fault ends, and those events never run; the RESET one,
+ *   connected again, WRITEs again.
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <sys/mman.h>
 
 #include "miss.h"
+#include "objects.h"
 
 #define LEN		(16 * PAGE)
 /*
@@ -161,17 +167,7 @@ static int wait_fault_end(struct ibv_mr *mr)
 /* hodp0's deregistered MRs whose memory a fault keeps (hodp/objects). */
 static int kept_mrs(void)
 {
-	FILE *f = fopen("/sys/kernel/debug/hodp/objects", "r");
-	char line[512];
-	const char *k;
-	int n = -1;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "hodp0 ", 6) && (k = strstr(line, " kept ")))
-			n = atoi(k + 6);
-	if (f)
-		fclose(f);
-	return n;
+	return hodp0_objects_count("kept");
 }
 
 static void reset_during(uint8_t *dst, struct ibv_mr *dmr)
@@ -317,11 +313,105 @@ static void dereg_during(uint8_t *dst, struct ibv_mr *dmr)
 }
 
 /*
- * The requester's own page faulted where its READ stands (its events
- * over), slowly: the responder's RESET does not wait for that fault (the
- * requester left the responder to fault it); connected again, the READ
- * completes, its data right (the fault was the injected miss's: the page
- * was there).
+ * A process's fault events run HODP_MIRROR_EVENTS (hodp_fault.c) at once,
+ * its next ones waiting for one of those to end.
+ */
+#define MIRROR_EVENTS	16
+
+/* The slow faults, then the two WQEs whose events wait their turn. */
+#define WAITERS		(MIRROR_EVENTS + 2)
+
+/* Faults of MR @lkey traced so far, or -1. */
+static int lkey_faults(uint32_t lkey)
+{
+	return lkey_fault_ended(lkey, NULL);
+}
+
+/*
+ * MIRROR_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
+ * the first MIRROR_EVENTS faults slow: those begin, the last two events
+ * wait for their turn. Meanwhile the one's requester is RESET, the
+ * other's destroyed: both return before any fault ends, and their events,
+ * let go while waiting, never run (no fault of their MRs); the slow
+ * WRITEs complete; the RESET requester, connected again, WRITEs again
+ * (its event works). KASAN and lockdep watch the waiting list.
+ */
+static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
+	struct rc_pair p[WAITERS];
+	struct cold src[WAITERS];
+	const int r = MIRROR_EVENTS, d = MIRROR_EVENTS + 1;
+	long long f0 = odp_faults(), ran = -1, after = -1;
+	int i, begun = 0, posted = 0, ended_at = -1, rrc = -1, drc = -1;
+	int done = 0, st = -1, waited_faults = -1;
+	struct ibv_wc wc = { 0 };
+	char *trace;
+
+	for (i = 0; i < WAITERS; i++) {
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+		src[i] = cold_new();
+	}
+	start_trace();
+	check_fatal("the next MIRROR_EVENTS faults slow",
+		    !attr_arm(SLOW_FAULT, 0, MIRROR_EVENTS) &&
+		    !write_str(FAULT_DELAY, "8000"), "%s", strerror(errno));
+	for (i = 0; i < WAITERS; i++)
+		posted += !post_write(p[i].a, &src[i], dst, dmr, 100 + i);
+	if (posted == WAITERS)
+		begun = faults_begun(f0 + MIRROR_EVENTS);
+	if (begun) {
+		sleep(1);
+		ran = odp_faults() - f0;
+		rrc = ibv_modify_qp(p[r].a, &rst, IBV_QP_STATE);
+		drc = ibv_destroy_qp(p[d].a);
+		trace = read_trace();
+		ended_at = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
+		free(trace);
+	}
+	check("a process's fault events: 16 run at once, the next ones wait",
+	      begun && ran == MIRROR_EVENTS,
+	      "%d of %d posted, %lld faults begun (want %d)", posted, WAITERS,
+	      ran, MIRROR_EVENTS);
+	check("... a waiting one's requester RESET, another's destroyed: both return before any fault ends",
+	      !rrc && !drc && !ended_at, "RESET %d, destroy %d, %d faults ended",
+	      rrc, drc, ended_at);
+	for (i = 0; i < MIRROR_EVENTS; i++)
+		done += wait_wc(c.cq, &wc) == IBV_WC_SUCCESS &&
+			wc.wr_id >= 100 && wc.wr_id < 100 + MIRROR_EVENTS;
+	/* Their places free: a waiting event left would run now. */
+	sleep(1);
+	after = odp_faults() - f0;
+	waited_faults = lkey_faults(src[r].mr->lkey) +
+			lkey_faults(src[d].mr->lkey);
+	check("... then the slow WRITEs complete, and the events let go while waiting never run",
+	      done == MIRROR_EVENTS && after == MIRROR_EVENTS &&
+	      !waited_faults, "%d of %d completed, %lld faults in all (want %d), %d of the two let go",
+	      done, MIRROR_EVENTS, after, MIRROR_EVENTS, waited_faults);
+	if (!rrc && !rc_connect(&c, p[r].a, p[r].b->qp_num, ALL_ACCESS, 7) &&
+	    !post_write(p[r].a, &src[r], dst, dmr, 7))
+		st = wait_wc(c.cq, &wc);
+	check("... the RESET requester, connected again, WRITEs again, a fault event of its own",
+	      st == IBV_WC_SUCCESS && wc.wr_id == 7 &&
+	      lkey_faults(src[r].mr->lkey) == 1 && !ibv_poll_cq(c.cq, 1, &wc),
+	      "status %d (wr_id %llu), %d faults of its MR", st,
+	      (unsigned long long)wc.wr_id, lkey_faults(src[r].mr->lkey));
+	disarm();
+	free(stop_trace());
+	for (i = 0; i < WAITERS; i++) {
+		if (i != d || drc)
+			ibv_destroy_qp(p[i].a);
+		ibv_destroy_qp(p[i].b);
+		cold_free(&src[i]);
+	}
+}
+
+/*
+ * The requester's own page missing once its READ's events are over: one
+ * of its last events, its fault slow. The responder's RESET does not wait
+ * for that fault (a worker's, out of the responder); connected again, the
+ * READ completes, its data right (the fault was the injected miss's: the
+ * page was there).
  */
 static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
 {
@@ -346,17 +436,18 @@ static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
 	arm(COPY_MISS, FAULT_TRIES + 1);
 	arm_slow_inplace(SLOW_MS);
 	if (!post_rdma(p.a, IBV_WR_RDMA_READ, &loc, src, smr, 21)) {
-		/* The events' faults, then the one where it stands. */
+		/* The events' faults, then the last event's, slow. */
 		begun = faults_begun(f0 + FAULT_TRIES + 1);
 		rc = ibv_modify_qp(p.b, &rst, IBV_QP_STATE);
 		at_reset = fault_ended(loc.mr);
 		events = events_now(p.a);
 	}
-	check("responder RESET while its requester faults its own page where its READ stands, slowly: returns before that fault ends",
-	      begun && !rc && at_reset == FAULT_TRIES && events == FAULT_TRIES,
-	      "slow fault begun %d, RESET %d (%s), %d faults of the page ended when it returned (the events' %d, then the slow one), %d events",
+	check("responder RESET while its requester's last event faults its own page, slowly: returns before that fault ends",
+	      begun && !rc && at_reset == FAULT_TRIES &&
+	      events == FAULT_TRIES + 1,
+	      "slow fault begun %d, RESET %d (%s), %d faults of the page ended when it returned (the events' %d, then the slow one), %d events (want %d: the last one's too)",
 	      begun, rc, rc ? strerror(errno) : "-", at_reset, FAULT_TRIES,
-	      events);
+	      events, FAULT_TRIES + 1);
 	if (begun && !rc && !rc_connect(&c, p.b, p.a->qp_num, ALL_ACCESS, 7))
 		st = wait_wc(c.cq, &wc);
 	for (i = 0; i < (int)LEN && bad < 0; i++)
@@ -368,7 +459,7 @@ static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
 	      (unsigned long long)wc.wr_id, bad);
 	disarm();
 	free(stop_trace());
-	/* Its slow fault not over (a failure above): destroy waits for it. */
+	/* Its slow fault not over (a failure above): destroy lets it go. */
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);
 	cold_free(&loc);
@@ -400,6 +491,7 @@ int main(void)
 	destroy_during(dst, dmr);
 	dereg_during(dst, dmr);
 	own_fault_beside_reset(dst, dmr);
+	waiting_let_go(dst, dmr);
 	ibv_dereg_mr(dmr);
 	free(dst);
 	kmsg_check(kmsg, "the kernel logged no bug");

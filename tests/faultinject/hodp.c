@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "fault_attr.h"
+#include "objects.h"
 #include "../hodp/verbs.h"
 
 #define FAIL_ALLOC "/sys/kernel/debug/hodp/fail_alloc"
@@ -48,31 +49,21 @@ static int disarm(void)
 static void res_summary(char *out, size_t len)
 {
 	FILE *p = popen("rdma res show 2>&1", "r");
-	FILE *f = fopen("/sys/kernel/debug/hodp/objects", "r");
-	char line[512], res[512] = "", objs[512] = "";
+	char line[512], res[512] = "", objs[512];
 
 	while (p && fgets(line, sizeof(line), p))
 		if (strstr(line, "hodp0:"))
 			snprintf(res, sizeof(res), "%s", line);
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "hodp0 ", 6))
-			snprintf(objs, sizeof(objs), "%s", line);
 	if (p)
 		pclose(p);
-	if (f)
-		fclose(f);
+	hodp0_objects(objs, sizeof(objs));
 	snprintf(out, len, "%s| %s", res, objs);
 }
 
 /* hodp0's mirrors (hodp/objects), or -1. */
 static int mirrors(void)
 {
-	char line[512];
-	const char *m;
-
-	res_summary(line, sizeof(line));
-	m = strstr(line, " mirror ");
-	return m ? atoi(m + 8) : -1;
+	return hodp0_objects_count("mirror");
 }
 
 /* kB of pinned memory of this process (VmPin). */

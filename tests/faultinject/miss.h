@@ -77,30 +77,6 @@ static inline void disarm_killed(int sig)
 	_exit(1);
 }
 
-/* How many lines of @trace hold @s (by task @pid only, if not 0). */
-static inline int count_in(const char *trace, const char *s, long pid)
-{
-	const char *p, *line;
-	int n = 0;
-
-	for (p = strstr(trace, s); p; p = strstr(p + 1, s)) {
-		for (line = p; line > trace && line[-1] != '\n'; line--)
-			;
-		n += !pid || trace_pid_of(line, s) == pid;
-	}
-	return n;
-}
-
-/* How many fault events of QP @qpn @trace holds. */
-static inline int events_of(const char *trace, uint32_t qpn)
-{
-	char want[64];
-
-	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
-		 qpn);
-	return count_in(trace, want, 0);
-}
-
 /* A case's trace starts empty (hodp's events are on: trace_hodp_on()). */
 static inline void start_trace(void)
 {

@@ -24,7 +24,8 @@
  * While four such processes' asynchronous prefetches (64 each, a
  * process's most; 256 in all, as many as a workqueue runs at once) wait
  * in their servers, this process's cold ODP RDMA WRITE completes: no
- * QP's work waits behind them.
+ * QP's work waits behind them. So it does while 4 processes' 64 QPs
+ * each fault pages their servers first fail to read, then hold.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -52,6 +53,7 @@
 #define RECV_ID		77
 #define ROOT_ID		1
 #define FILE_ID		2
+#define BAD_ID		3	/* "bad": every read of it fails */
 
 static struct ctx c;
 
@@ -63,7 +65,8 @@ static const char *what_of(char *buf, const char *name, const char *s)
 }
 
 /*
- * The FUSE server: one file of FILE_LEN bytes of 0x11, reads held at will.
+ * The FUSE server: one file of FILE_LEN bytes of 0x11, reads held at will,
+ * and one as long whose every read fails (-EIO).
  * Its replies are sent under lock (from its thread, or release_reads()).
  */
 static struct {
@@ -77,6 +80,10 @@ static struct {
 	int watchdog;			/* reads it had to answer by itself */
 	int stop;
 	struct { uint64_t unique; uint32_t size; } parked[64];
+	int no_watchdog;		/* a crowd's child: its exit ends all */
+	int fail_first;			/* fail each page's first read (EIO) */
+	int failed;			/* ... how many so far */
+	uint8_t read_once[FILE_LEN / PAGE / 8];	/* pages read or failed */
 } srv = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The watchdog's limit: a test that failed to release never hangs. */
@@ -161,11 +168,13 @@ static void handle(struct fuse_in_header *in)
 					    .entry_valid = 3600,
 					    .attr_valid = 3600 };
 
-		if (in->nodeid != ROOT_ID || strcmp(body, "f")) {
+		if (in->nodeid == ROOT_ID && !strcmp(body, "bad"))
+			o.nodeid = BAD_ID;
+		else if (in->nodeid != ROOT_ID || strcmp(body, "f")) {
 			reply(in->unique, -ENOENT, NULL, 0);
 			break;
 		}
-		fill_attr(&o.attr, FILE_ID);
+		fill_attr(&o.attr, o.nodeid);
 		reply(in->unique, 0, &o, sizeof(o));
 		break;
 	}
@@ -185,7 +194,19 @@ static void handle(struct fuse_in_header *in)
 	}
 	case FUSE_READ: {
 		struct fuse_read_in *r = body;
+		uint64_t pg = r->offset / PAGE;
 
+		if (in->nodeid == BAD_ID) {
+			reply(in->unique, -EIO, NULL, 0);
+			break;
+		}
+		if (srv.fail_first && pg < FILE_LEN / PAGE &&
+		    !(srv.read_once[pg / 8] & 1 << pg % 8)) {
+			srv.read_once[pg / 8] |= 1 << pg % 8;
+			srv.failed++;
+			reply(in->unique, -EIO, NULL, 0);
+			break;
+		}
 		if (srv.hold && srv.held < 64) {
 			srv.parked[srv.held].unique = in->unique;
 			srv.parked[srv.held].size = r->size;
@@ -235,7 +256,8 @@ static void *serve(void *arg)
 		if (n >= (ssize_t)sizeof(struct fuse_in_header))
 			handle((struct fuse_in_header *)buf);
 		/* A test that lost its way: answer, and say so at the end. */
-		if (srv.held && now_s() - srv.held_since > HOLD_MAX_S) {
+		if (srv.held && !srv.no_watchdog &&
+		    now_s() - srv.held_since > HOLD_MAX_S) {
 			srv.watchdog += srv.held;
 			srv.hold = 0;
 			answer_parked();
@@ -839,6 +861,26 @@ static void child_dir(char *dir, size_t len, const char *what)
 	snprintf(dir, len, "/tmp/hodp-fuse-%s-%d-XXXXXX", what, (int)getppid());
 }
 
+/*
+ * A crowd child's start, once told to go on @in: a mount namespace of its
+ * own, its own FUSE server mounted at a new mount point for @what (@dir,
+ * @len bytes), the device opened. It exits if any of that fails.
+ */
+static void crowd_child_start(int in, const char *what, char *dir,
+			      size_t len)
+{
+	char go;
+
+	if (read(in, &go, 1) != 1)
+		_exit(1);
+	child_dir(dir, len, what);
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    !mkdtemp(dir) || fuse_start(dir))
+		_exit(1);
+	open_dev(&c, "hodp0");
+}
+
 #define PEER_READ	(1 * MIB)
 
 /* One message from the peer within 30 s: the byte, or 0. */
@@ -1231,14 +1273,7 @@ static void crowd_main(int in, int out, int unused)
 	int i, ok;
 
 	(void)unused;
-	if (read(in, &go, 1) != 1)
-		_exit(1);
-	child_dir(dir, sizeof(dir), "crowd");
-	if (unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    !mkdtemp(dir) || fuse_start(dir))
-		_exit(1);
-	open_dev(&c, "hodp0");
+	crowd_child_start(in, "crowd", dir, sizeof(dir));
 	/* Nothing of the device mapped: its exit closes the verbs file. */
 	if (ibv_destroy_cq(c.cq))
 		_exit(1);
@@ -1250,6 +1285,7 @@ static void crowd_main(int in, int out, int unused)
 		_exit(1);
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
+	srv.no_watchdog = 1;	/* held until the test is done with it */
 	pthread_mutex_unlock(&srv.lock);
 	sge = (struct ibv_sge){ (uintptr_t)map, EXIT_LEN, mr->lkey };
 	/* The first parks in the server, the others behind its page. */
@@ -1264,15 +1300,17 @@ static void crowd_main(int in, int out, int unused)
 	_exit(0);
 }
 
-/* Workers of hodp_prefetch_wq running an item ("kworker/...+name"). */
-static int prefetch_workers(void)
+/* Workers running an item of workqueue @wq ("kworker/...+name"). */
+static int workers_of(const char *wq)
 {
+	char want[32];
 	char path[64], comm[64];
 	struct dirent *d;
 	DIR *proc = opendir("/proc");
 	int n = 0;
 	FILE *f;
 
+	snprintf(want, sizeof(want), "+%s\n", wq);
 	while (proc && (d = readdir(proc))) {
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
 			continue;
@@ -1280,8 +1318,7 @@ static int prefetch_workers(void)
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(comm, sizeof(comm), f) &&
-		    strstr(comm, "+hodp_prefetch\n"))
+		if (fgets(comm, sizeof(comm), f) && strstr(comm, want))
 			n++;
 		fclose(f);
 	}
@@ -1290,95 +1327,343 @@ static int prefetch_workers(void)
 	return n;
 }
 
-static void test_prefetch_crowd(void)
-{
-	struct ibv_sge sge;
-	struct ibv_mr *cm, *dm;
-	struct ibv_wc wc;
-	struct rc_pair p;
+/*
+ * This process's cold ODP RDMA WRITE beside a crowd: its fault event, then
+ * its queue's work when the event ends. What the crowd must not hold up.
+ */
+struct bystander {
 	uint8_t *cold, *dst;
-	int i, parked = 0, exited = 0, status, n = 0, late = 0;
-	int busy, busy_after;
-	long long mirrors0 = hmm_stat("mirrors"), mirrors = -1;
-	char said;
+	struct ibv_mr *cm, *dm;
+	struct rc_pair p;
+	struct ibv_wc wc;
+};
+
+/* Post it and wait up to 15 s: 1 if it completed (in b->wc), else 0. */
+static int bystander_write(struct bystander *b, const char *name)
+{
+	char what[160];
+	struct ibv_sge sge;
+	double t0;
+	int n = 0;
+
+	b->cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b->dst = malloc(MIB);
+	check_fatal(what_of(what, name, "the buffers"),
+		    b->cold != MAP_FAILED && b->dst, "%s", strerror(errno));
+	b->cm = ibv_reg_mr(c.pd, b->cold, MIB,
+			   ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
+	b->dm = ibv_reg_mr(c.pd, b->dst, MIB, ALL_ACCESS);
+	check_fatal(what_of(what, name, "register them"), b->cm && b->dm,
+		    "%s", strerror(errno));
+	memset(b->dst, 0x5c, MIB);
+	b->p = rc_pair(&c, ALL_ACCESS, 7);
+	sge = (struct ibv_sge){ (uintptr_t)b->cold, MIB, b->cm->lkey };
+	t0 = now_s();
+	if (!post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
+		       b->dm->rkey, 77))
+		while (!(n = ibv_poll_cq(c.cq, 1, &b->wc)) &&
+		       now_s() - t0 < 15)
+			usleep(1000);
+	return n == 1;
+}
+
+/*
+ * Once the crowd is gone: a WRITE held up until now (@n 0) completes now,
+ * not left for later tests; then everything of it goes.
+ */
+static void bystander_end(struct bystander *b, int n)
+{
 	double t0 = now_s();
 
-	for (i = 0; i < CROWD; i++) {
-		struct pollfd pfd = { .fd = crowd[i].from, .events = POLLIN };
-		int left = 60000 - (int)((now_s() - t0) * 1000);
+	while (n != 1 && now_s() - t0 < 20)
+		if ((n = ibv_poll_cq(c.cq, 1, &b->wc)) == 1)
+			printf("# the WRITE completed after the crowd exited\n");
+		else
+			usleep(1000);
+	ibv_destroy_qp(b->p.a);
+	ibv_destroy_qp(b->p.b);
+	ibv_dereg_mr(b->cm);
+	ibv_dereg_mr(b->dm);
+	munmap(b->cold, MIB);
+	free(b->dst);
+}
 
-		said = 0;
-		if (write(crowd[i].to, "g", 1) == 1 && left > 0 &&
-		    poll(&pfd, 1, left) == 1 &&
-		    read(crowd[i].from, &said, 1) == 1 && said == 'h')
-			parked++;
+/*
+ * The crowd's mirrors go (their work ended with their servers, the last
+ * freeing its MR): within 20 s, back to @mirrors0.
+ */
+static void mirrors_back(const char *name, long long mirrors0)
+{
+	long long mirrors;
+	double t0 = now_s();
+
+	while ((mirrors = hmm_stat("mirrors")) > mirrors0 && now_s() - t0 < 20)
+		usleep(10000);
+	check(name, mirrors0 >= 0 && mirrors == mirrors0,
+	      "mirrors %lld before, %lld after", mirrors0, mirrors);
+}
+
+/*
+ * Tell @ch to go, then its answer (a byte) before @deadline (now_s()'s
+ * clock), or 0.
+ */
+static char child_go(struct child *ch, double deadline)
+{
+	struct pollfd pfd = { .fd = ch->from, .events = POLLIN };
+	int left = (int)((deadline - now_s()) * 1000);
+	char said = 0;
+
+	if (write(ch->to, "g", 1) != 1 || left <= 0 ||
+	    poll(&pfd, 1, left) != 1 || read(ch->from, &said, 1) != 1)
+		return 0;
+	return said;
+}
+
+/* Tell @n children of @ch to exit, reaping them: how many exited 0. */
+static int children_exit(struct child *ch, int n)
+{
+	int i, status, exited = 0;
+
+	for (i = 0; i < n; i++) {
+		if (write(ch[i].to, "x", 1) == 1 &&
+		    reap_within(ch[i].pid, &status, 20) &&
+		    WIFEXITED(status) && !WEXITSTATUS(status))
+			exited++;
+		else
+			kill(ch[i].pid, SIGKILL);
+		close(ch[i].to);
+		close(ch[i].from);
 	}
+	return exited;
+}
+
+static void test_prefetch_crowd(void)
+{
+	struct bystander b;
+	int i, parked = 0, exited, n;
+	int busy, busy_after;
+	long long mirrors0 = hmm_stat("mirrors");
+	double t0 = now_s();
+
+	for (i = 0; i < CROWD; i++)
+		parked += child_go(&crowd[i], t0 + 60) == 'h';
 	/* The workers start one by one. */
-	while ((busy = prefetch_workers()) < CROWD * CROWD_EACH &&
+	while ((busy = workers_of("hodp_prefetch")) < CROWD * CROWD_EACH &&
 	       now_s() - t0 < 60)
 		usleep(10000);
 	check("prefetch crowd: each process's asynchronous prefetches wait in its own FUSE server, a worker each",
 	      parked == CROWD && busy >= CROWD * CROWD_EACH,
 	      "%d of %d processes parked theirs, %d workers of hodp_prefetch busy (%d wanted)",
 	      parked, CROWD, busy, CROWD * CROWD_EACH);
-	cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	dst = malloc(MIB);
-	check_fatal("prefetch crowd: the buffers", cold != MAP_FAILED && dst,
-		    "%s", strerror(errno));
-	cm = ibv_reg_mr(c.pd, cold, MIB, ALL_ACCESS | IBV_ACCESS_ON_DEMAND);
-	dm = ibv_reg_mr(c.pd, dst, MIB, ALL_ACCESS);
-	check_fatal("prefetch crowd: register them", cm && dm, "%s",
-		    strerror(errno));
-	memset(dst, 0x5c, MIB);
-	p = rc_pair(&c, ALL_ACCESS, 7);
-	sge = (struct ibv_sge){ (uintptr_t)cold, MIB, cm->lkey };
-	t0 = now_s();
-	if (!post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst, dm->rkey,
-		       77))
-		while (!(n = ibv_poll_cq(c.cq, 1, &wc)) && now_s() - t0 < 15)
-			usleep(1000);
-	busy_after = prefetch_workers();
+	n = bystander_write(&b, "prefetch crowd");
+	busy_after = workers_of("hodp_prefetch");
 	check("prefetch crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its queue's work waits for no prefetch)",
-	      n == 1 && wc.wr_id == 77 && wc.status == IBV_WC_SUCCESS &&
-	      !dst[0] && !dst[MIB - 1] && busy_after >= CROWD * CROWD_EACH,
+	      n == 1 && b.wc.wr_id == 77 && b.wc.status == IBV_WC_SUCCESS &&
+	      !b.dst[0] && !b.dst[MIB - 1] && busy_after >= CROWD * CROWD_EACH,
 	      "%s within 15 s (status %d), bytes 0x%x 0x%x, %d workers of hodp_prefetch still busy then",
-	      n == 1 ? "completed" : "nothing", n == 1 ? (int)wc.status : -1,
-	      dst[0], dst[MIB - 1], busy_after);
-	for (i = 0; i < CROWD; i++) {
-		if (write(crowd[i].to, "x", 1) == 1 &&
-		    reap_within(crowd[i].pid, &status, 20) &&
-		    WIFEXITED(status) && !WEXITSTATUS(status))
-			exited++;
-		else
-			kill(crowd[i].pid, SIGKILL);
-		close(crowd[i].to);
-		close(crowd[i].from);
-	}
+	      n == 1 ? "completed" : "nothing",
+	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1],
+	      busy_after);
+	exited = children_exit(crowd, CROWD);
 	check("prefetch crowd: the processes exit, their prefetches waiting",
 	      exited == CROWD, "%d of %d exited", exited, CROWD);
-	/* A WRITE held up until now completes now: not left for others. */
+	bystander_end(&b, n);
+	/* Their prefetches end with their servers, the last freeing the MR. */
+	mirrors_back("prefetch crowd: the processes' mirrors go once their prefetches ended",
+		     mirrors0);
+}
+
+/*
+ * A crowd of processes, each its own FUSE server failing the first read
+ * of each page and holding the next: INPLACE_EACH RC QPs of each RDMA
+ * WRITE a page of their server's file each. Each WRITE's fault event
+ * fails (the first read: -EIO), which ends its events (hodp_fault.c); its
+ * next fault of that page (one of its last events now; before, in the
+ * QP's own work on hodp's workqueue) waits in the server: 256 in all, as
+ * many as a workqueue runs at once, if nothing bounds them. Meanwhile
+ * this process's cold ODP RDMA WRITE must complete: its fault event and
+ * its queue's work wait for none of them (no QP's work faults, and a
+ * process's events take HODP_MIRROR_EVENTS workers at most, its others
+ * waiting for those: which of its faults wait in its server, first
+ * events or last ones, is up to the order they ran in).
+ */
+#define INPLACE_CROWD	4
+#define INPLACE_EACH	64
+static struct child inplace[INPLACE_CROWD];
+
+/*
+ * Reads of this child's server held, after their page's first read failed
+ * (each held one is a fault after its WQE's events failed): once some
+ * are and nothing moved for 2 s (the others wait behind them), or all
+ * are: how many, or 0 after 30 s.
+ */
+static int inplace_parked(int *failed_out)
+{
+	double t0 = now_s(), since = now_s();
+	int failed = 0, held = 0, last = -1, last_failed = -1, done = 0;
+
+	while (!done && now_s() - t0 < 30) {
+		pthread_mutex_lock(&srv.lock);
+		failed = srv.failed;
+		held = srv.held;
+		pthread_mutex_unlock(&srv.lock);
+		if (held != last || failed != last_failed) {
+			last = held;
+			last_failed = failed;
+			since = now_s();
+		}
+		done = held && (held == INPLACE_EACH || now_s() - since > 2);
+		if (!done)
+			usleep(10000);
+	}
+	printf("# in-place crowd: pid %d: %d first reads failed, %d reads held\n",
+	       (int)getpid(), failed, held);
+	fflush(stdout);		/* the child ends with _exit() */
+	*failed_out = failed;
+	return done ? held : 0;
+}
+
+static void inplace_main(int in, int out, int unused)
+{
+	struct rc_pair p[INPLACE_EACH];
+	struct ibv_mr *mr, *dmr;
+	char dir[64], go, said[2] = { 0, 0 };
+	uint8_t *map, *dst;
+	int i, ok, failed = 0;
+
+	(void)unused;
+	crowd_child_start(in, "inplace", dir, sizeof(dir));
+	map = own_file_map(dir);
+	/* A fault reads its own page: no readahead of the next ones. */
+	if (map == MAP_FAILED || madvise(map, EXIT_LEN, MADV_RANDOM))
+		_exit(1);
+	mr = ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
+	dst = malloc(INPLACE_EACH * PAGE);
+	dmr = dst ? ibv_reg_mr(c.pd, dst, INPLACE_EACH * PAGE, ALL_ACCESS) :
+		    NULL;
+	if (!mr || !dmr)
+		_exit(1);
+	for (i = 0; i < INPLACE_EACH; i++)
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+	pthread_mutex_lock(&srv.lock);
+	srv.fail_first = 1;
+	srv.hold = 1;
+	srv.no_watchdog = 1;	/* held until the test is done with it */
+	pthread_mutex_unlock(&srv.lock);
+	for (i = 0, ok = 1; i < INPLACE_EACH && ok; i++) {
+		struct ibv_sge sge = { (uintptr_t)map + i * PAGE, PAGE,
+				       mr->lkey };
+
+		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
+				(uintptr_t)dst + i * PAGE, dmr->rkey, i);
+	}
+	if (ok)
+		said[0] = (char)inplace_parked(&failed);
+	said[1] = (char)failed;
+	if (write(out, said, 2) != 2 || read(in, &go, 1) != 1)
+		_exit(1);
+	/* Its QPs, MRs and server: the exit ends them. */
+	_exit(0);
+}
+
+/* A process's events running at once (HODP_MIRROR_EVENTS, hodp_fault.c). */
+#define MIRROR_EVENTS	16
+
+static void test_inplace_crowd(void)
+{
+	long long mirrors0 = hmm_stat("mirrors");
+	int i, parked = 0, procs = 0, n, busy_qp, busy_ev;
+	double t0 = now_s();
+	struct bystander b;
+	char held, failed;
+
+	for (i = 0; i < INPLACE_CROWD; i++) {
+		struct pollfd pfd = { .fd = inplace[i].from, .events = POLLIN };
+
+		held = child_go(&inplace[i], t0 + 90);
+		/* Its second byte, written with the first. */
+		if (poll(&pfd, 1, 1000) != 1 ||
+		    read(inplace[i].from, &failed, 1) != 1)
+			failed = 0;
+		/* Some of its faults wait, after their page's read failed. */
+		procs += held > 0 && held <= MIRROR_EVENTS && failed >= held;
+		parked += held > 0 ? held : 0;
+	}
+	busy_qp = workers_of("hodp");
+	busy_ev = workers_of("hodp_fault");
+	printf("# in-place crowd: %d faults wait in the servers, %d workers of hodp and %d of hodp_fault busy\n",
+	       parked, busy_qp, busy_ev);
+	check("in-place crowd: each process's WRITEs' faults wait in its own FUSE server, each after its page's first read failed, 16 at most (its events bounded)",
+	      procs == INPLACE_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
+	      procs, INPLACE_CROWD);
+	n = bystander_write(&b, "in-place crowd");
+	check("in-place crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its event and its queue's work wait for none of theirs)",
+	      n == 1 && b.wc.wr_id == 77 && b.wc.status == IBV_WC_SUCCESS &&
+	      !b.dst[0] && !b.dst[MIB - 1],
+	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
+	      n == 1 ? "completed" : "nothing",
+	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
+	check("in-place crowd: the processes exit, their faults waiting",
+	      children_exit(inplace, INPLACE_CROWD) == INPLACE_CROWD, "%s",
+	      "not all of them exited within 20 s");
+	bystander_end(&b, n);
+	mirrors_back("in-place crowd: the processes' mirrors go once their faults ended",
+		     mirrors0);
+}
+
+/*
+ * A page that can never be read (the file "bad"): a WRITE from it ends
+ * with a local protection error after two fault events of its QP, the
+ * first one's failure ending its events, and its last one's (raised as
+ * an event too: no fault in the QP's work) failing the WQE. It never
+ * loops.
+ */
+static void test_unreadable(const char *dir)
+{
+	struct ibv_mr *mr, *dmr;
+	struct ibv_wc wc = { .status = -1 };
+	struct ibv_sge sge;
+	struct rc_pair p;
+	char path[80], *trace;
+	uint8_t *map, dst[4 * PAGE];
+	int fd, n = 0, events;
+	double t0;
+
+	snprintf(path, sizeof(path), "%s/bad", dir);
+	fd = open(path, O_RDONLY);
+	map = fd >= 0 ? mmap(NULL, 4 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0) :
+			MAP_FAILED;
+	if (fd >= 0)
+		close(fd);
+	check_fatal("unreadable page: map the file", map != MAP_FAILED, "%s",
+		    strerror(errno));
+	mr = ibv_reg_mr(c.pd, map, 4 * PAGE, IBV_ACCESS_ON_DEMAND);
+	dmr = ibv_reg_mr(c.pd, dst, sizeof(dst), ALL_ACCESS);
+	check_fatal("unreadable page: register", mr && dmr, "%s",
+		    strerror(errno));
+	p = rc_pair(&c, ALL_ACCESS, 7);
+	sge = (struct ibv_sge){ (uintptr_t)map, 4 * PAGE, mr->lkey };
+	trace_clear();
 	t0 = now_s();
-	while (n != 1 && now_s() - t0 < 20)
-		if ((n = ibv_poll_cq(c.cq, 1, &wc)) == 1)
-			late = 1;
-		else
+	if (!post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst,
+		       dmr->rkey, 5))
+		while (!(n = ibv_poll_cq(c.cq, 1, &wc)) && now_s() - t0 < 15)
 			usleep(1000);
-	if (late)
-		printf("# the WRITE completed after the crowd exited\n");
+	trace = read_trace();
+	events = trace ? events_of(trace, p.a->qp_num) : -1;
+	free(trace);
+	check("unreadable page: the WRITE ends with a local protection error",
+	      n == 1 && wc.wr_id == 5 && wc.status == IBV_WC_LOC_PROT_ERR,
+	      "%s within 15 s (status %d)", n == 1 ? "completed" : "nothing",
+	      n == 1 ? (int)wc.status : -1);
+	check("unreadable page: after two fault events (the first's failure ended them, the last one failed)",
+	      events == 2, "%d events", events);
 	ibv_destroy_qp(p.a);
 	ibv_destroy_qp(p.b);
-	ibv_dereg_mr(cm);
-	ibv_dereg_mr(dm);
-	munmap(cold, MIB);
-	free(dst);
-	/* Their prefetches end with their servers, the last freeing the MR. */
-	t0 = now_s();
-	while ((mirrors = hmm_stat("mirrors")) > mirrors0 && now_s() - t0 < 20)
-		usleep(10000);
-	check("prefetch crowd: the processes' mirrors go once their prefetches ended",
-	      mirrors0 >= 0 && mirrors == mirrors0,
-	      "mirrors %lld before, %lld after", mirrors0, mirrors);
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(dmr);
+	munmap(map, 4 * PAGE);
 }
 
 /* The children's mount points, empty: their mounts died with them. */
@@ -1439,6 +1724,9 @@ int main(void)
 		child_fork(&exiters[i], "fork an exiting child", exiter_main, i);
 	for (i = 0; i < CROWD; i++)
 		child_fork(&crowd[i], "fork a prefetching child", crowd_main, 0);
+	for (i = 0; i < INPLACE_CROWD; i++)
+		child_fork(&inplace[i], "fork a faulting child", inplace_main,
+			   0);
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
@@ -1458,11 +1746,13 @@ int main(void)
 	test_requester_reset(mnt);
 	test_srq_destroyed(mnt);
 	test_peer_exits(mnt);
+	test_unreadable(mnt);
 	test_own_server_exits(EXIT_FUSE_FIRST);
 	test_own_server_exits(0);
 	test_own_server_exits(EXIT_FUSE_FIRST | EXIT_PREFETCH);
 	test_own_server_exits(EXIT_PREFETCH);
 	test_prefetch_crowd();
+	test_inplace_crowd();
 	children_dirs_remove();
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,

@@ -121,6 +121,30 @@ static inline long trace_pid_of(const char *trace, const char *s)
 	return q > line && q[-1] == '-' ? strtol(q, NULL, 10) : -1;
 }
 
+/* How many lines of @trace hold @s (by task @pid only, if not 0). */
+static inline int count_in(const char *trace, const char *s, long pid)
+{
+	const char *p, *line;
+	int n = 0;
+
+	for (p = strstr(trace, s); p; p = strstr(p + 1, s)) {
+		for (line = p; line > trace && line[-1] != '\n'; line--)
+			;
+		n += !pid || trace_pid_of(line, s) == pid;
+	}
+	return n;
+}
+
+/* How many fault events of QP @qpn @trace holds. */
+static inline int events_of(const char *trace, uint32_t qpn)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "hodp_odp_fault_event: hodp0 qpn %u ",
+		 qpn);
+	return count_in(trace, want, 0);
+}
+
 /*
  * A fault of @lkey at @addr is a fault event of @qpn, and the fault is
  * served by a worker, not by this process nor by @poster, the thread
