@@ -360,7 +360,7 @@ struct hodp_qp {
 
 	/* ODP page fault events of the head WQE (hodp_fault.c). */
 	struct hodp_fault_event *fault_event;	/* none: the GSI QP's */
-	bool fault_running;		/* it is queued or runs */
+	bool fault_running;		/* it is queued, waits or runs */
 	bool fault_own;			/* ... for the head WQE's miss */
 	bool fault_pending;		/* the send queue waits for its end */
 	bool fault_inplace;		/* its own misses: its last events */

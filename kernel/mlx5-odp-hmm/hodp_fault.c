@@ -82,7 +82,8 @@ static DEFINE_SPINLOCK(fault_events_lock);
 /*
  * A QP's fault event: the work resolving its miss, and what it needs once
  * the QP may have let it go. Referenced by the QP (until it lets it go)
- * and by the work while queued or running (hodp_fault_raise() to its end).
+ * and by the work while waiting, queued or running (hodp_fault_raise() to
+ * its end).
  */
 struct hodp_fault_event {
 	struct work_struct work;
@@ -457,7 +458,7 @@ struct hodp_mr *hodp_fault_disown(struct hodp_qp *qp)
 	lockdep_assert_held(&qp->req_lock);
 	if (!ev)
 		return NULL;
-	kept = fault_event_cancel(ev);	/* NULL: it was not queued */
+	kept = fault_event_cancel(ev);	/* NULL: neither waiting nor queued */
 	if (!kept && READ_ONCE(qp->fault_running))
 		fresh = fault_event_new();
 	drop = fresh;		/* unused, unless it replaces the old one */

@@ -250,6 +250,8 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 {
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
 
+	/* Each event counted or waiting keeps an MR, and so this, its user. */
+	WARN_ON_ONCE(odp->events_running || !list_empty(&odp->events_waiting));
 	kvfree(odp->leaves);
 	kfree(odp);
 }
