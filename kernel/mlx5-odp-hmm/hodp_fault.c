@@ -342,12 +342,38 @@ static u32 fault_events_max(const struct hodp_req_ctx *ctx)
 }
 
 /*
+ * May the WQE raise this miss, @progress its lookups' and copy's? Within
+ * the bounds above (and not for the GSI QP, which has no event); past
+ * them its events end: its own memory's misses are its last events from
+ * now on (fault_inplace), and the responder's memory fails it if the miss
+ * meeting them is the responder's (the counts go on: the next one meets
+ * them too).
+ */
+static bool fault_event_left(struct hodp_qp *qp, u64 progress)
+{
+	struct hodp_req_ctx *ctx = qp->ctx;
+
+	if (qp->fault_events && progress == qp->fault_progress)
+		qp->fault_stalls++;
+	else
+		qp->fault_stalls = 0;
+	qp->fault_progress = progress;
+	if (qp->fault_stalls < HODP_FAULT_TRIES &&
+	    ++qp->fault_events <= fault_events_max(ctx) && qp->fault_event)
+		return true;
+	WRITE_ONCE(qp->fault_inplace, true);
+	if (ctx->miss.remote)
+		WRITE_ONCE(qp->fault_peer_fails, true);
+	return false;
+}
+
+/*
  * A miss of the WQE's own memory once its events are over (fault_inplace):
  * one of its last events, HODP_FAULT_TRIES from the furthest @progress its
  * runs made (lookups and copies stop at a miss only where a page or
- * segment ends, so they are bounded by those). False once they ran out
- * (and for the GSI QP, whose misses are never recorded then: hodp_copy.c,
- * miss_way()): its next run fails on the miss (inplace_failed).
+ * segment ends, so they are bounded by those). Once they ran out (and for
+ * the GSI QP, whose misses are never recorded then: hodp_copy.c,
+ * miss_way()), false: its next run fails on the miss (inplace_failed).
  */
 static bool fault_last_left(struct hodp_qp *qp, u64 progress)
 {
@@ -355,7 +381,10 @@ static bool fault_last_left(struct hodp_qp *qp, u64 progress)
 		qp->inplace_best = progress;
 		qp->inplace_tries = HODP_FAULT_TRIES;
 	}
-	return qp->fault_event && qp->inplace_tries-- > 0;
+	if (qp->fault_event && qp->inplace_tries-- > 0)
+		return true;
+	WRITE_ONCE(qp->inplace_failed, true);
+	return false;
 }
 
 /**
@@ -373,41 +402,20 @@ void hodp_fault_raise(struct hodp_qp *qp)
 {
 	struct hodp_req_ctx *ctx = qp->ctx;
 	unsigned long flags;
-	bool raised = false, last = false;
+	bool raised = false, last;
 	u64 progress;
 
 	lockdep_assert_held(&qp->req_lock);
 	progress = (u64)ctx->lprep + ctx->rprep + ctx->copied;
-	if (READ_ONCE(qp->fault_inplace) && !ctx->miss.remote) {
-		if (!fault_last_left(qp, progress)) {
-			WRITE_ONCE(qp->inplace_failed, true);
-			hodp_fault_drop_miss(ctx);
-			hodp_qp_kick(qp);
-			return;
-		}
-		last = true;
-		goto raise;
-	}
-	if (qp->fault_events && progress == qp->fault_progress)
-		qp->fault_stalls++;
-	else
-		qp->fault_stalls = 0;
-	qp->fault_progress = progress;
-	if (qp->fault_stalls >= HODP_FAULT_TRIES ||
-	    ++qp->fault_events > fault_events_max(ctx) || !qp->fault_event) {
-		WRITE_ONCE(qp->fault_inplace, true);
-		/*
-		 * The responder's memory fails once one of its misses meets
-		 * the bounds (the counts go on: the next one meets them too).
-		 */
-		if (ctx->miss.remote)
-			WRITE_ONCE(qp->fault_peer_fails, true);
+	last = READ_ONCE(qp->fault_inplace) && !ctx->miss.remote;
+	if (last ? !fault_last_left(qp, progress) :
+		   !fault_event_left(qp, progress)) {
+		/* Its next run takes the miss as miss_way() now says. */
 		hodp_fault_drop_miss(ctx);
 		hodp_qp_kick(qp);
 		return;
 	}
 
-raise:
 	spin_lock_irqsave(&qp->state_lock, flags);
 	if (!qp->stopping && qp->state == IB_QPS_RTS) {
 		WRITE_ONCE(qp->fault_pending, true);

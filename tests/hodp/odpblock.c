@@ -312,6 +312,19 @@ static int poll_some(struct ibv_wc *wc, int max)
 	return n;
 }
 
+/* The next completion on c.cq within @s seconds into *@wc: 1, or 0. */
+static int completion_within(struct ibv_wc *wc, double s)
+{
+	double t0 = now_s();
+
+	do {
+		if (ibv_poll_cq(c.cq, 1, wc) == 1)
+			return 1;
+		usleep(1000);
+	} while (now_s() - t0 < s);
+	return 0;
+}
+
 static int wc_of(const struct ibv_wc *wc, int n, uint64_t id)
 {
 	int i;
@@ -929,7 +942,6 @@ static void peer_main(int in, int out, int unused)
 	struct ibv_wc wc;
 	uint8_t *buf, *cold;
 	char go, res;
-	double t0;
 	int n;
 
 	(void)unused;
@@ -959,9 +971,8 @@ static void peer_main(int in, int out, int unused)
 	    !rc_connect_both(&c, qp, own, ALL_ACCESS, 7) &&
 	    !post_read(qp, &sge, (uintptr_t)cold, om->rkey, 6) ? 0 : -1;
 	/* 20 s at most: the parent waits 30. */
-	t0 = now_s();
-	while (!n && now_s() - t0 < 20)
-		n = ibv_poll_cq(c.cq, 1, &wc);
+	if (!n)
+		n = completion_within(&wc, 20);
 	res = n == 1 && wc.status == IBV_WC_SUCCESS && wc.wr_id == 6 &&
 	      !buf[0] && !buf[PEER_READ - 1] ? 'o' : 'f';
 	if (write(out, &res, 1) != 1 || read(in, &go, 1) != 1)
@@ -1343,8 +1354,6 @@ static int bystander_write(struct bystander *b, const char *name)
 {
 	char what[160];
 	struct ibv_sge sge;
-	double t0;
-	int n = 0;
 
 	b->cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1359,13 +1368,8 @@ static int bystander_write(struct bystander *b, const char *name)
 	memset(b->dst, 0x5c, MIB);
 	b->p = rc_pair(&c, ALL_ACCESS, 7);
 	sge = (struct ibv_sge){ (uintptr_t)b->cold, MIB, b->cm->lkey };
-	t0 = now_s();
-	if (!post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
-		       b->dm->rkey, 77))
-		while (!(n = ibv_poll_cq(c.cq, 1, &b->wc)) &&
-		       now_s() - t0 < 15)
-			usleep(1000);
-	return n == 1;
+	return !post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
+			  b->dm->rkey, 77) && completion_within(&b->wc, 15);
 }
 
 /*
@@ -1374,13 +1378,8 @@ static int bystander_write(struct bystander *b, const char *name)
  */
 static void bystander_end(struct bystander *b, int n)
 {
-	double t0 = now_s();
-
-	while (n != 1 && now_s() - t0 < 20)
-		if ((n = ibv_poll_cq(c.cq, 1, &b->wc)) == 1)
-			printf("# the WRITE completed after the crowd exited\n");
-		else
-			usleep(1000);
+	if (n != 1 && completion_within(&b->wc, 20))
+		printf("# the WRITE completed after the crowd exited\n");
 	ibv_destroy_qp(b->p.a);
 	ibv_destroy_qp(b->p.b);
 	ibv_dereg_mr(b->cm);
@@ -1628,7 +1627,6 @@ static void test_unreadable(const char *dir)
 	char path[80], *trace;
 	uint8_t *map, dst[4 * PAGE];
 	int fd, n = 0, events;
-	double t0;
 
 	snprintf(path, sizeof(path), "%s/bad", dir);
 	fd = open(path, O_RDONLY);
@@ -1645,11 +1643,8 @@ static void test_unreadable(const char *dir)
 	p = rc_pair(&c, ALL_ACCESS, 7);
 	sge = (struct ibv_sge){ (uintptr_t)map, 4 * PAGE, mr->lkey };
 	trace_clear();
-	t0 = now_s();
-	if (!post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst,
-		       dmr->rkey, 5))
-		while (!(n = ibv_poll_cq(c.cq, 1, &wc)) && now_s() - t0 < 15)
-			usleep(1000);
+	n = !post_rdma(p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)dst,
+		       dmr->rkey, 5) && completion_within(&wc, 15);
 	trace = read_trace();
 	events = trace ? events_of(trace, p.a->qp_num) : -1;
 	free(trace);
