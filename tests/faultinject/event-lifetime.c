@@ -321,12 +321,6 @@ static void dereg_during(uint8_t *dst, struct ibv_mr *dmr)
 /* The slow faults, then the two WQEs whose events wait their turn. */
 #define WAITERS		(MIRROR_EVENTS + 2)
 
-/* Faults of MR @lkey traced so far, or -1. */
-static int lkey_faults(uint32_t lkey)
-{
-	return lkey_fault_ended(lkey, NULL);
-}
-
 /*
  * MIRROR_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
  * the first MIRROR_EVENTS faults slow: those begin, the last two events
@@ -382,8 +376,8 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr)
 	/* Their places free: a waiting event left would run now. */
 	sleep(1);
 	after = odp_faults() - f0;
-	waited_faults = lkey_faults(src[r].mr->lkey) +
-			lkey_faults(src[d].mr->lkey);
+	waited_faults = fault_ended(src[r].mr) +
+			fault_ended(src[d].mr);
 	check("... then the slow WRITEs complete, and the events let go while waiting never run",
 	      done == MIRROR_EVENTS && after == MIRROR_EVENTS &&
 	      !waited_faults, "%d of %d completed, %lld faults in all (want %d), %d of the two let go",
@@ -393,9 +387,9 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr)
 		st = wait_wc(c.cq, &wc);
 	check("... the RESET requester, connected again, WRITEs again, a fault event of its own",
 	      st == IBV_WC_SUCCESS && wc.wr_id == 7 &&
-	      lkey_faults(src[r].mr->lkey) == 1 && !ibv_poll_cq(c.cq, 1, &wc),
+	      fault_ended(src[r].mr) == 1 && !ibv_poll_cq(c.cq, 1, &wc),
 	      "status %d (wr_id %llu), %d faults of its MR", st,
-	      (unsigned long long)wc.wr_id, lkey_faults(src[r].mr->lkey));
+	      (unsigned long long)wc.wr_id, fault_ended(src[r].mr));
 	disarm();
 	free(stop_trace());
 	for (i = 0; i < WAITERS; i++) {

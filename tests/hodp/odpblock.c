@@ -1092,24 +1092,30 @@ static struct child exiters[4];	/* [EXIT_* bits] */
 #define EXIT_LEN	(1 * MIB)
 
 /*
- * The first EXIT_LEN bytes of the file of a child's own server at @dir,
- * privately mapped, or MAP_FAILED. The file is closed at once: a file of
- * its own file system open at the exit would send FUSE_FLUSH to the
+ * The first @len bytes of file @name of the server at @dir, privately
+ * mapped read-only, or MAP_FAILED. The file is closed at once: a file of
+ * a child's own file system open at its exit would send FUSE_FLUSH to the
  * server exiting (FUSE's own wait).
  */
-static uint8_t *own_file_map(const char *dir)
+static uint8_t *file_map(const char *dir, const char *name, size_t len)
 {
 	char path[80];
 	uint8_t *map;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return MAP_FAILED;
-	map = mmap(NULL, EXIT_LEN, PROT_READ, MAP_PRIVATE, fd, 0);
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	return map;
+}
+
+/* The first EXIT_LEN bytes of the file of a child's own server at @dir. */
+static uint8_t *own_file_map(const char *dir)
+{
+	return file_map(dir, "f", EXIT_LEN);
 }
 
 /*
@@ -1624,16 +1630,10 @@ static void test_unreadable(const char *dir)
 	struct ibv_wc wc = { .status = -1 };
 	struct ibv_sge sge;
 	struct rc_pair p;
-	char path[80], *trace;
-	uint8_t *map, dst[4 * PAGE];
-	int fd, n = 0, events;
+	uint8_t *map = file_map(dir, "bad", 4 * PAGE), dst[4 * PAGE];
+	int n = 0, events;
+	char *trace;
 
-	snprintf(path, sizeof(path), "%s/bad", dir);
-	fd = open(path, O_RDONLY);
-	map = fd >= 0 ? mmap(NULL, 4 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0) :
-			MAP_FAILED;
-	if (fd >= 0)
-		close(fd);
 	check_fatal("unreadable page: map the file", map != MAP_FAILED, "%s",
 		    strerror(errno));
 	mr = ibv_reg_mr(c.pd, map, 4 * PAGE, IBV_ACCESS_ON_DEMAND);
