@@ -11,12 +11,14 @@
  * once stored, an entry is kept right by the invalidations that follow.
  */
 #include <linux/hmm.h>
+#include <linux/hugetlb_inline.h>
 #include <linux/jiffies.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 
 #include "hmm_internal.h"
@@ -624,6 +626,52 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 	return populate(mirror, start, end, end, flags, stop, arg, NULL, NULL);
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
+
+/**
+ * hmm_mirror_fault_may_wait() - may a fault of this range wait on a file
+ *	system for as long as it wants?
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ *
+ * Looks at the mappings of [start, end) without waiting for anything. A
+ * page of a file other than shmem or hugetlbfs may have to be read in, and
+ * its fault waits for the file system (a FUSE server, a hard NFS mount)
+ * holding the mmap lock for reading; anonymous, shmem and hugetlbfs pages
+ * wait for swap at most. For a driver that schedules its faults apart by
+ * what they may wait on: the mappings may change right after the look.
+ *
+ * Return: true if a mapping of the range is such a file's, or if that
+ * cannot be told without waiting (the mmap lock is held or wanted for
+ * writing, maybe behind such a fault); false otherwise, and if the mm
+ * exited or the mirror was unregistered (a fault fails at once then).
+ */
+bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
+			       unsigned long end)
+{
+	struct vm_area_struct *vma;
+	bool wait = false;
+
+	if (hmm_mirror_enter(mirror, start, end))
+		return false;
+	if (mmap_read_trylock(mirror->mm)) {
+		VMA_ITERATOR(vmi, mirror->mm, start);
+
+		for_each_vma_range(vmi, vma, end) {
+			if (vma->vm_file && !is_vm_hugetlb_page(vma) &&
+			    !shmem_mapping(vma->vm_file->f_mapping)) {
+				wait = true;
+				break;
+			}
+		}
+		mmap_read_unlock(mirror->mm);
+	} else {
+		wait = true;
+	}
+	hmm_mirror_leave(mirror);
+	return wait;
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_may_wait, HMM_MIRROR);
 
 /**
  * hmm_mirror_snapshot() - record and report what is mapped, faulting nothing

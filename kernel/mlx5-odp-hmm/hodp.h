@@ -85,6 +85,17 @@ struct hodp_dev {
 };
 
 /*
+ * A mirror's fault events queue in one lane; those found to touch a file
+ * that may keep them waiting (hmm_mirror_fault_may_wait()) move on to the
+ * other, each lane bounded apart (hodp_fault.c).
+ */
+enum hodp_lane {
+	HODP_LANE_MEM,		/* every event at first */
+	HODP_LANE_FILE,		/* those that may wait on a file system */
+	HODP_LANES
+};
+
+/*
  * The device's mirror of one process address space, shared by that
  * process's ODP MRs (hodp_odp.c). Freed by the HMM core's ->free, after
  * the last MR unregistered it.
@@ -96,10 +107,13 @@ struct hodp_odp {
 	atomic_t prefetch_inflight;	/* asynchronous prefetches queued */
 	/*
 	 * Fault events of its memory (hodp_fault.c, fault_event_queue()),
-	 * under that file's fault_events_lock.
+	 * under that file's fault_events_lock: those that may wait on a file
+	 * system apart from the others, which they must not hold up.
 	 */
-	unsigned int events_running;	/* queued on hodp_fault_wq, or running */
-	struct list_head events_waiting;	/* for one of those to end */
+	struct hodp_event_lane {
+		unsigned int running;	/* queued on hodp_fault_wq, or running */
+		struct list_head waiting;	/* for one of those to end */
+	} lanes[HODP_LANES];
 	/* Written under the mirror lock exclusively, read under it in either
 	 * mode (hodp_odp_stats.c); zeroed is empty.
 	 */
@@ -645,6 +659,8 @@ unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
 		   bool (*stop)(void *arg), void *arg);
+bool hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
+			     unsigned long limit);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end);

@@ -46,9 +46,9 @@
  * finds its QP again by number (hodp_qp_get(), which destroy closes
  * before it waits for the QP's references), knowing it by the event the
  * QP owns. RESET and destroy let it go: one queued, or waiting for its
- * mirror's turn (fault_event_queue()), is cancelled there; one running
- * is left to end by itself (its fault stops at its next attempt, its end
- * finds no QP of its own), and RESET gives the QP a
+ * turn in its mirror's lane (fault_event_queue()), is cancelled there;
+ * one running is left to end by itself (its fault stops at its next
+ * attempt, its end finds no QP of its own), and RESET gives the QP a
  * fresh event for its next miss (if there is memory for one). Left
  * running, an event holds a worker of hodp_fault_wq, nothing of the QP.
  * Nor does the MR's deregistration wait for it: the event keeps the MR's
@@ -64,18 +64,24 @@ struct workqueue_struct *hodp_fault_wq;
 
 /*
  * Fault events of one mirror's memory (a process's, on a device) queued
- * or running at once. hodp_fault_wq runs 256 items at once for every
- * user, and an event may wait in the mm for as long as that memory's
- * owner wants (its own FUSE server holding the reads): past this, a
- * mirror's events wait for one of its own to end (fault_event_queue()),
- * so that one process's blocked faults hold this many workers at most.
+ * or running at once in each of its lanes. hodp_fault_wq runs 256 items
+ * at once for every user, and an event may wait in the mm for as long as
+ * that memory's owner wants (its own FUSE server holding the reads): past
+ * this, a lane's events wait for one of its own to end
+ * (fault_event_queue()), so that one process's blocked faults hold twice
+ * this many workers at most. An event begins in the memory lane; one that
+ * finds it may wait on a file system moves on to the file lane
+ * (fault_event_to_file()), so that a process's faults of anonymous or
+ * shmem memory never wait behind its faults that wait in a FUSE server or
+ * on a hard NFS mount (that server may be the process itself, answering
+ * those reads by RDMA into its own ODP memory).
  */
-#define HODP_MIRROR_EVENTS	16
+#define HODP_LANE_EVENTS	16
 
 /*
- * Every mirror's events_running and events_waiting, and whether an event
- * waits: one lock for all, so that cancelling an event needs no mirror
- * of it (one that ended may have let its MR, and so its mirror, go).
+ * Every mirror's lanes, and whether an event waits or was let go: one
+ * lock for all, so that cancelling an event needs no mirror of it (one
+ * that ended may have let its MR, and so its mirror, go).
  */
 static DEFINE_SPINLOCK(fault_events_lock);
 
@@ -91,7 +97,10 @@ struct hodp_fault_event {
 	u32 qpn;			/* its QP's, to find it again */
 	struct hodp_fault_ev fault;	/* the work's, its MR kept */
 	bool last;			/* one of the last: its failure fails */
-	struct list_head wait;		/* on its mirror's events_waiting */
+	/* Under fault_events_lock: */
+	struct list_head wait;		/* on its lane's waiting list */
+	enum hodp_lane lane;		/* where it counts, or waits */
+	bool let_go;			/* by its QP, while running */
 };
 
 static void fault_event_put(struct hodp_fault_event *ev)
@@ -148,54 +157,83 @@ static void fault_failed(struct hodp_qp *qp,
 }
 
 /*
- * Queue @ev's work, raised (its MR kept), if its mirror has fewer than
- * HODP_MIRROR_EVENTS queued or running; else it waits on the mirror's
- * list for one of them to end (fault_event_next()), or for its QP to let
- * it go (fault_event_cancel() takes it off).
+ * @ev (its MR kept) takes a place in @lane of its mirror if fewer than
+ * HODP_LANE_EVENTS are queued or running there; else it waits on the
+ * lane's list for one of them to end (lane_next_locked()), or for its QP
+ * to let it go (fault_event_cancel() takes it off). Under
+ * fault_events_lock. Return: true if it took a place.
  */
+static bool lane_enter_locked(struct hodp_fault_event *ev,
+			      enum hodp_lane lane)
+{
+	struct hodp_event_lane *l = &ev->fault.mr->odp->lanes[lane];
+
+	lockdep_assert_held(&fault_events_lock);
+	ev->lane = lane;
+	if (l->running < HODP_LANE_EVENTS) {
+		l->running++;
+		return true;
+	}
+	list_add_tail(&ev->wait, &l->waiting);
+	return false;
+}
+
+/* Queue @ev's work, raised, in its mirror's memory lane (or wait there). */
 static void fault_event_queue(struct hodp_fault_event *ev)
 {
-	struct hodp_odp *odp = ev->fault.mr->odp;
 	unsigned long flags;
 
 	spin_lock_irqsave(&fault_events_lock, flags);
-	if (odp->events_running < HODP_MIRROR_EVENTS) {
-		odp->events_running++;
-		/* Not queued: nothing else queues it (fault_running). */
+	ev->let_go = false;
+	/* Not queued: nothing else queues it (fault_running). */
+	if (lane_enter_locked(ev, HODP_LANE_MEM))
 		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
-	} else {
-		list_add_tail(&ev->wait, &odp->events_waiting);
-	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 }
 
 /*
- * One of @odp's events ended, or was cancelled while queued: the first
- * waiting, if any, takes its place (fault_events_lock held).
+ * One of @odp's events in @lane ended, left it for the file lane, or was
+ * cancelled while queued: the first waiting there, if any, takes its
+ * place (fault_events_lock held).
  */
-static void fault_event_next_locked(struct hodp_odp *odp)
+static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
 {
+	struct hodp_event_lane *l = &odp->lanes[lane];
 	struct hodp_fault_event *next;
 
 	lockdep_assert_held(&fault_events_lock);
-	next = list_first_entry_or_null(&odp->events_waiting,
-					struct hodp_fault_event, wait);
+	next = list_first_entry_or_null(&l->waiting, struct hodp_fault_event,
+					wait);
 	if (next) {
 		list_del_init(&next->wait);
 		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &next->work));
 	} else {
-		odp->events_running--;
+		l->running--;
 	}
 }
 
-/* As above, the event that ended still keeping its MR, of @odp. */
-static void fault_event_next(struct hodp_odp *odp)
+/*
+ * @ev, running in its mirror's memory lane, may wait on a file system:
+ * it leaves that lane (to the next waiting there) for the file lane.
+ * Return: 0 if it runs on, in the file lane; -EAGAIN if it waits there
+ * for a place (the work's reference kept: lane_next_locked() queues it
+ * again, fault_event_cancel() takes it off the list); -ECANCELED if its
+ * QP let it go meanwhile (it stays in the memory lane, to end at once: no
+ * RESET loop can leave events waiting that nobody waits for).
+ */
+static int fault_event_to_file(struct hodp_fault_event *ev)
 {
+	struct hodp_odp *odp = ev->fault.mr->odp;
 	unsigned long flags;
+	int ret = -ECANCELED;
 
 	spin_lock_irqsave(&fault_events_lock, flags);
-	fault_event_next_locked(odp);
+	if (!ev->let_go) {
+		lane_next_locked(odp, HODP_LANE_MEM);
+		ret = lane_enter_locked(ev, HODP_LANE_FILE) ? 0 : -EAGAIN;
+	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
+	return ret;
 }
 
 static void fault_work(struct work_struct *work)
@@ -203,17 +241,27 @@ static void fault_work(struct work_struct *work)
 	struct hodp_fault_event *ev =
 		container_of(work, struct hodp_fault_event, work);
 	struct hodp_mr *mr = ev->fault.mr;
+	unsigned long uaddr = hodp_odp_uaddr(mr, ev->fault.addr);
+	unsigned long limit = hodp_odp_uaddr(mr, ev->fault.end);
 	struct hodp_qp *qp;
 	unsigned long flags;
-	int ret;
+	int ret = 0;
 
-	ret = hodp_odp_fault(mr, hodp_odp_uaddr(mr, ev->fault.addr),
-			     hodp_odp_uaddr(mr, ev->fault.end),
-			     ev->fault.write, fault_stop, ev);
+	/* Read once: lane_enter_locked() set it before queueing the work. */
+	if (ev->lane == HODP_LANE_MEM &&
+	    hodp_odp_fault_may_wait(mr, uaddr, limit))
+		ret = fault_event_to_file(ev);
+	if (ret == -EAGAIN)
+		return;		/* @ev may be gone already */
+	if (!ret)
+		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write,
+				     fault_stop, ev);
 	if (!ret)
 		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
 	ev->fault.mr = NULL;
-	fault_event_next(mr->odp);
+	spin_lock_irqsave(&fault_events_lock, flags);
+	lane_next_locked(mr->odp, ev->lane);
+	spin_unlock_irqrestore(&fault_events_lock, flags);
 	hodp_mr_unkeep(mr);
 	qp = fault_event_qp(ev);
 	if (!qp)
@@ -251,14 +299,15 @@ static struct hodp_fault_event *fault_event_new(void)
 }
 
 /*
- * Cancel @ev if it waits for its turn (taken off its mirror's list) or is
- * queued and never started (its place going to its mirror's next waiting
+ * Cancel @ev if it waits for its turn (taken off its lane's list) or is
+ * queued and never started (its place going to its lane's next waiting
  * event): the work's references are then ours to drop. A running one ends
- * by itself. Both under fault_events_lock, which fault_event_next() holds
- * to queue a waiting event: cancel_work() marks the work pending for a
- * moment even when it is not queued, and a queue_work() meanwhile would
- * be lost. Return: the MR the cancelled event kept, for the caller to let
- * go of with no lock held (its last keeper may unregister a mirror:
+ * by itself (let_go: it no longer waits for a place in the file lane).
+ * All under fault_events_lock, which lane_next_locked() holds to queue a
+ * waiting event: cancel_work() marks the work pending for a moment even
+ * when it is not queued, and a queue_work() meanwhile would be lost.
+ * Return: the MR the cancelled event kept, for the caller to let go of
+ * with no lock held (its last keeper may unregister a mirror:
  * hodp_mr_unkeep()), or NULL if it was neither waiting nor queued.
  */
 static struct hodp_mr *fault_event_cancel(struct hodp_fault_event *ev)
@@ -272,7 +321,9 @@ static struct hodp_mr *fault_event_cancel(struct hodp_fault_event *ev)
 		mr = ev->fault.mr;
 	} else if (cancel_work(&ev->work)) {
 		mr = ev->fault.mr;
-		fault_event_next_locked(mr->odp);
+		lane_next_locked(mr->odp, ev->lane);
+	} else {
+		ev->let_go = true;
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 	if (!mr)

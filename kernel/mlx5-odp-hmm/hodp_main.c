@@ -243,7 +243,7 @@ static int __init hodp_init(void)
 	/*
 	 * Fault events wait for the mm (a file's I/O, a FUSE server): not
 	 * beside the QPs' work, which they would hold up, and no more than
-	 * HODP_MIRROR_EVENTS of one mirror's at once (hodp_fault.c). A
+	 * HODP_LANE_EVENTS of one mirror's lane at once (hodp_fault.c). A
 	 * kernel ULP's messages may wait for them: a rescuer, as hodp_wq
 	 * has.
 	 */

@@ -251,7 +251,9 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 	struct hodp_odp *odp = container_of(mirror, struct hodp_odp, mirror);
 
 	/* Each event counted or waiting keeps an MR, and so this, its user. */
-	WARN_ON_ONCE(odp->events_running || !list_empty(&odp->events_waiting));
+	for (int i = 0; i < HODP_LANES; i++)
+		WARN_ON_ONCE(odp->lanes[i].running ||
+			     !list_empty(&odp->lanes[i].waiting));
 	kvfree(odp->leaves);
 	kfree(odp);
 }
@@ -324,7 +326,8 @@ static struct hodp_odp *odp_get(struct hodp_dev *dev)
 	odp = hodp_kzalloc(sizeof(*odp));
 	if (!odp)
 		return ERR_PTR(-ENOMEM);
-	INIT_LIST_HEAD(&odp->events_waiting);
+	for (int i = 0; i < HODP_LANES; i++)
+		INIT_LIST_HEAD(&odp->lanes[i].waiting);
 	ret = hmm_mirror_register(&odp->mirror, &hodp_hmm_dev, current->mm);
 	if (ret) {
 		kfree(odp);
@@ -459,6 +462,35 @@ static bool entry_ok(u64 entry, bool write)
 	       (!write || (entry & HMM_MPTE_WRITE));
 }
 
+/* The end of a fault at @start for an access up to @limit (below). */
+static unsigned long fault_end(unsigned long start, unsigned long limit)
+{
+	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
+
+	return max(end, start + PAGE_SIZE);
+}
+
+/**
+ * hodp_odp_fault_may_wait() - may hodp_odp_fault() of this access wait on
+ *	a file system (a FUSE server, a hard NFS mount)?
+ * @mr: an ODP MR, kept
+ * @uaddr: the user address the access needs
+ * @limit: the end of the access (exclusive)
+ *
+ * Looks at the mappings of the range hodp_odp_fault() would fault, without
+ * waiting (hmm_mirror_fault_may_wait()). Sleeps.
+ *
+ * Return: true if it may, or cannot be told without waiting.
+ */
+bool hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
+			     unsigned long limit)
+{
+	unsigned long start = uaddr & PAGE_MASK;
+
+	return hmm_mirror_fault_may_wait(&mr->odp->mirror, start,
+					 fault_end(start, limit));
+}
+
 /**
  * hodp_odp_fault() - resolve a page fault of an ODP MR
  * @mr: the MR
@@ -488,11 +520,10 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   bool (*stop)(void *arg), void *arg)
 {
 	unsigned long start = uaddr & PAGE_MASK;
-	unsigned long end = min(PAGE_ALIGN(limit), start + HODP_FAULT_AHEAD);
+	unsigned long end = fault_end(start, limit);
 	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
 	int ret;
 
-	end = max(end, start + PAGE_SIZE);
 	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
 	/*
 	 * Debugging kernels: a slow fault, counted as begun (a test sees it

@@ -25,11 +25,17 @@
  *   last two events wait for one of them to end (a process's events are
  *   bounded); their requesters RESET and destroyed meanwhile return
  *   before any fault ends, and those events never run; the RESET one,
- *   connected again, WRITEs again.
+ *   connected again, WRITEs again;
+ * - the same from pages of a file (ramfs: not shmem, so its faults may
+ *   wait on a file system, hmm_mirror_fault_may_wait()), whose events move
+ *   to the mirror's file lane and wait there; meanwhile a cold WRITE from
+ *   anonymous memory completes before any slow fault ends.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 
 #include "miss.h"
 #include "objects.h"
@@ -60,6 +66,22 @@ static struct cold cold_new(void)
 	       ibv_reg_mr(c.pd, b.buf, LEN,
 			  ALL_ACCESS | IBV_ACCESS_ON_DEMAND) : NULL;
 	check_fatal("a cold ODP buffer", b.mr, "%s", strerror(errno));
+	return b;
+}
+
+/*
+ * The same, of the @i-th LEN bytes of file @fd, mapped privately
+ * read-only: its pages never read (the source of WRITEs).
+ */
+static struct cold cold_file(int fd, int i)
+{
+	struct cold b;
+
+	b.buf = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE, fd, (off_t)i * LEN);
+	b.mr = b.buf != MAP_FAILED ?
+	       ibv_reg_mr(c.pd, b.buf, LEN, IBV_ACCESS_ON_DEMAND) : NULL;
+	check_fatal("a cold ODP buffer of a file", b.mr, "%s",
+		    strerror(errno));
 	return b;
 }
 
@@ -313,75 +335,119 @@ static void dereg_during(uint8_t *dst, struct ibv_mr *dmr)
 }
 
 /*
- * A process's fault events run HODP_MIRROR_EVENTS (hodp_fault.c) at once,
- * its next ones waiting for one of those to end.
+ * A process's fault events run HODP_LANE_EVENTS (hodp_fault.c) at once in
+ * each lane, its next ones there waiting for one of those to end.
  */
-#define MIRROR_EVENTS	16
+#define LANE_EVENTS	16
 
 /* The slow faults, then the two WQEs whose events wait their turn. */
-#define WAITERS		(MIRROR_EVENTS + 2)
+#define WAITERS		(LANE_EVENTS + 2)
+
+/* The faults ended (hodp_odp_fault lines in the trace), or -1. */
+static int faults_ended(void)
+{
+	char *trace = read_trace();
+	int n = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
+
+	free(trace);
+	return n;
+}
 
 /*
- * MIRROR_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
- * the first MIRROR_EVENTS faults slow: those begin, the last two events
+ * With @fd, while the slow faults of its file run: a cold WRITE from
+ * anonymous memory completes, its fault the only one ended then (its
+ * event waited behind none of the file's).
+ */
+static void anon_beside(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
+	struct cold anon = cold_new();
+	struct ibv_wc wc = { 0 };
+	int st = -1, ended = -1;
+
+	if (!post_write(p.a, &anon, dst, dmr, 9)) {
+		st = wait_wc(c.cq, &wc);
+		ended = faults_ended();
+	}
+	check("... meanwhile a cold WRITE from anonymous memory completes before any of theirs ends (the file's events, waiting too, hold none of the memory lane's places)",
+	      st == IBV_WC_SUCCESS && wc.wr_id == 9 && ended == 1,
+	      "status %d (wr_id %llu), %d faults ended then (want 1: its own)",
+	      st, (unsigned long long)wc.wr_id, ended);
+	ibv_destroy_qp(p.a);
+	ibv_destroy_qp(p.b);
+	cold_free(&anon);
+}
+
+/*
+ * LANE_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
+ * the first LANE_EVENTS faults slow: those begin, the last two events
  * wait for their turn. Meanwhile the one's requester is RESET, the
  * other's destroyed: both return before any fault ends, and their events,
  * let go while waiting, never run (no fault of their MRs); the slow
  * WRITEs complete; the RESET requester, connected again, WRITEs again
- * (its event works). KASAN and lockdep watch the waiting list.
+ * (its event works). KASAN and lockdep watch the waiting list. From
+ * anonymous memory if @fd < 0 (the memory lane), else from pages of file
+ * @fd (the file lane: each event begins in the memory lane, and the two
+ * last wait in the file lane, anon_beside() checks that they hold no
+ * place of the memory lane).
  */
-static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr)
+static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 {
 	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
 	struct rc_pair p[WAITERS];
 	struct cold src[WAITERS];
-	const int r = MIRROR_EVENTS, d = MIRROR_EVENTS + 1;
-	long long f0 = odp_faults(), ran = -1, after = -1;
+	const int r = LANE_EVENTS, d = LANE_EVENTS + 1;
+	long long f0, ran = -1, after = -1;
 	int i, begun = 0, posted = 0, ended_at = -1, rrc = -1, drc = -1;
-	int done = 0, st = -1, waited_faults = -1;
+	int done = 0, st = -1, waited_faults = -1, want;
 	struct ibv_wc wc = { 0 };
-	char *trace;
 
+	printf("# from %s\n", fd < 0 ? "anonymous memory" : "a ramfs file");
 	for (i = 0; i < WAITERS; i++) {
 		p[i] = rc_pair(&c, ALL_ACCESS, 7);
-		src[i] = cold_new();
+		src[i] = fd < 0 ? cold_new() : cold_file(fd, i);
 	}
 	start_trace();
-	check_fatal("the next MIRROR_EVENTS faults slow",
-		    !attr_arm(SLOW_FAULT, 0, MIRROR_EVENTS) &&
+	f0 = odp_faults();
+	check_fatal("the next LANE_EVENTS faults slow",
+		    !attr_arm(SLOW_FAULT, 0, LANE_EVENTS) &&
 		    !write_str(FAULT_DELAY, "8000"), "%s", strerror(errno));
 	for (i = 0; i < WAITERS; i++)
 		posted += !post_write(p[i].a, &src[i], dst, dmr, 100 + i);
 	if (posted == WAITERS)
-		begun = faults_begun(f0 + MIRROR_EVENTS);
+		begun = faults_begun(f0 + LANE_EVENTS);
 	if (begun) {
 		sleep(1);
 		ran = odp_faults() - f0;
 		rrc = ibv_modify_qp(p[r].a, &rst, IBV_QP_STATE);
 		drc = ibv_destroy_qp(p[d].a);
-		trace = read_trace();
-		ended_at = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
-		free(trace);
+		ended_at = faults_ended();
 	}
 	check("a process's fault events: 16 run at once, the next ones wait",
-	      begun && ran == MIRROR_EVENTS,
+	      begun && ran == LANE_EVENTS,
 	      "%d of %d posted, %lld faults begun (want %d)", posted, WAITERS,
-	      ran, MIRROR_EVENTS);
+	      ran, LANE_EVENTS);
 	check("... a waiting one's requester RESET, another's destroyed: both return before any fault ends",
 	      !rrc && !drc && !ended_at, "RESET %d, destroy %d, %d faults ended",
 	      rrc, drc, ended_at);
-	for (i = 0; i < MIRROR_EVENTS; i++)
+	/* The slow ones' faults, and anon_beside()'s. */
+	want = LANE_EVENTS;
+	if (fd >= 0 && begun) {
+		anon_beside(dst, dmr);
+		want++;
+	}
+	for (i = 0; i < LANE_EVENTS; i++)
 		done += wait_wc(c.cq, &wc) == IBV_WC_SUCCESS &&
-			wc.wr_id >= 100 && wc.wr_id < 100 + MIRROR_EVENTS;
+			wc.wr_id >= 100 && wc.wr_id < 100 + LANE_EVENTS;
 	/* Their places free: a waiting event left would run now. */
 	sleep(1);
 	after = odp_faults() - f0;
 	waited_faults = fault_ended(src[r].mr) +
 			fault_ended(src[d].mr);
 	check("... then the slow WRITEs complete, and the events let go while waiting never run",
-	      done == MIRROR_EVENTS && after == MIRROR_EVENTS &&
-	      !waited_faults, "%d of %d completed, %lld faults in all (want %d), %d of the two let go",
-	      done, MIRROR_EVENTS, after, MIRROR_EVENTS, waited_faults);
+	      done == LANE_EVENTS && after == want && !waited_faults,
+	      "%d of %d completed, %lld faults in all (want %d), %d of the two let go",
+	      done, LANE_EVENTS, after, want, waited_faults);
 	if (!rrc && !rc_connect(&c, p[r].a, p[r].b->qp_num, ALL_ACCESS, 7) &&
 	    !post_write(p[r].a, &src[r], dst, dmr, 7))
 		st = wait_wc(c.cq, &wc);
@@ -459,6 +525,27 @@ static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
 	cold_free(&loc);
 }
 
+/* waiting_let_go() from the pages of a file on a ramfs of its own. */
+static void file_lane(uint8_t *dst, struct ibv_mr *dmr)
+{
+	char dir[] = "/tmp/hodp-ramfs-XXXXXX", path[64];
+	int fd = -1;
+
+	if (mkdtemp(dir) && !mount("none", dir, "ramfs", 0, NULL)) {
+		snprintf(path, sizeof(path), "%s/f", dir);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0 && ftruncate(fd, (off_t)WAITERS * LEN)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	check_fatal("a file on a ramfs", fd >= 0, "%s", strerror(errno));
+	waiting_let_go(dst, dmr, fd);
+	close(fd);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	struct ibv_mr *dmr;
@@ -485,7 +572,8 @@ int main(void)
 	destroy_during(dst, dmr);
 	dereg_during(dst, dmr);
 	own_fault_beside_reset(dst, dmr);
-	waiting_let_go(dst, dmr);
+	waiting_let_go(dst, dmr, -1);
+	file_lane(dst, dmr);
 	ibv_dereg_mr(dmr);
 	free(dst);
 	kmsg_check(kmsg, "the kernel logged no bug");

@@ -1355,11 +1355,13 @@ struct bystander {
 	struct ibv_wc wc;
 };
 
-/* Post it and wait up to 15 s: 1 if it completed (in b->wc), else 0. */
-static int bystander_write(struct bystander *b, const char *name)
+/*
+ * Its buffers, MRs and QPs: nothing of it allocates once posted (a
+ * process whose faults hold its mmap lock must map nothing meanwhile).
+ */
+static void bystander_prepare(struct bystander *b, const char *name)
 {
 	char what[160];
-	struct ibv_sge sge;
 
 	b->cold = mmap(NULL, MIB, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1373,9 +1375,29 @@ static int bystander_write(struct bystander *b, const char *name)
 		    "%s", strerror(errno));
 	memset(b->dst, 0x5c, MIB);
 	b->p = rc_pair(&c, ALL_ACCESS, 7);
-	sge = (struct ibv_sge){ (uintptr_t)b->cold, MIB, b->cm->lkey };
+}
+
+/* Post it and wait up to 15 s: 1 if it completed (in b->wc), else 0. */
+static int bystander_post(struct bystander *b)
+{
+	struct ibv_sge sge = { (uintptr_t)b->cold, MIB, b->cm->lkey };
+
 	return !post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
 			  b->dm->rkey, 77) && completion_within(&b->wc, 15);
+}
+
+/* Both of the above. */
+static int bystander_write(struct bystander *b, const char *name)
+{
+	bystander_prepare(b, name);
+	return bystander_post(b);
+}
+
+/* Its WRITE completed well: zeroes (cold memory) where 0x5c was. */
+static int bystander_ok(const struct bystander *b)
+{
+	return b->wc.wr_id == 77 && b->wc.status == IBV_WC_SUCCESS &&
+	       !b->dst[0] && !b->dst[MIB - 1];
 }
 
 /*
@@ -1425,6 +1447,17 @@ static char child_go(struct child *ch, double deadline)
 	return said;
 }
 
+/*
+ * The @n bytes @ch wrote with the byte child_go() returned, within a
+ * second: 1 if they came, else 0.
+ */
+static int child_more(struct child *ch, char *buf, int n)
+{
+	struct pollfd pfd = { .fd = ch->from, .events = POLLIN };
+
+	return poll(&pfd, 1, 1000) == 1 && read(ch->from, buf, n) == n;
+}
+
 /* Tell @n children of @ch to exit, reaping them: how many exited 0. */
 static int children_exit(struct child *ch, int n)
 {
@@ -1464,8 +1497,7 @@ static void test_prefetch_crowd(void)
 	n = bystander_write(&b, "prefetch crowd");
 	busy_after = workers_of("hodp_prefetch");
 	check("prefetch crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its queue's work waits for no prefetch)",
-	      n == 1 && b.wc.wr_id == 77 && b.wc.status == IBV_WC_SUCCESS &&
-	      !b.dst[0] && !b.dst[MIB - 1] && busy_after >= CROWD * CROWD_EACH,
+	      n == 1 && bystander_ok(&b) && busy_after >= CROWD * CROWD_EACH,
 	      "%s within 15 s (status %d), bytes 0x%x 0x%x, %d workers of hodp_prefetch still busy then",
 	      n == 1 ? "completed" : "nothing",
 	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1],
@@ -1489,21 +1521,21 @@ static void test_prefetch_crowd(void)
  * many as a workqueue runs at once, if nothing bounds them. Meanwhile
  * this process's cold ODP RDMA WRITE must complete: its fault event and
  * its queue's work wait for none of them (no QP's work faults, and a
- * process's events take HODP_MIRROR_EVENTS workers at most, its others
- * waiting for those: which of its faults wait in its server, first
- * events or last ones, is up to the order they ran in).
+ * process's events faulting its file take HODP_LANE_EVENTS workers at
+ * most, its others waiting for those: which of its faults wait in its
+ * server, first events or last ones, is up to the order they ran in).
  */
 #define INPLACE_CROWD	4
 #define INPLACE_EACH	64
 static struct child inplace[INPLACE_CROWD];
 
 /*
- * Reads of this child's server held, after their page's first read failed
- * (each held one is a fault after its WQE's events failed): once some
- * are and nothing moved for 2 s (the others wait behind them), or all
- * are: how many, or 0 after 30 s.
+ * Reads of this child's server held (and first reads failed, in
+ * *@failed_out): once some are and nothing moved for 2 s (the others
+ * wait behind them), or @all are: how many, or 0 after 30 s. @name says
+ * whose in a # line.
  */
-static int inplace_parked(int *failed_out)
+static int reads_settled(const char *name, int all, int *failed_out)
 {
 	double t0 = now_s(), since = now_s();
 	int failed = 0, held = 0, last = -1, last_failed = -1, done = 0;
@@ -1518,11 +1550,11 @@ static int inplace_parked(int *failed_out)
 			last_failed = failed;
 			since = now_s();
 		}
-		done = held && (held == INPLACE_EACH || now_s() - since > 2);
+		done = held && (held == all || now_s() - since > 2);
 		if (!done)
 			usleep(10000);
 	}
-	printf("# in-place crowd: pid %d: %d first reads failed, %d reads held\n",
+	printf("# %s: pid %d: %d first reads failed, %d reads held\n", name,
 	       (int)getpid(), failed, held);
 	fflush(stdout);		/* the child ends with _exit() */
 	*failed_out = failed;
@@ -1563,8 +1595,10 @@ static void inplace_main(int in, int out, int unused)
 		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
 				(uintptr_t)dst + i * PAGE, dmr->rkey, i);
 	}
+	/* Each held one is a fault after its WQE's events failed. */
 	if (ok)
-		said[0] = (char)inplace_parked(&failed);
+		said[0] = (char)reads_settled("in-place crowd", INPLACE_EACH,
+					      &failed);
 	said[1] = (char)failed;
 	if (write(out, said, 2) != 2 || read(in, &go, 1) != 1)
 		_exit(1);
@@ -1572,8 +1606,11 @@ static void inplace_main(int in, int out, int unused)
 	_exit(0);
 }
 
-/* A process's events running at once (HODP_MIRROR_EVENTS, hodp_fault.c). */
-#define MIRROR_EVENTS	16
+/*
+ * A process's events running at once in one lane (HODP_LANE_EVENTS,
+ * hodp_fault.c): those faulting a file, here.
+ */
+#define LANE_EVENTS	16
 
 static void test_inplace_crowd(void)
 {
@@ -1584,15 +1621,11 @@ static void test_inplace_crowd(void)
 	char held, failed;
 
 	for (i = 0; i < INPLACE_CROWD; i++) {
-		struct pollfd pfd = { .fd = inplace[i].from, .events = POLLIN };
-
 		held = child_go(&inplace[i], t0 + 90);
-		/* Its second byte, written with the first. */
-		if (poll(&pfd, 1, 1000) != 1 ||
-		    read(inplace[i].from, &failed, 1) != 1)
+		if (!child_more(&inplace[i], &failed, 1))
 			failed = 0;
 		/* Some of its faults wait, after their page's read failed. */
-		procs += held > 0 && held <= MIRROR_EVENTS && failed >= held;
+		procs += held > 0 && held <= LANE_EVENTS && failed >= held;
 		parked += held > 0 ? held : 0;
 	}
 	busy_qp = workers_of("hodp");
@@ -1604,8 +1637,7 @@ static void test_inplace_crowd(void)
 	      procs, INPLACE_CROWD);
 	n = bystander_write(&b, "in-place crowd");
 	check("in-place crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its event and its queue's work wait for none of theirs)",
-	      n == 1 && b.wc.wr_id == 77 && b.wc.status == IBV_WC_SUCCESS &&
-	      !b.dst[0] && !b.dst[MIB - 1],
+	      n == 1 && bystander_ok(&b),
 	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
 	      n == 1 ? "completed" : "nothing",
 	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
@@ -1615,6 +1647,111 @@ static void test_inplace_crowd(void)
 	bystander_end(&b, n);
 	mirrors_back("in-place crowd: the processes' mirrors go once their faults ended",
 		     mirrors0);
+}
+
+/*
+ * A process, its own FUSE server, faults two kinds of its memory: LANES_EACH
+ * RC QPs RDMA WRITE a page each of its server's file, whose reads the
+ * server holds (16 fault events wait in it, the others behind them), then
+ * one more WRITEs from its cold anonymous memory. That fault must not wait
+ * behind the held ones (the lanes of hodp_fault.c): the server could be
+ * waiting for it, answering its reads by RDMA into its own memory. Then the
+ * server answers, and every WRITE from the file completes.
+ */
+#define LANES_EACH	24
+static struct child laner;
+
+/*
+ * Once the reads are answered: the WRITEs from the file that completed
+ * well, each within 20 s of the last, and the anonymous memory's if it
+ * had not (said in a # line).
+ */
+static int lanes_completed(uint8_t *dst)
+{
+	struct ibv_wc wc;
+	int seen = 0, n = 0;
+
+	while (seen < LANES_EACH && completion_within(&wc, 20)) {
+		if (wc.wr_id == 77) {
+			printf("# lanes: the anonymous memory's WRITE completed once the reads were answered\n");
+			continue;
+		}
+		seen++;
+		n += wc.wr_id < LANES_EACH && wc.status == IBV_WC_SUCCESS &&
+		     dst[wc.wr_id * PAGE] == 0x11 &&
+		     dst[(wc.wr_id + 1) * PAGE - 1] == 0x11;
+	}
+	return n;
+}
+
+static void lanes_main(int in, int out, int unused)
+{
+	struct rc_pair p[LANES_EACH];
+	struct ibv_mr *mr, *dmr;
+	char dir[64], go, said[3] = { 0, 0, 0 };
+	struct bystander b;
+	uint8_t *map, *dst;
+	int i, ok, failed;
+
+	(void)unused;
+	crowd_child_start(in, "lanes", dir, sizeof(dir));
+	map = own_file_map(dir);
+	/* A fault reads its own page: no readahead of the next ones. */
+	if (map == MAP_FAILED || madvise(map, EXIT_LEN, MADV_RANDOM))
+		_exit(1);
+	mr = ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
+	dst = malloc(LANES_EACH * PAGE);
+	dmr = dst ? ibv_reg_mr(c.pd, dst, LANES_EACH * PAGE, ALL_ACCESS) :
+		    NULL;
+	if (!mr || !dmr)
+		_exit(1);
+	memset(dst, 0x5c, LANES_EACH * PAGE);
+	for (i = 0; i < LANES_EACH; i++)
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+	/* Mapped now: the held faults hold this process's mmap lock. */
+	bystander_prepare(&b, "lanes");
+	pthread_mutex_lock(&srv.lock);
+	srv.hold = 1;
+	srv.no_watchdog = 1;	/* held until this test answers them */
+	pthread_mutex_unlock(&srv.lock);
+	for (i = 0, ok = 1; i < LANES_EACH && ok; i++) {
+		struct ibv_sge sge = { (uintptr_t)map + i * PAGE, PAGE,
+				       mr->lkey };
+
+		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
+				(uintptr_t)dst + i * PAGE, dmr->rkey, i);
+	}
+	if (ok)
+		said[0] = (char)reads_settled("lanes", LANES_EACH, &failed);
+	if (said[0])
+		said[1] = bystander_post(&b) && bystander_ok(&b) ? 'y' : 'n';
+	release_reads();
+	said[2] = (char)lanes_completed(dst);
+	fflush(stdout);		/* the child ends with _exit() */
+	if (write(out, said, 3) != 3 || read(in, &go, 1) != 1)
+		_exit(1);
+	_exit(0);
+}
+
+static void test_lanes(void)
+{
+	long long mirrors0 = hmm_stat("mirrors");
+	char held, said[2] = { 0, 0 };
+
+	held = child_go(&laner, now_s() + 90);
+	if (!child_more(&laner, said, 2))
+		said[0] = said[1] = 0;
+	check("lanes: a process's WRITEs from its own FUSE file wait in its server, 16 at most (the file lane bounded)",
+	      held > 0 && held <= LANE_EVENTS, "%d reads held", held);
+	check("lanes: meanwhile its cold ODP RDMA WRITE from anonymous memory completes (no fault of its anonymous memory waits behind its faults that wait on a file)",
+	      said[0] == 'y', "%s", said[0] == 'n' ?
+	      "nothing within 15 s, or not the data (the # lines say if it came later)" :
+	      "not posted");
+	check("lanes: once the server answers, every WRITE from the file completes with the file's bytes",
+	      said[1] == LANES_EACH, "%d of %d", said[1], LANES_EACH);
+	check("lanes: the process exits", children_exit(&laner, 1) == 1,
+	      "%s", "it did not exit within 20 s");
+	mirrors_back("lanes: its mirror goes", mirrors0);
 }
 
 /*
@@ -1722,6 +1859,8 @@ int main(void)
 	for (i = 0; i < INPLACE_CROWD; i++)
 		child_fork(&inplace[i], "fork a faulting child", inplace_main,
 			   0);
+	child_fork(&laner, "fork a child faulting two kinds of memory",
+		   lanes_main, 0);
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
@@ -1748,6 +1887,7 @@ int main(void)
 	test_own_server_exits(EXIT_PREFETCH);
 	test_prefetch_crowd();
 	test_inplace_crowd();
+	test_lanes();
 	children_dirs_remove();
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,
