@@ -634,40 +634,41 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
  * @start: first address, page aligned
  * @end: end address (exclusive), page aligned
  *
- * Looks at the mappings of [start, end) without waiting for anything. A
- * page of a file other than shmem or hugetlbfs may have to be read in, and
- * its fault waits for the file system (a FUSE server, a hard NFS mount)
- * holding the mmap lock for reading; anonymous, shmem and hugetlbfs pages
- * wait for swap at most. For a driver that schedules its faults apart by
- * what they may wait on: the mappings may change right after the look.
+ * Looks at the mappings of [start, end) under the mmap lock, held for
+ * reading as a fault of the range would hold it. A page of a file other
+ * than shmem or hugetlbfs may have to be read in, and its fault waits for
+ * the file system (a FUSE server, a hard NFS mount) holding that lock;
+ * anonymous, shmem and hugetlbfs pages wait for swap at most. For a driver
+ * that schedules its faults apart by what they may wait on: the mappings
+ * may change right after the look. Waits for the mmap lock as the fault
+ * would (never deciding by a trylock: a writer's moment would send an
+ * anonymous fault to wait among file ones). Sleeps.
  *
- * Return: true if a mapping of the range is such a file's, or if that
- * cannot be told without waiting (the mmap lock is held or wanted for
- * writing, maybe behind such a fault); false otherwise, and if the mm
- * exited or the mirror was unregistered (a fault fails at once then).
+ * Return: true if a mapping of the range is such a file's; false
+ * otherwise, and if the mm exited or the mirror was unregistered (a fault
+ * fails at once then).
  */
 bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end)
 {
+	VMA_ITERATOR(vmi, mirror->mm, start);
 	struct vm_area_struct *vma;
 	bool wait = false;
 
+	might_sleep();
 	if (hmm_mirror_enter(mirror, start, end))
 		return false;
-	if (mmap_read_trylock(mirror->mm)) {
-		VMA_ITERATOR(vmi, mirror->mm, start);
-
-		for_each_vma_range(vmi, vma, end) {
-			if (vma->vm_file && !is_vm_hugetlb_page(vma) &&
-			    !shmem_mapping(vma->vm_file->f_mapping)) {
-				wait = true;
-				break;
-			}
+	mmap_read_lock(mirror->mm);
+	for_each_vma_range(vmi, vma, end) {
+		/* A private mapping of /dev/zero has a file: anonymous. */
+		if (vma->vm_file && !vma_is_anonymous(vma) &&
+		    !is_vm_hugetlb_page(vma) &&
+		    !shmem_mapping(vma->vm_file->f_mapping)) {
+			wait = true;
+			break;
 		}
-		mmap_read_unlock(mirror->mm);
-	} else {
-		wait = true;
 	}
+	mmap_read_unlock(mirror->mm);
 	hmm_mirror_leave(mirror);
 	return wait;
 }

@@ -72,9 +72,12 @@ struct workqueue_struct *hodp_fault_wq;
  * this many workers at most. An event begins in the memory lane; one that
  * finds it may wait on a file system moves on to the file lane
  * (fault_event_to_file()), so that a process's faults of anonymous or
- * shmem memory never wait behind its faults that wait in a FUSE server or
- * on a hard NFS mount (that server may be the process itself, answering
- * those reads by RDMA into its own ODP memory).
+ * shmem memory never wait for a place behind its faults that wait in a
+ * FUSE server or on a hard NFS mount (that server may be the process
+ * itself, answering those reads by RDMA into its own ODP memory). They
+ * may still wait for its mmap lock, if a writer wants it behind those
+ * (as its CPU's faults would); and a file mapped over the range between
+ * the look and the fault blocks in the memory lane (16 at most).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -247,8 +250,12 @@ static void fault_work(struct work_struct *work)
 	unsigned long flags;
 	int ret = 0;
 
-	/* Read once: lane_enter_locked() set it before queueing the work. */
-	if (ev->lane == HODP_LANE_MEM &&
+	/*
+	 * The lane: set before the work was queued, changed only here. A
+	 * stopped event does not look (the look waits for the mmap lock);
+	 * its fault ends at once.
+	 */
+	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev) &&
 	    hodp_odp_fault_may_wait(mr, uaddr, limit))
 		ret = fault_event_to_file(ev);
 	if (ret == -EAGAIN)

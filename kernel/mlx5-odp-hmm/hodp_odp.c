@@ -477,10 +477,11 @@ static unsigned long fault_end(unsigned long start, unsigned long limit)
  * @uaddr: the user address the access needs
  * @limit: the end of the access (exclusive)
  *
- * Looks at the mappings of the range hodp_odp_fault() would fault, without
- * waiting (hmm_mirror_fault_may_wait()). Sleeps.
+ * Looks at the mappings of the range hodp_odp_fault() would fault
+ * (hmm_mirror_fault_may_wait(): under the mmap lock, as the fault).
+ * Sleeps.
  *
- * Return: true if it may, or cannot be told without waiting.
+ * Return: true if it may.
  */
 bool hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
 			     unsigned long limit)

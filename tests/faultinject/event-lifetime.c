@@ -354,18 +354,17 @@ static int faults_ended(void)
 }
 
 /*
- * With @fd, while the slow faults of its file run: a cold WRITE from
- * anonymous memory completes, its fault the only one ended then (its
- * event waited behind none of the file's).
+ * While the slow faults of a file run: a cold WRITE by @p from anonymous
+ * memory @anon completes, its fault the only one ended then (its event
+ * waited behind none of the file's).
  */
-static void anon_beside(uint8_t *dst, struct ibv_mr *dmr)
+static void anon_beside(struct rc_pair *p, struct cold *anon, uint8_t *dst,
+			struct ibv_mr *dmr)
 {
-	struct rc_pair p = rc_pair(&c, ALL_ACCESS, 7);
-	struct cold anon = cold_new();
 	struct ibv_wc wc = { 0 };
 	int st = -1, ended = -1;
 
-	if (!post_write(p.a, &anon, dst, dmr, 9)) {
+	if (!post_write(p->a, anon, dst, dmr, 9)) {
 		st = wait_wc(c.cq, &wc);
 		ended = faults_ended();
 	}
@@ -373,15 +372,12 @@ static void anon_beside(uint8_t *dst, struct ibv_mr *dmr)
 	      st == IBV_WC_SUCCESS && wc.wr_id == 9 && ended == 1,
 	      "status %d (wr_id %llu), %d faults ended then (want 1: its own)",
 	      st, (unsigned long long)wc.wr_id, ended);
-	ibv_destroy_qp(p.a);
-	ibv_destroy_qp(p.b);
-	cold_free(&anon);
 }
 
 /*
  * LANE_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
- * the first LANE_EVENTS faults slow: those begin, the last two events
- * wait for their turn. Meanwhile the one's requester is RESET, the
+ * the first LANE_EVENTS faults slow: those begin, then the last two are
+ * posted, and their events wait for their turn. Meanwhile the one's requester is RESET, the
  * other's destroyed: both return before any fault ends, and their events,
  * let go while waiting, never run (no fault of their MRs); the slow
  * WRITEs complete; the RESET requester, connected again, WRITEs again
@@ -394,8 +390,10 @@ static void anon_beside(uint8_t *dst, struct ibv_mr *dmr)
 static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 {
 	struct ibv_qp_attr rst = { .qp_state = IBV_QPS_RESET };
-	struct rc_pair p[WAITERS];
-	struct cold src[WAITERS];
+	/* The file's slow faults outlast anon_beside() too. */
+	const char *slow_ms = fd < 0 ? "8000" : "12000";
+	struct rc_pair p[WAITERS], ap = { 0 };
+	struct cold src[WAITERS], anon = { 0 };
 	const int r = LANE_EVENTS, d = LANE_EVENTS + 1;
 	long long f0, ran = -1, after = -1;
 	int i, begun = 0, posted = 0, ended_at = -1, rrc = -1, drc = -1;
@@ -407,15 +405,24 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 		p[i] = rc_pair(&c, ALL_ACCESS, 7);
 		src[i] = fd < 0 ? cold_new() : cold_file(fd, i);
 	}
+	if (fd >= 0) {
+		ap = rc_pair(&c, ALL_ACCESS, 7);
+		anon = cold_new();
+	}
 	start_trace();
 	f0 = odp_faults();
 	check_fatal("the next LANE_EVENTS faults slow",
 		    !attr_arm(SLOW_FAULT, 0, LANE_EVENTS) &&
-		    !write_str(FAULT_DELAY, "8000"), "%s", strerror(errno));
-	for (i = 0; i < WAITERS; i++)
+		    !write_str(FAULT_DELAY, slow_ms), "%s", strerror(errno));
+	/* The slow ones first: which events wait is not up to the workers. */
+	for (i = 0; i < LANE_EVENTS; i++)
 		posted += !post_write(p[i].a, &src[i], dst, dmr, 100 + i);
-	if (posted == WAITERS)
-		begun = faults_begun(f0 + LANE_EVENTS);
+	if (posted == LANE_EVENTS && faults_begun(f0 + LANE_EVENTS)) {
+		for (; i < WAITERS; i++)
+			posted += !post_write(p[i].a, &src[i], dst, dmr,
+					      100 + i);
+		begun = posted == WAITERS;
+	}
 	if (begun) {
 		sleep(1);
 		ran = odp_faults() - f0;
@@ -433,7 +440,7 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	/* The slow ones' faults, and anon_beside()'s. */
 	want = LANE_EVENTS;
 	if (fd >= 0 && begun) {
-		anon_beside(dst, dmr);
+		anon_beside(&ap, &anon, dst, dmr);
 		want++;
 	}
 	for (i = 0; i < LANE_EVENTS; i++)
@@ -463,6 +470,11 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 			ibv_destroy_qp(p[i].a);
 		ibv_destroy_qp(p[i].b);
 		cold_free(&src[i]);
+	}
+	if (fd >= 0) {
+		ibv_destroy_qp(ap.a);
+		ibv_destroy_qp(ap.b);
+		cold_free(&anon);
 	}
 }
 

@@ -1655,8 +1655,11 @@ static void test_inplace_crowd(void)
  * server holds (16 fault events wait in it, the others behind them), then
  * one more WRITEs from its cold anonymous memory. That fault must not wait
  * behind the held ones (the lanes of hodp_fault.c): the server could be
- * waiting for it, answering its reads by RDMA into its own memory. Then the
- * server answers, and every WRITE from the file completes.
+ * waiting for it, answering its reads by RDMA into its own memory. So must
+ * another, posted while a task of the process waits to map something (its
+ * mmap lock wanted for writing, behind the held faults) and then killed:
+ * the writer's moment must not send it to wait among the held ones. Then
+ * the server answers, and every WRITE from the file completes.
  */
 #define LANES_EACH	24
 static struct child laner;
@@ -1684,12 +1687,79 @@ static int lanes_completed(uint8_t *dst)
 	return n;
 }
 
+/* A task of this mm (clone(CLONE_VM)): it maps a page (the lock wanted). */
+static int mmap_writer(void *arg)
+{
+	(void)arg;
+	mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return 0;
+}
+
+/* Task @pid waits, killably or not ('D'), within 5 s: 1, or 0. */
+static int task_waits(pid_t pid)
+{
+	char path[64], buf[512], *st;
+	double t0 = now_s();
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	while (now_s() - t0 < 5) {
+		fd = open(path, O_RDONLY);
+		n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		st = strrchr(buf, ')');
+		if (st && st[1] == ' ' && st[2] == 'D')
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * @b's WRITE (its fault event's look at the mappings) while a task of
+ * this process waits for its mmap lock to map a page, killed 2 s later:
+ * 'y' if it completed well within 15 s of that, 'n' if not, 'w' if the
+ * writer never waited. Its stack was touched before the reads were held.
+ */
+static char writer_moment(struct bystander *b, char *stack, size_t len)
+{
+	pid_t w = clone(mmap_writer, stack + len, CLONE_VM | SIGCHLD, NULL);
+	char said = 'w';
+	int status;
+
+	if (w < 0)
+		return said;
+	if (task_waits(w)) {
+		said = 'n';
+		if (!post_rdma(b->p.a, IBV_WR_RDMA_WRITE,
+			       &(struct ibv_sge){ (uintptr_t)b->cold, MIB,
+						  b->cm->lkey },
+			       (uintptr_t)b->dst, b->dm->rkey, 77)) {
+			sleep(2);
+			kill(w, SIGKILL);
+			waitpid(w, &status, 0);
+			w = -1;
+			if (completion_within(&b->wc, 15) && bystander_ok(b))
+				said = 'y';
+		}
+	}
+	if (w > 0) {
+		kill(w, SIGKILL);
+		waitpid(w, &status, 0);
+	}
+	return said;
+}
+
 static void lanes_main(int in, int out, int unused)
 {
+	static char stack[64 * 1024] __attribute__((aligned(16)));
 	struct rc_pair p[LANES_EACH];
 	struct ibv_mr *mr, *dmr;
-	char dir[64], go, said[3] = { 0, 0, 0 };
-	struct bystander b;
+	char dir[64], go, said[4] = { 0, 0, 0, 0 };
+	struct bystander b, b2;
 	uint8_t *map, *dst;
 	int i, ok, failed;
 
@@ -1710,6 +1780,8 @@ static void lanes_main(int in, int out, int unused)
 		p[i] = rc_pair(&c, ALL_ACCESS, 7);
 	/* Mapped now: the held faults hold this process's mmap lock. */
 	bystander_prepare(&b, "lanes");
+	bystander_prepare(&b2, "lanes");
+	memset(stack, 0, sizeof(stack));
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
 	srv.no_watchdog = 1;	/* held until this test answers them */
@@ -1725,10 +1797,12 @@ static void lanes_main(int in, int out, int unused)
 		said[0] = (char)reads_settled("lanes", LANES_EACH, &failed);
 	if (said[0])
 		said[1] = bystander_post(&b) && bystander_ok(&b) ? 'y' : 'n';
+	if (said[1] == 'y')
+		said[2] = writer_moment(&b2, stack, sizeof(stack));
 	release_reads();
-	said[2] = (char)lanes_completed(dst);
+	said[3] = (char)lanes_completed(dst);
 	fflush(stdout);		/* the child ends with _exit() */
-	if (write(out, said, 3) != 3 || read(in, &go, 1) != 1)
+	if (write(out, said, 4) != 4 || read(in, &go, 1) != 1)
 		_exit(1);
 	_exit(0);
 }
@@ -1736,19 +1810,24 @@ static void lanes_main(int in, int out, int unused)
 static void test_lanes(void)
 {
 	long long mirrors0 = hmm_stat("mirrors");
-	char held, said[2] = { 0, 0 };
+	char held, said[3] = { 0, 0, 0 };
 
 	held = child_go(&laner, now_s() + 90);
-	if (!child_more(&laner, said, 2))
-		said[0] = said[1] = 0;
+	if (!child_more(&laner, said, 3))
+		memset(said, 0, sizeof(said));
 	check("lanes: a process's WRITEs from its own FUSE file wait in its server, 16 at most (the file lane bounded)",
 	      held > 0 && held <= LANE_EVENTS, "%d reads held", held);
 	check("lanes: meanwhile its cold ODP RDMA WRITE from anonymous memory completes (no fault of its anonymous memory waits behind its faults that wait on a file)",
 	      said[0] == 'y', "%s", said[0] == 'n' ?
 	      "nothing within 15 s, or not the data (the # lines say if it came later)" :
 	      "not posted");
+	check("lanes: so does one posted while a task of the process waits to map a page (its mmap lock wanted behind the held faults), killed 2 s later (no writer's moment sends it to wait among them)",
+	      said[1] == 'y', "%s", said[1] == 'n' ?
+	      "nothing within 15 s of the kill, or not the data" :
+	      said[1] == 'w' ? "the task never waited for the lock" :
+	      "not posted");
 	check("lanes: once the server answers, every WRITE from the file completes with the file's bytes",
-	      said[1] == LANES_EACH, "%d of %d", said[1], LANES_EACH);
+	      said[2] == LANES_EACH, "%d of %d", said[2], LANES_EACH);
 	check("lanes: the process exits", children_exit(&laner, 1) == 1,
 	      "%s", "it did not exit within 20 s");
 	mirrors_back("lanes: its mirror goes", mirrors0);
