@@ -4,9 +4,14 @@
  * on ext4 (the suite mounts one on a loop device at /mnt/hodp-ext4): the
  * device reads what the file holds, its writes reach the file, and the
  * pages it wrote are dirtied when their mirror entries go, so writeback
- * does not lose them.
+ * does not lose them. And what the core tells a driver of a fault before
+ * it runs (hmm_mirror_fault_may_wait(), dmirror's MAY_WAIT): a fault of
+ * ext4's file may wait on its file system; of tmpfs (shmem), anonymous
+ * memory or a private mapping of /dev/zero it may not; of a range whose
+ * last page is ext4's it may.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -74,6 +79,56 @@ static void test_file(const char *what, int file)
 	close(fd);
 }
 
+/* MAY_WAIT of @npages at @addr: 1 or 0, or -errno. */
+static int may_wait(int fd, void *addr, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd;
+	int ret = dm_cmd(fd, HMM_DMIRROR_MAY_WAIT, addr, NULL, npages, &cmd);
+
+	return ret ? ret : (int)cmd.cpages;
+}
+
+/*
+ * What MAY_WAIT says of a mapping of @file (@want), of anonymous memory
+ * and of /dev/zero mapped privately (0), and of anonymous memory whose
+ * last page is @file's (@want).
+ */
+static void test_may_wait(const char *what, int file, int want)
+{
+	int fd = dm_open(0), zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	char *anon = map_anon(N, PROT_READ | PROT_WRITE), *p, *z, name[160];
+	int got, got_anon, got_zero, got_mixed;
+
+	check_fatal("ftruncate", !ftruncate(file, N * PAGE), "%s", strerror(errno));
+	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	z = zero >= 0 ? mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE, zero, 0) : MAP_FAILED;
+	check_fatal("mmap", p != MAP_FAILED && z != MAP_FAILED, "%s",
+		    strerror(errno));
+	got = may_wait(fd, p, N);
+	got_anon = may_wait(fd, anon, N);
+	got_zero = may_wait(fd, z, N);
+	/* The anonymous range's last page replaced by the file's first. */
+	got_mixed = mmap(anon + (N - 1) * PAGE, PAGE, PROT_READ, MAP_SHARED |
+			 MAP_FIXED, file, 0) != MAP_FAILED ?
+		    may_wait(fd, anon, N) : -ENOMEM;
+	snprintf(name, sizeof(name),
+		 "%s: MAY_WAIT says a fault of the file %s on it", what,
+		 want ? "may wait" : "does not wait");
+	check(name, got == want, "%d", got);
+	snprintf(name, sizeof(name),
+		 "%s: ... of anonymous memory and private /dev/zero, no; of anonymous memory ending in the file, %s",
+		 what, want ? "yes" : "no");
+	check(name, !got_anon && !got_zero && got_mixed == want,
+	      "anonymous %d, /dev/zero %d, ending in the file %d", got_anon,
+	      got_zero, got_mixed);
+	munmap(p, N * PAGE);
+	munmap(z, N * PAGE);
+	munmap(anon, N * PAGE);
+	close(zero);
+	close(fd);
+}
+
 /*
  * The file is on the file system the test is named after: a mount that
  * failed leaves its mount point on the guest's overlay root, where every
@@ -99,6 +154,7 @@ int main(void)
 	check_fatal("memfd_create", file >= 0, "%s", strerror(errno));
 	check_fs("tmpfs", file, TMPFS_MAGIC);
 	test_file("tmpfs", file);
+	test_may_wait("tmpfs", file, 0);
 	close(file);
 
 	file = open("/mnt/hodp-ext4/hmm-file-test", O_RDWR | O_CREAT | O_TRUNC,
@@ -107,6 +163,7 @@ int main(void)
 		    "%s", strerror(errno));
 	check_fs("ext4", file, EXT4_SUPER_MAGIC);
 	test_file("ext4", file);
+	test_may_wait("ext4", file, 1);
 	close(file);
 	unlink("/mnt/hodp-ext4/hmm-file-test");
 	return check_done();

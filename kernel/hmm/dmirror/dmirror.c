@@ -721,6 +721,15 @@ static int dmirror_discard(struct dmirror *dmirror,
 	return 0;
 }
 
+/* MAY_WAIT: what the core tells a driver scheduling its faults. */
+static int dmirror_may_wait(struct dmirror *dmirror,
+			    struct hmm_dmirror_cmd *cmd)
+{
+	cmd->cpages = hmm_mirror_fault_may_wait(&dmirror->mirror, cmd->addr,
+						dmirror_cmd_end(cmd));
+	return 0;
+}
+
 /*
  * FAULT_LOCK: fault the range and read its entries while the fault's lock
  * is still held, as a driver filling its translation table would, then
@@ -841,6 +850,9 @@ static long dmirror_ioctl(struct file *filp, unsigned int command,
 		break;
 	case HMM_DMIRROR_DISCARD:
 		ret = dmirror_discard(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_MAY_WAIT:
+		ret = dmirror_may_wait(dmirror, &cmd);
 		break;
 	default:
 		return -EINVAL;

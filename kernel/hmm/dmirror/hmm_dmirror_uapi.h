@@ -138,6 +138,13 @@ struct hmm_dmirror_flock {
 #define HMM_DMIRROR_FAULT_LOCK		_IOWR('H', 0x44, struct hmm_dmirror_flock)
 
 /*
+ * dmirror only: may a fault of the range wait on a file system
+ * (hmm_mirror_fault_may_wait(): a mapping of a file other than shmem or
+ * hugetlbfs)? @cpages out: 1 if it may, else 0. Faults nothing.
+ */
+#define HMM_DMIRROR_MAY_WAIT		_IOWR('H', 0x45, struct hmm_dmirror_cmd)
+
+/*
  * SNAPSHOT: what the device sees of each page. The permission is a value,
  * not bits: a writable page is WRITE alone, a read-only one READ; the
  * other flags are or-ed to it.
