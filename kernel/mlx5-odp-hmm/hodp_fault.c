@@ -234,6 +234,9 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
 	if (!ev->let_go) {
 		lane_next_locked(odp, HODP_LANE_MEM);
 		ret = lane_enter_locked(ev, HODP_LANE_FILE) ? 0 : -EAGAIN;
+		/* Under the lock: a waiting event, and its MR, may go after. */
+		trace_hodp_odp_fault_lane(ev->fault.mr, ev->fault.addr,
+					  ret == -EAGAIN);
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 	return ret;

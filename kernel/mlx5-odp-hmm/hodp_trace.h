@@ -65,6 +65,26 @@ TRACE_EVENT(hodp_odp_fault_event,
 		      __entry->write ? "write" : "read")
 );
 
+/*
+ * A fault event at @addr of @mr may wait on a file system: it moved to its
+ * mirror's file lane, where it runs on or @waits for a place (hodp_fault.c).
+ */
+TRACE_EVENT(hodp_odp_fault_lane,
+	    TP_PROTO(const struct hodp_mr *mr, u64 addr, bool waits),
+	    TP_ARGS(mr, addr, waits),
+	    TP_STRUCT__entry(__string(dev, dev_name(&mr->dev->ibdev.dev))
+			     __field(u32, lkey)
+			     __field(u64, addr)
+			     __field(bool, waits)),
+	    TP_fast_assign(__assign_str(dev, dev_name(&mr->dev->ibdev.dev));
+			   __entry->lkey = mr->ibmr.lkey;
+			   __entry->addr = addr;
+			   __entry->waits = waits;),
+	    TP_printk("%s lkey 0x%x addr 0x%llx file lane, %s",
+		      __get_str(dev), __entry->lkey, __entry->addr,
+		      __entry->waits ? "waits" : "runs")
+);
+
 /* After a resolved fault the access at @addr (of @mr's iova) goes on. */
 TRACE_EVENT(hodp_odp_resume,
 	    TP_PROTO(const struct hodp_mr *mr, u64 addr, bool write),

@@ -343,14 +343,20 @@ static void dereg_during(uint8_t *dst, struct ibv_mr *dmr)
 /* The slow faults, then the two WQEs whose events wait their turn. */
 #define WAITERS		(LANE_EVENTS + 2)
 
-/* The faults ended (hodp_odp_fault lines in the trace), or -1. */
-static int faults_ended(void)
+/* The trace's lines that begin with @what (an event's name), or -1. */
+static int traced(const char *what)
 {
 	char *trace = read_trace();
-	int n = trace ? count_in(trace, "hodp_odp_fault: ", 0) : -1;
+	int n = trace ? count_in(trace, what, 0) : -1;
 
 	free(trace);
 	return n;
+}
+
+/* The faults ended (hodp_odp_fault lines in the trace), or -1. */
+static int faults_ended(void)
+{
+	return traced("hodp_odp_fault: ");
 }
 
 /*
@@ -397,7 +403,7 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	const int r = LANE_EVENTS, d = LANE_EVENTS + 1;
 	long long f0, ran = -1, after = -1;
 	int i, begun = 0, posted = 0, ended_at = -1, rrc = -1, drc = -1;
-	int done = 0, st = -1, waited_faults = -1, want;
+	int done = 0, st = -1, waited_faults = -1, want, moved, waited;
 	struct ibv_wc wc = { 0 };
 
 	printf("# from %s\n", fd < 0 ? "anonymous memory" : "a ramfs file");
@@ -430,10 +436,17 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 		drc = ibv_destroy_qp(p[d].a);
 		ended_at = faults_ended();
 	}
+	/* Each event's move to the file lane: hodp_odp_fault_lane. */
+	moved = traced("hodp_odp_fault_lane: ");
+	waited = traced(" file lane, waits");
 	check("a process's fault events: 16 run at once, the next ones wait",
 	      begun && ran == LANE_EVENTS,
 	      "%d of %d posted, %lld faults begun (want %d)", posted, WAITERS,
 	      ran, LANE_EVENTS);
+	check(fd < 0 ? "... none of them in the file lane (anonymous memory)" :
+		       "... each of them in the file lane, the last two waiting there",
+	      fd < 0 ? !moved : moved == WAITERS && waited == 2,
+	      "%d moved to the file lane, %d of them waiting", moved, waited);
 	check("... a waiting one's requester RESET, another's destroyed: both return before any fault ends",
 	      !rrc && !drc && !ended_at, "RESET %d, destroy %d, %d faults ended",
 	      rrc, drc, ended_at);
