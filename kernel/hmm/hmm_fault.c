@@ -641,12 +641,12 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
  * anonymous, shmem and hugetlbfs pages wait for swap at most. For a driver
  * that schedules its faults apart by what they may wait on: the mappings
  * may change right after the look. Waits for the mmap lock as the fault
- * would (never deciding by a trylock: a writer's moment would send an
- * anonymous fault to wait among file ones). Sleeps.
+ * would, killably (never deciding by a trylock: a writer's moment would
+ * send an anonymous fault to wait among file ones). Sleeps.
  *
  * Return: true if a mapping of the range is such a file's; false
- * otherwise, and if the mm exited or the mirror was unregistered (a fault
- * fails at once then).
+ * otherwise, and if the range is bad, the mm exited, the mirror was
+ * unregistered or a fatal signal came (a fault fails at once then).
  */
 bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end)
@@ -658,7 +658,10 @@ bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 	might_sleep();
 	if (hmm_mirror_enter(mirror, start, end))
 		return false;
-	mmap_read_lock(mirror->mm);
+	if (mmap_read_lock_killable(mirror->mm)) {
+		hmm_mirror_leave(mirror);
+		return false;
+	}
 	for_each_vma_range(vmi, vma, end) {
 		/* A private mapping of /dev/zero has a file: anonymous. */
 		if (vma->vm_file && !vma_is_anonymous(vma) &&

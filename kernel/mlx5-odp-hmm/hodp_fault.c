@@ -254,9 +254,10 @@ static void fault_work(struct work_struct *work)
 	int ret = 0;
 
 	/*
-	 * The lane: set before the work was queued, changed only here. A
-	 * stopped event does not look (the look waits for the mmap lock);
-	 * its fault ends at once.
+	 * The lane: set before the work was queued, changed by no one else
+	 * while the work runs (but the move below, its own). A stopped
+	 * event does not look (the look waits for the mmap lock); its fault
+	 * ends at once.
 	 */
 	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev) &&
 	    hodp_odp_fault_may_wait(mr, uaddr, limit))

@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -431,6 +432,10 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	}
 	if (begun) {
 		sleep(1);
+		/* The two last ones' looks take their time (the mmap lock). */
+		for (i = 0; fd >= 0 && i < 200 &&
+		     traced("hodp_odp_fault_lane: ") < WAITERS; i++)
+			usleep(100000);
 		ran = odp_faults() - f0;
 		rrc = ibv_modify_qp(p[r].a, &rst, IBV_QP_STATE);
 		drc = ibv_destroy_qp(p[d].a);
@@ -550,12 +555,18 @@ static void own_fault_beside_reset(uint8_t *src, struct ibv_mr *smr)
 	cold_free(&loc);
 }
 
-/* waiting_let_go() from the pages of a file on a ramfs of its own. */
+/*
+ * waiting_let_go() from the pages of a file on a ramfs of its own, in a
+ * mount namespace of its own (an exit on a failed check leaves no mount).
+ */
 static void file_lane(uint8_t *dst, struct ibv_mr *dmr)
 {
 	char dir[] = "/tmp/hodp-ramfs-XXXXXX", path[64];
 	int fd = -1;
 
+	check_fatal("private mounts", !unshare(CLONE_NEWNS) &&
+		    !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "%s",
+		    strerror(errno));
 	if (mkdtemp(dir) && !mount("none", dir, "ramfs", 0, NULL)) {
 		snprintf(path, sizeof(path), "%s/f", dir);
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

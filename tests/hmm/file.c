@@ -8,7 +8,7 @@
  * it runs (hmm_mirror_fault_may_wait(), dmirror's MAY_WAIT): a fault of
  * ext4's file may wait on its file system; of tmpfs (shmem), anonymous
  * memory or a private mapping of /dev/zero it may not; of a range whose
- * last page is ext4's it may.
+ * last page is ext4's it may, of the range just before that page not.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -90,14 +90,15 @@ static int may_wait(int fd, void *addr, unsigned long npages)
 
 /*
  * What MAY_WAIT says of a mapping of @file (@want), of anonymous memory
- * and of /dev/zero mapped privately (0), and of anonymous memory whose
- * last page is @file's (@want).
+ * and of /dev/zero mapped privately (0), of anonymous memory whose last
+ * page is @file's (@want), and of the same without that page (0: a range's
+ * end is exclusive).
  */
 static void test_may_wait(const char *what, int file, int want)
 {
 	int fd = dm_open(0), zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-	char *anon = map_anon(N, PROT_READ | PROT_WRITE), *p, *z, name[160];
-	int got, got_anon, got_zero, got_mixed;
+	char *anon = map_anon(N + 1, PROT_READ | PROT_WRITE), *p, *z, name[160];
+	int got, got_anon, got_zero, got_mixed, got_before;
 
 	check_fatal("ftruncate", !ftruncate(file, N * PAGE), "%s", strerror(errno));
 	p = mmap(NULL, N * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
@@ -109,22 +110,23 @@ static void test_may_wait(const char *what, int file, int want)
 	got_anon = may_wait(fd, anon, N);
 	got_zero = may_wait(fd, z, N);
 	/* The anonymous range's last page replaced by the file's first. */
-	got_mixed = mmap(anon + (N - 1) * PAGE, PAGE, PROT_READ, MAP_SHARED |
+	got_mixed = mmap(anon + N * PAGE, PAGE, PROT_READ, MAP_SHARED |
 			 MAP_FIXED, file, 0) != MAP_FAILED ?
-		    may_wait(fd, anon, N) : -ENOMEM;
+		    may_wait(fd, anon, N + 1) : -ENOMEM;
+	got_before = may_wait(fd, anon, N);
 	snprintf(name, sizeof(name),
 		 "%s: MAY_WAIT says a fault of the file %s on it", what,
 		 want ? "may wait" : "does not wait");
 	check(name, got == want, "%d", got);
 	snprintf(name, sizeof(name),
-		 "%s: ... of anonymous memory and private /dev/zero, no; of anonymous memory ending in the file, %s",
+		 "%s: ... of anonymous memory and private /dev/zero, no; of anonymous memory ending in the file, %s; of it just before the file, no",
 		 what, want ? "yes" : "no");
-	check(name, !got_anon && !got_zero && got_mixed == want,
-	      "anonymous %d, /dev/zero %d, ending in the file %d", got_anon,
-	      got_zero, got_mixed);
+	check(name, !got_anon && !got_zero && got_mixed == want && !got_before,
+	      "anonymous %d, /dev/zero %d, ending in the file %d, just before it %d",
+	      got_anon, got_zero, got_mixed, got_before);
 	munmap(p, N * PAGE);
 	munmap(z, N * PAGE);
-	munmap(anon, N * PAGE);
+	munmap(anon, (N + 1) * PAGE);
 	close(zero);
 	close(fd);
 }
