@@ -1561,40 +1561,67 @@ static int reads_settled(const char *name, int all, int *failed_out)
 	return done ? held : 0;
 }
 
+/*
+ * A child's WRITEs of its own FUSE file's pages: the file mapped (a fault
+ * reads its own page: no readahead of the next ones), an ODP MR of it, a
+ * pinned destination of a page per WRITE, and an RC pair per WRITE.
+ */
+struct page_writes {
+	uint8_t *map, *dst;
+	struct ibv_mr *mr, *dmr;
+};
+
+/* All of it for @n WRITEs, into @p (@n pairs): the child exits if not. */
+static void page_writes_setup(struct page_writes *w, const char *dir,
+			      struct rc_pair *p, int n)
+{
+	int i;
+
+	w->map = own_file_map(dir);
+	if (w->map == MAP_FAILED || madvise(w->map, EXIT_LEN, MADV_RANDOM))
+		_exit(1);
+	w->mr = ibv_reg_mr(c.pd, w->map, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
+	w->dst = malloc(n * PAGE);
+	w->dmr = w->dst ? ibv_reg_mr(c.pd, w->dst, n * PAGE, ALL_ACCESS) :
+			  NULL;
+	if (!w->mr || !w->dmr)
+		_exit(1);
+	memset(w->dst, 0x5c, n * PAGE);
+	for (i = 0; i < n; i++)
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+}
+
+/* Post them, page i by p[i] (wr_id i): 1 if all were posted. */
+static int page_writes_post(struct page_writes *w, struct rc_pair *p, int n)
+{
+	int i, ok;
+
+	for (i = 0, ok = 1; i < n && ok; i++) {
+		struct ibv_sge sge = { (uintptr_t)w->map + i * PAGE, PAGE,
+				       w->mr->lkey };
+
+		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
+				(uintptr_t)w->dst + i * PAGE, w->dmr->rkey, i);
+	}
+	return ok;
+}
+
 static void inplace_main(int in, int out, int unused)
 {
 	struct rc_pair p[INPLACE_EACH];
-	struct ibv_mr *mr, *dmr;
 	char dir[64], go, said[2] = { 0, 0 };
-	uint8_t *map, *dst;
-	int i, ok, failed = 0;
+	struct page_writes w;
+	int ok, failed = 0;
 
 	(void)unused;
 	crowd_child_start(in, "inplace", dir, sizeof(dir));
-	map = own_file_map(dir);
-	/* A fault reads its own page: no readahead of the next ones. */
-	if (map == MAP_FAILED || madvise(map, EXIT_LEN, MADV_RANDOM))
-		_exit(1);
-	mr = ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
-	dst = malloc(INPLACE_EACH * PAGE);
-	dmr = dst ? ibv_reg_mr(c.pd, dst, INPLACE_EACH * PAGE, ALL_ACCESS) :
-		    NULL;
-	if (!mr || !dmr)
-		_exit(1);
-	for (i = 0; i < INPLACE_EACH; i++)
-		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+	page_writes_setup(&w, dir, p, INPLACE_EACH);
 	pthread_mutex_lock(&srv.lock);
 	srv.fail_first = 1;
 	srv.hold = 1;
 	srv.no_watchdog = 1;	/* held until the test is done with it */
 	pthread_mutex_unlock(&srv.lock);
-	for (i = 0, ok = 1; i < INPLACE_EACH && ok; i++) {
-		struct ibv_sge sge = { (uintptr_t)map + i * PAGE, PAGE,
-				       mr->lkey };
-
-		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
-				(uintptr_t)dst + i * PAGE, dmr->rkey, i);
-	}
+	ok = page_writes_post(&w, p, INPLACE_EACH);
 	/* Each held one is a fault after its WQE's events failed. */
 	if (ok)
 		said[0] = (char)reads_settled("in-place crowd", INPLACE_EACH,
@@ -1707,30 +1734,33 @@ static int mmap_writer(void *arg)
  * Task @pid waits in mmap() (syscall 9), killably or not ('D'), within 5 s:
  * 1, or 0. /proc takes no mmap lock.
  */
+/* /proc/@pid/@what into @buf (512 bytes), "" if unreadable. */
+static void proc_read(pid_t pid, const char *what, char *buf)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, 511) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+}
+
 static int task_waits(pid_t pid)
 {
-	char path[64], buf[512], *st;
 	double t0 = now_s();
-	int fd, d, in_mmap;
-	ssize_t n;
+	char buf[512], *st;
+	int d;
 
 	while (now_s() - t0 < 5) {
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		fd = open(path, O_RDONLY);
-		n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		buf[n > 0 ? n : 0] = 0;
+		proc_read(pid, "stat", buf);
 		st = strrchr(buf, ')');
 		d = st && st[1] == ' ' && st[2] == 'D';
-		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-		fd = open(path, O_RDONLY);
-		n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		buf[n > 0 ? n : 0] = 0;
-		in_mmap = !strncmp(buf, "9 ", 2);
-		if (d && in_mmap)
+		proc_read(pid, "syscall", buf);
+		if (d && !strncmp(buf, "9 ", 2))
 			return 1;
 		usleep(10000);
 	}
@@ -1805,27 +1835,14 @@ static void lanes_main(int in, int out, int unused)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
 	struct rc_pair p[LANES_EACH];
-	struct ibv_mr *mr, *dmr;
 	char dir[64], go, said[4] = { 0, 0, 0, 0 };
 	struct bystander b, b2;
-	uint8_t *map, *dst;
-	int i, ok, failed;
+	struct page_writes w;
+	int ok, failed;
 
 	(void)unused;
 	crowd_child_start(in, "lanes", dir, sizeof(dir));
-	map = own_file_map(dir);
-	/* A fault reads its own page: no readahead of the next ones. */
-	if (map == MAP_FAILED || madvise(map, EXIT_LEN, MADV_RANDOM))
-		_exit(1);
-	mr = ibv_reg_mr(c.pd, map, EXIT_LEN, IBV_ACCESS_ON_DEMAND);
-	dst = malloc(LANES_EACH * PAGE);
-	dmr = dst ? ibv_reg_mr(c.pd, dst, LANES_EACH * PAGE, ALL_ACCESS) :
-		    NULL;
-	if (!mr || !dmr)
-		_exit(1);
-	memset(dst, 0x5c, LANES_EACH * PAGE);
-	for (i = 0; i < LANES_EACH; i++)
-		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+	page_writes_setup(&w, dir, p, LANES_EACH);
 	/* Mapped now: the held faults hold this process's mmap lock. */
 	bystander_prepare(&b, "lanes");
 	bystander_prepare(&b2, "lanes");
@@ -1835,13 +1852,7 @@ static void lanes_main(int in, int out, int unused)
 	srv.hold = 1;
 	srv.no_watchdog = 1;	/* held until this test answers them */
 	pthread_mutex_unlock(&srv.lock);
-	for (i = 0, ok = 1; i < LANES_EACH && ok; i++) {
-		struct ibv_sge sge = { (uintptr_t)map + i * PAGE, PAGE,
-				       mr->lkey };
-
-		ok = !post_rdma(p[i].a, IBV_WR_RDMA_WRITE, &sge,
-				(uintptr_t)dst + i * PAGE, dmr->rkey, i);
-	}
+	ok = page_writes_post(&w, p, LANES_EACH);
 	if (ok)
 		said[0] = (char)reads_settled("lanes", LANES_EACH, &failed);
 	if (said[0])
@@ -1849,7 +1860,7 @@ static void lanes_main(int in, int out, int unused)
 	if (said[1] == 'y')
 		said[2] = writer_moment(&b2, stack, sizeof(stack));
 	release_reads();
-	said[3] = (char)lanes_completed(dst);
+	said[3] = (char)lanes_completed(w.dst);
 	fflush(stdout);		/* the child ends with _exit() */
 	if (write(out, said, 4) != 4 || read(in, &go, 1) != 1)
 		_exit(1);
