@@ -432,8 +432,11 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	}
 	if (begun) {
 		sleep(1);
-		/* The two last ones' looks take their time (the mmap lock). */
-		for (i = 0; fd >= 0 && i < 200 &&
+		/*
+		 * The two last ones' moves may wait for workers: up to 10 s,
+		 * well within the slow faults' 12.
+		 */
+		for (i = 0; fd >= 0 && i < 100 &&
 		     traced("hodp_odp_fault_lane: ") < WAITERS; i++)
 			usleep(100000);
 		ran = odp_faults() - f0;
