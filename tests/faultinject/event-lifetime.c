@@ -57,33 +57,30 @@ struct cold {
 	struct ibv_mr *mr;
 };
 
-static struct cold cold_new(void)
+/*
+ * Of anonymous memory if @fd < 0; else the @i-th LEN bytes of file @fd,
+ * mapped privately read-only (the source of WRITEs).
+ */
+static struct cold cold_of(int fd, int i)
 {
 	struct cold b;
 
-	b.buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fd < 0)
+		b.buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	else
+		b.buf = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE, fd,
+			     (off_t)i * LEN);
 	b.mr = b.buf != MAP_FAILED ?
-	       ibv_reg_mr(c.pd, b.buf, LEN,
-			  ALL_ACCESS | IBV_ACCESS_ON_DEMAND) : NULL;
+	       ibv_reg_mr(c.pd, b.buf, LEN, IBV_ACCESS_ON_DEMAND |
+			  (fd < 0 ? ALL_ACCESS : 0)) : NULL;
 	check_fatal("a cold ODP buffer", b.mr, "%s", strerror(errno));
 	return b;
 }
 
-/*
- * The same, of the @i-th LEN bytes of file @fd, mapped privately
- * read-only: its pages never read (the source of WRITEs).
- */
-static struct cold cold_file(int fd, int i)
+static struct cold cold_new(void)
 {
-	struct cold b;
-
-	b.buf = mmap(NULL, LEN, PROT_READ, MAP_PRIVATE, fd, (off_t)i * LEN);
-	b.mr = b.buf != MAP_FAILED ?
-	       ibv_reg_mr(c.pd, b.buf, LEN, IBV_ACCESS_ON_DEMAND) : NULL;
-	check_fatal("a cold ODP buffer of a file", b.mr, "%s",
-		    strerror(errno));
-	return b;
+	return cold_of(-1, 0);
 }
 
 static void cold_free(struct cold *b)
@@ -384,10 +381,10 @@ static void anon_beside(struct rc_pair *p, struct cold *anon, uint8_t *dst,
 /*
  * LANE_EVENTS + 2 cold WRITEs of this process, each by a QP of its own,
  * the first LANE_EVENTS faults slow: those begin, then the last two are
- * posted, and their events wait for their turn. Meanwhile the one's requester is RESET, the
- * other's destroyed: both return before any fault ends, and their events,
- * let go while waiting, never run (no fault of their MRs); the slow
- * WRITEs complete; the RESET requester, connected again, WRITEs again
+ * posted, and their events wait for their turn. Meanwhile the one's
+ * requester is RESET, the other's destroyed: both return before any
+ * fault ends, and their events, let go while waiting, never run (no
+ * fault of their MRs); the slow WRITEs complete; the RESET requester, connected again, WRITEs again
  * (its event works). KASAN and lockdep watch the waiting list. From
  * anonymous memory if @fd < 0 (the memory lane), else from pages of file
  * @fd (the file lane: each event begins in the memory lane, and the two
@@ -410,7 +407,7 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	printf("# from %s\n", fd < 0 ? "anonymous memory" : "a ramfs file");
 	for (i = 0; i < WAITERS; i++) {
 		p[i] = rc_pair(&c, ALL_ACCESS, 7);
-		src[i] = fd < 0 ? cold_new() : cold_file(fd, i);
+		src[i] = cold_of(fd, i);
 	}
 	if (fd >= 0) {
 		ap = rc_pair(&c, ALL_ACCESS, 7);

@@ -1377,13 +1377,19 @@ static void bystander_prepare(struct bystander *b, const char *name)
 	b->p = rc_pair(&c, ALL_ACCESS, 7);
 }
 
-/* Post it and wait up to 15 s: 1 if it completed (in b->wc), else 0. */
-static int bystander_post(struct bystander *b)
+/* Post it (wr_id 77): 0, or -1. */
+static int bystander_send(struct bystander *b)
 {
 	struct ibv_sge sge = { (uintptr_t)b->cold, MIB, b->cm->lkey };
 
-	return !post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
-			  b->dm->rkey, 77) && completion_within(&b->wc, 15);
+	return post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
+			 b->dm->rkey, 77);
+}
+
+/* Post it and wait up to 15 s: 1 if it completed (in b->wc), else 0. */
+static int bystander_post(struct bystander *b)
+{
+	return !bystander_send(b) && completion_within(&b->wc, 15);
 }
 
 /* Both of the above. */
@@ -1810,35 +1816,26 @@ static void writer_moment_warm(void)
 static char writer_moment(struct bystander *b, char *stack, size_t len)
 {
 	pid_t w = clone(mmap_writer, stack + len, CLONE_VM | SIGCHLD, NULL);
-	struct ibv_sge sge = { (uintptr_t)b->cold, MIB, b->cm->lkey };
-	char said = 'c';
 	struct ibv_wc wc;
 	double t0;
 	int status;
+	char said;
 
 	if (w < 0)
-		return said;
+		return 'c';
 	said = task_waits(w) ? 'p' : 'w';
-	if (said == 'p' &&
-	    !post_rdma(b->p.a, IBV_WR_RDMA_WRITE, &sge, (uintptr_t)b->dst,
-		       b->dm->rkey, 77)) {
+	if (said == 'p' && !bystander_send(b)) {
 		said = 'n';
 		for (t0 = now_s(); now_s() - t0 < 2 && said == 'n';)
 			if (ibv_poll_cq(c.cq, 1, &wc) > 0)
 				said = 'e';
 			else
 				usleep(10000);
-		kill(w, SIGKILL);
-		waitpid(w, &status, 0);
-		w = -1;
-		if (said == 'n' && completion_within(&b->wc, 15) &&
-		    bystander_ok(b))
-			said = 'y';
 	}
-	if (w > 0) {
-		kill(w, SIGKILL);
-		waitpid(w, &status, 0);
-	}
+	kill(w, SIGKILL);
+	waitpid(w, &status, 0);
+	if (said == 'n' && completion_within(&b->wc, 15) && bystander_ok(b))
+		said = 'y';
 	return said;
 }
 
