@@ -88,8 +88,9 @@ check: deps
 DEBUG_TREE := $(BUILD)/debug/tree
 DEBUG_CONFIG := $(BUILD)/debug/.config
 # (Not rxe: the kernel's own driver, no code of ours; hodp's rxe-coexist
-# test runs hodp beside it on the debug kernel.)
-DEBUG_SUITES ?= hodp faultinject hmm
+# test runs hodp beside it on the debug kernel.) kmemleak first: it tests
+# that the leak check the others rely on reports a leak.
+DEBUG_SUITES ?= kmemleak hodp faultinject hmm
 
 debug-kernel:
 	@scripts/deps debug
