@@ -111,7 +111,7 @@ struct hodp_odp {
 	 * system apart from the others, which they must not hold up.
 	 */
 	struct hodp_event_lane {
-		unsigned int running;	/* queued on hodp_fault_wq, or running */
+		unsigned int running;	/* queued on its workqueue, or running */
 		struct list_head waiting;	/* for one of those to end */
 	} lanes[HODP_LANES];
 	/* Written under the mirror lock exclusively, read under it in either
@@ -490,6 +490,7 @@ static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
 
 extern struct workqueue_struct *hodp_wq;
 extern struct workqueue_struct *hodp_fault_wq;
+extern struct workqueue_struct *hodp_fault_file_wq;
 extern struct workqueue_struct *hodp_prefetch_wq;
 
 /* hodp_main.c */

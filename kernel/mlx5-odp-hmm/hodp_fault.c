@@ -5,7 +5,8 @@
  * will use, its own and the responder's (hodp_segs_prepare()). A miss
  * stops the send queue at that WQE: the QP's fault event resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
- * hodp_fault_wq, then the queue runs again from that WQE, whose lookups
+ * hodp_fault_wq (of hodp_fault_file_wq for memory that may wait on a file
+ * system), then the queue runs again from that WQE, whose lookups
  * start where the last run's stopped. The copy of an RDMA WRITE, READ,
  * SEND or UD datagram raises its misses too (a page invalidated after the
  * lookups): its next run copies on from the byte it stopped at
@@ -50,7 +51,7 @@
  * one running is left to end by itself (its fault stops at its next
  * attempt, its end finds no QP of its own), and RESET gives the QP a
  * fresh event for its next miss (if there is memory for one). Left
- * running, an event holds a worker of hodp_fault_wq, nothing of the QP.
+ * running, an event holds a worker of its workqueue, nothing of the QP.
  * Nor does the MR's deregistration wait for it: the event keeps the MR's
  * memory, not an access reference (hodp_mr_keep()), and its fault stops
  * at its next attempt once the MR is dying (the process deregistering
@@ -61,19 +62,21 @@
 #include "hodp_trace.h"
 
 struct workqueue_struct *hodp_fault_wq;
+struct workqueue_struct *hodp_fault_file_wq;
 
 /*
  * Fault events of one mirror's memory (a process's, on a device) queued
- * or running at once in each of its lanes. hodp_fault_wq runs 256 items
- * at once for every user, and an event may wait in the mm for as long as
- * that memory's owner wants (its own FUSE server holding the reads): past
- * this, a lane's events wait for one of its own to end
- * (fault_event_queue()), so that one process's blocked faults hold twice
- * this many workers at most. An event begins in the memory lane; one that
- * finds it may wait on a file system moves on to the file lane
- * (fault_event_to_file()), so that a process's faults of anonymous or
- * shmem memory never wait for a place behind its faults that wait in a
- * FUSE server or on a hard NFS mount (that server may be the process
+ * or running at once in each of its lanes. Each lane's workqueue runs 256
+ * items at once for every user, and an event may wait in the mm for as
+ * long as that memory's owner wants (its own FUSE server holding the
+ * reads): past this, a lane's events wait for one of its own to end
+ * (fault_event_queue()), so that one process's blocked faults hold this
+ * many workers of each at most. An event begins in the memory lane, on
+ * hodp_fault_wq; one that finds it may wait on a file system moves on to
+ * the file lane (fault_event_to_file()), whose events run on
+ * hodp_fault_file_wq: so that no fault of anonymous or shmem memory waits
+ * for a place or a worker behind faults that wait in a FUSE server or on
+ * a hard NFS mount, whatever process's (that server may be the process
  * itself, answering those reads by RDMA into its own ODP memory). They
  * may still wait for its mmap lock, if a writer wants it behind those
  * (as its CPU's faults would); and a file mapped over the range between
@@ -105,6 +108,11 @@ struct hodp_fault_event {
 	enum hodp_lane lane;		/* where it counts, or waits */
 	bool let_go;			/* by its QP, while running */
 };
+
+static struct workqueue_struct *lane_wq(enum hodp_lane lane)
+{
+	return lane == HODP_LANE_FILE ? hodp_fault_file_wq : hodp_fault_wq;
+}
 
 static void fault_event_put(struct hodp_fault_event *ev)
 {
@@ -209,7 +217,7 @@ static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
 					wait);
 	if (next) {
 		list_del_init(&next->wait);
-		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &next->work));
+		WARN_ON_ONCE(!queue_work(lane_wq(lane), &next->work));
 	} else {
 		l->running--;
 	}
@@ -217,26 +225,33 @@ static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
 
 /*
  * @ev, running in its mirror's memory lane, may wait on a file system:
- * it leaves that lane (to the next waiting there) for the file lane.
- * Return: 0 if it runs on, in the file lane; -EAGAIN if it waits there
- * for a place (the work's reference kept: lane_next_locked() queues it
- * again, fault_event_cancel() takes it off the list); -ECANCELED if its
- * QP let it go meanwhile (it stays in the memory lane, to end at once: no
- * RESET loop can leave events waiting that nobody waits for).
+ * it leaves that lane (to the next waiting there) for the file lane, its
+ * work queued on hodp_fault_file_wq if it takes a place there, or waiting
+ * on that lane's list (lane_next_locked() queues it, fault_event_cancel()
+ * takes it off). Return: -EAGAIN, the work's reference gone with it (it
+ * may run, or be gone, already); -ECANCELED if its QP let it go meanwhile
+ * (it stays in the memory lane, to end at once: no RESET loop can leave
+ * events waiting that nobody waits for).
  */
 static int fault_event_to_file(struct hodp_fault_event *ev)
 {
 	struct hodp_odp *odp = ev->fault.mr->odp;
 	unsigned long flags;
 	int ret = -ECANCELED;
+	bool placed;
 
 	spin_lock_irqsave(&fault_events_lock, flags);
 	if (!ev->let_go) {
 		lane_next_locked(odp, HODP_LANE_MEM);
-		ret = lane_enter_locked(ev, HODP_LANE_FILE) ? 0 : -EAGAIN;
-		/* Under the lock: a waiting event, and its MR, may go after. */
+		placed = lane_enter_locked(ev, HODP_LANE_FILE);
+		/* Before the queueing: once it runs, it may let its MR go. */
 		trace_hodp_odp_fault_lane(ev->fault.mr, ev->fault.addr,
-					  ret == -EAGAIN);
+					  !placed);
+		/* Not pending: it runs here, on the other workqueue. */
+		if (placed)
+			WARN_ON_ONCE(!queue_work(hodp_fault_file_wq,
+						 &ev->work));
+		ret = -EAGAIN;
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 	return ret;
@@ -263,7 +278,7 @@ static void fault_work(struct work_struct *work)
 	    hodp_odp_fault_may_wait(mr, uaddr, limit))
 		ret = fault_event_to_file(ev);
 	if (ret == -EAGAIN)
-		return;		/* @ev may be gone already */
+		return;		/* @ev is the file lane's, maybe gone already */
 	if (!ret)
 		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write,
 				     fault_stop, ev);

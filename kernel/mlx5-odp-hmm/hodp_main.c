@@ -254,6 +254,17 @@ static int __init hodp_init(void)
 		goto err_wq;
 	}
 	/*
+	 * The file lane's events, which may wait on a file system for as
+	 * long as its server wants: apart, so that no number of them, of
+	 * any processes, holds up the faults of anonymous and shmem memory.
+	 */
+	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file",
+					     WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!hodp_fault_file_wq) {
+		ret = -ENOMEM;
+		goto err_fault_wq;
+	}
+	/*
 	 * Asynchronous prefetches wait for the mm too, and a process may
 	 * queue 64 of them (hodp_prefetch.c): on hodp_wq, four processes'
 	 * prefetches waiting in their own FUSE servers filled it, and every
@@ -264,7 +275,7 @@ static int __init hodp_init(void)
 	hodp_prefetch_wq = alloc_workqueue("hodp_prefetch", WQ_UNBOUND, 0);
 	if (!hodp_prefetch_wq) {
 		ret = -ENOMEM;
-		goto err_fault_wq;
+		goto err_fault_file_wq;
 	}
 	ret = hodp_odp_init();
 	if (ret)
@@ -279,6 +290,8 @@ err_odp:
 	hodp_odp_exit();
 err_prefetch_wq:
 	destroy_workqueue(hodp_prefetch_wq);
+err_fault_file_wq:
+	destroy_workqueue(hodp_fault_file_wq);
 err_fault_wq:
 	destroy_workqueue(hodp_fault_wq);
 err_wq:
@@ -317,11 +330,18 @@ static void __exit hodp_exit(void)
 	 * answers), letting the last of them go; then this waits for the
 	 * mirrors.
 	 */
-	drain_workqueue(hodp_fault_wq);	/* events it queues for the next */
+	/*
+	 * Events queue the next of their lane (on their own workqueue) and
+	 * move from the memory lane to the file lane, never back: that
+	 * order.
+	 */
+	drain_workqueue(hodp_fault_wq);
+	drain_workqueue(hodp_fault_file_wq);
 	flush_workqueue(hodp_prefetch_wq);
 	flush_workqueue(hodp_wq);
 	hodp_odp_exit();
 	destroy_workqueue(hodp_prefetch_wq);
+	destroy_workqueue(hodp_fault_file_wq);
 	destroy_workqueue(hodp_fault_wq);
 	destroy_workqueue(hodp_wq);
 }

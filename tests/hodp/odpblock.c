@@ -817,7 +817,7 @@ struct child {
 static struct child peer = { .pid = -1 };
 
 /* The children forked so far: each child closes the others' pipes. */
-static struct child *forked[16];
+static struct child *forked[32];
 static int nforked;
 
 /*
@@ -1437,20 +1437,25 @@ static void mirrors_back(const char *name, long long mirrors0)
 	      "mirrors %lld before, %lld after", mirrors0, mirrors);
 }
 
-/*
- * Tell @ch to go, then its answer (a byte) before @deadline (now_s()'s
- * clock), or 0.
- */
-static char child_go(struct child *ch, double deadline)
+/* @ch's answer (a byte) before @deadline (now_s()'s clock), or 0. */
+static char child_says(struct child *ch, double deadline)
 {
 	struct pollfd pfd = { .fd = ch->from, .events = POLLIN };
 	int left = (int)((deadline - now_s()) * 1000);
 	char said = 0;
 
-	if (write(ch->to, "g", 1) != 1 || left <= 0 ||
-	    poll(&pfd, 1, left) != 1 || read(ch->from, &said, 1) != 1)
+	if (left <= 0 || poll(&pfd, 1, left) != 1 ||
+	    read(ch->from, &said, 1) != 1)
 		return 0;
 	return said;
+}
+
+/* Tell @ch to go, then its answer, as child_says(). */
+static char child_go(struct child *ch, double deadline)
+{
+	if (write(ch->to, "g", 1) != 1)
+		return 0;
+	return child_says(ch, deadline);
 }
 
 /*
@@ -1613,26 +1618,41 @@ static int page_writes_post(struct page_writes *w, struct rc_pair *p, int n)
 	return ok;
 }
 
-static void inplace_main(int in, int out, int unused)
+/* Which crowd a page-writing child is of (page_crowd_main()'s arg). */
+enum { CROWD_INPLACE, CROWD_FILE };
+#define FILE_CROWD_EACH	16
+
+/*
+ * A child of the in-place crowd (its server failing each page's first
+ * read) or of the file crowd (holding every read): it says how many reads
+ * its server holds, then how many failed first.
+ */
+static void page_crowd_main(int in, int out, int which)
 {
+	int n = which == CROWD_FILE ? FILE_CROWD_EACH : INPLACE_EACH;
+	const char *name = which == CROWD_FILE ? "file crowd" :
+			   "in-place crowd";
 	struct rc_pair p[INPLACE_EACH];
 	char dir[64], go, said[2] = { 0, 0 };
 	struct page_writes w;
 	int ok, failed = 0;
 
-	(void)unused;
-	crowd_child_start(in, "inplace", dir, sizeof(dir));
-	page_writes_setup(&w, dir, p, INPLACE_EACH);
+	crowd_child_start(in, which == CROWD_FILE ? "file" : "inplace", dir,
+			  sizeof(dir));
+	page_writes_setup(&w, dir, p, n);
 	pthread_mutex_lock(&srv.lock);
-	srv.fail_first = 1;
+	srv.fail_first = which == CROWD_INPLACE;
 	srv.hold = 1;
 	srv.no_watchdog = 1;	/* held until the test is done with it */
 	pthread_mutex_unlock(&srv.lock);
-	ok = page_writes_post(&w, p, INPLACE_EACH);
-	/* Each held one is a fault after its WQE's events failed. */
+	ok = page_writes_post(&w, p, n);
+	/*
+	 * In place: each held one is a fault after its WQE's events failed
+	 * (some wait behind those). File crowd: all of them held.
+	 */
 	if (ok)
-		said[0] = (char)reads_settled("in-place crowd", 1, INPLACE_EACH,
-					      &failed);
+		said[0] = (char)reads_settled(name, which == CROWD_FILE ? n : 1,
+					      n, &failed);
 	said[1] = (char)failed;
 	if (write(out, said, 2) != 2 || read(in, &go, 1) != 1)
 		_exit(1);
@@ -1680,6 +1700,58 @@ static void test_inplace_crowd(void)
 	      "not all of them exited within 20 s");
 	bystander_end(&b, n);
 	mirrors_back("in-place crowd: the processes' mirrors go once their faults ended",
+		     mirrors0);
+}
+
+/*
+ * A crowd of processes, each its own FUSE server holding its reads:
+ * FILE_CROWD_EACH RC QPs of each RDMA WRITE a page of their server's file,
+ * 256 fault events of file lanes waiting in the servers, as many as a
+ * workqueue runs at once (each process's file lane full: LANE_EVENTS).
+ * Meanwhile a cold ODP RDMA WRITE of this process's anonymous memory must
+ * complete: the file lanes' events run on a workqueue of their own
+ * (hodp_fault_file), which no fault of anonymous memory waits for.
+ */
+#define FILE_CROWD	16
+static struct child filecrowd[FILE_CROWD];
+
+static void test_file_crowd(void)
+{
+	long long mirrors0 = hmm_stat("mirrors");
+	int i, procs = 0, parked = 0, n, busy_mem, busy_file;
+	double t0 = now_s();
+	struct bystander b;
+	char held, failed;
+
+	/* All at once: each sets its crowd up in a few seconds. */
+	for (i = 0; i < FILE_CROWD; i++)
+		if (write(filecrowd[i].to, "g", 1) != 1)
+			printf("# file crowd: child %d is gone\n", i);
+	for (i = 0; i < FILE_CROWD; i++) {
+		held = child_says(&filecrowd[i], t0 + 120);
+		if (!child_more(&filecrowd[i], &failed, 1))
+			failed = -1;
+		procs += held == FILE_CROWD_EACH && !failed;
+		parked += held > 0 ? held : 0;
+	}
+	busy_mem = workers_of("hodp_fault");
+	busy_file = workers_of("hodp_fault_file");
+	printf("# file crowd: %d faults wait in the servers, %d workers of hodp_fault and %d of hodp_fault_file busy\n",
+	       parked, busy_mem, busy_file);
+	check("file crowd: each process's WRITEs' faults wait in its own FUSE server, 16 each (256 in all)",
+	      procs == FILE_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
+	      procs, FILE_CROWD);
+	n = bystander_write(&b, "file crowd");
+	check("file crowd: meanwhile a cold ODP RDMA WRITE of another process's anonymous memory completes (no fault of a file holds its event's workqueue)",
+	      n == 1 && bystander_ok(&b),
+	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
+	      n == 1 ? "completed" : "nothing",
+	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
+	check("file crowd: the processes exit, their faults waiting",
+	      children_exit(filecrowd, FILE_CROWD) == FILE_CROWD, "%s",
+	      "not all of them exited within 20 s");
+	bystander_end(&b, n);
+	mirrors_back("file crowd: the processes' mirrors go once their faults ended",
 		     mirrors0);
 }
 
@@ -2007,8 +2079,11 @@ int main(void)
 	for (i = 0; i < CROWD; i++)
 		child_fork(&crowd[i], "fork a prefetching child", crowd_main, 0);
 	for (i = 0; i < INPLACE_CROWD; i++)
-		child_fork(&inplace[i], "fork a faulting child", inplace_main,
-			   0);
+		child_fork(&inplace[i], "fork a faulting child",
+			   page_crowd_main, CROWD_INPLACE);
+	for (i = 0; i < FILE_CROWD; i++)
+		child_fork(&filecrowd[i], "fork a child faulting its file",
+			   page_crowd_main, CROWD_FILE);
 	child_fork(&laner, "fork a child faulting two kinds of memory",
 		   lanes_main, 0);
 	/* A peer gone early fails a check, not the process. */
@@ -2037,6 +2112,7 @@ int main(void)
 	test_own_server_exits(EXIT_PREFETCH);
 	test_prefetch_crowd();
 	test_inplace_crowd();
+	test_file_crowd();
 	test_lanes();
 	children_dirs_remove();
 	check("the FUSE server's watchdog answered no read itself",
