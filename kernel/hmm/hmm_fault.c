@@ -20,7 +20,6 @@
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
-#include <linux/userfaultfd_k.h>
 
 #include "hmm_internal.h"
 
@@ -630,7 +629,7 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 
 /**
  * hmm_mirror_fault_may_wait() - may a fault of this range wait on a file
- *	system, or a userfaultfd handler, for as long as it wants?
+ *	system for as long as it wants?
  * @mirror: a registered mirror
  * @start: first address, page aligned
  * @end: end address (exclusive), page aligned
@@ -638,19 +637,16 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
  * Looks at the mappings of [start, end) under the mmap lock, held for
  * reading as a fault of the range would hold it. A page of a file other
  * than shmem or hugetlbfs may have to be read in, and its fault waits for
- * the file system (a FUSE server, a hard NFS mount) holding that lock; a
- * mapping registered with a userfaultfd may wait for its handler, a
- * process; other anonymous, shmem and hugetlbfs pages wait for swap at
- * most. For a driver
+ * the file system (a FUSE server, a hard NFS mount) holding that lock;
+ * anonymous, shmem and hugetlbfs pages wait for swap at most. For a driver
  * that schedules its faults apart by what they may wait on: the mappings
  * may change right after the look. Waits for the mmap lock as the fault
  * would, killably (never deciding by a trylock: a writer's moment would
  * send an anonymous fault to wait among file ones). Sleeps.
  *
- * Return: true if a mapping of the range is such a file's, or armed by a
- * userfaultfd; false otherwise, and if the range is bad, the mm exited,
- * the mirror was unregistered or a fatal signal came (a fault fails at
- * once then).
+ * Return: true if a mapping of the range is such a file's; false
+ * otherwise, and if the range is bad, the mm exited, the mirror was
+ * unregistered or a fatal signal came (a fault fails at once then).
  */
 bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end)
@@ -667,11 +663,6 @@ bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 		return false;
 	}
 	for_each_vma_range(vmi, vma, end) {
-		/* Missing pages, or writes, wait for its handler. */
-		if (userfaultfd_armed(vma)) {
-			wait = true;
-			break;
-		}
 		/* A private mapping of /dev/zero has a file: anonymous. */
 		if (vma->vm_file && !vma_is_anonymous(vma) &&
 		    !is_vm_hugetlb_page(vma) &&

@@ -77,10 +77,13 @@ struct workqueue_struct *hodp_fault_file_wq;
  * hodp_fault_file_wq: so that no fault of anonymous or shmem memory waits
  * for a place or a worker behind faults that wait in a FUSE server or on
  * a hard NFS mount, whatever process's (that server may be the process
- * itself, answering those reads by RDMA into its own ODP memory). They
- * may still wait for its mmap lock, if a writer wants it behind those
- * (as its CPU's faults would); and a file mapped over the range between
- * the look and the fault blocks in the memory lane (16 at most).
+ * itself, answering those reads by RDMA into its own ODP memory). But the
+ * mmap lock: an event's look and fault take it for reading, so while a
+ * writer waits for it behind a process's blocked file fault (as its CPU's
+ * faults would), that process's memory-lane events wait in workers of
+ * hodp_fault_wq, 16 at most; 16 such processes fill it. And a file mapped
+ * over the range between the look and the fault blocks in the memory lane
+ * (16 at most).
  */
 #define HODP_LANE_EVENTS	16
 

@@ -256,7 +256,8 @@ static int __init hodp_init(void)
 	/*
 	 * The file lane's events, which may wait on a file system for as
 	 * long as its server wants: apart, so that no number of them, of
-	 * any processes, holds up the faults of anonymous and shmem memory.
+	 * any processes, holds a worker that faults of anonymous and shmem
+	 * memory need (but through a process's mmap lock: hodp_fault.c).
 	 */
 	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file",
 					     WQ_UNBOUND | WQ_MEM_RECLAIM, 0);

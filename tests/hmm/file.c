@@ -8,20 +8,13 @@
  * it runs (hmm_mirror_fault_may_wait(), dmirror's MAY_WAIT): a fault of
  * ext4's file may wait on its file system; of tmpfs (shmem), anonymous
  * memory or a private mapping of /dev/zero it may not; of a range whose
- * last page is ext4's it may, of the range just before that page not;
- * of anonymous memory registered with a userfaultfd it may (its handler,
- * a process, answers its missing pages when it wants), and not once
- * unregistered.
+ * last page is ext4's it may, of the range just before that page not.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <linux/userfaultfd.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
-#include <unistd.h>
 
 #include "dmirror.h"
 
@@ -139,36 +132,6 @@ static void test_may_wait(const char *what, int file, int want)
 }
 
 /*
- * Anonymous memory whose missing pages a userfaultfd handles: a fault of
- * it may wait; once unregistered, not. (Root, as the suite runs: a
- * userfaultfd that handles kernel faults too.)
- */
-static void test_may_wait_uffd(void)
-{
-	int fd = dm_open(0), uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	char *anon = map_anon(N, PROT_READ | PROT_WRITE);
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { (unsigned long)anon, N * PAGE },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	int armed, unarmed;
-
-	check_fatal("userfaultfd", uffd >= 0 && !ioctl(uffd, UFFDIO_API, &api) &&
-		    !ioctl(uffd, UFFDIO_REGISTER, &reg), "%s", strerror(errno));
-	armed = may_wait(fd, anon, N);
-	check_fatal("UFFDIO_UNREGISTER", !ioctl(uffd, UFFDIO_UNREGISTER, &reg.range),
-		    "%s", strerror(errno));
-	unarmed = may_wait(fd, anon, N);
-	check("userfaultfd: MAY_WAIT says a fault of anonymous memory it handles may wait, and not once unregistered",
-	      armed == 1 && unarmed == 0, "registered %d, unregistered %d",
-	      armed, unarmed);
-	munmap(anon, N * PAGE);
-	close(uffd);
-	close(fd);
-}
-
-/*
  * The file is on the file system the test is named after: a mount that
  * failed leaves its mount point on the guest's overlay root, where every
  * check would pass on the wrong file system.
@@ -205,6 +168,5 @@ int main(void)
 	test_may_wait("ext4", file, 1);
 	close(file);
 	unlink("/mnt/hodp-ext4/hmm-file-test");
-	test_may_wait_uffd();
 	return check_done();
 }

@@ -1666,12 +1666,41 @@ static void page_crowd_main(int in, int out, int which)
  */
 #define LANE_EVENTS	16
 
+/*
+ * Beside crowd @name, the faults of its @n children (@ch) waiting in
+ * their servers: this process's cold ODP RDMA WRITE, which must complete
+ * (@meanwhile: whose, and why, in the check's name); then the children
+ * exit, and their mirrors go (back to @mirrors0).
+ */
+static void crowd_bystander(const char *name, struct child *ch, int n,
+			    const char *meanwhile, long long mirrors0)
+{
+	struct bystander b;
+	char what[256];
+	int done;
+
+	done = bystander_write(&b, name);
+	snprintf(what, sizeof(what),
+		 "%s: meanwhile a cold ODP RDMA WRITE %s", name, meanwhile);
+	check(what, done == 1 && bystander_ok(&b),
+	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
+	      done == 1 ? "completed" : "nothing",
+	      done == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
+	snprintf(what, sizeof(what),
+		 "%s: the processes exit, their faults waiting", name);
+	check(what, children_exit(ch, n) == n, "%s",
+	      "not all of them exited within 20 s");
+	bystander_end(&b, done);
+	snprintf(what, sizeof(what),
+		 "%s: the processes' mirrors go once their faults ended", name);
+	mirrors_back(what, mirrors0);
+}
+
 static void test_inplace_crowd(void)
 {
 	long long mirrors0 = hmm_stat("mirrors");
-	int i, parked = 0, procs = 0, n, busy_qp, busy_ev;
+	int i, parked = 0, procs = 0, busy_qp, busy_ev;
 	double t0 = now_s();
-	struct bystander b;
 	char held, failed;
 
 	for (i = 0; i < INPLACE_CROWD; i++) {
@@ -1689,18 +1718,9 @@ static void test_inplace_crowd(void)
 	check("in-place crowd: each process's WRITEs' faults wait in its own FUSE server, each after its page's first read failed, 16 at most (its events bounded)",
 	      procs == INPLACE_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
 	      procs, INPLACE_CROWD);
-	n = bystander_write(&b, "in-place crowd");
-	check("in-place crowd: meanwhile a cold ODP RDMA WRITE of another process completes (its event and its queue's work wait for none of theirs)",
-	      n == 1 && bystander_ok(&b),
-	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
-	      n == 1 ? "completed" : "nothing",
-	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
-	check("in-place crowd: the processes exit, their faults waiting",
-	      children_exit(inplace, INPLACE_CROWD) == INPLACE_CROWD, "%s",
-	      "not all of them exited within 20 s");
-	bystander_end(&b, n);
-	mirrors_back("in-place crowd: the processes' mirrors go once their faults ended",
-		     mirrors0);
+	crowd_bystander("in-place crowd", inplace, INPLACE_CROWD,
+			"of another process completes (its event and its queue's work wait for none of theirs)",
+			mirrors0);
 }
 
 /*
@@ -1718,9 +1738,8 @@ static struct child filecrowd[FILE_CROWD];
 static void test_file_crowd(void)
 {
 	long long mirrors0 = hmm_stat("mirrors");
-	int i, procs = 0, parked = 0, n, busy_mem, busy_file;
+	int i, procs = 0, parked = 0, busy_mem, busy_file;
 	double t0 = now_s();
-	struct bystander b;
 	char held, failed;
 
 	/* All at once: each sets its crowd up in a few seconds. */
@@ -1741,18 +1760,9 @@ static void test_file_crowd(void)
 	check("file crowd: each process's WRITEs' faults wait in its own FUSE server, 16 each (256 in all)",
 	      procs == FILE_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
 	      procs, FILE_CROWD);
-	n = bystander_write(&b, "file crowd");
-	check("file crowd: meanwhile a cold ODP RDMA WRITE of another process's anonymous memory completes (no fault of a file holds its event's workqueue)",
-	      n == 1 && bystander_ok(&b),
-	      "%s within 15 s (status %d), bytes 0x%x 0x%x",
-	      n == 1 ? "completed" : "nothing",
-	      n == 1 ? (int)b.wc.status : -1, b.dst[0], b.dst[MIB - 1]);
-	check("file crowd: the processes exit, their faults waiting",
-	      children_exit(filecrowd, FILE_CROWD) == FILE_CROWD, "%s",
-	      "not all of them exited within 20 s");
-	bystander_end(&b, n);
-	mirrors_back("file crowd: the processes' mirrors go once their faults ended",
-		     mirrors0);
+	crowd_bystander("file crowd", filecrowd, FILE_CROWD,
+			"of another process's anonymous memory completes (no fault of a file holds its event's workqueue)",
+			mirrors0);
 }
 
 /*
