@@ -329,12 +329,9 @@ static void __exit hodp_exit(void)
 	 * an asynchronous prefetch still keeps (hodp_mr_keep()): their work
 	 * ends first (a fault blocked in the mm, when its memory's owner
 	 * answers), letting the last of them go; then this waits for the
-	 * mirrors.
-	 */
-	/*
-	 * Events queue the next of their lane (on their own workqueue) and
-	 * move from the memory lane to the file lane, never back: that
-	 * order.
+	 * mirrors. Fault events queue the next of their lane (on their own
+	 * workqueue) and move from the memory lane to the file lane, never
+	 * back: drained in that order.
 	 */
 	drain_workqueue(hodp_fault_wq);
 	drain_workqueue(hodp_fault_file_wq);
