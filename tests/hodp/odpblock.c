@@ -1618,9 +1618,16 @@ static int page_writes_post(struct page_writes *w, struct rc_pair *p, int n)
 	return ok;
 }
 
+/*
+ * A process's events running at once in one lane (HODP_LANE_EVENTS,
+ * hodp_fault.c): those faulting a file, here.
+ */
+#define LANE_EVENTS	16
+
 /* Which crowd a page-writing child is of (page_crowd_main()'s arg). */
 enum { CROWD_INPLACE, CROWD_FILE };
-#define FILE_CROWD_EACH	16
+/* A file crowd child's WRITEs: its file lane full. */
+#define FILE_CROWD_EACH	LANE_EVENTS
 
 /*
  * A child of the in-place crowd (its server failing each page's first
@@ -1659,12 +1666,6 @@ static void page_crowd_main(int in, int out, int which)
 	/* Its QPs, MRs and server: the exit ends them. */
 	_exit(0);
 }
-
-/*
- * A process's events running at once in one lane (HODP_LANE_EVENTS,
- * hodp_fault.c): those faulting a file, here.
- */
-#define LANE_EVENTS	16
 
 /*
  * Beside crowd @name, the faults of its @n children (@ch) waiting in
