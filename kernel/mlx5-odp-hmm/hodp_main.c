@@ -243,12 +243,15 @@ static int __init hodp_init(void)
 	/*
 	 * Fault events wait for the mm (a file's I/O, a FUSE server): not
 	 * beside the QPs' work, which they would hold up, and no more than
-	 * HODP_LANE_EVENTS of one mirror's lane at once (hodp_fault.c). A
-	 * kernel ULP's messages may wait for them: a rescuer, as hodp_wq
-	 * has.
+	 * HODP_LANE_EVENTS of one mirror's lane at once (hodp_fault.c).
+	 * No rescuer: a rescuer runs the work it takes one item after
+	 * another, and an event that waits there (for ever, on a FUSE
+	 * server) would hold up every process's events it took, workers
+	 * free or not. Nothing reclaiming memory waits for an event: they
+	 * serve user MRs only, and an invalidation waits for copies, never
+	 * for a fault.
 	 */
-	hodp_fault_wq = alloc_workqueue("hodp_fault",
-					WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	hodp_fault_wq = alloc_workqueue("hodp_fault", WQ_UNBOUND, 0);
 	if (!hodp_fault_wq) {
 		ret = -ENOMEM;
 		goto err_wq;
@@ -258,9 +261,10 @@ static int __init hodp_init(void)
 	 * long as its server wants: apart, so that no number of them, of
 	 * any processes, holds a worker that faults of anonymous and shmem
 	 * memory need (but through a process's mmap lock: hodp_fault.c).
+	 * No rescuer, as above.
 	 */
-	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file",
-					     WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file", WQ_UNBOUND,
+					     0);
 	if (!hodp_fault_file_wq) {
 		ret = -ENOMEM;
 		goto err_fault_wq;

@@ -5,6 +5,9 @@
  * a FUSE server holding a read would) holds up none of the QP's verbs.
  * Here, on the debug kernel (KASAN, lockdep), with no FUSE:
  *
+ * - 16 cold WRITEs of the process's QPs, their faults slow, posted while
+ *   no kernel thread can be made: once workers can be made, all 16
+ *   faults begin before any ends, none in a workqueue's rescuer;
  * - the requester's RESET during its event's slow fault returns before
  *   that fault ends; connected again, its next WQE's miss is a fault event
  *   of its own, which completes before the slow one ends; the slow one,
@@ -500,6 +503,84 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	}
 }
 
+/* failslab, aimed at kthreadd alone: no kernel thread can be made. */
+#define FAILSLAB	"/sys/kernel/debug/failslab"
+#define KTHREADD_FAILS	"/proc/2/make-it-fail"
+
+/* Kernel threads can be made again (also at exit, and when killed). */
+static void threads_again(void)
+{
+	write_zero(FAILSLAB "/probability");
+	write_zero(KTHREADD_FAILS);
+}
+
+static void threads_again_killed(int sig)
+{
+	threads_again();
+	disarm_killed(sig);
+}
+
+/*
+ * LANE_EVENTS cold WRITEs, each by a QP of its own, their faults slow,
+ * posted while no worker can be made (kthreadd's slab allocations fail),
+ * which it can again a second later: each event's fault begins in a worker
+ * of its own before any of them ends. A workqueue that has a rescuer hands
+ * the work waiting for a worker to it 10 ms after one could not be made,
+ * and the rescuer runs what it took one item after another: a fault that
+ * waits (here 12 s, on a FUSE server for ever) would hold up the events
+ * of every process behind it, workers free or not.
+ */
+static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
+{
+	struct rc_pair p[LANE_EVENTS];
+	struct cold src[LANE_EVENTS];
+	struct ibv_wc wc = { 0 };
+	long long f0;
+	int i, posted = 0, begun = 0, ended = -1, done = 0, rescued;
+
+	for (i = 0; i < LANE_EVENTS; i++) {
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+		src[i] = cold_new();
+	}
+	start_trace();
+	f0 = odp_faults();
+	check_fatal("the next LANE_EVENTS faults slow",
+		    !attr_arm(SLOW_FAULT, 0, LANE_EVENTS) &&
+		    !write_str(FAULT_DELAY, "12000"), "%s", strerror(errno));
+	check_fatal("no kernel thread made (failslab aimed at kthreadd)",
+		    !attr_write(FAILSLAB, "task-filter", "Y") &&
+		    !attr_write(FAILSLAB, "ignore-gfp-wait", "N") &&
+		    !attr_arm(FAILSLAB, 0, -1) &&
+		    !write_str(KTHREADD_FAILS, "1"), "%s", strerror(errno));
+	for (i = 0; i < LANE_EVENTS; i++)
+		posted += !post_write(p[i].a, &src[i], dst, dmr, 200 + i);
+	sleep(1);
+	threads_again();
+	if (posted == LANE_EVENTS) {
+		begun = faults_begun(f0 + LANE_EVENTS);
+		ended = faults_ended();
+	}
+	check("16 events' slow faults, posted while no worker could be made: all begin, once workers can be made, before any ends",
+	      begun && !ended, "%d posted, begun %d, %d faults ended then",
+	      posted, begun, ended);
+	for (i = 0; i < posted; i++)
+		done += wait_wc(c.cq, &wc) == IBV_WC_SUCCESS &&
+			wc.wr_id >= 200 && wc.wr_id < 200 + LANE_EVENTS;
+	/* A rescuer's task has its workqueue's name: the trace's comm. */
+	rescued = traced("hodp_fault-") + traced("hodp_fault_file-");
+	check("... the WRITEs complete, none of the faults ran in a workqueue's rescuer",
+	      done == LANE_EVENTS && !rescued,
+	      "%d of %d completed, %d trace lines by a rescuer", done,
+	      LANE_EVENTS, rescued);
+	disarm();
+	free(stop_trace());
+	for (i = 0; i < LANE_EVENTS; i++) {
+		ibv_destroy_qp(p[i].a);
+		ibv_destroy_qp(p[i].b);
+		cold_free(&src[i]);
+	}
+}
+
 /*
  * The requester's own page missing once its READ's events are over: one
  * of its last events, its fault slow. The responder's RESET does not wait
@@ -606,8 +687,11 @@ int main(void)
 	check_fatal("the destination", dmr, "%s", strerror(errno));
 	/* Left armed by a test cut short, every later fault would be slow. */
 	atexit(disarm);
-	signal(SIGTERM, disarm_killed);
-	signal(SIGINT, disarm_killed);
+	atexit(threads_again);
+	signal(SIGTERM, threads_again_killed);
+	signal(SIGINT, threads_again_killed);
+	/* First: the fewer workers earlier cases left idle, the better. */
+	events_without_workers(dst, dmr);
 	reset_during(dst, dmr);
 	destroy_during(dst, dmr);
 	dereg_during(dst, dmr);
