@@ -627,6 +627,41 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 
+/*
+ * Whether a mapping of [start, end) is a file's whose faults may wait on
+ * its file system: 1 or 0; 0 too if the range is bad, the mm exited, the
+ * mirror was unregistered or a fatal signal came (a fault fails at once
+ * then); -EWOULDBLOCK if @trylock and the mmap lock is held for writing or
+ * wanted by a writer.
+ */
+static int look_may_wait(struct hmm_mirror *mirror, unsigned long start,
+			 unsigned long end, bool trylock)
+{
+	VMA_ITERATOR(vmi, mirror->mm, start);
+	struct vm_area_struct *vma;
+	int wait = 0;
+
+	if (hmm_mirror_enter(mirror, start, end))
+		return 0;
+	if (trylock ? !mmap_read_trylock(mirror->mm) :
+		      mmap_read_lock_killable(mirror->mm)) {
+		hmm_mirror_leave(mirror);
+		return trylock ? -EWOULDBLOCK : 0;
+	}
+	for_each_vma_range(vmi, vma, end) {
+		/* A private mapping of /dev/zero has a file: anonymous. */
+		if (vma->vm_file && !vma_is_anonymous(vma) &&
+		    !is_vm_hugetlb_page(vma) &&
+		    !shmem_mapping(vma->vm_file->f_mapping)) {
+			wait = 1;
+			break;
+		}
+	}
+	mmap_read_unlock(mirror->mm);
+	hmm_mirror_leave(mirror);
+	return wait;
+}
+
 /**
  * hmm_mirror_fault_may_wait() - may a fault of this range wait on a file
  *	system for as long as it wants?
@@ -642,7 +677,9 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
  * that schedules its faults apart by what they may wait on: the mappings
  * may change right after the look. Waits for the mmap lock as the fault
  * would, killably (never deciding by a trylock: a writer's moment would
- * send an anonymous fault to wait among file ones). Sleeps.
+ * send an anonymous fault to wait among file ones; a driver that must not
+ * wait for the lock where it looks asks hmm_mirror_fault_may_wait_trylock()
+ * first). Sleeps.
  *
  * Return: true if a mapping of the range is such a file's; false
  * otherwise, and if the range is bad, the mm exited, the mirror was
@@ -651,31 +688,38 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end)
 {
-	VMA_ITERATOR(vmi, mirror->mm, start);
-	struct vm_area_struct *vma;
-	bool wait = false;
-
 	might_sleep();
-	if (hmm_mirror_enter(mirror, start, end))
-		return false;
-	if (mmap_read_lock_killable(mirror->mm)) {
-		hmm_mirror_leave(mirror);
-		return false;
-	}
-	for_each_vma_range(vmi, vma, end) {
-		/* A private mapping of /dev/zero has a file: anonymous. */
-		if (vma->vm_file && !vma_is_anonymous(vma) &&
-		    !is_vm_hugetlb_page(vma) &&
-		    !shmem_mapping(vma->vm_file->f_mapping)) {
-			wait = true;
-			break;
-		}
-	}
-	mmap_read_unlock(mirror->mm);
-	hmm_mirror_leave(mirror);
-	return wait;
+	return look_may_wait(mirror, start, end, false) > 0;
 }
 EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_may_wait, HMM_MIRROR);
+
+/**
+ * hmm_mirror_fault_may_wait_trylock() - hmm_mirror_fault_may_wait() that
+ *	does not wait for the mmap lock
+ * @mirror: a registered mirror
+ * @start: first address, page aligned
+ * @end: end address (exclusive), page aligned
+ *
+ * The same look, if the mmap lock can be had for reading at once. It
+ * cannot while a writer holds it or waits for it, and a writer may wait
+ * behind a fault that holds it for reading while it waits on a file system
+ * (for as long as a FUSE server wants): a driver whose worker must not wait
+ * there (one that faults anonymous memory for every process) hands such a
+ * look to a worker that may, which asks hmm_mirror_fault_may_wait(), never
+ * taking that answer for a "yes" (a writer's moment is no file's).
+ *
+ * Sleeps, but not for the mmap lock.
+ *
+ * Return: 1 if a mapping of the range is such a file's, 0 if not (or as
+ * hmm_mirror_fault_may_wait() says false), -EWOULDBLOCK if the lock could
+ * not be had.
+ */
+int hmm_mirror_fault_may_wait_trylock(struct hmm_mirror *mirror,
+				      unsigned long start, unsigned long end)
+{
+	return look_may_wait(mirror, start, end, true);
+}
+EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_may_wait_trylock, HMM_MIRROR);
 
 /**
  * hmm_mirror_snapshot() - record and report what is mapped, faulting nothing

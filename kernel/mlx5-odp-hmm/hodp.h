@@ -660,8 +660,8 @@ unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write,
 		   bool (*stop)(void *arg), void *arg);
-bool hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
-			     unsigned long limit);
+int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
+			    unsigned long limit, bool trylock);
 struct page *hodp_odp_page_locked(struct hodp_mr *mr, u64 addr, bool write);
 void hodp_odp_implicit_touch(struct hodp_mr *mr, unsigned long start,
 			     unsigned long end);

@@ -6,7 +6,8 @@
  * stops the send queue at that WQE: the QP's fault event resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq (of hodp_fault_file_wq for memory that may wait on a file
- * system), then the queue runs again from that WQE, whose lookups
+ * system, or a look that must wait for the mmap lock), then the queue runs
+ * again from that WQE, whose lookups
  * start where the last run's stopped. The copy of an RDMA WRITE, READ,
  * SEND or UD datagram raises its misses too (a page invalidated after the
  * lookups): its next run copies on from the byte it stopped at
@@ -77,13 +78,15 @@ struct workqueue_struct *hodp_fault_file_wq;
  * hodp_fault_file_wq: so that no fault of anonymous or shmem memory waits
  * for a place or a worker behind faults that wait in a FUSE server or on
  * a hard NFS mount, whatever process's (that server may be the process
- * itself, answering those reads by RDMA into its own ODP memory). But the
- * mmap lock: an event's look and fault take it for reading, so while a
- * writer waits for it behind a process's blocked file fault (as its CPU's
- * faults would), that process's memory-lane events wait in workers of
- * hodp_fault_wq, 16 at most; 16 such processes fill it. And a file mapped
- * over the range between the look and the fault blocks in the memory lane
- * (16 at most).
+ * itself, answering those reads by RDMA into its own ODP memory). Nor
+ * behind its mmap lock: an event's look and fault take it for reading,
+ * and while a writer waits for it behind a process's blocked file fault
+ * (as its CPU's faults would), a look in hodp_fault_wq's worker does not
+ * wait (a trylock): it goes on in a worker of hodp_fault_file_wq, keeping
+ * its place in the memory lane (fault_event_to_lock_wait()). Left: a
+ * writer that comes between the look and the fault, or a file mapped over
+ * the range then, holds up that fault in hodp_fault_wq's worker (16 of a
+ * process at most).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -110,6 +113,7 @@ struct hodp_fault_event {
 	struct list_head wait;		/* on its lane's waiting list */
 	enum hodp_lane lane;		/* where it counts, or waits */
 	bool let_go;			/* by its QP, while running */
+	bool lock_waits;		/* its look may wait for the mmap lock */
 };
 
 static struct workqueue_struct *lane_wq(enum hodp_lane lane)
@@ -199,6 +203,7 @@ static void fault_event_queue(struct hodp_fault_event *ev)
 
 	spin_lock_irqsave(&fault_events_lock, flags);
 	ev->let_go = false;
+	ev->lock_waits = false;
 	/* Not queued: nothing else queues it (fault_running). */
 	if (lane_enter_locked(ev, HODP_LANE_MEM))
 		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
@@ -260,6 +265,33 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
 	return ret;
 }
 
+/*
+ * @ev's look at the mappings, in hodp_fault_wq's worker, found its
+ * process's mmap lock held for writing or wanted by a writer, who may wait
+ * behind a fault of a file holding it for reading (for as long as a FUSE
+ * server wants): its work is queued again on hodp_fault_file_wq, whose
+ * workers may wait so, to look there waiting for the lock. It keeps its
+ * place in the memory lane: a writer's moment is no file's, and the file
+ * lane may be full of the faults the writer waits behind (which the
+ * process may be answering by RDMA into this very memory). Return as
+ * fault_event_to_file().
+ */
+static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
+{
+	unsigned long flags;
+	int ret = -ECANCELED;
+
+	spin_lock_irqsave(&fault_events_lock, flags);
+	if (!ev->let_go) {
+		ev->lock_waits = true;
+		/* Not pending: it runs here, on the other workqueue. */
+		WARN_ON_ONCE(!queue_work(hodp_fault_file_wq, &ev->work));
+		ret = -EAGAIN;
+	}
+	spin_unlock_irqrestore(&fault_events_lock, flags);
+	return ret;
+}
+
 static void fault_work(struct work_struct *work)
 {
 	struct hodp_fault_event *ev =
@@ -269,16 +301,21 @@ static void fault_work(struct work_struct *work)
 	unsigned long limit = hodp_odp_uaddr(mr, ev->fault.end);
 	struct hodp_qp *qp;
 	unsigned long flags;
-	int ret = 0;
+	int ret = 0, may_wait = 0;
 
 	/*
-	 * The lane: set before the work was queued, changed by no one else
-	 * while the work runs (but the move below, its own). A stopped
-	 * event does not look (the look waits for the mmap lock); its fault
-	 * ends at once.
+	 * The lane and lock_waits: set before the work was queued, changed
+	 * by no one else while the work runs (but the moves below, its own).
+	 * A stopped event does not look (the look may wait for the mmap
+	 * lock); its fault ends at once. In hodp_fault_wq's worker the look
+	 * waits for no mmap lock (fault_event_to_lock_wait()).
 	 */
-	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev) &&
-	    hodp_odp_fault_may_wait(mr, uaddr, limit))
+	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev))
+		may_wait = hodp_odp_fault_may_wait(mr, uaddr, limit,
+						   !ev->lock_waits);
+	if (may_wait == -EWOULDBLOCK)
+		ret = fault_event_to_lock_wait(ev);
+	else if (may_wait > 0)
 		ret = fault_event_to_file(ev);
 	if (ret == -EAGAIN)
 		return;		/* @ev is the file lane's, maybe gone already */

@@ -260,8 +260,8 @@ static int __init hodp_init(void)
 	 * The file lane's events, which may wait on a file system for as
 	 * long as its server wants: apart, so that no number of them, of
 	 * any processes, holds a worker that faults of anonymous and shmem
-	 * memory need (but through a process's mmap lock: hodp_fault.c).
-	 * No rescuer, as above.
+	 * memory need; nor a look at the mappings waiting for a process's
+	 * mmap lock (hodp_fault.c). No rescuer, as above.
 	 */
 	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file", WQ_UNBOUND,
 					     0);

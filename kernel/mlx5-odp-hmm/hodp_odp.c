@@ -476,20 +476,26 @@ static unsigned long fault_end(unsigned long start, unsigned long limit)
  * @mr: an ODP MR, kept
  * @uaddr: the user address the access needs
  * @limit: the end of the access (exclusive)
+ * @trylock: if the process's mmap lock cannot be had at once, do not wait
+ *	for it (a writer may wait for it behind a fault of a file holding it)
  *
  * Looks at the mappings of the range hodp_odp_fault() would fault
  * (hmm_mirror_fault_may_wait(): under the mmap lock, as the fault).
  * Sleeps.
  *
- * Return: true if it may.
+ * Return: 1 if it may, 0 if not, -EWOULDBLOCK if @trylock and the lock
+ * could not be had.
  */
-bool hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
-			     unsigned long limit)
+int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
+			    unsigned long limit, bool trylock)
 {
 	unsigned long start = uaddr & PAGE_MASK;
+	unsigned long end = fault_end(start, limit);
 
-	return hmm_mirror_fault_may_wait(&mr->odp->mirror, start,
-					 fault_end(start, limit));
+	if (trylock)
+		return hmm_mirror_fault_may_wait_trylock(&mr->odp->mirror,
+							 start, end);
+	return hmm_mirror_fault_may_wait(&mr->odp->mirror, start, end);
 }
 
 /**

@@ -25,7 +25,10 @@
  * process's most; 256 in all, as many as a workqueue runs at once) wait
  * in their servers, this process's cold ODP RDMA WRITE completes: no
  * QP's work waits behind them. So it does while 4 processes' 64 QPs
- * each fault pages their servers first fail to read, then hold.
+ * each fault pages their servers first fail to read, then hold; while 16
+ * processes' 16 WRITEs each wait in their servers (file crowd); and while
+ * 16 processes' 16 events each find their mmap lock wanted by a writer
+ * waiting behind a held fault of a file (lock crowd).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -817,7 +820,7 @@ struct child {
 static struct child peer = { .pid = -1 };
 
 /* The children forked so far: each child closes the others' pipes. */
-static struct child *forked[32];
+static struct child *forked[64];
 static int nforked;
 
 /*
@@ -1806,21 +1809,21 @@ static int lanes_completed(uint8_t *dst)
 
 /*
  * A task of this mm (clone(CLONE_VM)): it maps a page, the lock wanted.
- * Bounded: an alarm kills it within 8 s whatever the test does (a page
- * fault of this process's other tasks waits behind it, and the held reads
- * are answered by one of them); it keeps no file of the process open
- * (/dev/fuse: its exit would not end the server's connection).
+ * Bounded: an alarm kills it within *@arg seconds whatever the test does
+ * (a page fault of this process's other tasks waits behind it, and so
+ * does their exit; the held reads may be answered by one of them); it
+ * keeps no file of the process open (/dev/fuse: its exit would not end
+ * the server's connection).
  */
 static int mmap_writer(void *arg)
 {
 	sigset_t alrm;
 
-	(void)arg;
 	signal(SIGALRM, SIG_DFL);	/* its own handlers: no CLONE_SIGHAND */
 	sigemptyset(&alrm);
 	sigaddset(&alrm, SIGALRM);
 	sigprocmask(SIG_UNBLOCK, &alrm, NULL);
-	alarm(8);
+	alarm(*(const unsigned int *)arg);
 	close_range(0, ~0U, 0);
 	mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return 0;
@@ -1868,7 +1871,7 @@ static int task_waits(pid_t pid)
  * once they are that this process has not made yet, made once now (bound,
  * its code mapped: a page fault then would wait behind the writer).
  */
-static void writer_moment_warm(void)
+static void writer_moment_warm(const char *name)
 {
 	char buf[512];
 	int status;
@@ -1881,10 +1884,10 @@ static void writer_moment_warm(void)
 	proc_read(getpid(), "syscall", buf);
 	proc_read(getpid(), "stat", buf);
 	if (!strrchr(buf, ')') || !strncmp(buf, "9 ", 2))
-		printf("# lanes: /proc/self/stat reads \"%.20s\"\n", buf);
+		printf("# %s: /proc/self/stat reads \"%.20s\"\n", name, buf);
 	/* Its buffer allocated now (stdout's first line in this process). */
-	printf("# lanes: pid %d: its server holds the reads from now on\n",
-	       (int)getpid());
+	printf("# %s: pid %d: its server holds the reads from now on\n",
+	       name, (int)getpid());
 }
 
 /*
@@ -1898,7 +1901,9 @@ static void writer_moment_warm(void)
  */
 static char writer_moment(struct bystander *b, char *stack, size_t len)
 {
-	pid_t w = clone(mmap_writer, stack + len, CLONE_VM | SIGCHLD, NULL);
+	static const unsigned int bound = 8;
+	pid_t w = clone(mmap_writer, stack + len, CLONE_VM | SIGCHLD,
+			(void *)&bound);
 	struct ibv_wc wc;
 	double t0;
 	int status;
@@ -1938,7 +1943,7 @@ static void lanes_main(int in, int out, int unused)
 	bystander_prepare(&b, "lanes");
 	bystander_prepare(&b2, "lanes");
 	memset(stack, 0, sizeof(stack));
-	writer_moment_warm();
+	writer_moment_warm("lanes");
 	pthread_mutex_lock(&srv.lock);
 	srv.hold = 1;
 	srv.no_watchdog = 1;	/* held until this test answers them */
@@ -1985,6 +1990,130 @@ static void test_lanes(void)
 	check("lanes: the process exits", children_exit(&laner, 1) == 1,
 	      "%s", "it did not exit within 20 s");
 	mirrors_back("lanes: its mirror goes", mirrors0);
+}
+
+/*
+ * A crowd of processes, each its own FUSE server holding the read of one
+ * WRITE's fault (which holds the process's mmap lock for reading while it
+ * waits), a task of it waiting to map a page behind that fault (the lock
+ * wanted for writing), and LANE_EVENTS WRITEs from its cold anonymous
+ * memory posted then, whose events look at the mappings and find the lock
+ * wanted: 256 of them. Meanwhile a cold ODP RDMA WRITE of this process's
+ * anonymous memory must complete: no event waits for a contended mmap
+ * lock in hodp_fault's workers (fault_event_to_lock_wait()).
+ */
+#define LOCK_CROWD	16
+static struct child lockcrowd[LOCK_CROWD];
+
+/*
+ * A child of the lock crowd: it says whether its server holds the file
+ * WRITE's read (1), then how many anonymous WRITEs it posted while its
+ * task waited in mmap() (LANE_EVENTS, or 0 if that task never waited).
+ * Told to exit, it kills that task first: its exit would wait behind it
+ * for the mmap lock, and its server's connection, which the held fault
+ * waits for, ends only after that.
+ */
+static void lock_crowd_main(int in, int out, int unused)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	static const unsigned int bound = 120;
+	struct rc_pair fp, ap[LANE_EVENTS];
+	char dir[64], go, said[2] = { 0, 0 };
+	struct page_writes w;
+	struct ibv_mr *am, *dm;
+	uint8_t *anon, *dst;
+	struct ibv_wc wc;
+	int i, ok, failed, status;
+	pid_t wr = -1;
+
+	(void)unused;
+	crowd_child_start(in, "lock", dir, sizeof(dir));
+	page_writes_setup(&w, dir, &fp, 1);
+	anon = mmap(NULL, LANE_EVENTS * PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	dst = malloc(LANE_EVENTS * PAGE);
+	if (anon == MAP_FAILED || !dst)
+		_exit(1);
+	am = ibv_reg_mr(c.pd, anon, LANE_EVENTS * PAGE, IBV_ACCESS_ON_DEMAND);
+	dm = ibv_reg_mr(c.pd, dst, LANE_EVENTS * PAGE, ALL_ACCESS);
+	if (!am || !dm)
+		_exit(1);
+	/*
+	 * Each QP's queue and the CQ touched by a WRITE of pinned memory
+	 * now: a post's page fault, once the task waits, would wait too.
+	 */
+	for (i = 0, ok = 1; i < LANE_EVENTS && ok; i++) {
+		struct ibv_sge sge = { (uintptr_t)dst + i * PAGE, PAGE,
+				       dm->lkey };
+
+		ap[i] = rc_pair(&c, ALL_ACCESS, 7);
+		ok = !post_rdma(ap[i].a, IBV_WR_RDMA_WRITE, &sge,
+				(uintptr_t)dst + i * PAGE, dm->rkey, 300 + i) &&
+		     completion_within(&wc, 20) &&
+		     wc.status == IBV_WC_SUCCESS;
+	}
+	if (!ok)
+		_exit(1);
+	memset(stack, 0, sizeof(stack));
+	writer_moment_warm("lock crowd");
+	pthread_mutex_lock(&srv.lock);
+	srv.hold = 1;
+	srv.no_watchdog = 1;	/* held until the test is done with it */
+	pthread_mutex_unlock(&srv.lock);
+	if (page_writes_post(&w, &fp, 1))
+		said[0] = (char)reads_settled("lock crowd", 1, 1, &failed);
+	if (said[0] == 1) {
+		wr = clone(mmap_writer, stack + sizeof(stack),
+			   CLONE_VM | SIGCHLD, (void *)&bound);
+		for (i = 0; wr > 0 && task_waits(wr) && i < LANE_EVENTS; i++) {
+			struct ibv_sge sge = { (uintptr_t)anon + i * PAGE,
+					       PAGE, am->lkey };
+
+			if (post_rdma(ap[i].a, IBV_WR_RDMA_WRITE, &sge,
+				      (uintptr_t)dst + i * PAGE, dm->rkey, i))
+				break;
+			said[1]++;
+		}
+	}
+	if (write(out, said, 2) != 2 || read(in, &go, 1) != 1)
+		_exit(1);
+	if (wr > 0) {
+		kill(wr, SIGKILL);
+		waitpid(wr, &status, 0);
+	}
+	/* Its QPs, MRs and server: the exit ends them. */
+	_exit(0);
+}
+
+static void test_lock_crowd(void)
+{
+	long long mirrors0 = hmm_stat("mirrors");
+	int i, procs = 0, busy_mem, busy_file;
+	double t0 = now_s();
+	char held, posted;
+
+	/* All at once: each sets its crowd up in a few seconds. */
+	for (i = 0; i < LOCK_CROWD; i++)
+		if (write(lockcrowd[i].to, "g", 1) != 1)
+			printf("# lock crowd: child %d is gone\n", i);
+	for (i = 0; i < LOCK_CROWD; i++) {
+		held = child_says(&lockcrowd[i], t0 + 120);
+		if (!child_more(&lockcrowd[i], &posted, 1))
+			posted = -1;
+		procs += held == 1 && posted == LANE_EVENTS;
+	}
+	/* Their events raised and looking (a second or so under TCG). */
+	sleep(3);
+	busy_mem = workers_of("hodp_fault");
+	busy_file = workers_of("hodp_fault_file");
+	printf("# lock crowd: %d workers of hodp_fault and %d of hodp_fault_file busy\n",
+	       busy_mem, busy_file);
+	check("lock crowd: in each process a fault of its file waits in its own FUSE server, a task waits to map a page behind it, and 16 WRITEs from its anonymous memory are posted",
+	      procs == LOCK_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
+	      procs, LOCK_CROWD);
+	crowd_bystander("lock crowd", lockcrowd, LOCK_CROWD,
+			"of another process's anonymous memory completes (no fault event waits for a process's contended mmap lock in its workqueue's workers)",
+			mirrors0);
 }
 
 /*
@@ -2097,6 +2226,9 @@ int main(void)
 			   page_crowd_main, CROWD_FILE);
 	child_fork(&laner, "fork a child faulting two kinds of memory",
 		   lanes_main, 0);
+	for (i = 0; i < LOCK_CROWD; i++)
+		child_fork(&lockcrowd[i], "fork a child whose mmap lock waits",
+			   lock_crowd_main, 0);
 	/* A peer gone early fails a check, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A mount namespace of its own: the mount ends with the process. */
@@ -2125,6 +2257,7 @@ int main(void)
 	test_inplace_crowd();
 	test_file_crowd();
 	test_lanes();
+	test_lock_crowd();
 	children_dirs_remove();
 	check("the FUSE server's watchdog answered no read itself",
 	      !srv.watchdog, "%d reads held over %d s", srv.watchdog,

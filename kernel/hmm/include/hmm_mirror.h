@@ -572,6 +572,8 @@ int hmm_mirror_fault_stoppable(struct hmm_mirror *mirror, unsigned long start,
 			       bool (*stop)(void *arg), void *arg);
 bool hmm_mirror_fault_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			       unsigned long end);
+int hmm_mirror_fault_may_wait_trylock(struct hmm_mirror *mirror,
+				      unsigned long start, unsigned long end);
 int hmm_mirror_snapshot(struct hmm_mirror *mirror, unsigned long start,
 			unsigned long end, u64 *entries);
 int hmm_mirror_fault_and_lock(struct hmm_mirror *mirror,
