@@ -630,9 +630,9 @@ EXPORT_SYMBOL_NS_GPL(hmm_mirror_fault_stoppable, HMM_MIRROR);
 /*
  * Whether a mapping of [start, end) is a file's whose faults may wait on
  * its file system: 1 or 0; 0 too if the range is bad, the mm exited, the
- * mirror was unregistered or a fatal signal came (a fault fails at once
- * then); -EWOULDBLOCK if @trylock and the mmap lock is held for writing or
- * wanted by a writer.
+ * mirror was unregistered or (waiting for the lock) a fatal signal came:
+ * a fault fails at once then; -EWOULDBLOCK if @trylock and the mmap lock
+ * is held for writing or wanted by a writer.
  */
 static int look_may_wait(struct hmm_mirror *mirror, unsigned long start,
 			 unsigned long end, bool trylock)

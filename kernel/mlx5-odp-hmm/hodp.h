@@ -86,8 +86,8 @@ struct hodp_dev {
 
 /*
  * A mirror's fault events queue in one lane; those found to touch a file
- * that may keep them waiting (hmm_mirror_fault_may_wait()) move on to the
- * other, each lane bounded apart (hodp_fault.c).
+ * that may keep them waiting (hmm_mirror_fault_may_wait() and its trylock
+ * form) move on to the other, each lane bounded apart (hodp_fault.c).
  */
 enum hodp_lane {
 	HODP_LANE_MEM,		/* every event at first */
@@ -491,6 +491,7 @@ static inline struct hodp_ah *to_hah(struct ib_ah *ibah)
 extern struct workqueue_struct *hodp_wq;
 extern struct workqueue_struct *hodp_fault_wq;
 extern struct workqueue_struct *hodp_fault_file_wq;
+extern struct workqueue_struct *hodp_fault_lock_wq;
 extern struct workqueue_struct *hodp_prefetch_wq;
 
 /* hodp_main.c */

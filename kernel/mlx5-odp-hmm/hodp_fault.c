@@ -6,8 +6,8 @@
  * stops the send queue at that WQE: the QP's fault event resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq (of hodp_fault_file_wq for memory that may wait on a file
- * system, or a look that must wait for the mmap lock), then the queue runs
- * again from that WQE, whose lookups
+ * system, of hodp_fault_lock_wq while its look waits for the mmap lock),
+ * then the queue runs again from that WQE, whose lookups
  * start where the last run's stopped. The copy of an RDMA WRITE, READ,
  * SEND or UD datagram raises its misses too (a page invalidated after the
  * lookups): its next run copies on from the byte it stopped at
@@ -64,6 +64,7 @@
 
 struct workqueue_struct *hodp_fault_wq;
 struct workqueue_struct *hodp_fault_file_wq;
+struct workqueue_struct *hodp_fault_lock_wq;
 
 /*
  * Fault events of one mirror's memory (a process's, on a device) queued
@@ -79,14 +80,16 @@ struct workqueue_struct *hodp_fault_file_wq;
  * for a place or a worker behind faults that wait in a FUSE server or on
  * a hard NFS mount, whatever process's (that server may be the process
  * itself, answering those reads by RDMA into its own ODP memory). Nor
- * behind its mmap lock: an event's look and fault take it for reading,
- * and while a writer waits for it behind a process's blocked file fault
- * (as its CPU's faults would), a look in hodp_fault_wq's worker does not
- * wait (a trylock): it goes on in a worker of hodp_fault_file_wq, keeping
- * its place in the memory lane (fault_event_to_lock_wait()). Left: a
- * writer that comes between the look and the fault, or a file mapped over
- * the range then, holds up that fault in hodp_fault_wq's worker (16 of a
- * process at most).
+ * behind a process's mmap lock: an event's look and fault take it for
+ * reading, and while a writer waits for it behind a process's blocked
+ * file fault (as its CPU's faults would), a look in hodp_fault_wq's
+ * worker does not wait for it (trylocks, a few milliseconds): it goes on
+ * in a worker of a third workqueue, hodp_fault_lock_wq, keeping its place
+ * in the memory lane (fault_event_to_lock_wait()), where it holds up
+ * neither lane's workers. Left: a writer that comes once the look is
+ * done, while the fault runs (which takes the lock at each attempt), or
+ * a file mapped over the range then, holds up that fault in
+ * hodp_fault_wq's worker (16 of a process at most, those under way then).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -266,15 +269,15 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
 }
 
 /*
- * @ev's look at the mappings, in hodp_fault_wq's worker, found its
+ * @ev's look at the mappings, in hodp_fault_wq's worker, kept finding its
  * process's mmap lock held for writing or wanted by a writer, who may wait
  * behind a fault of a file holding it for reading (for as long as a FUSE
- * server wants): its work is queued again on hodp_fault_file_wq, whose
- * workers may wait so, to look there waiting for the lock. It keeps its
- * place in the memory lane: a writer's moment is no file's, and the file
- * lane may be full of the faults the writer waits behind (which the
- * process may be answering by RDMA into this very memory). Return as
- * fault_event_to_file().
+ * server wants): its work is queued again on hodp_fault_lock_wq, to look
+ * there waiting for the lock. It keeps its place in the memory lane: a
+ * writer's moment is no file's, and the file lane may be full of the
+ * faults the writer waits behind (which the process may be answering by
+ * RDMA into this very memory). Nor is it queued on hodp_fault_file_wq,
+ * whose workers faults of files may fill. Return as fault_event_to_file().
  */
 static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 {
@@ -285,11 +288,38 @@ static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 	if (!ev->let_go) {
 		ev->lock_waits = true;
 		/* Not pending: it runs here, on the other workqueue. */
-		WARN_ON_ONCE(!queue_work(hodp_fault_file_wq, &ev->work));
+		WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq, &ev->work));
 		ret = -EAGAIN;
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 	return ret;
+}
+
+/* The look's trylocks in hodp_fault_wq's worker, a millisecond or two apart. */
+#define FAULT_LOOK_TRIES	8
+
+/*
+ * May @ev's fault wait on a file system (1, or 0)? In hodp_fault_wq's
+ * worker, -EWOULDBLOCK if the mmap lock stayed contended over a few
+ * trylocks: a writer's mmap() or munmap() holds it that long; one that
+ * waits behind a blocked fault of a file, for ever.
+ */
+static int fault_look(struct hodp_fault_event *ev, unsigned long uaddr,
+		      unsigned long limit)
+{
+	struct hodp_mr *mr = ev->fault.mr;
+	int i, ret;
+
+	if (ev->lock_waits)
+		return hodp_odp_fault_may_wait(mr, uaddr, limit, false);
+	for (i = 0;; i++) {
+		ret = hodp_odp_fault_may_wait(mr, uaddr, limit, true);
+		if (ret != -EWOULDBLOCK || i == FAULT_LOOK_TRIES - 1)
+			return ret;
+		if (fault_stop(ev))
+			return 0;	/* its fault ends at once */
+		usleep_range(1000, 2000);
+	}
 }
 
 static void fault_work(struct work_struct *work)
@@ -311,8 +341,7 @@ static void fault_work(struct work_struct *work)
 	 * waits for no mmap lock (fault_event_to_lock_wait()).
 	 */
 	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev))
-		may_wait = hodp_odp_fault_may_wait(mr, uaddr, limit,
-						   !ev->lock_waits);
+		may_wait = fault_look(ev, uaddr, limit);
 	if (may_wait == -EWOULDBLOCK)
 		ret = fault_event_to_lock_wait(ev);
 	else if (may_wait > 0)
@@ -368,7 +397,8 @@ static struct hodp_fault_event *fault_event_new(void)
  * Cancel @ev if it waits for its turn (taken off its lane's list) or is
  * queued and never started (its place going to its lane's next waiting
  * event): the work's references are then ours to drop. A running one ends
- * by itself (let_go: it no longer waits for a place in the file lane).
+ * by itself (let_go: it no longer moves to the file lane, nor to
+ * wait for the mmap lock).
  * All under fault_events_lock, which lane_next_locked() holds to queue a
  * waiting event: cancel_work() marks the work pending for a moment even
  * when it is not queued, and a queue_work() meanwhile would be lost.

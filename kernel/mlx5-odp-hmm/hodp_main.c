@@ -247,9 +247,11 @@ static int __init hodp_init(void)
 	 * No rescuer: a rescuer runs the work it takes one item after
 	 * another, and an event that waits there (for ever, on a FUSE
 	 * server) would hold up every process's events it took, workers
-	 * free or not. Nothing reclaiming memory waits for an event: they
-	 * serve user MRs only, and an invalidation waits for copies, never
-	 * for a fault.
+	 * free or not. Events fault user ODP memory only, and no
+	 * invalidation waits for one (it waits for copies); a kernel ULP's
+	 * message into a user's ODP memory waits for one, but that fault
+	 * allocates the user's pages, which no rescuer makes succeed under
+	 * memory pressure.
 	 */
 	hodp_fault_wq = alloc_workqueue("hodp_fault", WQ_UNBOUND, 0);
 	if (!hodp_fault_wq) {
@@ -260,14 +262,25 @@ static int __init hodp_init(void)
 	 * The file lane's events, which may wait on a file system for as
 	 * long as its server wants: apart, so that no number of them, of
 	 * any processes, holds a worker that faults of anonymous and shmem
-	 * memory need; nor a look at the mappings waiting for a process's
-	 * mmap lock (hodp_fault.c). No rescuer, as above.
+	 * memory need. No rescuer, as above.
 	 */
 	hodp_fault_file_wq = alloc_workqueue("hodp_fault_file", WQ_UNBOUND,
 					     0);
 	if (!hodp_fault_file_wq) {
 		ret = -ENOMEM;
 		goto err_fault_wq;
+	}
+	/*
+	 * Memory-lane events whose look waits for a process's mmap lock
+	 * (wanted by a writer, maybe behind a fault of a file that waits
+	 * for as long as its server wants): apart from both lanes' workers
+	 * (hodp_fault.c). No rescuer, as above.
+	 */
+	hodp_fault_lock_wq = alloc_workqueue("hodp_fault_lock", WQ_UNBOUND,
+					     0);
+	if (!hodp_fault_lock_wq) {
+		ret = -ENOMEM;
+		goto err_fault_file_wq;
 	}
 	/*
 	 * Asynchronous prefetches wait for the mm too, and a process may
@@ -280,7 +293,7 @@ static int __init hodp_init(void)
 	hodp_prefetch_wq = alloc_workqueue("hodp_prefetch", WQ_UNBOUND, 0);
 	if (!hodp_prefetch_wq) {
 		ret = -ENOMEM;
-		goto err_fault_file_wq;
+		goto err_fault_lock_wq;
 	}
 	ret = hodp_odp_init();
 	if (ret)
@@ -295,6 +308,8 @@ err_odp:
 	hodp_odp_exit();
 err_prefetch_wq:
 	destroy_workqueue(hodp_prefetch_wq);
+err_fault_lock_wq:
+	destroy_workqueue(hodp_fault_lock_wq);
 err_fault_file_wq:
 	destroy_workqueue(hodp_fault_file_wq);
 err_fault_wq:
@@ -333,16 +348,18 @@ static void __exit hodp_exit(void)
 	 * an asynchronous prefetch still keeps (hodp_mr_keep()): their work
 	 * ends first (a fault blocked in the mm, when its memory's owner
 	 * answers), letting the last of them go; then this waits for the
-	 * mirrors. Fault events queue the next of their lane (on their own
-	 * workqueue) and move from the memory lane to the file lane, never
-	 * back: drained in that order.
+	 * mirrors. Every QP is gone, so every fault event was cancelled or
+	 * let go: none waits in a lane to be queued, and none moves to
+	 * another workqueue (a let-go event ends where it runs).
 	 */
 	drain_workqueue(hodp_fault_wq);
+	drain_workqueue(hodp_fault_lock_wq);
 	drain_workqueue(hodp_fault_file_wq);
 	flush_workqueue(hodp_prefetch_wq);
 	flush_workqueue(hodp_wq);
 	hodp_odp_exit();
 	destroy_workqueue(hodp_prefetch_wq);
+	destroy_workqueue(hodp_fault_lock_wq);
 	destroy_workqueue(hodp_fault_file_wq);
 	destroy_workqueue(hodp_fault_wq);
 	destroy_workqueue(hodp_wq);

@@ -480,8 +480,8 @@ static unsigned long fault_end(unsigned long start, unsigned long limit)
  *	for it (a writer may wait for it behind a fault of a file holding it)
  *
  * Looks at the mappings of the range hodp_odp_fault() would fault
- * (hmm_mirror_fault_may_wait(): under the mmap lock, as the fault).
- * Sleeps.
+ * (hmm_mirror_fault_may_wait(), or its trylock form: under the mmap lock,
+ * as the fault). Sleeps.
  *
  * Return: 1 if it may, 0 if not, -EWOULDBLOCK if @trylock and the lock
  * could not be had.

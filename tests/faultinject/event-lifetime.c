@@ -527,7 +527,7 @@ static void threads_again_killed(int sig)
  * of its own before any of them ends. A workqueue that has a rescuer hands
  * the work waiting for a worker to it 10 ms after one could not be made,
  * and the rescuer runs what it took one item after another: a fault that
- * waits (here 12 s, on a FUSE server for ever) would hold up the events
+ * waits (here 20 s, on a FUSE server for ever) would hold up the events
  * of every process behind it, workers free or not.
  */
 static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
@@ -537,6 +537,7 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 	struct ibv_wc wc = { 0 };
 	long long f0;
 	int i, posted = 0, begun = 0, ended = -1, done = 0, rescued;
+	double t0;
 
 	for (i = 0; i < LANE_EVENTS; i++) {
 		p[i] = rc_pair(&c, ALL_ACCESS, 7);
@@ -546,7 +547,7 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 	f0 = odp_faults();
 	check_fatal("the next LANE_EVENTS faults slow",
 		    !attr_arm(SLOW_FAULT, 0, LANE_EVENTS) &&
-		    !write_str(FAULT_DELAY, "12000"), "%s", strerror(errno));
+		    !write_str(FAULT_DELAY, SLOW_MS), "%s", strerror(errno));
 	check_fatal("no kernel thread made (failslab aimed at kthreadd)",
 		    !attr_write(FAILSLAB, "task-filter", "Y") &&
 		    !attr_write(FAILSLAB, "ignore-gfp-wait", "N") &&
@@ -555,10 +556,16 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 	for (i = 0; i < LANE_EVENTS; i++)
 		posted += !post_write(p[i].a, &src[i], dst, dmr, 200 + i);
 	sleep(1);
+	/* With fewer workers idle than 16, some faults wait for one. */
+	printf("# %lld of them begun while no worker could be made\n",
+	       odp_faults() - f0);
 	threads_again();
+	t0 = now_s();
 	if (posted == LANE_EVENTS) {
 		begun = faults_begun(f0 + LANE_EVENTS);
 		ended = faults_ended();
+		printf("# %s %.1f s after threads could be made again\n",
+		       begun ? "all begun" : "not all begun", now_s() - t0);
 	}
 	check("16 events' slow faults, posted while no worker could be made: all begin, once workers can be made, before any ends",
 	      begun && !ended, "%d posted, begun %d, %d faults ended then",

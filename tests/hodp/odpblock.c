@@ -1739,23 +1739,38 @@ static void test_inplace_crowd(void)
 #define FILE_CROWD	16
 static struct child filecrowd[FILE_CROWD];
 
+/*
+ * Tell the @n children of crowd @name (@ch) to go, all at once (each sets
+ * its part up in a few seconds), then take each one's two answers within
+ * 120 s: its first byte into @said[i], its next into @more[i] (-1 if that
+ * did not come).
+ */
+static void crowd_go_all(struct child *ch, int n, const char *name,
+			 char *said, char *more)
+{
+	double t0 = now_s();
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (write(ch[i].to, "g", 1) != 1)
+			printf("# %s: child %d is gone\n", name, i);
+	for (i = 0; i < n; i++) {
+		said[i] = child_says(&ch[i], t0 + 120);
+		if (!child_more(&ch[i], &more[i], 1))
+			more[i] = -1;
+	}
+}
+
 static void test_file_crowd(void)
 {
 	long long mirrors0 = hmm_stat("mirrors");
 	int i, procs = 0, parked = 0, busy_mem, busy_file;
-	double t0 = now_s();
-	char held, failed;
+	char held[FILE_CROWD], failed[FILE_CROWD];
 
-	/* All at once: each sets its crowd up in a few seconds. */
-	for (i = 0; i < FILE_CROWD; i++)
-		if (write(filecrowd[i].to, "g", 1) != 1)
-			printf("# file crowd: child %d is gone\n", i);
+	crowd_go_all(filecrowd, FILE_CROWD, "file crowd", held, failed);
 	for (i = 0; i < FILE_CROWD; i++) {
-		held = child_says(&filecrowd[i], t0 + 120);
-		if (!child_more(&filecrowd[i], &failed, 1))
-			failed = -1;
-		procs += held == FILE_CROWD_EACH && !failed;
-		parked += held > 0 ? held : 0;
+		procs += held[i] == FILE_CROWD_EACH && !failed[i];
+		parked += held[i] > 0 ? held[i] : 0;
 	}
 	busy_mem = workers_of("hodp_fault");
 	busy_file = workers_of("hodp_fault_file");
@@ -1998,9 +2013,10 @@ static void test_lanes(void)
  * waits), a task of it waiting to map a page behind that fault (the lock
  * wanted for writing), and LANE_EVENTS WRITEs from its cold anonymous
  * memory posted then, whose events look at the mappings and find the lock
- * wanted: 256 of them. Meanwhile a cold ODP RDMA WRITE of this process's
- * anonymous memory must complete: no event waits for a contended mmap
- * lock in hodp_fault's workers (fault_event_to_lock_wait()).
+ * wanted: 256 of them. They wait for it in workers of a workqueue of their
+ * own (fault_event_to_lock_wait()), neither hodp_fault's nor
+ * hodp_fault_file's; meanwhile a cold ODP RDMA WRITE of this process's
+ * anonymous memory must complete.
  */
 #define LOCK_CROWD	16
 static struct child lockcrowd[LOCK_CROWD];
@@ -2016,7 +2032,7 @@ static struct child lockcrowd[LOCK_CROWD];
 static void lock_crowd_main(int in, int out, int unused)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
-	static const unsigned int bound = 120;
+	static const unsigned int bound = 300;
 	struct rc_pair fp, ap[LANE_EVENTS];
 	char dir[64], go, said[2] = { 0, 0 };
 	struct page_writes w;
@@ -2075,42 +2091,43 @@ static void lock_crowd_main(int in, int out, int unused)
 			said[1]++;
 		}
 	}
-	if (write(out, said, 2) != 2 || read(in, &go, 1) != 1)
-		_exit(1);
+	ok = write(out, said, 2) == 2 && read(in, &go, 1) == 1;
 	if (wr > 0) {
 		kill(wr, SIGKILL);
 		waitpid(wr, &status, 0);
 	}
 	/* Its QPs, MRs and server: the exit ends them. */
-	_exit(0);
+	_exit(ok ? 0 : 1);
 }
 
 static void test_lock_crowd(void)
 {
 	long long mirrors0 = hmm_stat("mirrors");
-	int i, procs = 0, busy_mem, busy_file;
-	double t0 = now_s();
-	char held, posted;
+	int i, procs = 0, busy_mem, busy_file, busy_lock;
+	char held[LOCK_CROWD], posted[LOCK_CROWD];
+	double t0;
 
-	/* All at once: each sets its crowd up in a few seconds. */
+	crowd_go_all(lockcrowd, LOCK_CROWD, "lock crowd", held, posted);
 	for (i = 0; i < LOCK_CROWD; i++)
-		if (write(lockcrowd[i].to, "g", 1) != 1)
-			printf("# lock crowd: child %d is gone\n", i);
-	for (i = 0; i < LOCK_CROWD; i++) {
-		held = child_says(&lockcrowd[i], t0 + 120);
-		if (!child_more(&lockcrowd[i], &posted, 1))
-			posted = -1;
-		procs += held == 1 && posted == LANE_EVENTS;
-	}
-	/* Their events raised and looking (a second or so under TCG). */
-	sleep(3);
-	busy_mem = workers_of("hodp_fault");
-	busy_file = workers_of("hodp_fault_file");
-	printf("# lock crowd: %d workers of hodp_fault and %d of hodp_fault_file busy\n",
-	       busy_mem, busy_file);
+		procs += held[i] == 1 && posted[i] == LANE_EVENTS;
 	check("lock crowd: in each process a fault of its file waits in its own FUSE server, a task waits to map a page behind it, and 16 WRITEs from its anonymous memory are posted",
 	      procs == LOCK_CROWD, "%d of %d processes got there (the # lines above say what each saw)",
 	      procs, LOCK_CROWD);
+	/* Their events raised, each given a worker (made as they come). */
+	t0 = now_s();
+	do {
+		sleep(1);
+		busy_lock = workers_of("hodp_fault_lock");
+	} while (busy_lock < LOCK_CROWD * LANE_EVENTS && now_s() - t0 < 30);
+	busy_mem = workers_of("hodp_fault");
+	busy_file = workers_of("hodp_fault_file");
+	printf("# lock crowd: %d workers of hodp_fault, %d of hodp_fault_lock and %d of hodp_fault_file busy\n",
+	       busy_mem, busy_lock, busy_file);
+	check("lock crowd: their 256 events wait for the mmap lock in workers of hodp_fault_lock, none in hodp_fault's nor in hodp_fault_file's (which hold the 16 file faults alone)",
+	      busy_lock == LOCK_CROWD * LANE_EVENTS && !busy_mem &&
+	      busy_file == LOCK_CROWD, "%d, %d and %d (want %d, 0 and %d)",
+	      busy_lock, busy_mem, busy_file, LOCK_CROWD * LANE_EVENTS,
+	      LOCK_CROWD);
 	crowd_bystander("lock crowd", lockcrowd, LOCK_CROWD,
 			"of another process's anonymous memory completes (no fault event waits for a process's contended mmap lock in its workqueue's workers)",
 			mirrors0);
