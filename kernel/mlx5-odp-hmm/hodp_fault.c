@@ -87,9 +87,11 @@ struct workqueue_struct *hodp_fault_lock_wq;
  * in a worker of a third workqueue, hodp_fault_lock_wq, keeping its place
  * in the memory lane (fault_event_to_lock_wait()), where it holds up
  * neither lane's workers. Left: a writer that comes once the look is
- * done, while the fault runs (which takes the lock at each attempt), or
- * a file mapped over the range then, holds up that fault in
- * hodp_fault_wq's worker (16 of a process at most, those under way then).
+ * done, while the fault runs (which takes the lock at each attempt,
+ * waiting), or a file mapped over the range then, holds up that fault in
+ * hodp_fault_wq's worker (16 of a process at most, those under way then;
+ * a user who makes the fault retry widens the window, and 16 processes
+ * can fill the workqueue so: docs/design.md).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -295,7 +297,7 @@ static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 	return ret;
 }
 
-/* The look's trylocks in hodp_fault_wq's worker, a millisecond or two apart. */
+/* The look's trylocks in hodp_fault_wq's worker, 1 or 2 ms apart. */
 #define FAULT_LOOK_TRIES	8
 
 /*
@@ -347,7 +349,7 @@ static void fault_work(struct work_struct *work)
 	else if (may_wait > 0)
 		ret = fault_event_to_file(ev);
 	if (ret == -EAGAIN)
-		return;		/* @ev is the file lane's, maybe gone already */
+		return;		/* @ev runs on another workqueue, maybe gone */
 	if (!ret)
 		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write,
 				     fault_stop, ev);
