@@ -388,7 +388,8 @@ static void anon_beside(struct rc_pair *p, struct cold *anon, uint8_t *dst,
  * requester is RESET, the other's destroyed: both return before any
  * fault ends, and their events, let go while waiting, never run (no
  * fault of their MRs); the slow WRITEs complete; the RESET requester,
- * connected again, WRITEs again (its event works). KASAN and lockdep watch the waiting list. From
+ * connected again, WRITEs again (its event works). KASAN and lockdep
+ * watch the waiting list. From
  * anonymous memory if @fd < 0 (the memory lane), else from pages of file
  * @fd (the file lane: each event begins in the memory lane, and the two
  * last wait in the file lane, anon_beside() checks that they hold no

@@ -2024,7 +2024,8 @@ static struct child lockcrowd[LOCK_CROWD];
 /*
  * A child of the lock crowd: it says whether its server holds the file
  * WRITE's read (1), then how many anonymous WRITEs it posted while its
- * task waited in mmap() (LANE_EVENTS, or 0 if that task never waited).
+ * task waited in mmap() (LANE_EVENTS, or 0 if that task never waited or
+ * a post failed).
  * Told to exit, it kills that task first: its exit would wait behind it
  * for the mmap lock, and its server's connection, which the held fault
  * waits for, ends only after that.
@@ -2035,9 +2036,7 @@ static void lock_crowd_main(int in, int out, int unused)
 	static const unsigned int bound = 300;
 	struct rc_pair fp, ap[LANE_EVENTS];
 	char dir[64], go, said[2] = { 0, 0 };
-	struct page_writes w;
-	struct ibv_mr *am, *dm;
-	uint8_t *anon, *dst;
+	struct page_writes w, anon, warm;
 	struct ibv_wc wc;
 	int i, ok, failed, status;
 	pid_t wr = -1;
@@ -2045,29 +2044,26 @@ static void lock_crowd_main(int in, int out, int unused)
 	(void)unused;
 	crowd_child_start(in, "lock", dir, sizeof(dir));
 	page_writes_setup(&w, dir, &fp, 1);
-	anon = mmap(NULL, LANE_EVENTS * PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	dst = malloc(LANE_EVENTS * PAGE);
-	if (anon == MAP_FAILED || !dst)
+	anon.map = mmap(NULL, LANE_EVENTS * PAGE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	anon.dst = malloc(LANE_EVENTS * PAGE);
+	if (anon.map == MAP_FAILED || !anon.dst)
 		_exit(1);
-	am = ibv_reg_mr(c.pd, anon, LANE_EVENTS * PAGE, IBV_ACCESS_ON_DEMAND);
-	dm = ibv_reg_mr(c.pd, dst, LANE_EVENTS * PAGE, ALL_ACCESS);
-	if (!am || !dm)
+	anon.mr = ibv_reg_mr(c.pd, anon.map, LANE_EVENTS * PAGE,
+			     IBV_ACCESS_ON_DEMAND);
+	anon.dmr = ibv_reg_mr(c.pd, anon.dst, LANE_EVENTS * PAGE, ALL_ACCESS);
+	if (!anon.mr || !anon.dmr)
 		_exit(1);
+	for (i = 0; i < LANE_EVENTS; i++)
+		ap[i] = rc_pair(&c, ALL_ACCESS, 7);
 	/*
 	 * Each QP's queue and the CQ touched by a WRITE of pinned memory
 	 * now: a post's page fault, once the task waits, would wait too.
 	 */
-	for (i = 0, ok = 1; i < LANE_EVENTS && ok; i++) {
-		struct ibv_sge sge = { (uintptr_t)dst + i * PAGE, PAGE,
-				       dm->lkey };
-
-		ap[i] = rc_pair(&c, ALL_ACCESS, 7);
-		ok = !post_rdma(ap[i].a, IBV_WR_RDMA_WRITE, &sge,
-				(uintptr_t)dst + i * PAGE, dm->rkey, 300 + i) &&
-		     completion_within(&wc, 20) &&
-		     wc.status == IBV_WC_SUCCESS;
-	}
+	warm = (struct page_writes){ anon.dst, anon.dst, anon.dmr, anon.dmr };
+	ok = page_writes_post(&warm, ap, LANE_EVENTS);
+	for (i = 0; i < LANE_EVENTS && ok; i++)
+		ok = completion_within(&wc, 20) && wc.status == IBV_WC_SUCCESS;
 	if (!ok)
 		_exit(1);
 	memset(stack, 0, sizeof(stack));
@@ -2081,15 +2077,9 @@ static void lock_crowd_main(int in, int out, int unused)
 	if (said[0] == 1) {
 		wr = clone(mmap_writer, stack + sizeof(stack),
 			   CLONE_VM | SIGCHLD, (void *)&bound);
-		for (i = 0; wr > 0 && task_waits(wr) && i < LANE_EVENTS; i++) {
-			struct ibv_sge sge = { (uintptr_t)anon + i * PAGE,
-					       PAGE, am->lkey };
-
-			if (post_rdma(ap[i].a, IBV_WR_RDMA_WRITE, &sge,
-				      (uintptr_t)dst + i * PAGE, dm->rkey, i))
-				break;
-			said[1]++;
-		}
+		if (wr > 0 && task_waits(wr) &&
+		    page_writes_post(&anon, ap, LANE_EVENTS))
+			said[1] = LANE_EVENTS;
 	}
 	ok = write(out, said, 2) == 2 && read(in, &go, 1) == 1;
 	if (wr > 0) {
