@@ -12,8 +12,10 @@
  * unlinks every mirror still linked and tells its driver, once.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
+#include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -73,6 +75,28 @@ static struct dentry *hmm_debugfs;
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 u32 hmm_teardown_delay_ms;
 u32 hmm_watch_done_delay_ms;
+static u32 hmm_fault_locked_delay_ms;
+static atomic_t hmm_fault_locked_delay_times = ATOMIC_INIT(0);
+
+/*
+ * The next fault_locked_delay_times attempts of faults each keep the mmap
+ * lock, held for reading, up to fault_locked_delay_ms longer, as a fault
+ * of a file waiting in its FUSE server would (the debug kernel has no
+ * FUSE): a writer of the mm then waits behind it. In 20 ms sleeps, ended
+ * early once the test sets the delay back to 0.
+ */
+void hmm_debug_fault_locked_delay(void)
+{
+	unsigned long end;
+
+	if (!READ_ONCE(hmm_fault_locked_delay_ms) ||
+	    atomic_dec_if_positive(&hmm_fault_locked_delay_times) < 0)
+		return;
+	end = jiffies + msecs_to_jiffies(READ_ONCE(hmm_fault_locked_delay_ms));
+	while (READ_ONCE(hmm_fault_locked_delay_ms) &&
+	       time_before(jiffies, end))
+		msleep(20);
+}
 #endif
 
 static struct mmu_notifier *hmm_alloc_notifier(struct mm_struct *mm)
@@ -295,6 +319,10 @@ static int __init hmm_mirror_init(void)
 			   &hmm_teardown_delay_ms);
 	debugfs_create_u32("watch_done_delay_ms", 0600, hmm_debugfs,
 			   &hmm_watch_done_delay_ms);
+	debugfs_create_u32("fault_locked_delay_ms", 0600, hmm_debugfs,
+			   &hmm_fault_locked_delay_ms);
+	debugfs_create_atomic_t("fault_locked_delay_times", 0600, hmm_debugfs,
+				&hmm_fault_locked_delay_times);
 #endif
 	return 0;
 }

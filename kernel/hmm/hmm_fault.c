@@ -228,8 +228,12 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 				return ret;
 		}
 		range.notifier_seq = mmu_interval_read_begin(range.notifier);
-		if (mmap_read_lock_killable(mm))
+		if (flags & HMM_MIRROR_NOWAIT) {
+			if (!mmap_read_trylock(mm))
+				return -EWOULDBLOCK;
+		} else if (mmap_read_lock_killable(mm)) {
 			return -EINTR;
+		}
 		if (ctl->stop && ctl->stop(ctl->arg)) {
 			mmap_read_unlock(mm);
 			return -ECANCELED;
@@ -240,6 +244,7 @@ static int fault_watched(struct hmm_mirror *mirror, struct hmm_watch *watch,
 		ret = hmm_range_fault(&range);
 		if (optional && (ret == -EFAULT || ret == -EPERM))
 			ret = fault_page_by_page(&range, ctl);
+		hmm_debug_fault_locked_delay();
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			retry_after(&timeout, ctl, faulted);
@@ -523,7 +528,7 @@ static int populate(struct hmm_mirror *mirror, unsigned long start,
 	int ret = 0;
 
 	if (flags & ~(HMM_MIRROR_WRITE | HMM_MIRROR_SNAPSHOT |
-		      HMM_MIRROR_PREFETCH))
+		      HMM_MIRROR_PREFETCH | HMM_MIRROR_NOWAIT))
 		return -EINVAL;
 	ret = hmm_mirror_enter(mirror, start, end);
 	if (ret)
@@ -571,7 +576,8 @@ out_leave:
  * @flags: HMM_MIRROR_WRITE to make the pages writable (faulting for write,
  *	breaking copy-on-write); HMM_MIRROR_SNAPSHOT to fault nothing and only
  *	record the pages that are present; HMM_MIRROR_PREFETCH to count the
- *	pages as prefetched (struct hmm_mirror_stats)
+ *	pages as prefetched (struct hmm_mirror_stats); HMM_MIRROR_NOWAIT to
+ *	take the mmap lock by trylocks, never waiting for it
  *
  * Faults the pages in as the CPU would, then stores them in the mirror page
  * table. On return the entries may already have been invalidated again: look
@@ -585,7 +591,9 @@ out_leave:
  * fault for HMM_MIRROR_FAULT_TIMEOUT_MS with no page faulted in, or past
  * HMM_MIRROR_FAULT_MAX_MS since the call began; -EINTR on a fatal signal;
  * -ESRCH if the mm has exited; -ENODEV if the mirror was unregistered;
- * -EINVAL for a bad range or flags.
+ * -EINVAL for a bad range or flags; with HMM_MIRROR_NOWAIT, -EWOULDBLOCK
+ * if an attempt found the mmap lock held for writing or wanted by a
+ * writer (the leaves filled before it stay filled).
  */
 int hmm_mirror_fault(struct hmm_mirror *mirror, unsigned long start,
 		     unsigned long end, unsigned int flags)

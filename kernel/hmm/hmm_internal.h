@@ -132,11 +132,15 @@ static inline unsigned long hmm_leaf_end(unsigned long addr, unsigned long end)
  * unloads its driver in that window); hmm_mirror/watch_done_delay_ms,
  * that a fault which stored sleeps in hmm_watch_done() after it looked
  * at the watch's recheck flag, still holding the watch (the test empties
- * the leaf then, and the reaper finds the watch held).
+ * the leaf then, and the reaper finds the watch held);
+ * hmm_mirror/fault_locked_delay_ms and fault_locked_delay_times, that the
+ * next faults' attempts hold the mmap lock longer
+ * (hmm_debug_fault_locked_delay(), hmm_core.c).
  */
 #if IS_ENABLED(CONFIG_HMM_MIRROR_KUNIT_TEST)
 extern u32 hmm_teardown_delay_ms;
 extern u32 hmm_watch_done_delay_ms;
+void hmm_debug_fault_locked_delay(void);
 #define hmm_debug_delay(knob)						\
 	do {								\
 		u32 ms = READ_ONCE(knob);				\
@@ -148,6 +152,7 @@ extern u32 hmm_watch_done_delay_ms;
 #else
 #define hmm_debug_teardown_delay() do { } while (0)
 #define hmm_debug_watch_done_delay() do { } while (0)
+#define hmm_debug_fault_locked_delay() do { } while (0)
 #endif
 
 /*

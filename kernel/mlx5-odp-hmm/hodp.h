@@ -658,8 +658,11 @@ void hodp_odp_exit(void);
 int hodp_odp_reg_mr(struct hodp_dev *dev, struct hodp_mr *mr, u64 start);
 void hodp_odp_dereg_mr(struct hodp_mr *mr);
 unsigned long hodp_odp_uaddr(const struct hodp_mr *mr, u64 addr);
+/* hodp_odp_fault()'s @how: */
+#define HODP_ODP_NOWAIT	BIT(0)	/* never wait for the mmap lock */
+#define HODP_ODP_AGAIN	BIT(1)	/* the same fault, after -EWOULDBLOCK */
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
-		   unsigned long limit, bool write,
+		   unsigned long limit, bool write, unsigned int how,
 		   bool (*stop)(void *arg), void *arg);
 int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
 			    unsigned long limit, bool trylock);

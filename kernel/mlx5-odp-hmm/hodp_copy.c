@@ -155,7 +155,7 @@ int hodp_odp_resolve(struct hodp_req_ctx *ctx, struct hodp_seg *seg,
 		return fail;
 	ret = hodp_odp_fault(seg->mr, hodp_odp_uaddr(seg->mr, addr),
 			     hodp_odp_uaddr(seg->mr, seg->addr + seg->len),
-			     write, copy_fault_stop, &cf);
+			     write, 0, copy_fault_stop, &cf);
 	if (ret == -ECANCELED)
 		return cf.dying ? fail : HODP_COPY_STOPPED;
 	if (ret == -EINTR)

@@ -6,7 +6,7 @@
  * stops the send queue at that WQE: the QP's fault event resolves the range
  * through the mirror (faulting ahead, hodp_odp_fault()) in a worker of
  * hodp_fault_wq (of hodp_fault_file_wq for memory that may wait on a file
- * system, of hodp_fault_lock_wq while its look waits for the mmap lock),
+ * system, of hodp_fault_lock_wq while it waits for the mmap lock),
  * then the queue runs again from that WQE, whose lookups
  * start where the last run's stopped. The copy of an RDMA WRITE, READ,
  * SEND or UD datagram raises its misses too (a page invalidated after the
@@ -86,12 +86,11 @@ struct workqueue_struct *hodp_fault_lock_wq;
  * worker does not wait for it (trylocks, a few milliseconds): it goes on
  * in a worker of a third workqueue, hodp_fault_lock_wq, keeping its place
  * in the memory lane (fault_event_to_lock_wait()), where it holds up
- * neither lane's workers. Left: a writer that comes once the look is
- * done, while the fault runs (which takes the lock at each attempt,
- * waiting), or a file mapped over the range then, holds up that fault in
- * hodp_fault_wq's worker (16 of a process at most, those under way then;
- * a user who makes the fault retry widens the window, and 16 processes
- * can fill the workqueue so: docs/design.md).
+ * neither lane's workers. Nor does its fault there, which takes the lock
+ * by trylocks at each attempt (HODP_ODP_NOWAIT): a writer come after the
+ * look sends it on to hodp_fault_lock_wq too. Left: a file mapped over
+ * the range once the look is done holds up that fault in hodp_fault_wq's
+ * worker (16 of a process at most, those under way then: docs/design.md).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -119,6 +118,7 @@ struct hodp_fault_event {
 	enum hodp_lane lane;		/* where it counts, or waits */
 	bool let_go;			/* by its QP, while running */
 	bool lock_waits;		/* its look may wait for the mmap lock */
+	bool again;			/* its fault found the lock contended */
 };
 
 static struct workqueue_struct *lane_wq(enum hodp_lane lane)
@@ -209,6 +209,7 @@ static void fault_event_queue(struct hodp_fault_event *ev)
 	spin_lock_irqsave(&fault_events_lock, flags);
 	ev->let_go = false;
 	ev->lock_waits = false;
+	ev->again = false;
 	/* Not queued: nothing else queues it (fault_running). */
 	if (lane_enter_locked(ev, HODP_LANE_MEM))
 		WARN_ON_ONCE(!queue_work(hodp_fault_wq, &ev->work));
@@ -274,8 +275,9 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
  * @ev's look at the mappings, in hodp_fault_wq's worker, kept finding its
  * process's mmap lock held for writing or wanted by a writer, who may wait
  * behind a fault of a file holding it for reading (for as long as a FUSE
- * server wants): its work is queued again on hodp_fault_lock_wq, to look
- * there waiting for the lock. It keeps its place in the memory lane: a
+ * server wants), or its fault found it so once (a writer come after the
+ * look): its work is queued again on hodp_fault_lock_wq, to look and
+ * fault there waiting for the lock. It keeps its place in the memory lane: a
  * writer's moment is no file's, and the file lane may be full of the
  * faults the writer waits behind (which the process may be answering by
  * RDMA into this very memory). Nor is it queued on hodp_fault_file_wq,
@@ -324,6 +326,21 @@ static int fault_look(struct hodp_fault_event *ev, unsigned long uaddr,
 	}
 }
 
+/*
+ * How @ev's fault goes: in hodp_fault_wq's worker, it waits for no mmap
+ * lock either (a writer may come after the look, and wait behind a file's
+ * blocked fault); the same fault run again on hodp_fault_lock_wq is not
+ * counted, traced nor delayed twice.
+ */
+static unsigned int fault_how(const struct hodp_fault_event *ev)
+{
+	unsigned int how = ev->again ? HODP_ODP_AGAIN : 0;
+
+	if (ev->lane == HODP_LANE_MEM && !ev->lock_waits)
+		how |= HODP_ODP_NOWAIT;
+	return how;
+}
+
 static void fault_work(struct work_struct *work)
 {
 	struct hodp_fault_event *ev =
@@ -334,13 +351,15 @@ static void fault_work(struct work_struct *work)
 	struct hodp_qp *qp;
 	unsigned long flags;
 	int ret = 0, may_wait = 0;
+	unsigned int how;
 
 	/*
-	 * The lane and lock_waits: set before the work was queued, changed
-	 * by no one else while the work runs (but the moves below, its own).
-	 * A stopped event does not look (the look may wait for the mmap
-	 * lock); its fault ends at once. In hodp_fault_wq's worker the look
-	 * waits for no mmap lock (fault_event_to_lock_wait()).
+	 * The lane, lock_waits and again: set before the work was queued,
+	 * changed by no one else while the work runs (but the moves below,
+	 * its own). A stopped event does not look (the look may wait for the
+	 * mmap lock); its fault ends at once. In hodp_fault_wq's worker
+	 * neither the look nor the fault waits for the mmap lock
+	 * (fault_event_to_lock_wait()).
 	 */
 	if (ev->lane == HODP_LANE_MEM && !fault_stop(ev))
 		may_wait = fault_look(ev, uaddr, limit);
@@ -350,9 +369,16 @@ static void fault_work(struct work_struct *work)
 		ret = fault_event_to_file(ev);
 	if (ret == -EAGAIN)
 		return;		/* @ev runs on another workqueue, maybe gone */
+	how = fault_how(ev);
 	if (!ret)
-		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write,
+		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write, how,
 				     fault_stop, ev);
+	if ((how & HODP_ODP_NOWAIT) && ret == -EWOULDBLOCK) {
+		ev->again = true;	/* before the move queues the work */
+		ret = fault_event_to_lock_wait(ev);
+		if (ret == -EAGAIN)
+			return;
+	}
 	if (!ret)
 		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
 	ev->fault.mr = NULL;

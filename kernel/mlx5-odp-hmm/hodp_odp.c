@@ -504,6 +504,10 @@ int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
  * @uaddr: the user address that missed
  * @limit: the end of the access (user address, exclusive)
  * @write: the access writes
+ * @how: HODP_ODP_NOWAIT: the mirror's fault takes the mmap lock by
+ *	trylocks (HMM_MIRROR_NOWAIT), for a worker that must not wait for it
+ *	behind a writer; HODP_ODP_AGAIN: the same fault again, after it
+ *	returned -EWOULDBLOCK (counted, traced and delayed once)
  * @stop: NULL, or what says the access no longer waits for the fault (its
  *	QP closing, its MR being deregistered): asked before each attempt of
  *	the mirror's fault (hmm_mirror_fault_stoppable()), which then ends
@@ -520,10 +524,12 @@ int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
  * MR's page_faults.
  *
  * Return: 0, or the errno of hmm_mirror_fault_stoppable() (-ECANCELED
- * when @stop said so).
+ * when @stop said so; with HODP_ODP_NOWAIT, -EWOULDBLOCK, not traced:
+ * the caller runs the fault again with HODP_ODP_AGAIN, where it may wait
+ * for the lock).
  */
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
-		   unsigned long limit, bool write,
+		   unsigned long limit, bool write, unsigned int how,
 		   bool (*stop)(void *arg), void *arg)
 {
 	unsigned long start = uaddr & PAGE_MASK;
@@ -531,13 +537,17 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 	unsigned int flags = write ? HMM_MIRROR_WRITE : 0;
 	int ret;
 
-	hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
-	/*
-	 * Debugging kernels: a slow fault, counted as begun (a test sees it
-	 * under way), before the stop is first asked (a closing QP waits
-	 * for the delay: only a test sets one).
-	 */
-	hodp_inject_fault_delay();
+	if (how & HODP_ODP_NOWAIT)
+		flags |= HMM_MIRROR_NOWAIT;
+	if (!(how & HODP_ODP_AGAIN)) {
+		hodp_count(mr->dev, HODP_CNT_ODP_FAULTS);
+		/*
+		 * Debugging kernels: a slow fault, counted as begun (a test
+		 * sees it under way), before the stop is first asked (a
+		 * closing QP waits for the delay: only a test sets one).
+		 */
+		hodp_inject_fault_delay();
+	}
 	hodp_odp_implicit_touch(mr, start, end);
 	ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end, flags,
 					 stop, arg);
@@ -552,6 +562,8 @@ int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		ret = hmm_mirror_fault_stoppable(&mr->odp->mirror, start, end,
 						 flags, stop, arg);
 	}
+	if (ret == -EWOULDBLOCK)
+		return ret;
 	trace_hodp_odp_fault(mr, uaddr, start, end, write, ret);
 	if (!ret)	/* pages, as mlx5 counts them (hodp_odp_stats.c) */
 		atomic64_add((end - start) >> PAGE_SHIFT,

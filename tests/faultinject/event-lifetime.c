@@ -32,7 +32,12 @@
  * - the same from pages of a file (ramfs: not shmem, so its faults may
  *   wait on a file system, hmm_mirror_fault_may_wait()), whose events move
  *   to the mirror's file lane and wait there; meanwhile a cold WRITE from
- *   anonymous memory completes before any slow fault ends.
+ *   anonymous memory completes before any slow fault ends;
+ * - a fault holding the process's mmap lock (the core's test knob), 15
+ *   more cold WRITEs whose events looked and whose slow faults began,
+ *   then a task waiting in mmap() behind the holder: the 15 faults do
+ *   not wait for the lock in hodp_fault's workers, but in
+ *   hodp_fault_lock's; all complete once the holder ends.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -40,9 +45,11 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 
 #include "miss.h"
 #include "objects.h"
+#include "../hodp/tasks.h"
 
 #define LEN		(16 * PAGE)
 /*
@@ -515,9 +522,12 @@ static void threads_again(void)
 	write_zero(KTHREADD_FAILS);
 }
 
+static void locked_delay_off(void);
+
 static void threads_again_killed(int sig)
 {
 	threads_again();
+	locked_delay_off();
 	disarm_killed(sig);
 }
 
@@ -587,6 +597,7 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 		ibv_destroy_qp(p[i].b);
 		cold_free(&src[i]);
 	}
+	munlockall();
 }
 
 /*
@@ -675,6 +686,135 @@ static void file_lane(uint8_t *dst, struct ibv_mr *dmr)
 	rmdir(dir);
 }
 
+/* The core's test knob: faults that hold the mmap lock longer (hmm_core.c). */
+#define LOCKED_DELAY	"/sys/kernel/debug/hmm_mirror/fault_locked_delay_ms"
+#define LOCKED_TIMES	"/sys/kernel/debug/hmm_mirror/fault_locked_delay_times"
+
+/* @s into the file @path with no stdio (no malloc): 0, or -1. */
+static int knob_write(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n = fd >= 0 ? write(fd, s, strlen(s)) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* The knob off (also at exit: left on, a later fault would hold it). */
+static void locked_delay_off(void)
+{
+	knob_write(LOCKED_DELAY, "0");
+	knob_write(LOCKED_TIMES, "0");
+}
+
+/*
+ * A writer come after the look, before the fault: a fault of this
+ * process's anonymous memory holds its mmap lock (the core's knob, as a
+ * file's fault waiting in a FUSE server would); LANE_EVENTS - 1 more cold
+ * WRITEs are posted, whose events look at the mappings (the lock free of
+ * writers then) and begin their faults, slowed by hodp/slow_fault; then a
+ * task of this process waits in mmap() for the lock, behind the holder.
+ * Their faults, once their delay is over, must not wait for the lock in
+ * hodp_fault's workers (16 such processes would hold all of them, and
+ * every user's faults of anonymous memory would wait): they go on to
+ * hodp_fault_lock's, the holder alone left in hodp_fault's. Once the
+ * holder ends, every WRITE completes, each fault counted and traced once.
+ */
+static void fault_after_writer(uint8_t *dst, struct ibv_mr *dmr)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	static const unsigned int bound = 120;
+	struct cold src[LANE_EVENTS];
+	struct rc_pair p[LANE_EVENTS];
+	int i, n[2] = { -1, -1 }, status, st, ok, traced = 0, ret;
+	int held = 0, begun = 0, waits = 0, done = 0;
+	struct ibv_wc wc;
+	long long f0;
+	double t0;
+	pid_t w = -1;
+
+	/*
+	 * While a task of this process waits for its mmap lock, a page fault
+	 * of the case would wait behind it: everything mapped so far (its
+	 * code, stack, buffers, libraries) made present and kept, not what
+	 * is mapped after (the cold buffers).
+	 */
+	locked_delay_off();
+	check_fatal("mlockall()", !mlockall(MCL_CURRENT), "%s", strerror(errno));
+	for (i = 0; i < LANE_EVENTS; i++) {
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+		src[i] = cold_new();
+	}
+	start_trace();
+	f0 = odp_faults();
+	check_fatal("a fault that holds the mmap lock (the core's knob)",
+		    !knob_write(LOCKED_TIMES, "1") &&
+		    !knob_write(LOCKED_DELAY, "120000"), "%s", strerror(errno));
+	if (!post_write(p[0].a, &src[0], dst, dmr, 400))
+		for (t0 = now_s(); !held && now_s() - t0 < 30; usleep(20000))
+			held = file_value(LOCKED_TIMES) == 0;
+	check("a writer after the look: a fault of this process's anonymous memory holds its mmap lock",
+	      held, "the knob's fault never came (%lld left)",
+	      file_value(LOCKED_TIMES));
+	if (held) {
+		check_fatal("the next faults slow",
+			    !attr_arm(SLOW_FAULT, 0, LANE_EVENTS - 1) &&
+			    !write_str(FAULT_DELAY, "8000"), "%s",
+			    strerror(errno));
+		for (i = 1, ok = 1; i < LANE_EVENTS && ok; i++)
+			ok = !post_write(p[i].a, &src[i], dst, dmr, 400 + i);
+		begun = ok && faults_begun(f0 + LANE_EVENTS);
+	}
+	check("... 15 more cold WRITEs: their events looked, their faults begun (slowed)",
+	      begun, "%lld of %d faults begun", odp_faults() - f0,
+	      LANE_EVENTS);
+	/* From here until the knob is off: no page fault, no malloc. */
+	if (begun) {
+		w = clone(mmap_writer, stack + sizeof(stack),
+			  CLONE_VM | SIGCHLD, (void *)&bound);
+		waits = w > 0 && task_waits(w);
+	}
+	if (waits) {
+		/* The slow faults' 8 s over, their events moved on. */
+		for (t0 = now_s(); now_s() - t0 < 30 &&
+		     n[1] < LANE_EVENTS - 1; usleep(200000))
+			n[1] = workers_of("hodp_fault_lock");
+		n[0] = workers_of("hodp_fault");
+	}
+	locked_delay_off();
+	if (w > 0) {
+		kill(w, SIGKILL);
+		waitpid(w, &status, 0);
+	}
+	disarm();
+	check("... then a task of the process waits in mmap() for the lock, behind the held fault",
+	      waits, "%s", w < 0 ? "clone() failed" : "it never waited");
+	printf("# a writer after the look: %d workers of hodp_fault and %d of hodp_fault_lock busy\n",
+	       n[0], n[1]);
+	check("... the 15 faults, their delay over, wait for the lock in workers of hodp_fault_lock, not of hodp_fault (where the holder alone waits)",
+	      n[0] == 1 && n[1] == LANE_EVENTS - 1,
+	      "%d and %d (want 1 and %d)", n[0], n[1], LANE_EVENTS - 1);
+	for (i = 0; i < LANE_EVENTS; i++) {
+		st = wait_wc(c.cq, &wc);
+		done += st == IBV_WC_SUCCESS && wc.wr_id >= 400 &&
+			wc.wr_id < 400 + LANE_EVENTS;
+	}
+	for (i = 0; i < LANE_EVENTS; i++)
+		traced += fault_ended_ret(src[i].mr, &ret) == 1 && !ret;
+	check("... once the holder ends, every WRITE completes, each fault counted and traced once",
+	      done == LANE_EVENTS && odp_faults() - f0 == LANE_EVENTS &&
+	      traced == LANE_EVENTS,
+	      "%d of %d completed, %lld faults counted, %d of the MRs with one fault traced",
+	      done, LANE_EVENTS, odp_faults() - f0, traced);
+	free(stop_trace());
+	for (i = 0; i < LANE_EVENTS; i++) {
+		ibv_destroy_qp(p[i].a);
+		ibv_destroy_qp(p[i].b);
+		cold_free(&src[i]);
+	}
+}
+
 int main(void)
 {
 	struct ibv_mr *dmr;
@@ -696,6 +836,7 @@ int main(void)
 	/* Left armed by a test cut short, every later fault would be slow. */
 	atexit(disarm);
 	atexit(threads_again);
+	atexit(locked_delay_off);
 	signal(SIGTERM, threads_again_killed);
 	signal(SIGINT, threads_again_killed);
 	/* First: the fewer workers earlier cases left idle, the better. */
@@ -706,6 +847,7 @@ int main(void)
 	own_fault_beside_reset(dst, dmr);
 	waiting_let_go(dst, dmr, -1);
 	file_lane(dst, dmr);
+	fault_after_writer(dst, dmr);
 	ibv_dereg_mr(dmr);
 	free(dst);
 	kmsg_check(kmsg, "the kernel logged no bug");

@@ -31,7 +31,6 @@
  * waiting behind a held fault of a file (lock crowd).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <linux/fuse.h>
@@ -46,6 +45,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "tasks.h"
 #include "trace.h"
 #include "verbs.h"
 
@@ -1320,33 +1320,6 @@ static void crowd_main(int in, int out, int unused)
 	_exit(0);
 }
 
-/* Workers running an item of workqueue @wq ("kworker/...+name"). */
-static int workers_of(const char *wq)
-{
-	char want[32];
-	char path[64], comm[64];
-	struct dirent *d;
-	DIR *proc = opendir("/proc");
-	int n = 0;
-	FILE *f;
-
-	snprintf(want, sizeof(want), "+%s\n", wq);
-	while (proc && (d = readdir(proc))) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%.20s/comm", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && strstr(comm, want))
-			n++;
-		fclose(f);
-	}
-	if (proc)
-		closedir(proc);
-	return n;
-}
-
 /*
  * This process's cold ODP RDMA WRITE beside a crowd: its fault event, then
  * its queue's work when the event ends. What the crowd must not hold up.
@@ -1820,65 +1793,6 @@ static int lanes_completed(uint8_t *dst)
 		     dst[(wc.wr_id + 1) * PAGE - 1] == 0x11;
 	}
 	return n;
-}
-
-/*
- * A task of this mm (clone(CLONE_VM)): it maps a page, the lock wanted.
- * Bounded: an alarm kills it within *@arg seconds whatever the test does
- * (a page fault of this process's other tasks waits behind it, and so
- * does their exit; the held reads may be answered by one of them); it
- * keeps no file of the process open (/dev/fuse: its exit would not end
- * the server's connection).
- */
-static int mmap_writer(void *arg)
-{
-	sigset_t alrm;
-
-	signal(SIGALRM, SIG_DFL);	/* its own handlers: no CLONE_SIGHAND */
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	sigprocmask(SIG_UNBLOCK, &alrm, NULL);
-	alarm(*(const unsigned int *)arg);
-	close_range(0, ~0U, 0);
-	mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return 0;
-}
-
-/* /proc/@pid/@what into @buf (512 bytes), "" if unreadable (no mmap lock). */
-static void proc_read(pid_t pid, const char *what, char *buf)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
-	fd = open(path, O_RDONLY);
-	n = fd >= 0 ? read(fd, buf, 511) : -1;
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
-}
-
-/*
- * Task @pid waits in mmap() (syscall 9), killably or not ('D'), within 5 s:
- * 1, or 0.
- */
-static int task_waits(pid_t pid)
-{
-	double t0 = now_s();
-	char buf[512], *st;
-	int d;
-
-	while (now_s() - t0 < 5) {
-		proc_read(pid, "stat", buf);
-		st = strrchr(buf, ')');
-		d = st && st[1] == ' ' && st[2] == 'D';
-		proc_read(pid, "syscall", buf);
-		if (d && !strncmp(buf, "9 ", 2))
-			return 1;
-		usleep(10000);
-	}
-	return 0;
 }
 
 /*

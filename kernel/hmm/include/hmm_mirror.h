@@ -494,6 +494,15 @@ struct hmm_mirror {
  */
 #define HMM_MIRROR_OPTIONAL	BIT(3)
 
+/*
+ * hmm_mirror_fault() and hmm_mirror_fault_stoppable() only: each attempt
+ * takes the mmap lock by a trylock, and the call ends with -EWOULDBLOCK
+ * if it cannot be had at once (a writer holds it or waits for it, maybe
+ * behind another fault of the mm blocked on a file system holding it for
+ * reading). The leaves filled before stay filled.
+ */
+#define HMM_MIRROR_NOWAIT	BIT(4)
+
 /**
  * struct hmm_mirror_range - a request of hmm_mirror_fault_and_lock()
  * @start: first address, page aligned
