@@ -114,6 +114,13 @@ struct hodp_odp {
 		unsigned int running;	/* queued on its workqueue, or running */
 		struct list_head waiting;	/* for one of those to end */
 	} lanes[HODP_LANES];
+	/*
+	 * Its memory-lane events that wait for its mmap lock, under the same
+	 * lock: one at a time on hodp_fault_lock_wq, the others on
+	 * lock_waiting behind it, their lane places kept.
+	 */
+	bool lock_busy;
+	struct list_head lock_waiting;
 	/* Written under the mirror lock exclusively, read under it in either
 	 * mode (hodp_odp_stats.c); zeroed is empty.
 	 */

@@ -86,7 +86,8 @@ struct workqueue_struct *hodp_fault_lock_wq;
  * worker does not wait for it (trylocks, a few milliseconds): it goes on
  * in a worker of a third workqueue, hodp_fault_lock_wq, keeping its place
  * in the memory lane (fault_event_to_lock_wait()), where it holds up
- * neither lane's workers. Nor does its fault there, which takes the lock
+ * neither lane's workers (one event of a mirror at a time there, the
+ * others waiting behind it in no worker). Nor does its fault there, which takes the lock
  * by trylocks at each attempt (HODP_ODP_NOWAIT): a writer come after the
  * look sends it on to hodp_fault_lock_wq too. Left: a file mapped over
  * the range once the look is done holds up that fault in hodp_fault_wq's
@@ -113,12 +114,14 @@ struct hodp_fault_event {
 	u32 qpn;			/* its QP's, to find it again */
 	struct hodp_fault_ev fault;	/* the work's, its MR kept */
 	bool last;			/* one of the last: its failure fails */
+	bool again;			/* the work's: its fault found the lock
+					 * contended (fault_how())
+					 */
 	/* Under fault_events_lock: */
-	struct list_head wait;		/* on its lane's waiting list */
+	struct list_head wait;		/* on its lane's or lock's waiting list */
 	enum hodp_lane lane;		/* where it counts, or waits */
 	bool let_go;			/* by its QP, while running */
-	bool lock_waits;		/* its look may wait for the mmap lock */
-	bool again;			/* its fault found the lock contended */
+	bool lock_waits;		/* it waits for the mmap lock */
 };
 
 static struct workqueue_struct *lane_wq(enum hodp_lane lane)
@@ -238,6 +241,26 @@ static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
 }
 
 /*
+ * @odp's event on hodp_fault_lock_wq ended, moved on to the file lane or
+ * was cancelled while queued there: the first waiting behind it, if any,
+ * takes its turn (fault_events_lock held).
+ */
+static void lock_next_locked(struct hodp_odp *odp)
+{
+	struct hodp_fault_event *next;
+
+	lockdep_assert_held(&fault_events_lock);
+	next = list_first_entry_or_null(&odp->lock_waiting,
+					struct hodp_fault_event, wait);
+	if (next) {
+		list_del_init(&next->wait);
+		WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq, &next->work));
+	} else {
+		odp->lock_busy = false;
+	}
+}
+
+/*
  * @ev, running in its mirror's memory lane, may wait on a file system:
  * it leaves that lane (to the next waiting there) for the file lane, its
  * work queued on hodp_fault_file_wq if it takes a place there, or waiting
@@ -256,6 +279,9 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
 
 	spin_lock_irqsave(&fault_events_lock, flags);
 	if (!ev->let_go) {
+		if (ev->lock_waits)	/* found a file once it had the lock */
+			lock_next_locked(odp);
+		ev->lock_waits = false;
 		lane_next_locked(odp, HODP_LANE_MEM);
 		placed = lane_enter_locked(ev, HODP_LANE_FILE);
 		/* Before the queueing: once it runs, it may let its MR go. */
@@ -277,22 +303,33 @@ static int fault_event_to_file(struct hodp_fault_event *ev)
  * behind a fault of a file holding it for reading (for as long as a FUSE
  * server wants), or its fault found it so once (a writer come after the
  * look): its work is queued again on hodp_fault_lock_wq, to look and
- * fault there waiting for the lock. It keeps its place in the memory lane: a
- * writer's moment is no file's, and the file lane may be full of the
- * faults the writer waits behind (which the process may be answering by
- * RDMA into this very memory). Nor is it queued on hodp_fault_file_wq,
- * whose workers faults of files may fill. Return as fault_event_to_file().
+ * fault there waiting for the lock, or, if another event of its mirror
+ * has that turn already, it waits behind that one in no worker
+ * (lock_next_locked(), fault_event_cancel() takes it off): all of them
+ * wait for the same lock, and a process's events hold one worker of that
+ * workqueue, not 16. It keeps its place in the memory lane: a writer's
+ * moment is no file's, and the file lane may be full of the faults the
+ * writer waits behind (which the process may be answering by RDMA into
+ * this very memory). Nor is it queued on hodp_fault_file_wq, whose
+ * workers faults of files may fill. Return as fault_event_to_file().
  */
 static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 {
+	struct hodp_odp *odp = ev->fault.mr->odp;
 	unsigned long flags;
 	int ret = -ECANCELED;
 
 	spin_lock_irqsave(&fault_events_lock, flags);
 	if (!ev->let_go) {
 		ev->lock_waits = true;
-		/* Not pending: it runs here, on the other workqueue. */
-		WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq, &ev->work));
+		if (!odp->lock_busy) {
+			odp->lock_busy = true;
+			/* Not pending: it runs here, on the other workqueue. */
+			WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq,
+						 &ev->work));
+		} else {
+			list_add_tail(&ev->wait, &odp->lock_waiting);
+		}
 		ret = -EAGAIN;
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
@@ -383,6 +420,8 @@ static void fault_work(struct work_struct *work)
 		trace_hodp_odp_resume(mr, ev->fault.addr, ev->fault.write);
 	ev->fault.mr = NULL;
 	spin_lock_irqsave(&fault_events_lock, flags);
+	if (ev->lock_waits)
+		lock_next_locked(mr->odp);
 	lane_next_locked(mr->odp, ev->lane);
 	spin_unlock_irqrestore(&fault_events_lock, flags);
 	hodp_mr_unkeep(mr);
@@ -422,9 +461,11 @@ static struct hodp_fault_event *fault_event_new(void)
 }
 
 /*
- * Cancel @ev if it waits for its turn (taken off its lane's list) or is
+ * Cancel @ev if it waits for its turn (taken off its lane's list, or off
+ * its mirror's lock_waiting list, its lane place going to the next) or is
  * queued and never started (its place going to its lane's next waiting
- * event): the work's references are then ours to drop. A running one ends
+ * event, its turn on the lock to the next behind it): the work's
+ * references are then ours to drop. A running one ends
  * by itself (let_go: it no longer moves to the file lane, nor to
  * wait for the mmap lock).
  * All under fault_events_lock, which lane_next_locked() holds to queue a
@@ -443,8 +484,13 @@ static struct hodp_mr *fault_event_cancel(struct hodp_fault_event *ev)
 	if (!list_empty(&ev->wait)) {
 		list_del_init(&ev->wait);
 		mr = ev->fault.mr;
+		/* Behind its mirror's lock waiter, it kept its lane place. */
+		if (ev->lock_waits)
+			lane_next_locked(mr->odp, ev->lane);
 	} else if (cancel_work(&ev->work)) {
 		mr = ev->fault.mr;
+		if (ev->lock_waits)	/* its mirror's turn on the lock */
+			lock_next_locked(mr->odp);
 		lane_next_locked(mr->odp, ev->lane);
 	} else {
 		ev->let_go = true;
