@@ -577,7 +577,8 @@ out_leave:
  *	breaking copy-on-write); HMM_MIRROR_SNAPSHOT to fault nothing and only
  *	record the pages that are present; HMM_MIRROR_PREFETCH to count the
  *	pages as prefetched (struct hmm_mirror_stats); HMM_MIRROR_NOWAIT to
- *	take the mmap lock by trylocks, never waiting for it
+ *	take the mmap lock by trylocks, never waiting for it (an attempt
+ *	may still wait for an invalidation in flight to end)
  *
  * Faults the pages in as the CPU would, then stores them in the mirror page
  * table. On return the entries may already have been invalidated again: look

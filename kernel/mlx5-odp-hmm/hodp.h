@@ -111,13 +111,13 @@ struct hodp_odp {
 	 * system apart from the others, which they must not hold up.
 	 */
 	struct hodp_event_lane {
-		unsigned int running;	/* queued on its workqueue, or running */
+		unsigned int running;	/* queued, running, or lock_waiting */
 		struct list_head waiting;	/* for one of those to end */
 	} lanes[HODP_LANES];
 	/*
-	 * Its memory-lane events that wait for its mmap lock, under the same
-	 * lock: one at a time on hodp_fault_lock_wq, the others on
-	 * lock_waiting behind it, their lane places kept.
+	 * Its memory-lane events that wait for its mmap lock, under
+	 * fault_events_lock too: one at a time on hodp_fault_lock_wq, the
+	 * others on lock_waiting behind it, their lane places kept.
 	 */
 	bool lock_busy;
 	struct list_head lock_waiting;

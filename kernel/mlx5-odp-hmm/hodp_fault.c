@@ -87,11 +87,14 @@ struct workqueue_struct *hodp_fault_lock_wq;
  * in a worker of a third workqueue, hodp_fault_lock_wq, keeping its place
  * in the memory lane (fault_event_to_lock_wait()), where it holds up
  * neither lane's workers (one event of a mirror at a time there, the
- * others waiting behind it in no worker). Nor does its fault there, which takes the lock
- * by trylocks at each attempt (HODP_ODP_NOWAIT): a writer come after the
- * look sends it on to hodp_fault_lock_wq too. Left: a file mapped over
- * the range once the look is done holds up that fault in hodp_fault_wq's
- * worker (16 of a process at most, those under way then: docs/design.md).
+ * others waiting behind it in no worker). Nor does its fault in
+ * hodp_fault_wq's worker wait for the lock: it takes it by trylocks at
+ * each attempt (HODP_ODP_NOWAIT), and a writer come after the look sends
+ * it on to hodp_fault_lock_wq too. Left: a file mapped over the range
+ * once the look is done holds up that fault in hodp_fault_wq's worker
+ * (16 of a process at most, those under way then), or in
+ * hodp_fault_lock_wq's, its mirror's other events there waiting behind
+ * it (docs/design.md).
  */
 #define HODP_LANE_EVENTS	16
 
@@ -378,6 +381,27 @@ static unsigned int fault_how(const struct hodp_fault_event *ev)
 	return how;
 }
 
+/*
+ * @ev's fault, as fault_how() says. Without waiting, it tries again as
+ * the look does (a writer's mmap() holds the lock a few milliseconds; the
+ * leaves filled stay filled): -EWOULDBLOCK if the lock stayed contended.
+ */
+static int fault_resolve(struct hodp_fault_event *ev, unsigned int how,
+			 unsigned long uaddr, unsigned long limit)
+{
+	int i, ret;
+
+	for (i = 0;; i++) {
+		ret = hodp_odp_fault(ev->fault.mr, uaddr, limit,
+				     ev->fault.write, how, fault_stop, ev);
+		if (!(how & HODP_ODP_NOWAIT) || ret != -EWOULDBLOCK ||
+		    i == FAULT_LOOK_TRIES - 1)
+			return ret;
+		how |= HODP_ODP_AGAIN;
+		usleep_range(1000, 2000);
+	}
+}
+
 static void fault_work(struct work_struct *work)
 {
 	struct hodp_fault_event *ev =
@@ -408,8 +432,7 @@ static void fault_work(struct work_struct *work)
 		return;		/* @ev runs on another workqueue, maybe gone */
 	how = fault_how(ev);
 	if (!ret)
-		ret = hodp_odp_fault(mr, uaddr, limit, ev->fault.write, how,
-				     fault_stop, ev);
+		ret = fault_resolve(ev, how, uaddr, limit);
 	if ((how & HODP_ODP_NOWAIT) && ret == -EWOULDBLOCK) {
 		ev->again = true;	/* before the move queues the work */
 		ret = fault_event_to_lock_wait(ev);

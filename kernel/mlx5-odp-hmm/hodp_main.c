@@ -271,10 +271,11 @@ static int __init hodp_init(void)
 		goto err_fault_wq;
 	}
 	/*
-	 * Memory-lane events whose look waits for a process's mmap lock
-	 * (wanted by a writer, maybe behind a fault of a file that waits
-	 * for as long as its server wants): apart from both lanes' workers
-	 * (hodp_fault.c). No rescuer, as above.
+	 * Memory-lane events whose look and fault wait for a process's mmap
+	 * lock (wanted by a writer, maybe behind a fault of a file that
+	 * waits for as long as its server wants): apart from both lanes'
+	 * workers, one event of a mirror at a time (hodp_fault.c). No
+	 * rescuer, as above.
 	 */
 	hodp_fault_lock_wq = alloc_workqueue("hodp_fault_lock", WQ_UNBOUND,
 					     0);

@@ -509,7 +509,8 @@ int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
  * @how: HODP_ODP_NOWAIT: the mirror's fault takes the mmap lock by
  *	trylocks (HMM_MIRROR_NOWAIT), for a worker that must not wait for it
  *	behind a writer; HODP_ODP_AGAIN: the same fault again, after it
- *	returned -EWOULDBLOCK (counted, traced and delayed once)
+ *	returned -EWOULDBLOCK (counted in odp_faults and delayed once, traced
+ *	when it ends: not if its caller lets it go before running it again)
  * @stop: NULL, or what says the access no longer waits for the fault (its
  *	QP closing, its MR being deregistered): asked before each attempt of
  *	the mirror's fault (hmm_mirror_fault_stoppable()), which then ends
