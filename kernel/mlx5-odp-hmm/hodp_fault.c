@@ -339,7 +339,10 @@ static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 	return ret;
 }
 
-/* The look's trylocks in hodp_fault_wq's worker, 1 or 2 ms apart. */
+/*
+ * The trylocks of the look, and the tries of the fault, in hodp_fault_wq's
+ * worker, 1 or 2 ms apart.
+ */
 #define FAULT_LOOK_TRIES	8
 
 /*
@@ -385,6 +388,9 @@ static unsigned int fault_how(const struct hodp_fault_event *ev)
  * @ev's fault, as fault_how() says. Without waiting, it tries again as
  * the look does (a writer's mmap() holds the lock a few milliseconds; the
  * leaves filled stay filled): -EWOULDBLOCK if the lock stayed contended.
+ * Bounded in tries, not in time: each try is a fault of its own, with
+ * its own HMM_MIRROR_FAULT_MAX_MS (a user who makes it retry and meets a
+ * writer each time holds the worker up to 8 such faults).
  */
 static int fault_resolve(struct hodp_fault_event *ev, unsigned int how,
 			 unsigned long uaddr, unsigned long limit)

@@ -528,8 +528,8 @@ int hodp_odp_fault_may_wait(struct hodp_mr *mr, unsigned long uaddr,
  *
  * Return: 0, or the errno of hmm_mirror_fault_stoppable() (-ECANCELED
  * when @stop said so; with HODP_ODP_NOWAIT, -EWOULDBLOCK, not traced:
- * the caller runs the fault again with HODP_ODP_AGAIN, where it may wait
- * for the lock).
+ * the caller runs the fault again with HODP_ODP_AGAIN, a few times more
+ * without waiting, then where it may wait for the lock).
  */
 int hodp_odp_fault(struct hodp_mr *mr, unsigned long uaddr,
 		   unsigned long limit, bool write, unsigned int how,
