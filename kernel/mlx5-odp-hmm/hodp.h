@@ -111,16 +111,15 @@ struct hodp_odp {
 	 * system apart from the others, which they must not hold up.
 	 */
 	struct hodp_event_lane {
-		unsigned int running;	/* queued, running, or lock_waiting */
+		/* Places held: queued or running (in a lane, also lock_turn's) */
+		unsigned int running;
 		struct list_head waiting;	/* for one of those to end */
 	} lanes[HODP_LANES];
 	/*
-	 * Its memory-lane events that wait for its mmap lock, under
-	 * fault_events_lock too: one at a time on hodp_fault_lock_wq, the
-	 * others on lock_waiting behind it, their lane places kept.
+	 * Its memory-lane events that wait for its mmap lock, their lane
+	 * places kept: one place, on hodp_fault_lock_wq, the others waiting.
 	 */
-	bool lock_busy;
-	struct list_head lock_waiting;
+	struct hodp_event_lane lock_turn;
 	/* Written under the mirror lock exclusively, read under it in either
 	 * mode (hodp_odp_stats.c); zeroed is empty.
 	 */

@@ -121,7 +121,7 @@ struct hodp_fault_event {
 					 * contended (fault_how())
 					 */
 	/* Under fault_events_lock: */
-	struct list_head wait;		/* on its lane's or lock's waiting list */
+	struct list_head wait;		/* on a waiting list: lane's, lock's */
 	enum hodp_lane lane;		/* where it counts, or waits */
 	bool let_go;			/* by its QP, while running */
 	bool lock_waits;		/* it waits for the mmap lock */
@@ -186,25 +186,55 @@ static void fault_failed(struct hodp_qp *qp,
 }
 
 /*
- * @ev (its MR kept) takes a place in @lane of its mirror if fewer than
- * HODP_LANE_EVENTS are queued or running there; else it waits on the
- * lane's list for one of them to end (lane_next_locked()), or for its QP
- * to let it go (fault_event_cancel() takes it off). Under
- * fault_events_lock. Return: true if it took a place.
+ * @ev takes one of the @max places of @l if one is free; else it waits on
+ * @l's list for one (places_next_locked()), or for its QP to let it go
+ * (fault_event_cancel() takes it off). Under fault_events_lock. Return:
+ * true if it took a place.
  */
-static bool lane_enter_locked(struct hodp_fault_event *ev,
-			      enum hodp_lane lane)
+static bool places_take_locked(struct hodp_event_lane *l, unsigned int max,
+			       struct hodp_fault_event *ev)
 {
-	struct hodp_event_lane *l = &ev->fault.mr->odp->lanes[lane];
-
 	lockdep_assert_held(&fault_events_lock);
-	ev->lane = lane;
-	if (l->running < HODP_LANE_EVENTS) {
+	if (l->running < max) {
 		l->running++;
 		return true;
 	}
 	list_add_tail(&ev->wait, &l->waiting);
 	return false;
+}
+
+/*
+ * One of @l's places is given up: the first event waiting there, if any,
+ * takes it, its work queued on @wq (fault_events_lock held).
+ */
+static void places_next_locked(struct hodp_event_lane *l,
+			       struct workqueue_struct *wq)
+{
+	struct hodp_fault_event *next;
+
+	lockdep_assert_held(&fault_events_lock);
+	next = list_first_entry_or_null(&l->waiting, struct hodp_fault_event,
+					wait);
+	if (next) {
+		list_del_init(&next->wait);
+		WARN_ON_ONCE(!queue_work(wq, &next->work));
+	} else {
+		l->running--;
+	}
+}
+
+/*
+ * @ev (its MR kept) takes a place in @lane of its mirror if fewer than
+ * HODP_LANE_EVENTS are queued or running there; else it waits on the
+ * lane's list for one of them to end (lane_next_locked()). Return: true
+ * if it took a place.
+ */
+static bool lane_enter_locked(struct hodp_fault_event *ev,
+			      enum hodp_lane lane)
+{
+	ev->lane = lane;
+	return places_take_locked(&ev->fault.mr->odp->lanes[lane],
+				  HODP_LANE_EVENTS, ev);
 }
 
 /* Queue @ev's work, raised, in its mirror's memory lane (or wait there). */
@@ -229,18 +259,7 @@ static void fault_event_queue(struct hodp_fault_event *ev)
  */
 static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
 {
-	struct hodp_event_lane *l = &odp->lanes[lane];
-	struct hodp_fault_event *next;
-
-	lockdep_assert_held(&fault_events_lock);
-	next = list_first_entry_or_null(&l->waiting, struct hodp_fault_event,
-					wait);
-	if (next) {
-		list_del_init(&next->wait);
-		WARN_ON_ONCE(!queue_work(lane_wq(lane), &next->work));
-	} else {
-		l->running--;
-	}
+	places_next_locked(&odp->lanes[lane], lane_wq(lane));
 }
 
 /*
@@ -250,17 +269,7 @@ static void lane_next_locked(struct hodp_odp *odp, enum hodp_lane lane)
  */
 static void lock_next_locked(struct hodp_odp *odp)
 {
-	struct hodp_fault_event *next;
-
-	lockdep_assert_held(&fault_events_lock);
-	next = list_first_entry_or_null(&odp->lock_waiting,
-					struct hodp_fault_event, wait);
-	if (next) {
-		list_del_init(&next->wait);
-		WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq, &next->work));
-	} else {
-		odp->lock_busy = false;
-	}
+	places_next_locked(&odp->lock_turn, hodp_fault_lock_wq);
 }
 
 /*
@@ -325,14 +334,10 @@ static int fault_event_to_lock_wait(struct hodp_fault_event *ev)
 	spin_lock_irqsave(&fault_events_lock, flags);
 	if (!ev->let_go) {
 		ev->lock_waits = true;
-		if (!odp->lock_busy) {
-			odp->lock_busy = true;
-			/* Not pending: it runs here, on the other workqueue. */
+		/* Not pending: it runs here, on the other workqueue. */
+		if (places_take_locked(&odp->lock_turn, 1, ev))
 			WARN_ON_ONCE(!queue_work(hodp_fault_lock_wq,
 						 &ev->work));
-		} else {
-			list_add_tail(&ev->wait, &odp->lock_waiting);
-		}
 		ret = -EAGAIN;
 	}
 	spin_unlock_irqrestore(&fault_events_lock, flags);
@@ -491,7 +496,7 @@ static struct hodp_fault_event *fault_event_new(void)
 
 /*
  * Cancel @ev if it waits for its turn (taken off its lane's list, or off
- * its mirror's lock_waiting list, its lane place going to the next) or is
+ * its mirror's lock_turn list, its lane place going to the next) or is
  * queued and never started (its place going to its lane's next waiting
  * event, its turn on the lock to the next behind it): the work's
  * references are then ours to drop. A running one ends

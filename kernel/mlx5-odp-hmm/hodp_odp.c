@@ -254,7 +254,8 @@ static void hodp_odp_free(struct hmm_mirror *mirror)
 	for (int i = 0; i < HODP_LANES; i++)
 		WARN_ON_ONCE(odp->lanes[i].running ||
 			     !list_empty(&odp->lanes[i].waiting));
-	WARN_ON_ONCE(odp->lock_busy || !list_empty(&odp->lock_waiting));
+	WARN_ON_ONCE(odp->lock_turn.running ||
+		     !list_empty(&odp->lock_turn.waiting));
 	kvfree(odp->leaves);
 	kfree(odp);
 }
@@ -329,7 +330,7 @@ static struct hodp_odp *odp_get(struct hodp_dev *dev)
 		return ERR_PTR(-ENOMEM);
 	for (int i = 0; i < HODP_LANES; i++)
 		INIT_LIST_HEAD(&odp->lanes[i].waiting);
-	INIT_LIST_HEAD(&odp->lock_waiting);
+	INIT_LIST_HEAD(&odp->lock_turn.waiting);
 	ret = hmm_mirror_register(&odp->mirror, &hodp_hmm_dev, current->mm);
 	if (ret) {
 		kfree(odp);

@@ -513,6 +513,28 @@ static void waiting_let_go(uint8_t *dst, struct ibv_mr *dmr, int fd)
 	}
 }
 
+/* LANE_EVENTS QPs, each WRITing from a cold ODP buffer of its own. */
+static void writers_new(struct rc_pair *p, struct cold *src)
+{
+	int i;
+
+	for (i = 0; i < LANE_EVENTS; i++) {
+		p[i] = rc_pair(&c, ALL_ACCESS, 7);
+		src[i] = cold_new();
+	}
+}
+
+static void writers_free(struct rc_pair *p, struct cold *src)
+{
+	int i;
+
+	for (i = 0; i < LANE_EVENTS; i++) {
+		ibv_destroy_qp(p[i].a);
+		ibv_destroy_qp(p[i].b);
+		cold_free(&src[i]);
+	}
+}
+
 /* failslab, aimed at kthreadd alone: no kernel thread can be made. */
 #define FAILSLAB	"/sys/kernel/debug/failslab"
 #define KTHREADD_FAILS	"/proc/2/make-it-fail"
@@ -552,10 +574,7 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 	int i, posted = 0, begun = 0, ended = -1, done = 0, rescued;
 	double t0;
 
-	for (i = 0; i < LANE_EVENTS; i++) {
-		p[i] = rc_pair(&c, ALL_ACCESS, 7);
-		src[i] = cold_new();
-	}
+	writers_new(p, src);
 	start_trace();
 	f0 = odp_faults();
 	check_fatal("the next LANE_EVENTS faults slow",
@@ -594,11 +613,7 @@ static void events_without_workers(uint8_t *dst, struct ibv_mr *dmr)
 	      LANE_EVENTS, rescued);
 	disarm();
 	free(stop_trace());
-	for (i = 0; i < LANE_EVENTS; i++) {
-		ibv_destroy_qp(p[i].a);
-		ibv_destroy_qp(p[i].b);
-		cold_free(&src[i]);
-	}
+	writers_free(p, src);
 }
 
 /*
@@ -780,10 +795,7 @@ static void fault_after_writer(uint8_t *dst, struct ibv_mr *dmr)
 	 */
 	locked_delay_off();
 	check_fatal("mlockall()", !mlockall(MCL_CURRENT), "%s", strerror(errno));
-	for (i = 0; i < LANE_EVENTS; i++) {
-		p[i] = rc_pair(&c, ALL_ACCESS, 7);
-		src[i] = cold_new();
-	}
+	writers_new(p, src);
 	start_trace();
 	f0 = odp_faults();
 	/*
@@ -852,11 +864,7 @@ static void fault_after_writer(uint8_t *dst, struct ibv_mr *dmr)
 	      "%d of %d completed, %lld faults counted, %d of the MRs with one fault traced",
 	      done, LANE_EVENTS, odp_faults() - f0, traced);
 	free(stop_trace());
-	for (i = 0; i < LANE_EVENTS; i++) {
-		ibv_destroy_qp(p[i].a);
-		ibv_destroy_qp(p[i].b);
-		cold_free(&src[i]);
-	}
+	writers_free(p, src);
 	munlockall();
 }
 
